@@ -1,0 +1,143 @@
+"""The payload arena: shared memory made here, passed to one worker as an fd, mapped once by both.
+
+Regions are allocated here (first fit, lowest address first, so a steady workload keeps reusing the
+same, already-faulted pages) and returned only when the response of the request that named them has
+arrived (``release_after``), so the worker never writes into memory that was handed to someone else.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import mmap
+import os
+import tempfile
+import threading
+from collections import deque
+from concurrent.futures import Future
+from typing import Any
+
+from rustyobjectstore._codec import Region
+
+_ALIGN = 64
+
+
+def _make_fd(size: int) -> int:
+    """A memfd sealed against resizing (a shrunk mapping would SIGBUS the reader); where memfd does not
+    exist, an unlinked temp file with its blocks reserved up front (ENOSPC now, not SIGBUS later)."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("rustyobjectstore-arena", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        try:
+            os.ftruncate(fd, size)
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+    fd, path = tempfile.mkstemp(prefix="rustyobjectstore-arena-")
+    try:
+        os.unlink(path)
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(fd, 0, size)
+        else:
+            os.ftruncate(fd, size)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+class Arena:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.fd = _make_fd(size)
+        self._map = mmap.mmap(self.fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        self._view = memoryview(self._map)
+        self._lock = threading.Lock()
+        self._free: list[list[int]] = [[0, size]]  # [offset, length], sorted by offset
+        self._waiters: deque[tuple[int, Future[Region]]] = deque()
+        self._closed = False
+
+    def allocate(self, length: int) -> Future[Region]:
+        """A region of ``length`` bytes, now or when enough is released (FIFO)."""
+        future: Future[Region] = Future()
+        future.set_running_or_notify_cancel()
+        if length == 0:
+            future.set_result((0, 0))
+            return future
+        if length > self.size:
+            raise ValueError(f"a {length}-byte region cannot fit a {self.size}-byte arena")
+        with self._lock:
+            region = None if self._waiters else self._take(length)
+            if region is None:
+                self._waiters.append((length, future))
+                return future
+        future.set_result(region)
+        return future
+
+    def _take(self, length: int) -> Region | None:
+        need = (length + _ALIGN - 1) // _ALIGN * _ALIGN
+        for i, block in enumerate(self._free):
+            if block[1] >= need:
+                offset = block[0]
+                if block[1] == need:
+                    del self._free[i]
+                else:
+                    block[0] += need
+                    block[1] -= need
+                return (offset, length)
+        return None
+
+    def release(self, region: Region) -> None:
+        offset, length = region
+        if length == 0:
+            return
+        need = (length + _ALIGN - 1) // _ALIGN * _ALIGN
+        granted: list[tuple[Future[Region], Region]] = []
+        with self._lock:
+            free = self._free
+            i = 0
+            while i < len(free) and free[i][0] < offset:
+                i += 1
+            free.insert(i, [offset, need])
+            if i + 1 < len(free) and free[i][0] + free[i][1] == free[i + 1][0]:
+                free[i][1] += free.pop(i + 1)[1]
+            if i > 0 and free[i - 1][0] + free[i - 1][1] == free[i][0]:
+                free[i - 1][1] += free.pop(i)[1]
+            while self._waiters:
+                want, waiter = self._waiters[0]
+                got = self._take(want)
+                if got is None:
+                    break
+                self._waiters.popleft()
+                granted.append((waiter, got))
+        for waiter, got in granted:
+            waiter.set_result(got)
+
+    def release_after(self, response: Future[Any], region: Region) -> None:
+        """Releases ``region`` once ``response`` (the request that named it) has resolved."""
+        response.add_done_callback(lambda _: self.release(region))
+
+    def write(self, region: Region, data: memoryview) -> None:
+        offset, length = region
+        self._view[offset : offset + length] = data[:length]
+
+    def read(self, region: Region, length: int) -> memoryview:
+        """A view of the first ``length`` bytes of ``region``; the caller copies and drops it."""
+        offset = region[0]
+        return self._view[offset : offset + length]
+
+    @property
+    def free_bytes(self) -> int:
+        with self._lock:
+            return sum(length for _, length in self._free)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._view.release()
+            self._map.close()
+        except BufferError:
+            pass  # a caller still holds a view: the mapping goes when that view does
+        os.close(self.fd)

@@ -1,0 +1,118 @@
+"""The frame codec, mirrored by ``worker/src/codec.rs``. ``protocol.md`` is the contract: change it
+first, then both codecs, then ``tests/vectors/``.
+
+A frame is a 4-byte big-endian length and one msgpack map. The decoder rejects an over-limit length
+before it buffers the body.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import msgpack
+
+PROTOCOL_VERSION = 1
+MAX_FRAME = 4 * 1024 * 1024
+MAX_LIST_PAGE = 10_000
+
+_HEADER = struct.Struct(">I")
+
+Message = dict[str, Any]
+
+
+class FrameError(Exception):
+    """The byte stream broke the framing rules: nothing after this point can be trusted."""
+
+
+def encode_frame(message: Message) -> bytes:
+    body: bytes = msgpack.packb(message, use_bin_type=True)
+    if len(body) > MAX_FRAME:
+        raise FrameError(f"a {len(body)}-byte frame is over the {MAX_FRAME}-byte limit")
+    return _HEADER.pack(len(body)) + body
+
+
+class FrameDecoder:
+    """Bytes in, whole messages out."""
+
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self._buffer = bytearray()
+        self._max_frame = max_frame
+
+    def feed(self, data: bytes) -> list[Message]:
+        buffer = self._buffer
+        buffer += data
+        messages: list[Message] = []
+        pos = 0
+        while len(buffer) - pos >= 4:
+            (length,) = _HEADER.unpack_from(buffer, pos)
+            if length == 0 or length > self._max_frame:
+                raise FrameError(f"frame length {length} is outside 1..{self._max_frame}")
+            end = pos + 4 + length
+            if end > len(buffer):
+                break
+            try:
+                message = msgpack.unpackb(buffer[pos + 4 : end], raw=False)
+            except Exception as exc:  # msgpack raises several unrelated types
+                raise FrameError(f"undecodable frame: {exc}") from None
+            if not isinstance(message, dict):
+                raise FrameError(f"a frame holds {type(message).__name__}, not a map")
+            messages.append(message)
+            pos = end
+        del buffer[:pos]
+        return messages
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete frame still buffered."""
+        return len(self._buffer)
+
+
+Region = tuple[int, int]
+
+
+def register(store: int, url: str, options: dict[str, str], client: dict[str, Any],
+             retry: dict[str, Any]) -> Message:
+    return {"op": "register", "store": store, "url": url, "options": options,
+            "client": client, "retry": retry}
+
+
+def get(store: int, path: str, region: Region, *, whole: bool,
+        range: tuple[int, int] | None = None, if_match: str | None = None) -> Message:
+    message: Message = {"op": "get", "store": store, "path": path, "region": list(region),
+                        "whole": whole}
+    if range is not None:
+        message["range"] = list(range)
+    if if_match is not None:
+        message["if_match"] = if_match
+    return message
+
+
+def path_op(op: str, store: int, path: str) -> Message:
+    """``head``, ``delete`` and ``multipart_start``."""
+    return {"op": op, "store": store, "path": path}
+
+
+def put(store: int, path: str, region: Region) -> Message:
+    return {"op": "put", "store": store, "path": path, "region": list(region)}
+
+
+def multipart_part(upload: int, region: Region) -> Message:
+    return {"op": "multipart_part", "upload": upload, "region": list(region)}
+
+
+def upload_op(op: str, upload: int) -> Message:
+    """``multipart_complete`` and ``multipart_abort``."""
+    return {"op": op, "upload": upload}
+
+
+def list_start(store: int, prefix: str, page: int, offset: str | None = None) -> Message:
+    message: Message = {"op": "list", "store": store, "prefix": prefix, "page": page}
+    if offset is not None:
+        message["offset"] = offset
+    return message
+
+
+def cursor_op(op: str, cursor: int) -> Message:
+    """``list_next`` and ``list_close``."""
+    return {"op": op, "cursor": cursor}

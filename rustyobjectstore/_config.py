@@ -1,0 +1,267 @@
+"""Configurations: immutable, hashable and picklable; no repr or str ever shows a secret.
+
+Each store configuration turns into a ``StoreSpec`` (the URL, object_store option names and client
+settings of protocol.md's ``register``). The worker validates the option names; an unknown one is a
+``ConfigurationError`` naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+MiB = 1024 * 1024
+
+# An option whose name holds one of these words is a secret (the worker uses the same rule).
+_SECRET_WORDS = ("secret", "key", "token", "sas", "password", "credential", "signature")
+
+
+def is_secret_option(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
+def _masked(value: object) -> str:
+    return "None" if value is None else "'***'"
+
+
+def _hide_query(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query="***")) if parts.query else url
+
+
+def _strip_strings(obj: object) -> None:
+    """Configuration values pasted with a trailing newline still work (the seed strips them too)."""
+    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+        value = getattr(obj, f.name)
+        if isinstance(value, str) and value != value.strip():
+            object.__setattr__(obj, f.name, value.strip())
+
+
+@dataclass(frozen=True)
+class StaticConfig:
+    """Settings of the worker pool, fixed for its life."""
+
+    n_workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    concurrency_limit: int = 512
+    cache_capacity: int = 20
+    cache_ttl_secs: int = 1800
+    cache_tti_secs: int = 300
+    multipart_put_threshold: int = 10 * MiB
+    multipart_get_threshold: int = 8 * MiB
+    multipart_get_part_size: int = 8 * MiB
+    worker_path: str | None = None
+    #: Shared memory per worker through which every payload passes.
+    arena_size: int = 256 * MiB
+    #: Part size of multipart uploads (S3 needs at least 5 MiB).
+    multipart_put_part_size: int = 8 * MiB
+    #: Parts or ranges of one object moving at once.
+    max_parallel_parts: int = 4
+
+    def __post_init__(self) -> None:
+        positive = ("n_workers", "concurrency_limit", "cache_capacity", "multipart_get_part_size",
+                    "multipart_put_part_size", "max_parallel_parts", "arena_size",
+                    "multipart_put_threshold", "multipart_get_threshold")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise _config_error(f"StaticConfig.{name} must be a positive integer, got {value!r}")
+        if self.multipart_put_part_size < 5 * MiB:
+            raise _config_error("StaticConfig.multipart_put_part_size must be at least 5 MiB")
+        biggest = max(self.multipart_put_threshold, self.multipart_get_part_size,
+                      self.multipart_put_part_size)
+        if self.arena_size < 2 * biggest:
+            raise _config_error(
+                f"StaticConfig.arena_size ({self.arena_size}) must be at least twice the largest "
+                f"part or single-put size ({biggest})")
+
+
+def _config_error(message: str) -> Exception:
+    from rustyobjectstore._errors import ConfigurationError
+
+    return ConfigurationError(message)
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """HTTP client settings passed to object_store; ``None`` keeps object_store's default."""
+
+    request_timeout_secs: float | None = None  # object_store: 30 s
+    connect_timeout_secs: float | None = None  # 5 s
+    max_retries: int | None = None  # 10
+    retry_timeout_secs: float | None = None  # 180 s
+    initial_backoff_ms: int | None = None  # 100 ms
+    max_backoff_ms: int | None = None  # 15 s
+    backoff_exp_base: float | None = None  # 2
+
+    def client_settings(self) -> dict[str, Any]:
+        pairs = {"timeout_secs": self.request_timeout_secs,
+                 "connect_timeout_secs": self.connect_timeout_secs}
+        return {k: float(v) for k, v in pairs.items() if v is not None}
+
+    def retry_settings(self) -> dict[str, Any]:
+        pairs: dict[str, Any] = {
+            "max_retries": self.max_retries, "retry_timeout_secs": self.retry_timeout_secs,
+            "initial_backoff_ms": self.initial_backoff_ms, "max_backoff_ms": self.max_backoff_ms,
+            "backoff_exp_base": self.backoff_exp_base}
+        floats = {"retry_timeout_secs", "backoff_exp_base"}
+        return {k: (float(v) if k in floats else int(v)) for k, v in pairs.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """What the worker needs to build a store: the ``register`` frame without its number."""
+
+    url: str
+    options: tuple[tuple[str, str], ...]
+    client: tuple[tuple[str, Any], ...] = ()
+    retry: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def pinned(self) -> bool:
+        """A memory store lives in one worker: every call on it must go there."""
+        return self.url.startswith("memory:")
+
+    def __repr__(self) -> str:
+        shown = {k: ("***" if is_secret_option(k) else v) for k, v in self.options}
+        return f"StoreSpec(url={_hide_query(self.url)!r}, options={shown!r})"
+
+
+def _spec(url: str, options: Mapping[str, str | None], opts: ClientOptions) -> StoreSpec:
+    kept = {k: v for k, v in options.items() if v is not None}
+    return StoreSpec(url=url, options=tuple(sorted(kept.items())),
+                     client=tuple(sorted(opts.client_settings().items())),
+                     retry=tuple(sorted(opts.retry_settings().items())))
+
+
+class _StoreConfig:
+    """Shared behaviour of the store configurations: stripped values and a repr without secrets."""
+
+    _secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        _strip_strings(self)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={_masked(getattr(self, f.name)) if f.name in self._secret_fields else repr(getattr(self, f.name))}"
+            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+        )
+        return f"{type(self).__name__}({shown})"
+
+    __str__ = __repr__
+
+    def spec(self) -> StoreSpec:
+        raise NotImplementedError
+
+
+def _endpoint(host: str | None) -> dict[str, str | None]:
+    if host is None:
+        return {}
+    return {"endpoint": host.rstrip("/"),
+            "allow_http": "true" if host.startswith("http://") else None}
+
+
+@dataclass(frozen=True, repr=False)
+class AzureConfig(_StoreConfig):
+    storage_account_name: str
+    container_name: str
+    storage_account_key: str | None = None
+    storage_sas_token: str | None = None
+    host: str | None = None
+    opts: ClientOptions = field(default_factory=ClientOptions)
+
+    _secret_fields = ("storage_account_key", "storage_sas_token")
+
+    def spec(self) -> StoreSpec:
+        anonymous = self.storage_account_key is None and self.storage_sas_token is None
+        options: dict[str, str | None] = {
+            "account_name": self.storage_account_name,
+            "account_key": self.storage_account_key,
+            "sas_token": self.storage_sas_token,
+            "skip_signature": "true" if anonymous else None,
+            **_endpoint(self.host),
+        }
+        return _spec(f"az://{self.container_name}", options, self.opts)
+
+
+@dataclass(frozen=True, repr=False)
+class AWSConfig(_StoreConfig):
+    region: str
+    bucket_name: str
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
+    host: str | None = None
+    opts: ClientOptions = field(default_factory=ClientOptions)
+
+    _secret_fields = ("secret_access_key", "session_token")
+
+    def spec(self) -> StoreSpec:
+        # Without credentials, sign nothing: never fall back to an instance metadata endpoint.
+        anonymous = self.access_key_id is None and self.secret_access_key is None
+        options: dict[str, str | None] = {
+            "region": self.region,
+            "access_key_id": self.access_key_id,
+            "secret_access_key": self.secret_access_key,
+            "session_token": self.session_token,
+            "skip_signature": "true" if anonymous else None,
+            **_endpoint(self.host),
+        }
+        return _spec(f"s3://{self.bucket_name}", options, self.opts)
+
+
+@dataclass(frozen=True, repr=False)
+class GCSConfig(_StoreConfig):
+    bucket_name: str
+    service_account_key: str | None = None
+    host: str | None = None
+    opts: ClientOptions = field(default_factory=ClientOptions)
+
+    _secret_fields = ("service_account_key",)
+
+    def spec(self) -> StoreSpec:
+        options: dict[str, str | None] = {
+            "service_account_key": self.service_account_key,
+            "skip_signature": "true" if self.service_account_key is None else None,
+        }
+        if self.host is not None:
+            options["base_url"] = self.host.rstrip("/")
+            if self.host.startswith("http://"):
+                options["allow_http"] = "true"
+        return _spec(f"gs://{self.bucket_name}", options, self.opts)
+
+
+@dataclass(frozen=True, repr=False, init=False)
+class Config(_StoreConfig):
+    """Any object_store URL with its options: ``Config("memory://")``,
+    ``Config("file:///data")``, ``Config("s3://bucket", {"region": "us-east-1"})``."""
+
+    url: str
+    params: tuple[tuple[str, str], ...]
+    opts: ClientOptions
+
+    def __init__(self, url: str, params: Mapping[str, str] | None = None,
+                 opts: ClientOptions | None = None) -> None:
+        items = tuple(sorted((str(k).strip(), str(v).strip()) for k, v in (params or {}).items()))
+        object.__setattr__(self, "url", url.strip())
+        object.__setattr__(self, "params", items)
+        object.__setattr__(self, "opts", opts or ClientOptions())
+
+    def __repr__(self) -> str:
+        shown = {k: ("***" if is_secret_option(k) else v) for k, v in self.params}
+        return f"Config(url={_hide_query(self.url)!r}, params={shown!r})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Config, (self.url, dict(self.params), self.opts))
+
+    def spec(self) -> StoreSpec:
+        return _spec(self.url, dict(self.params), self.opts)
+
+
+StoreConfig = AzureConfig | AWSConfig | GCSConfig | Config

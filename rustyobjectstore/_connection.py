@@ -1,0 +1,158 @@
+"""The connection: one worker, its arena, and the table from request id to future.
+
+Every request gets a ``concurrent.futures.Future`` that is already running, so only a response or the
+worker's death resolves it: nothing else can cancel it while the worker may still write its region.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+from rustyobjectstore import __version__
+from rustyobjectstore._arena import Arena
+from rustyobjectstore._binary import find_worker
+from rustyobjectstore._codec import PROTOCOL_VERSION, Message, encode_frame, register
+from rustyobjectstore._config import StaticConfig, StoreSpec
+from rustyobjectstore._errors import ObjectStoreError, ProtocolError, WorkerCrashedError, error_from_wire
+from rustyobjectstore._transport import Closed, Transport
+
+HANDSHAKE_TIMEOUT = 30.0
+
+
+class _Pending:
+    __slots__ = ("future", "op", "path")
+
+    def __init__(self, future: Future[Message], op: str, path: str | None) -> None:
+        self.future = future
+        self.op = op
+        self.path = path
+
+
+class Connection:
+    def __init__(self, settings: StaticConfig) -> None:
+        self.worker_path = find_worker(settings.worker_path)
+        self.arena = Arena(settings.arena_size)
+        self._lock = threading.Lock()
+        self._pending: dict[int, _Pending] = {}
+        self._ids = itertools.count(1)
+        self._stores: dict[StoreSpec, int] = {}
+        self._hello: Future[Message] = Future()
+        self._hello.set_running_or_notify_cancel()
+        self.closed: Closed | None = None
+        argv = [self.worker_path, "--arena-fd", str(self.arena.fd),
+                "--arena-size", str(settings.arena_size),
+                "--concurrency", str(settings.concurrency_limit),
+                "--cache-capacity", str(settings.cache_capacity),
+                "--cache-ttl-secs", str(settings.cache_ttl_secs),
+                "--cache-tti-secs", str(settings.cache_tti_secs)]
+        try:
+            self.transport = Transport(argv, [self.arena.fd], self._on_message, self._on_close)
+        except BaseException:
+            self.arena.close()
+            raise
+        try:
+            self.hello = self._check_hello(self._hello.result(timeout=HANDSHAKE_TIMEOUT))
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_hello(self, hello: Message) -> Message:
+        if hello.get("t") != "hello" or hello.get("protocol") != PROTOCOL_VERSION:
+            raise ProtocolError(
+                f"worker {self.worker_path} (version {hello.get('worker_version')!r}) speaks protocol "
+                f"{hello.get('protocol')!r}; rustyobjectstore {__version__} speaks protocol "
+                f"{PROTOCOL_VERSION}")
+        return hello
+
+    @property
+    def pid(self) -> int:
+        return self.transport.pid
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    @property
+    def alive(self) -> bool:
+        return self.closed is None
+
+    def store_id(self, spec: StoreSpec) -> int:
+        """The number ``spec`` is registered under on this worker, registering it on first use."""
+        number = self._stores.get(spec)
+        if number is not None:
+            return number
+        with self._lock:
+            number = self._stores.get(spec)
+            if number is None:
+                number = len(self._stores) + 1
+                self._send(register(number, spec.url, dict(spec.options), dict(spec.client),
+                                    dict(spec.retry)))
+                self._stores[spec] = number
+        return number
+
+    def request(self, message: Message, op: str, path: str | None) -> Future[Message]:
+        """Sends ``message`` with a fresh id; the future resolves with the response map, or fails with
+        the error it carries, or with ``WorkerCrashedError`` if the worker dies first."""
+        future: Future[Message] = Future()
+        future.set_running_or_notify_cancel()
+        request_id = next(self._ids)
+        message["id"] = request_id
+        with self._lock:
+            if self.closed is not None:
+                future.set_exception(self._crashed(op, path))
+                return future
+            self._pending[request_id] = _Pending(future, op, path)
+        try:
+            self._send(message)
+        except OSError:
+            # The reader thread will see the death and fail every pending call, this one included.
+            pass
+        return future
+
+    def _send(self, message: Message) -> None:
+        self.transport.send(encode_frame(message))
+
+    def _on_message(self, message: Message) -> None:
+        if not self._hello.done():
+            self._hello.set_result(message)
+            return
+        request_id = message.get("id")
+        with self._lock:
+            pending = self._pending.pop(request_id, None) if isinstance(request_id, int) else None
+        if pending is None:
+            if request_id == 0:
+                return  # the worker's farewell protocol error; its exit fails the calls
+            return  # an answer nobody waits for any more: dropped on purpose
+        if message.get("ok") is True:
+            pending.future.set_result(message)
+        else:
+            pending.future.set_exception(
+                error_from_wire(message.get("error"), pending.op, pending.path))
+
+    def _crashed(self, op: str, path: str | None) -> ObjectStoreError:
+        closed = self.closed
+        detail = closed.describe() if closed else "the worker is gone"
+        return WorkerCrashedError(detail, op=op, path=path)
+
+    def _on_close(self, closed: Closed) -> None:
+        with self._lock:
+            self.closed = closed
+            pending, self._pending = self._pending, {}
+        if not self._hello.done():
+            self._hello.set_exception(WorkerCrashedError(
+                f"worker {self.worker_path} failed to start: {closed.describe()}", op="start"))
+        for call in pending.values():
+            call.future.set_exception(self._crashed(call.op, call.path))
+
+    def close(self) -> None:
+        self.transport.close()
+        self.arena.close()
+
+
+def response_field(response: Message, name: str) -> Any:
+    if name not in response:
+        raise ProtocolError(f"response lacks {name!r}: {sorted(response)}")
+    return response[name]

@@ -1,0 +1,176 @@
+"""The exception tree. Every class also subclasses the built-in a Python user would catch.
+
+    ObjectStoreError
+    ├── NotFoundError                (FileNotFoundError)   kind "not_found"
+    ├── PermissionDeniedError        (PermissionError)     kind "permission": 401 / 403
+    ├── ObjectStoreTimeoutError      (TimeoutError)        kind "timeout"
+    ├── ObjectStoreConnectionError   (ConnectionError)     kind "connection"
+    ├── EarlyEOFError                (EOFError)            kind "early_eof": body cut short
+    ├── HTTPStatusError              (OSError)             kind "http_status": any other status
+    ├── AlreadyExistsError           (FileExistsError)     kind "already_exists"
+    ├── PreconditionFailedError                            kind "precondition"
+    ├── NotModifiedError                                   kind "not_modified"
+    ├── NotSupportedError            (NotImplementedError) kind "not_supported"
+    ├── InvalidPathError             (ValueError)          kind "invalid_path"
+    ├── BufferTooSmallError          (ValueError)          kind "buffer_too_small" (Python side)
+    ├── ConfigurationError           (ValueError)          kind "config"
+    │   └── ParseURLError                                  kind "parse_url"
+    ├── ProtocolError                                      kind "protocol"
+    ├── WorkerCrashedError                                 kind "worker_crashed" (Python side)
+    └── UnknownError                                       kind "unknown"
+
+protocol.md section 6 lists the kinds; a test checks that every one maps to a class here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ObjectStoreError(Exception):
+    """Base of every error this library raises. Carries the operation, the key and the HTTP status
+    where there is one; the message never contains a secret."""
+
+    kind: ClassVar[str] = "unknown"
+
+    def __init__(self, message: str, *, op: str | None = None, path: str | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.op = op
+        self.path = path
+        self.status_code = status
+
+    def __str__(self) -> str:
+        where = " ".join(part for part in (self.op, repr(self.path) if self.path else None) if part)
+        status = f" (HTTP {self.status_code})" if self.status_code is not None else ""
+        return f"{where}: {self.message}{status}" if where else f"{self.message}{status}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, self.op, self.path, self.status_code))
+
+
+def _rebuild(cls: type[ObjectStoreError], message: str, op: str | None, path: str | None,
+             status: int | None) -> ObjectStoreError:
+    return cls(message, op=op, path=path, status=status)
+
+
+class NotFoundError(ObjectStoreError, FileNotFoundError):
+    kind = "not_found"
+
+
+class PermissionDeniedError(ObjectStoreError, PermissionError):
+    kind = "permission"
+
+
+class ObjectStoreTimeoutError(ObjectStoreError, TimeoutError):
+    kind = "timeout"
+
+
+class ObjectStoreConnectionError(ObjectStoreError, ConnectionError):
+    kind = "connection"
+
+
+class EarlyEOFError(ObjectStoreError, EOFError):
+    kind = "early_eof"
+
+
+class HTTPStatusError(ObjectStoreError, OSError):
+    kind = "http_status"
+
+
+class AlreadyExistsError(ObjectStoreError, FileExistsError):
+    kind = "already_exists"
+
+
+class PreconditionFailedError(ObjectStoreError):
+    kind = "precondition"
+
+
+class NotModifiedError(ObjectStoreError):
+    kind = "not_modified"
+
+
+class NotSupportedError(ObjectStoreError, NotImplementedError):
+    kind = "not_supported"
+
+
+class InvalidPathError(ObjectStoreError, ValueError):
+    kind = "invalid_path"
+
+
+class BufferTooSmallError(ObjectStoreError, ValueError):
+    kind = "buffer_too_small"
+
+    def __init__(self, message: str, *, op: str | None = None, path: str | None = None,
+                 status: int | None = None, object_size: int | None = None) -> None:
+        super().__init__(message, op=op, path=path, status=status)
+        self.object_size = object_size
+
+
+class ConfigurationError(ObjectStoreError, ValueError):
+    kind = "config"
+
+
+class ParseURLError(ConfigurationError):
+    kind = "parse_url"
+
+
+class ProtocolError(ObjectStoreError):
+    kind = "protocol"
+
+
+class WorkerCrashedError(ObjectStoreError):
+    kind = "worker_crashed"
+
+
+class UnknownError(ObjectStoreError):
+    kind = "unknown"
+
+
+ERROR_CLASSES: dict[str, type[ObjectStoreError]] = {
+    cls.kind: cls
+    for cls in (NotFoundError, PermissionDeniedError, ObjectStoreTimeoutError,
+                ObjectStoreConnectionError, EarlyEOFError, HTTPStatusError, AlreadyExistsError,
+                PreconditionFailedError, NotModifiedError, NotSupportedError, InvalidPathError,
+                BufferTooSmallError, ConfigurationError, ParseURLError, ProtocolError,
+                WorkerCrashedError, UnknownError)
+}
+
+
+def error_from_wire(error: Any, op: str, path: str | None) -> ObjectStoreError:
+    """The exception for an ``error`` map of a response (protocol.md section 6)."""
+    if not isinstance(error, dict):
+        return ProtocolError(f"malformed error field {error!r}", op=op, path=path)
+    kind = error.get("kind")
+    cls = ERROR_CLASSES.get(kind, UnknownError) if isinstance(kind, str) else UnknownError
+    status = error.get("status")
+    return cls(str(error.get("message", "")), op=op, path=path,
+               status=status if isinstance(status, int) else None)
+
+
+# The seed's helpers (RustyObjectStore.jl): each takes any exception.
+
+def status_code(e: BaseException) -> int | None:
+    """The HTTP status behind an error, if one is known."""
+    return e.status_code if isinstance(e, ObjectStoreError) else None
+
+
+def is_connection(e: BaseException) -> bool:
+    return isinstance(e, ObjectStoreConnectionError)
+
+
+def is_timeout(e: BaseException) -> bool:
+    return isinstance(e, ObjectStoreTimeoutError)
+
+
+def is_early_eof(e: BaseException) -> bool:
+    return isinstance(e, EarlyEOFError)
+
+
+def is_parse_url(e: BaseException) -> bool:
+    return isinstance(e, ParseURLError)
+
+
+def is_unknown(e: BaseException) -> bool:
+    return isinstance(e, UnknownError)

@@ -1,0 +1,30 @@
+"""``ObjectMeta``: what a head or a listing says of one object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from rustyobjectstore._errors import ProtocolError
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class ObjectMeta:
+    path: str
+    size: int
+    last_modified: datetime
+    e_tag: str | None
+    version: str | None
+
+    @classmethod
+    def from_wire(cls, meta: Any) -> ObjectMeta:
+        try:
+            nanos = int(meta["last_modified"])
+            return cls(path=str(meta["path"]), size=int(meta["size"]),
+                       last_modified=_EPOCH + timedelta(microseconds=nanos // 1000),
+                       e_tag=meta.get("e_tag"), version=meta.get("version"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProtocolError(f"malformed object metadata {meta!r}: {exc}") from None

@@ -1,0 +1,220 @@
+"""The operations, each written once as a step generator (see ``_steps``) and driven by both the sync
+and the async API.
+
+Region rule: a region is released right after its response has been read, or, when the step is
+abandoned with the request still in flight, as soon as that request resolves (``release_after``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import Future
+from typing import Any, Callable
+
+from rustyobjectstore import _codec as codec
+from rustyobjectstore._arena import Arena
+from rustyobjectstore._codec import Message, Region
+from rustyobjectstore._config import StoreConfig
+from rustyobjectstore._connection import Connection, response_field
+from rustyobjectstore._errors import BufferTooSmallError, EarlyEOFError, ProtocolError
+from rustyobjectstore._objectmeta import ObjectMeta
+from rustyobjectstore._pool import Pool
+from rustyobjectstore._steps import Step
+
+Sink = Callable[[int, memoryview], None]
+
+
+def _allocate(arena: Arena, length: int) -> Step[Region]:
+    future = arena.allocate(length)
+    try:
+        region: Region = yield future
+    except BaseException:
+        # Abandoned while waiting for room: give the region back whenever it is granted.
+        future.add_done_callback(lambda f: arena.release(f.result()))
+        raise
+    return region
+
+
+def _call(conn: Connection, message: Message, op: str, path: str | None,
+          region: Region | None = None) -> Step[Message]:
+    future = conn.request(message, op, path)
+    try:
+        response: Message = yield future
+    except BaseException:
+        if region is not None:
+            conn.arena.release_after(future, region)
+        raise
+    return response
+
+
+def writable_view(buffer: Any) -> memoryview:
+    view = memoryview(buffer)
+    if view.readonly:
+        raise TypeError(f"the buffer ({type(buffer).__name__}) is read-only")
+    if not view.c_contiguous:
+        raise TypeError("the buffer must be C-contiguous")
+    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+
+def readable_view(data: Any) -> memoryview:
+    view = memoryview(data)
+    if not view.c_contiguous:
+        view = memoryview(view.tobytes())
+    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+
+def _fetch_ranges(pool: Pool, conn: Connection, store: int, path: str, e_tag: str | None,
+                  ranges: list[tuple[int, int]], sink: Sink) -> Step[None]:
+    """Ranged gets of one object, a window of them in flight, each written by ``sink`` at its start.
+    ``e_tag`` pins the version so a changed object fails instead of being spliced."""
+    window = pool.settings.max_parallel_parts
+    in_flight: deque[tuple[Future[Message], Region, int, int]] = deque()
+    try:
+        for start, end in ranges:
+            region = yield from _allocate(conn.arena, end - start)
+            message = codec.get(store, path, region, whole=True, range=(start, end),
+                                if_match=e_tag)
+            in_flight.append((conn.request(message, "get", path), region, start, end - start))
+            while len(in_flight) >= window or (in_flight and start == ranges[-1][0]):
+                future, region, at, length = in_flight[0]
+                response: Message = yield future
+                in_flight.popleft()
+                try:
+                    written = response_field(response, "written")
+                    if written != length:
+                        raise EarlyEOFError(f"range at {at} returned {written} of {length} bytes",
+                                            op="get", path=path)
+                    sink(at, conn.arena.read(region, length))
+                finally:
+                    conn.arena.release(region)
+    except BaseException:
+        for future, region, _, _ in in_flight:
+            conn.arena.release_after(future, region)
+        raise
+
+
+def read(pool: Pool, conf: StoreConfig, path: str, *, into: memoryview | None = None,
+         byte_range: tuple[int, int] | None = None) -> Step[tuple[int, bytes | None]]:
+    """The object (or ``byte_range`` of it) into ``into``, or as new bytes when ``into`` is None.
+    Returns the byte count and the bytes."""
+    settings = pool.settings
+    conn, store = pool.route(conf.spec())
+    wanted = byte_range[1] - byte_range[0] if byte_range else None
+    first = settings.multipart_get_threshold
+    if into is not None:
+        first = min(first, len(into))
+    if wanted is not None:
+        first = min(first, wanted)
+    # A buffer that the first region covers must hold the whole object, so the worker need not read
+    # a body that cannot fit.
+    whole = into is not None and len(into) <= settings.multipart_get_threshold
+    region = yield from _allocate(conn.arena, first)
+    message = codec.get(store, path, region, whole=whole, range=byte_range)
+    response = yield from _call(conn, message, "get", path, region)
+    try:
+        size = int(response_field(response, "size"))
+        written = int(response_field(response, "written"))
+        if into is not None and size > len(into):
+            raise BufferTooSmallError(
+                f"the object has {size} bytes but the buffer holds only {len(into)}",
+                op="get", path=path, object_size=size)
+        if into is None and written == size:
+            return size, bytes(conn.arena.read(region, written))
+        dest: memoryview | bytearray = into if into is not None else bytearray(size)
+        dest[:written] = conn.arena.read(region, written)
+    finally:
+        conn.arena.release(region)
+    if written < size:
+        e_tag = ObjectMeta.from_wire(response_field(response, "meta")).e_tag
+        base = byte_range[0] if byte_range else 0
+        part = settings.multipart_get_part_size
+        ranges = [(base + s, base + min(s + part, size)) for s in range(written, size, part)]
+
+        def sink(at: int, data: memoryview) -> None:
+            dest[at - base : at - base + len(data)] = data
+
+        yield from _fetch_ranges(pool, conn, store, path, e_tag, ranges, sink)
+    return size, (bytes(dest) if into is None else None)
+
+
+def write(pool: Pool, conf: StoreConfig, path: str, data: memoryview) -> Step[int]:
+    """Stores ``data`` atomically: one put below the threshold, a multipart upload above it."""
+    settings = pool.settings
+    conn, store = pool.route(conf.spec())
+    size = len(data)
+    if size <= settings.multipart_put_threshold:
+        region = yield from _allocate(conn.arena, size)
+        try:
+            conn.arena.write(region, data)
+        except BaseException:
+            conn.arena.release(region)
+            raise
+        yield from _call(conn, codec.put(store, path, region), "put", path, region)
+        conn.arena.release(region)
+        return size
+    started = yield from _call(conn, codec.path_op("multipart_start", store, path), "put", path)
+    upload = int(response_field(started, "upload"))
+    try:
+        yield from _upload_parts(pool, conn, upload, path, data)
+        yield from _call(conn, codec.upload_op("multipart_complete", upload), "put", path)
+    except BaseException:
+        # Fire and forget: the caller's error matters more than the abort's.
+        conn.request(codec.upload_op("multipart_abort", upload), "put", path)
+        raise
+    return size
+
+
+def _upload_parts(pool: Pool, conn: Connection, upload: int, path: str,
+                  data: memoryview) -> Step[None]:
+    part = pool.settings.multipart_put_part_size
+    window = pool.settings.max_parallel_parts
+    in_flight: deque[tuple[Future[Message], Region]] = deque()
+    try:
+        starts = range(0, len(data), part)
+        for start in starts:
+            chunk = data[start : start + part]
+            region = yield from _allocate(conn.arena, len(chunk))
+            conn.arena.write(region, chunk)
+            future = conn.request(codec.multipart_part(upload, region), "put", path)
+            in_flight.append((future, region))
+            while len(in_flight) >= window or (in_flight and start == starts[-1]):
+                future, region = in_flight[0]
+                yield future
+                in_flight.popleft()
+                conn.arena.release(region)
+    except BaseException:
+        for future, region in in_flight:
+            conn.arena.release_after(future, region)
+        raise
+
+
+def head(pool: Pool, conf: StoreConfig, path: str) -> Step[ObjectMeta]:
+    conn, store = pool.route(conf.spec())
+    response = yield from _call(conn, codec.path_op("head", store, path), "head", path)
+    return ObjectMeta.from_wire(response_field(response, "meta"))
+
+
+def delete(pool: Pool, conf: StoreConfig, path: str) -> Step[None]:
+    conn, store = pool.route(conf.spec())
+    yield from _call(conn, codec.path_op("delete", store, path), "delete", path)
+
+
+Page = tuple[list[ObjectMeta], int | None]
+
+
+def _page(response: Message) -> Page:
+    entries = [ObjectMeta.from_wire(m) for m in response_field(response, "entries")]
+    cursor = response_field(response, "cursor")
+    if cursor is not None and not isinstance(cursor, int):
+        raise ProtocolError(f"bad list cursor {cursor!r}")
+    return entries, cursor
+
+
+def list_first(conn: Connection, store: int, prefix: str, page: int,
+               offset: str | None) -> Step[Page]:
+    message = codec.list_start(store, prefix, page, offset)
+    return _page((yield from _call(conn, message, "list", prefix)))
+
+
+def list_next(conn: Connection, cursor: int, prefix: str) -> Step[Page]:
+    return _page((yield from _call(conn, codec.cursor_op("list_next", cursor), "list", prefix)))

@@ -1,0 +1,78 @@
+"""The pool: several workers, each call sent to the least busy one, except that every call on a
+``memory://`` store goes to the one worker that holds its data. A dead worker is replaced on the next
+call; a pool inherited through ``fork()`` is abandoned (its pipes belong to the parent) and the child
+starts its own.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from rustyobjectstore._config import StaticConfig, StoreSpec
+from rustyobjectstore._connection import Connection
+from rustyobjectstore._errors import WorkerCrashedError
+
+
+class Pool:
+    def __init__(self, settings: StaticConfig) -> None:
+        self.settings = settings
+        self.pid = os.getpid()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._pinned: dict[StoreSpec, int] = {}
+        self._slots: list[Connection | None] = [None] * settings.n_workers
+        try:
+            for i in range(settings.n_workers):
+                self._slots[i] = Connection(settings)
+        except BaseException:
+            self.close()
+            raise
+
+    def route(self, spec: StoreSpec) -> tuple[Connection, int]:
+        """The connection for a call on ``spec``, and the store's number on it."""
+        with self._lock:
+            if self._closed:
+                raise WorkerCrashedError("the object store pool is shut down", op="route")
+            if spec.pinned:
+                index = self._pinned.get(spec)
+                if index is None:
+                    index = self._least_busy()
+                    self._pinned[spec] = index
+            else:
+                index = self._least_busy()
+            connection = self._slots[index]
+            if connection is None or not connection.alive:
+                connection = self._replace(index)
+        return connection, connection.store_id(spec)
+
+    def _least_busy(self) -> int:
+        best, best_load = 0, None
+        for i, connection in enumerate(self._slots):
+            load = connection.in_flight if connection is not None and connection.alive else -1
+            if best_load is None or load < best_load:
+                best, best_load = i, load
+        return best
+
+    def _replace(self, index: int) -> Connection:
+        old = self._slots[index]
+        self._slots[index] = None
+        if old is not None:
+            old.close()
+        connection = Connection(self.settings)
+        self._slots[index] = connection
+        return connection
+
+    @property
+    def connections(self) -> list[Connection]:
+        return [c for c in self._slots if c is not None]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            slots, self._slots = self._slots, []
+        for connection in slots:
+            if connection is not None:
+                connection.close()

@@ -1,0 +1,138 @@
+"""The transport: spawns one worker, writes frames to its stdin, and reads its stdout on a thread.
+Bytes and frames only: what the messages mean is the connection's business.
+
+stderr is drained into a bounded ring of lines, so a chatty worker can never block on a full pipe and
+a crash report can quote its last words.
+"""
+
+from __future__ import annotations
+
+import collections
+import fcntl
+import os
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from rustyobjectstore._codec import FrameDecoder, FrameError, Message
+
+_PIPE_SIZE = 1024 * 1024
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_READ_CHUNK = 256 * 1024
+STDERR_LINES = 40
+
+
+@dataclass(frozen=True)
+class Closed:
+    """Why a transport ended: exit status, and the worker's last stderr lines."""
+
+    returncode: int | None
+    stderr_tail: str
+    reason: str
+
+    def describe(self) -> str:
+        if self.returncode is None:
+            status = "did not exit"
+        elif self.returncode < 0:
+            try:
+                name = signal.Signals(-self.returncode).name
+            except ValueError:
+                name = f"signal {-self.returncode}"
+            status = f"was killed by {name}"
+        else:
+            status = f"exited with status {self.returncode}"
+        tail = f"; its last stderr lines:\n{self.stderr_tail}" if self.stderr_tail else ""
+        return f"the worker {status} ({self.reason}){tail}"
+
+
+def _grow_pipe(fd: int) -> None:
+    try:
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
+    except OSError:
+        pass  # a smaller pipe is only slower
+
+
+class Transport:
+    def __init__(self, argv: Sequence[str], pass_fds: Sequence[int],
+                 on_message: Callable[[Message], None], on_close: Callable[[Closed], None]) -> None:
+        self._on_message = on_message
+        self._on_close = on_close
+        self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
+        self._write_lock = threading.Lock()
+        self.process = subprocess.Popen(
+            list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            pass_fds=tuple(pass_fds), bufsize=0, close_fds=True)
+        assert self.process.stdin and self.process.stdout and self.process.stderr
+        self._stdin_fd = self.process.stdin.fileno()
+        _grow_pipe(self._stdin_fd)
+        _grow_pipe(self.process.stdout.fileno())
+        self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True,
+                                               name=f"rustyobjectstore-stderr-{self.pid}")
+        self._reader = threading.Thread(target=self._read_loop, daemon=True,
+                                         name=f"rustyobjectstore-reader-{self.pid}")
+        self._stderr_thread.start()
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def send(self, frames: bytes) -> None:
+        """Writes whole frames; raises ``BrokenPipeError`` (an ``OSError``) once the worker is gone."""
+        view = memoryview(frames)
+        with self._write_lock:
+            while view:
+                written = os.write(self._stdin_fd, view)
+                view = view[written:]
+
+    def _read_loop(self) -> None:
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
+        decoder = FrameDecoder()
+        reason = "its output ended"
+        try:
+            while True:
+                data = os.read(fd, _READ_CHUNK)
+                if not data:
+                    if decoder.pending:
+                        reason = f"its output ended inside a frame ({decoder.pending} bytes)"
+                    break
+                for message in decoder.feed(data):
+                    self._on_message(message)
+        except FrameError as exc:
+            reason = f"protocol error in its output: {exc}"
+            self.process.kill()
+        except OSError as exc:
+            reason = f"reading its output failed: {exc}"
+        try:
+            returncode: int | None = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            returncode = self.process.wait()
+        self._stderr_thread.join(timeout=2)
+        self._on_close(Closed(returncode, "\n".join(self._stderr), reason))
+
+    def _drain_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for raw in self.process.stderr:
+            self._stderr.append(raw.decode("utf-8", "replace").rstrip())
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Closes stdin (the worker exits on EOF), waits, kills if it must, and joins the threads."""
+        assert self.process.stdin is not None
+        with self._write_lock:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        if threading.current_thread() is not self._reader:
+            self._reader.join()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None and threading.current_thread() is not self._reader:
+                stream.close()

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install the project-local test emulators (idempotent).
+#
+# Azurite (Azure Blob emulator) comes from npm into $ROOT/.emulators/azurite.
+# moto (S3 emulator) comes from PyPI through the project's test extras
+# (moto[server]), not from this script.
+set -euo pipefail
+
+AZURITE_VERSION="3.35.0"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+AZURITE_DIR="$ROOT/.emulators/azurite"
+AZURITE_PKG="$AZURITE_DIR/node_modules/azurite/package.json"
+AZURITE_BIN="$AZURITE_DIR/node_modules/.bin/azurite-blob"
+
+installed_version() {
+    # Prints the installed Azurite version, or nothing if absent.
+    if [[ -f "$AZURITE_PKG" ]]; then
+        node -e 'process.stdout.write(String(require(process.argv[1]).version || ""))' "$AZURITE_PKG"
+    fi
+}
+
+if ! command -v npm >/dev/null 2>&1; then
+    echo "install_emulators.sh: npm not found; install Node.js (>= 18) first" >&2
+    exit 1
+fi
+
+current="$(installed_version || true)"
+if [[ "$current" == "$AZURITE_VERSION" && -x "$AZURITE_BIN" ]]; then
+    echo "azurite $AZURITE_VERSION already installed in $AZURITE_DIR"
+else
+    echo "installing azurite $AZURITE_VERSION into $AZURITE_DIR (found: ${current:-none})"
+    mkdir -p "$AZURITE_DIR"
+    npm install --no-audit --no-fund --prefix "$AZURITE_DIR" "azurite@$AZURITE_VERSION"
+    current="$(installed_version)"
+    if [[ "$current" != "$AZURITE_VERSION" || ! -x "$AZURITE_BIN" ]]; then
+        echo "install_emulators.sh: azurite install failed (version: ${current:-none})" >&2
+        exit 1
+    fi
+    echo "azurite $AZURITE_VERSION installed"
+fi

@@ -1,0 +1,363 @@
+//! The frame codec, mirrored by `rustyobjectstore/_codec.py`. protocol.md is the contract: change it
+//! first, then both codecs, then `tests/vectors/`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::errors::ErrorInfo;
+
+pub const PROTOCOL_VERSION: u32 = 1;
+pub const MAX_FRAME: usize = 4 * 1024 * 1024;
+pub const MAX_LIST_PAGE: u32 = 10_000;
+pub const FEATURES: &[&str] = &["aws", "azure", "gcp", "http", "file", "memory"];
+
+/// `[offset, length]` inside the arena.
+pub type Region = (u64, u64);
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    Register(Register),
+    Get(GetRequest),
+    Head(PathRequest),
+    Put(PutRequest),
+    Delete(PathRequest),
+    MultipartStart(PathRequest),
+    MultipartPart(MultipartPart),
+    MultipartComplete(UploadRequest),
+    MultipartAbort(UploadRequest),
+    List(ListRequest),
+    ListNext(CursorRequest),
+    ListClose(CursorRequest),
+}
+
+impl Request {
+    pub fn id(&self) -> Option<u64> {
+        match self {
+            Request::Register(_) => None,
+            Request::Get(r) => Some(r.id),
+            Request::Head(r)
+            | Request::Delete(r)
+            | Request::MultipartStart(r) => Some(r.id),
+            Request::Put(r) => Some(r.id),
+            Request::MultipartPart(r) => Some(r.id),
+            Request::MultipartComplete(r) | Request::MultipartAbort(r) => Some(r.id),
+            Request::List(r) => Some(r.id),
+            Request::ListNext(r) | Request::ListClose(r) => Some(r.id),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, PartialEq, Clone, Default, Hash, Eq)]
+pub struct ClientSettings {
+    #[serde(default)]
+    pub timeout_secs: Option<F64Key>,
+    #[serde(default)]
+    pub connect_timeout_secs: Option<F64Key>,
+}
+
+#[derive(Debug, Deserialize, PartialEq, Clone, Default, Hash, Eq)]
+pub struct RetrySettings {
+    #[serde(default)]
+    pub max_retries: Option<u64>,
+    #[serde(default)]
+    pub retry_timeout_secs: Option<F64Key>,
+    #[serde(default)]
+    pub initial_backoff_ms: Option<u64>,
+    #[serde(default)]
+    pub max_backoff_ms: Option<u64>,
+    #[serde(default)]
+    pub backoff_exp_base: Option<F64Key>,
+}
+
+/// A float that can be part of a cache key: compared and hashed by its bits.
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(transparent)]
+pub struct F64Key(pub f64);
+
+impl PartialEq for F64Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+impl Eq for F64Key {}
+impl std::hash::Hash for F64Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state)
+    }
+}
+
+#[derive(Debug, Deserialize, PartialEq, Clone, Hash, Eq)]
+pub struct StoreConfig {
+    pub url: String,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    #[serde(default)]
+    pub client: ClientSettings,
+    #[serde(default)]
+    pub retry: RetrySettings,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct Register {
+    pub store: u32,
+    #[serde(flatten)]
+    pub config: StoreConfig,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct GetRequest {
+    pub id: u64,
+    pub store: u32,
+    pub path: String,
+    pub region: Region,
+    #[serde(default)]
+    pub whole: bool,
+    #[serde(default)]
+    pub range: Option<(u64, u64)>,
+    #[serde(default)]
+    pub if_match: Option<String>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct PathRequest {
+    pub id: u64,
+    pub store: u32,
+    pub path: String,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct PutRequest {
+    pub id: u64,
+    pub store: u32,
+    pub path: String,
+    pub region: Region,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct MultipartPart {
+    pub id: u64,
+    pub upload: u64,
+    pub region: Region,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct UploadRequest {
+    pub id: u64,
+    pub upload: u64,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct ListRequest {
+    pub id: u64,
+    pub store: u32,
+    pub prefix: String,
+    #[serde(default)]
+    pub offset: Option<String>,
+    pub page: u32,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct CursorRequest {
+    pub id: u64,
+    pub cursor: u64,
+}
+
+/// Just the id of a request whose `op` or fields did not decode, so the error can still be answered.
+#[derive(Debug, Deserialize)]
+struct IdOnly {
+    id: u64,
+}
+
+/// What a frame turned out to be.
+#[derive(Debug)]
+pub enum Decoded {
+    Request(Request),
+    /// A map with an id but an unusable op or fields: answer that id with a protocol error.
+    Invalid { id: u64, message: String },
+}
+
+/// Decodes one frame body. An `Err` means the stream can no longer be trusted.
+pub fn decode_request(frame: &[u8]) -> Result<Decoded, String> {
+    match rmp_serde::from_slice::<Request>(frame) {
+        Ok(request) => Ok(Decoded::Request(request)),
+        Err(err) => match rmp_serde::from_slice::<IdOnly>(frame) {
+            Ok(IdOnly { id }) => Ok(Decoded::Invalid {
+                id,
+                message: format!("bad request: {err}"),
+            }),
+            Err(_) => Err(format!("undecodable frame: {err}")),
+        },
+    }
+}
+
+/// Object metadata as it travels in frames.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meta {
+    pub path: String,
+    pub size: u64,
+    pub last_modified_ns: i64,
+    pub e_tag: Option<String>,
+    pub version: Option<String>,
+}
+
+impl From<&object_store::ObjectMeta> for Meta {
+    fn from(m: &object_store::ObjectMeta) -> Self {
+        Meta {
+            path: m.location.to_string(),
+            size: m.size,
+            last_modified_ns: m.last_modified.timestamp_nanos_opt().unwrap_or(i64::MAX),
+            e_tag: m.e_tag.clone(),
+            version: m.version.clone(),
+        }
+    }
+}
+
+/// The fields of a successful response, by operation.
+#[derive(Debug, PartialEq)]
+pub enum Success {
+    Empty,
+    Get { size: u64, written: u64, meta: Meta },
+    Head { meta: Meta },
+    Put { e_tag: Option<String>, version: Option<String> },
+    Upload { upload: u64 },
+    List { entries: Vec<Meta>, cursor: Option<u64> },
+}
+
+/// Writes msgpack into a Vec; writing into memory cannot fail, so errors are dropped in one place.
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn map(&mut self, len: u32) {
+        let _ = rmp::encode::write_map_len(&mut self.0, len);
+    }
+    fn array(&mut self, len: u32) {
+        let _ = rmp::encode::write_array_len(&mut self.0, len);
+    }
+    fn str(&mut self, s: &str) {
+        let _ = rmp::encode::write_str(&mut self.0, s);
+    }
+    fn uint(&mut self, v: u64) {
+        let _ = rmp::encode::write_uint(&mut self.0, v);
+    }
+    fn int(&mut self, v: i64) {
+        let _ = rmp::encode::write_sint(&mut self.0, v);
+    }
+    fn bool(&mut self, v: bool) {
+        let _ = rmp::encode::write_bool(&mut self.0, v);
+    }
+    fn nil(&mut self) {
+        let _ = rmp::encode::write_nil(&mut self.0);
+    }
+    fn opt_str(&mut self, v: &Option<String>) {
+        match v {
+            Some(s) => self.str(s),
+            None => self.nil(),
+        }
+    }
+    fn key_uint(&mut self, k: &str, v: u64) {
+        self.str(k);
+        self.uint(v);
+    }
+    fn key_str(&mut self, k: &str, v: &str) {
+        self.str(k);
+        self.str(v);
+    }
+    fn meta(&mut self, m: &Meta) {
+        self.map(5);
+        self.key_str("path", &m.path);
+        self.key_uint("size", m.size);
+        self.str("last_modified");
+        self.int(m.last_modified_ns);
+        self.str("e_tag");
+        self.opt_str(&m.e_tag);
+        self.str("version");
+        self.opt_str(&m.version);
+    }
+}
+
+pub fn encode_hello(arena_size: u64, concurrency: u64) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(160));
+    w.map(7);
+    w.key_str("t", "hello");
+    w.key_uint("protocol", u64::from(PROTOCOL_VERSION));
+    w.key_str("worker_version", env!("CARGO_PKG_VERSION"));
+    w.key_uint("max_frame", MAX_FRAME as u64);
+    w.key_uint("arena_size", arena_size);
+    w.key_uint("concurrency", concurrency);
+    w.str("features");
+    w.array(FEATURES.len() as u32);
+    for f in FEATURES {
+        w.str(f);
+    }
+    w.0
+}
+
+pub fn encode_response(id: u64, result: &Result<Success, ErrorInfo>) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(128));
+    match result {
+        Err(e) => {
+            w.map(3);
+            w.key_uint("id", id);
+            w.str("ok");
+            w.bool(false);
+            w.str("error");
+            w.map(if e.status.is_some() { 3 } else { 2 });
+            w.key_str("kind", e.kind.as_str());
+            w.key_str("message", &e.message);
+            if let Some(status) = e.status {
+                w.key_uint("status", u64::from(status));
+            }
+        }
+        Ok(success) => {
+            let extra = match success {
+                Success::Empty => 0,
+                Success::Head { .. } | Success::Upload { .. } => 1,
+                Success::Put { .. } | Success::List { .. } => 2,
+                Success::Get { .. } => 3,
+            };
+            w.map(2 + extra);
+            w.key_uint("id", id);
+            w.str("ok");
+            w.bool(true);
+            match success {
+                Success::Empty => {}
+                Success::Get {
+                    size,
+                    written,
+                    meta,
+                } => {
+                    w.key_uint("size", *size);
+                    w.key_uint("written", *written);
+                    w.str("meta");
+                    w.meta(meta);
+                }
+                Success::Head { meta } => {
+                    w.str("meta");
+                    w.meta(meta);
+                }
+                Success::Put { e_tag, version } => {
+                    w.str("e_tag");
+                    w.opt_str(e_tag);
+                    w.str("version");
+                    w.opt_str(version);
+                }
+                Success::Upload { upload } => w.key_uint("upload", *upload),
+                Success::List { entries, cursor } => {
+                    w.str("entries");
+                    w.array(entries.len() as u32);
+                    for m in entries {
+                        w.meta(m);
+                    }
+                    w.str("cursor");
+                    match cursor {
+                        Some(c) => w.uint(*c),
+                        None => w.nil(),
+                    }
+                }
+            }
+        }
+    }
+    w.0
+}

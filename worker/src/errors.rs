@@ -1,0 +1,226 @@
+//! Error kinds as protocol.md section 6 lists them, classified from object_store's errors, with secrets
+//! removed from every message before it leaves the worker.
+
+use std::error::Error as StdError;
+
+use object_store::client::{HttpError, HttpErrorKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    NotFound,
+    Permission,
+    Timeout,
+    Connection,
+    EarlyEof,
+    HttpStatus,
+    AlreadyExists,
+    Precondition,
+    NotModified,
+    NotSupported,
+    InvalidPath,
+    Config,
+    ParseUrl,
+    Protocol,
+    Unknown,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::NotFound => "not_found",
+            Kind::Permission => "permission",
+            Kind::Timeout => "timeout",
+            Kind::Connection => "connection",
+            Kind::EarlyEof => "early_eof",
+            Kind::HttpStatus => "http_status",
+            Kind::AlreadyExists => "already_exists",
+            Kind::Precondition => "precondition",
+            Kind::NotModified => "not_modified",
+            Kind::NotSupported => "not_supported",
+            Kind::InvalidPath => "invalid_path",
+            Kind::Config => "config",
+            Kind::ParseUrl => "parse_url",
+            Kind::Protocol => "protocol",
+            Kind::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorInfo {
+    pub kind: Kind,
+    pub message: String,
+    pub status: Option<u16>,
+}
+
+impl ErrorInfo {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        ErrorInfo {
+            kind,
+            message: message.into(),
+            status: None,
+        }
+    }
+
+    /// Removes the given secret values and every URL query string from the message.
+    pub fn redacted(mut self, secrets: &[String]) -> Self {
+        self.message = redact(&self.message, secrets);
+        self
+    }
+}
+
+/// The full chain of an error as one line: object_store's own Display often hides the root cause.
+fn chain_text(err: &(dyn StdError + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The first `HttpError` in the chain, if any, tells connect / timeout / interrupted apart.
+fn http_error_kind(err: &(dyn StdError + 'static)) -> Option<HttpErrorKind> {
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(http) = e.downcast_ref::<HttpError>() {
+            return Some(http.kind());
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// object_store keeps its retry error private; its message carries the status as
+/// "status code: 503" (the "Server returned non-2xx status code" form).
+fn status_in(text: &str) -> Option<u16> {
+    let marker = "status code: ";
+    let start = text.find(marker)? + marker.len();
+    text.get(start..start + 3)?.parse().ok()
+}
+
+fn looks_like_early_eof(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    [
+        "incomplete message",
+        "incompletemessage",
+        "end of file before message completed",
+        "unexpected eof",
+        "unexpected end of file",
+        "error reading a body from connection",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
+}
+
+pub fn from_object_store(err: &object_store::Error) -> ErrorInfo {
+    use object_store::Error as E;
+    let text = chain_text(err);
+    let (kind, status) = match err {
+        E::NotFound { .. } => (Kind::NotFound, Some(404)),
+        E::PermissionDenied { .. } => (Kind::Permission, Some(403)),
+        E::Unauthenticated { .. } => (Kind::Permission, Some(401)),
+        E::AlreadyExists { .. } => (Kind::AlreadyExists, status_in(&text)),
+        E::Precondition { .. } => (Kind::Precondition, status_in(&text)),
+        E::NotModified { .. } => (Kind::NotModified, Some(304)),
+        E::NotSupported { .. } | E::NotImplemented { .. } => (Kind::NotSupported, None),
+        E::InvalidPath { .. } => (Kind::InvalidPath, None),
+        E::UnknownConfigurationKey { .. } => (Kind::Config, None),
+        _ => classify_generic(err, &text),
+    };
+    ErrorInfo {
+        kind,
+        message: text,
+        status,
+    }
+}
+
+fn classify_generic(err: &object_store::Error, text: &str) -> (Kind, Option<u16>) {
+    let status = status_in(text);
+    if let Some(status) = status {
+        let kind = match status {
+            401 | 403 => Kind::Permission,
+            404 => Kind::NotFound,
+            408 => Kind::Timeout,
+            _ => Kind::HttpStatus,
+        };
+        return (kind, Some(status));
+    }
+    if looks_like_early_eof(text) {
+        return (Kind::EarlyEof, None);
+    }
+    let kind = match http_error_kind(err) {
+        Some(HttpErrorKind::Timeout) => Kind::Timeout,
+        Some(HttpErrorKind::Connect)
+        | Some(HttpErrorKind::Request)
+        | Some(HttpErrorKind::Interrupted) => Kind::Connection,
+        Some(HttpErrorKind::Decode) => Kind::EarlyEof,
+        _ => Kind::Unknown,
+    };
+    (kind, None)
+}
+
+/// Every URL query string becomes `?REDACTED` (SAS tokens and presigned signatures live there), and
+/// every secret value (raw and percent-encoded) becomes `REDACTED`.
+pub fn redact(message: &str, secrets: &[String]) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(pos) = rest.find("://") {
+        let (head, tail) = rest.split_at(pos);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == ')' || c == '"' || c == '\'' || c == ',')
+            .unwrap_or(tail.len());
+        let url = &tail[..end];
+        match url.find('?') {
+            Some(q) => {
+                out.push_str(&url[..q]);
+                out.push_str("?REDACTED");
+            }
+            None => out.push_str(url),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        for form in [secret.clone(), percent_encode(secret)] {
+            if out.contains(&form) {
+                out = out.replace(&form, "REDACTED");
+            }
+        }
+    }
+    out
+}
+
+fn percent_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_removes_query_strings_and_secrets() {
+        let msg = "Error performing GET http://h:1/c/k?sv=1&sig=abc%2Bdef in 1s - key s3cr3t+key";
+        let out = redact(msg, &["s3cr3t+key".to_string()]);
+        assert_eq!(
+            out,
+            "Error performing GET http://h:1/c/k?REDACTED in 1s - key REDACTED"
+        );
+    }
+
+    #[test]
+    fn status_is_read_from_retry_error_text() {
+        assert_eq!(
+            status_in("Server returned non-2xx status code: 503 Service Unavailable"),
+            Some(503)
+        );
+        assert_eq!(status_in("no status here"), None);
+    }
+}

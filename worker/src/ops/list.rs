@@ -1,0 +1,108 @@
+//! `list`, `list_next`, `list_close`: a listing pulled page by page, so the worker never runs ahead of
+//! the caller.
+
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::ObjectMeta;
+
+use crate::codec::{CursorRequest, ListRequest, Meta, Success, MAX_LIST_PAGE};
+use crate::errors::{ErrorInfo, Kind};
+use crate::ops::{lock, Ctx};
+use crate::stores::Store;
+use std::sync::Arc;
+
+pub struct Listing {
+    stream: BoxStream<'static, object_store::Result<ObjectMeta>>,
+    store: Arc<Store>,
+    page: usize,
+}
+
+/// object_store lists by whole path segments; protocol.md promises a plain string prefix, so list the
+/// directory part and keep the keys that start with the whole prefix.
+fn directory_of(prefix: &str) -> Result<Option<Path>, ErrorInfo> {
+    match prefix.rfind('/') {
+        None => Ok(None),
+        Some(i) => {
+            let dir = &prefix[..i];
+            Path::parse(dir).map(Some).map_err(|e| {
+                ErrorInfo::new(Kind::InvalidPath, format!("invalid prefix {prefix:?}: {e}"))
+            })
+        }
+    }
+}
+
+pub async fn list(ctx: &Ctx, r: ListRequest) -> Result<Success, ErrorInfo> {
+    if r.page == 0 || r.page > MAX_LIST_PAGE {
+        return Err(ErrorInfo::new(
+            Kind::Protocol,
+            format!("page must be 1 to {MAX_LIST_PAGE}, got {}", r.page),
+        ));
+    }
+    let store = ctx.stores.get(r.store)?;
+    let dir = directory_of(&r.prefix)?;
+    let raw = match &r.offset {
+        Some(offset) => store
+            .inner
+            .list_with_offset(dir.as_ref(), &Path::from(offset.as_str())),
+        None => store.inner.list(dir.as_ref()),
+    };
+    let prefix = r.prefix;
+    let offset = r.offset;
+    // Some servers (Azurite) ignore the offset: filter here whatever the backend.
+    let stream = raw
+        .filter(move |item| {
+            let keep = match item {
+                Ok(meta) => {
+                    let key = meta.location.as_ref();
+                    key.starts_with(prefix.as_str())
+                        && offset.as_deref().is_none_or(|o| key > o)
+                }
+                Err(_) => true,
+            };
+            std::future::ready(keep)
+        })
+        .boxed();
+    let listing = Listing {
+        stream,
+        store,
+        page: r.page as usize,
+    };
+    next_page(ctx, listing).await
+}
+
+async fn next_page(ctx: &Ctx, mut listing: Listing) -> Result<Success, ErrorInfo> {
+    let mut entries = Vec::with_capacity(listing.page.min(1024));
+    while entries.len() < listing.page {
+        match listing.stream.next().await {
+            Some(Ok(meta)) => entries.push(Meta::from(&meta)),
+            Some(Err(e)) => return Err(listing.store.error(&e)),
+            None => return Ok(Success::List {
+                entries,
+                cursor: None,
+            }),
+        }
+    }
+    let cursor = ctx.new_handle();
+    lock(&ctx.listings).insert(cursor, listing);
+    Ok(Success::List {
+        entries,
+        cursor: Some(cursor),
+    })
+}
+
+fn take(ctx: &Ctx, cursor: u64) -> Result<Listing, ErrorInfo> {
+    lock(&ctx.listings)
+        .remove(&cursor)
+        .ok_or_else(|| ErrorInfo::new(Kind::Protocol, format!("no listing {cursor}")))
+}
+
+pub async fn list_next(ctx: &Ctx, r: CursorRequest) -> Result<Success, ErrorInfo> {
+    let listing = take(ctx, r.cursor)?;
+    next_page(ctx, listing).await
+}
+
+pub async fn list_close(ctx: &Ctx, r: CursorRequest) -> Result<Success, ErrorInfo> {
+    take(ctx, r.cursor)?;
+    Ok(Success::Empty)
+}

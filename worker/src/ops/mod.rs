@@ -1,0 +1,63 @@
+//! One module per operation. Each takes its decoded request and returns the response's fields.
+
+pub mod get;
+pub mod list;
+pub mod meta;
+pub mod multipart;
+pub mod put;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use object_store::path::Path;
+
+use crate::arena::Arena;
+use crate::errors::{ErrorInfo, Kind};
+use crate::stores::Stores;
+
+/// What every operation can reach: the arena, the stores, and the handles that outlive one request.
+pub struct Ctx {
+    pub arena: Arc<Arena>,
+    pub stores: Stores,
+    pub uploads: Mutex<HashMap<u64, multipart::Upload>>,
+    pub listings: Mutex<HashMap<u64, list::Listing>>,
+    next_handle: AtomicU64,
+}
+
+impl Ctx {
+    pub fn new(arena: Arena, stores: Stores) -> Self {
+        Ctx {
+            arena: Arc::new(arena),
+            stores,
+            uploads: Mutex::new(HashMap::new()),
+            listings: Mutex::new(HashMap::new()),
+            next_handle: AtomicU64::new(1),
+        }
+    }
+
+    pub fn new_handle(&self) -> u64 {
+        self.next_handle.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The tables stay consistent even if a holder panicked: each change is one insert or remove.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// An object key as protocol.md section 5 defines it; nothing else reaches a store, so a key can
+/// never leave a `file://` store's root.
+pub fn parse_key(key: &str) -> Result<Path, ErrorInfo> {
+    let invalid = |why: &str| ErrorInfo::new(Kind::InvalidPath, format!("invalid key {key:?}: {why}"));
+    if key.is_empty() {
+        return Err(invalid("it is empty"));
+    }
+    if key.starts_with('/') || key.ends_with('/') {
+        return Err(invalid("it starts or ends with '/'"));
+    }
+    if key.chars().any(char::is_control) {
+        return Err(invalid("it contains a control character"));
+    }
+    Path::parse(key).map_err(|e| invalid(&e.to_string()))
+}

@@ -1,0 +1,156 @@
+//! The read loop (one frame at a time, in order) and the one writer that owns the protocol output.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::codec::{self, Decoded, Request, Success, MAX_FRAME};
+use crate::errors::{ErrorInfo, Kind};
+use crate::ops::{self, Ctx};
+
+/// Why the read loop ended; main turns it into the exit status.
+pub enum End {
+    /// stdin reached EOF at a frame boundary: the parent is done with us.
+    Eof,
+    /// The stream can no longer be trusted (protocol.md section 7).
+    Protocol(String),
+}
+
+/// Reads one frame; `Ok(None)` is a clean EOF before a frame starts.
+fn read_frame(input: &mut impl Read, body: &mut Vec<u8>) -> Result<Option<()>, String> {
+    let mut header = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match input.read(&mut header[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err("stdin ended inside a frame header".into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("reading stdin: {e}")),
+        }
+    }
+    let len = u32::from_be_bytes(header) as usize;
+    if len == 0 || len > MAX_FRAME {
+        return Err(format!("frame length {len} is outside 1..={MAX_FRAME}"));
+    }
+    body.clear();
+    body.resize(len, 0);
+    input
+        .read_exact(body)
+        .map_err(|e| format!("stdin ended inside a {len}-byte frame: {e}"))?;
+    Ok(Some(()))
+}
+
+/// Writes every queued frame, flushing only when the queue is empty, so responses that finish
+/// together leave in one write. Exits the process when the parent has gone.
+pub fn write_loop(mut rx: mpsc::UnboundedReceiver<Vec<u8>>, output: impl Write) {
+    let mut out = BufWriter::with_capacity(256 * 1024, output);
+    while let Some(frame) = rx.blocking_recv() {
+        let mut next = Some(frame);
+        while let Some(frame) = next {
+            let header = (frame.len() as u32).to_be_bytes();
+            if out.write_all(&header).and_then(|()| out.write_all(&frame)).is_err() {
+                std::process::exit(0);
+            }
+            next = rx.try_recv().ok();
+        }
+        if out.flush().is_err() {
+            std::process::exit(0);
+        }
+    }
+}
+
+pub struct Server {
+    ctx: Arc<Ctx>,
+    runtime: Handle,
+    out: mpsc::UnboundedSender<Vec<u8>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Server {
+    pub fn new(
+        ctx: Ctx,
+        runtime: Handle,
+        out: mpsc::UnboundedSender<Vec<u8>>,
+        concurrency: usize,
+    ) -> Self {
+        Server {
+            ctx: Arc::new(ctx),
+            runtime,
+            out,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+
+    fn send(&self, id: u64, result: &Result<Success, ErrorInfo>) {
+        // A closed channel means the writer has already exited the process.
+        let _ = self.out.send(codec::encode_response(id, result));
+    }
+
+    pub fn run(&self, input: impl Read) -> End {
+        let mut input = BufReader::with_capacity(256 * 1024, input);
+        let mut body = Vec::new();
+        loop {
+            match read_frame(&mut input, &mut body) {
+                Ok(None) => return End::Eof,
+                Err(message) => return self.fatal(message),
+                Ok(Some(())) => {}
+            }
+            match codec::decode_request(&body) {
+                Err(message) => return self.fatal(message),
+                Ok(Decoded::Invalid { id, message }) => {
+                    self.send(id, &Err(ErrorInfo::new(Kind::Protocol, message)))
+                }
+                Ok(Decoded::Request(request)) => self.dispatch(request),
+            }
+        }
+    }
+
+    fn fatal(&self, message: String) -> End {
+        self.send(0, &Err(ErrorInfo::new(Kind::Protocol, message.clone())));
+        End::Protocol(message)
+    }
+
+    fn dispatch(&self, request: Request) {
+        let Some(id) = request.id() else {
+            if let Request::Register(r) = request {
+                self.ctx.stores.register(r.store, r.config);
+            }
+            return;
+        };
+        let operation = operation(Arc::clone(&self.ctx), request);
+        let out = self.out.clone();
+        let permits = Arc::clone(&self.permits);
+        self.runtime.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let result = operation.await;
+            let _ = out.send(codec::encode_response(id, &result));
+        });
+    }
+}
+
+/// The work of one request. Built here, in frame order, because a multipart part takes its part number
+/// when it starts; the rest start when the task runs.
+fn operation(ctx: Arc<Ctx>, request: Request) -> BoxFuture<'static, Result<Success, ErrorInfo>> {
+    match request {
+        Request::MultipartPart(r) => ops::multipart::part(&ctx, r),
+        Request::Get(r) => Box::pin(async move { ops::get::get(&ctx, r).await }),
+        Request::Head(r) => Box::pin(async move { ops::meta::head(&ctx, r).await }),
+        Request::Put(r) => Box::pin(async move { ops::put::put(&ctx, r).await }),
+        Request::Delete(r) => Box::pin(async move { ops::meta::delete(&ctx, r).await }),
+        Request::MultipartStart(r) => Box::pin(async move { ops::multipart::start(&ctx, r).await }),
+        Request::MultipartComplete(r) => {
+            Box::pin(async move { ops::multipart::complete(&ctx, r).await })
+        }
+        Request::MultipartAbort(r) => Box::pin(async move { ops::multipart::abort(&ctx, r).await }),
+        Request::List(r) => Box::pin(async move { ops::list::list(&ctx, r).await }),
+        Request::ListNext(r) => Box::pin(async move { ops::list::list_next(&ctx, r).await }),
+        Request::ListClose(r) => Box::pin(async move { ops::list::list_close(&ctx, r).await }),
+        Request::Register(_) => Box::pin(async {
+            Err(ErrorInfo::new(Kind::Protocol, "register has no response"))
+        }),
+    }
+}

@@ -1,0 +1,337 @@
+//! Stores: built from a registered configuration, validated strictly (object_store itself ignores
+//! unknown option names), and cached by configuration with a capacity, a time to live and a time to
+//! idle. `memory://` stores hold the data, so they are never evicted.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use object_store::http::HttpBuilder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::prefix::PrefixStore;
+use object_store::{ClientConfigKey, ClientOptions, ObjectStore, ObjectStoreScheme, RetryConfig};
+use url::Url;
+
+use crate::codec::StoreConfig;
+use crate::errors::{self, ErrorInfo, Kind};
+
+/// A built store and what its errors must never show.
+pub struct Store {
+    pub inner: Arc<dyn ObjectStore>,
+    /// The store keeps a put's payload after the put returns (`memory://`), so it must get a copy
+    /// rather than a view of an arena region that Python will reuse.
+    pub keeps_payload: bool,
+    secrets: Vec<String>,
+}
+
+impl Store {
+    pub fn error(&self, err: &object_store::Error) -> ErrorInfo {
+        errors::from_object_store(err).redacted(&self.secrets)
+    }
+}
+
+pub struct CacheSettings {
+    pub capacity: usize,
+    pub ttl: Duration,
+    pub tti: Duration,
+}
+
+struct Cached {
+    store: Arc<Store>,
+    created: Instant,
+    last_used: Instant,
+}
+
+pub struct Stores {
+    settings: CacheSettings,
+    registered: Mutex<HashMap<u32, Arc<StoreConfig>>>,
+    cache: Mutex<HashMap<Arc<StoreConfig>, Cached>>,
+    memory: Mutex<HashMap<Arc<StoreConfig>, Arc<Store>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain maps behind, still consistent.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Stores {
+    pub fn new(settings: CacheSettings) -> Self {
+        Stores {
+            settings,
+            registered: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashMap::new()),
+            memory: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn register(&self, id: u32, config: StoreConfig) {
+        lock(&self.registered).insert(id, Arc::new(config));
+    }
+
+    /// The store registered as `id`, built on first use and rebuilt after it expires.
+    pub fn get(&self, id: u32) -> Result<Arc<Store>, ErrorInfo> {
+        let config = lock(&self.registered).get(&id).cloned().ok_or_else(|| {
+            ErrorInfo::new(Kind::Protocol, format!("store {id} was never registered"))
+        })?;
+        if is_memory(&config.url) {
+            return self.memory_store(config);
+        }
+        let now = Instant::now();
+        if let Some(entry) = lock(&self.cache).get_mut(&config) {
+            if now.duration_since(entry.created) < self.settings.ttl
+                && now.duration_since(entry.last_used) < self.settings.tti
+            {
+                entry.last_used = now;
+                return Ok(Arc::clone(&entry.store));
+            }
+        }
+        // Built outside the lock: building an HTTP client takes a while.
+        let store = Arc::new(build(&config)?);
+        let mut cache = lock(&self.cache);
+        cache.insert(
+            config,
+            Cached {
+                store: Arc::clone(&store),
+                created: now,
+                last_used: now,
+            },
+        );
+        self.evict(&mut cache, now);
+        Ok(store)
+    }
+
+    fn evict(&self, cache: &mut HashMap<Arc<StoreConfig>, Cached>, now: Instant) {
+        cache.retain(|_, e| {
+            now.duration_since(e.created) < self.settings.ttl
+                && now.duration_since(e.last_used) < self.settings.tti
+        });
+        while cache.len() > self.settings.capacity.max(1) {
+            let oldest = cache
+                .iter()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(k, _)| Arc::clone(k));
+            match oldest {
+                Some(key) => cache.remove(&key),
+                None => break,
+            };
+        }
+    }
+
+    fn memory_store(&self, config: Arc<StoreConfig>) -> Result<Arc<Store>, ErrorInfo> {
+        let mut memory = lock(&self.memory);
+        if let Some(store) = memory.get(&config) {
+            return Ok(Arc::clone(store));
+        }
+        let store = Arc::new(build(&config)?);
+        memory.insert(config, Arc::clone(&store));
+        Ok(store)
+    }
+}
+
+fn is_memory(url: &str) -> bool {
+    url.starts_with("memory:")
+}
+
+fn config_error(message: String) -> ErrorInfo {
+    ErrorInfo::new(Kind::Config, message)
+}
+
+/// Option values that must never appear in a message, judged by the option's name.
+fn secrets_of(config: &StoreConfig) -> Vec<String> {
+    const SECRET_WORDS: [&str; 7] = [
+        "secret",
+        "key",
+        "token",
+        "sas",
+        "password",
+        "credential",
+        "signature",
+    ];
+    let mut secrets = Vec::new();
+    for (name, value) in &config.options {
+        let name = name.to_ascii_lowercase();
+        if SECRET_WORDS.iter().any(|w| name.contains(w)) {
+            secrets.push(value.clone());
+            // A SAS token's signature also shows up on its own, as one query pair.
+            for pair in value.trim_start_matches('?').split('&') {
+                if let Some((_, v)) = pair.split_once('=') {
+                    if v.len() >= 8 {
+                        secrets.push(v.to_string());
+                    }
+                }
+            }
+        }
+    }
+    secrets
+}
+
+pub fn build(config: &StoreConfig) -> Result<Store, ErrorInfo> {
+    let secrets = secrets_of(config);
+    build_inner(config, &secrets).map_err(|e| e.redacted(&secrets))
+}
+
+fn build_inner(config: &StoreConfig, secrets: &[String]) -> Result<Store, ErrorInfo> {
+    let url = Url::parse(&config.url).map_err(|e| {
+        ErrorInfo::new(
+            Kind::ParseUrl,
+            format!("cannot parse URL {:?}: {e}", config.url),
+        )
+    })?;
+    let (scheme, prefix) = ObjectStoreScheme::parse(&url).map_err(|e| {
+        ErrorInfo::new(
+            Kind::ParseUrl,
+            format!("unsupported URL {:?}: {e}", config.url),
+        )
+    })?;
+    let no_options = |store: &str| match config.options.keys().next() {
+        Some(key) => Err(config_error(format!(
+            "unknown option {key:?} for a {store} store (it takes no options)"
+        ))),
+        None => Ok(()),
+    };
+    let (inner, keeps_payload): (Arc<dyn ObjectStore>, bool) = match scheme {
+        ObjectStoreScheme::Memory => {
+            no_options("memory://")?;
+            (Arc::new(InMemory::new()), true)
+        }
+        ObjectStoreScheme::Local => {
+            no_options("file://")?;
+            let dir = url.to_file_path().map_err(|()| {
+                ErrorInfo::new(
+                    Kind::ParseUrl,
+                    format!("{:?} is not a local directory URL", config.url),
+                )
+            })?;
+            if !dir.is_dir() {
+                return Err(config_error(format!(
+                    "local store root {} is not an existing directory",
+                    dir.display()
+                )));
+            }
+            let fs = LocalFileSystem::new_with_prefix(&dir)
+                .map_err(|e| config_error(errors::from_object_store(&e).message))?;
+            // The prefix is already the root; nothing to wrap.
+            return Ok(Store {
+                inner: Arc::new(fs),
+                keeps_payload: false,
+                secrets: secrets.to_vec(),
+            });
+        }
+        ObjectStoreScheme::AmazonS3 => {
+            let mut b = AmazonS3Builder::new().with_url(url.as_str());
+            for (k, v) in &config.options {
+                b = b.with_config(parse_key::<AmazonS3ConfigKey>(k, "S3")?, v);
+            }
+            let b = b
+                .with_client_options(client_options(config)?)
+                .with_retry(retry_config(config)?);
+            (Arc::new(b.build().map_err(|e| build_error(&e))?), false)
+        }
+        ObjectStoreScheme::MicrosoftAzure => {
+            let mut b = MicrosoftAzureBuilder::new().with_url(url.as_str());
+            for (k, v) in &config.options {
+                b = b.with_config(parse_key::<AzureConfigKey>(k, "Azure")?, v);
+            }
+            let b = b
+                .with_client_options(client_options(config)?)
+                .with_retry(retry_config(config)?);
+            (Arc::new(b.build().map_err(|e| build_error(&e))?), false)
+        }
+        ObjectStoreScheme::GoogleCloudStorage => {
+            let mut b = GoogleCloudStorageBuilder::new().with_url(url.as_str());
+            for (k, v) in &config.options {
+                b = b.with_config(parse_key::<GoogleConfigKey>(k, "GCS")?, v);
+            }
+            let b = b
+                .with_client_options(client_options(config)?)
+                .with_retry(retry_config(config)?);
+            (Arc::new(b.build().map_err(|e| build_error(&e))?), false)
+        }
+        ObjectStoreScheme::Http => {
+            let mut b = HttpBuilder::new().with_url(url.as_str());
+            for (k, v) in &config.options {
+                b = b.with_config(parse_key::<ClientConfigKey>(k, "HTTP")?, v);
+            }
+            let b = b
+                .with_client_options(client_options(config)?)
+                .with_retry(retry_config(config)?);
+            (Arc::new(b.build().map_err(|e| build_error(&e))?), false)
+        }
+        other => {
+            return Err(ErrorInfo::new(
+                Kind::ParseUrl,
+                format!("unsupported store scheme {other:?} in {:?}", config.url),
+            ))
+        }
+    };
+    let inner: Arc<dyn ObjectStore> = if prefix.as_ref().is_empty() {
+        inner
+    } else {
+        Arc::new(PrefixStore::new(inner, prefix))
+    };
+    Ok(Store {
+        inner,
+        keeps_payload,
+        secrets: secrets.to_vec(),
+    })
+}
+
+fn parse_key<K: FromStr>(name: &str, store: &str) -> Result<K, ErrorInfo> {
+    K::from_str(name).map_err(|_| config_error(format!("unknown option {name:?} for an {store} store")))
+}
+
+fn build_error(err: &object_store::Error) -> ErrorInfo {
+    let mut info = errors::from_object_store(err);
+    if matches!(info.kind, Kind::Unknown | Kind::NotSupported) {
+        info.kind = Kind::Config;
+    }
+    info
+}
+
+fn seconds(name: &str, value: f64) -> Result<Duration, ErrorInfo> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| config_error(format!("{name} must be a non-negative number of seconds, got {value}")))
+}
+
+fn client_options(config: &StoreConfig) -> Result<ClientOptions, ErrorInfo> {
+    let mut opts = ClientOptions::new();
+    if let Some(t) = config.client.timeout_secs {
+        opts = opts.with_timeout(seconds("request_timeout_secs", t.0)?);
+    }
+    if let Some(t) = config.client.connect_timeout_secs {
+        opts = opts.with_connect_timeout(seconds("connect_timeout_secs", t.0)?);
+    }
+    Ok(opts)
+}
+
+fn retry_config(config: &StoreConfig) -> Result<RetryConfig, ErrorInfo> {
+    let r = &config.retry;
+    let mut retry = RetryConfig::default();
+    if let Some(n) = r.max_retries {
+        retry.max_retries = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(t) = r.retry_timeout_secs {
+        retry.retry_timeout = seconds("retry_timeout_secs", t.0)?;
+    }
+    if let Some(ms) = r.initial_backoff_ms {
+        retry.backoff.init_backoff = Duration::from_millis(ms);
+    }
+    if let Some(ms) = r.max_backoff_ms {
+        retry.backoff.max_backoff = Duration::from_millis(ms);
+    }
+    if let Some(base) = r.backoff_exp_base {
+        if !(base.0.is_finite() && base.0 >= 1.0) {
+            return Err(config_error(format!(
+                "backoff_exp_base must be a number >= 1, got {}",
+                base.0
+            )));
+        }
+        retry.backoff.base = base.0;
+    }
+    Ok(retry)
+}
