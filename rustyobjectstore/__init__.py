@@ -3,7 +3,7 @@ served by a pool of Rust worker processes built on the ``object_store`` crate.""
 
 __version__ = "0.1.0"
 
-from rustyobjectstore._api import (  # noqa: E402
+from rustyobjectstore._api import (
     AsyncListIterator,
     ListIterator,
     delete_object,
@@ -23,7 +23,7 @@ from rustyobjectstore._api import (  # noqa: E402
     put_object_async,
     shutdown_object_store,
 )
-from rustyobjectstore._config import (  # noqa: E402
+from rustyobjectstore._config import (
     AWSConfig,
     AzureConfig,
     ClientOptions,
@@ -31,7 +31,7 @@ from rustyobjectstore._config import (  # noqa: E402
     GCSConfig,
     StaticConfig,
 )
-from rustyobjectstore._errors import (  # noqa: E402
+from rustyobjectstore._errors import (
     AlreadyExistsError,
     BufferTooSmallError,
     ConfigurationError,
@@ -57,18 +57,57 @@ from rustyobjectstore._errors import (  # noqa: E402
     is_unknown,
     status_code,
 )
-from rustyobjectstore._objectmeta import ObjectMeta  # noqa: E402
+from rustyobjectstore._objectmeta import ObjectMeta
 
 __all__ = [
-    "AWSConfig", "AlreadyExistsError", "AsyncListIterator", "AzureConfig", "BufferTooSmallError",
-    "ClientOptions", "Config", "ConfigurationError", "EarlyEOFError", "GCSConfig", "HTTPStatusError",
-    "InvalidPathError", "ListIterator", "NotFoundError", "NotModifiedError", "NotSupportedError",
-    "ObjectMeta", "ObjectStoreConnectionError", "ObjectStoreError", "ObjectStoreTimeoutError",
-    "ParseURLError", "PermissionDeniedError", "PreconditionFailedError", "ProtocolError",
-    "StaticConfig", "UnknownError", "WorkerCrashedError", "__version__", "delete_object",
-    "delete_object_async", "get_object", "get_object_async", "get_object_into",
-    "get_object_into_async", "get_object_range", "get_object_range_async", "head_object",
-    "head_object_async", "init_object_store", "is_connection", "is_early_eof", "is_parse_url",
-    "is_timeout", "is_unknown", "list_objects", "list_objects_async", "put_object",
-    "put_object_async", "shutdown_object_store", "status_code",
+    "AWSConfig",
+    "AlreadyExistsError",
+    "AsyncListIterator",
+    "AzureConfig",
+    "BufferTooSmallError",
+    "ClientOptions",
+    "Config",
+    "ConfigurationError",
+    "EarlyEOFError",
+    "GCSConfig",
+    "HTTPStatusError",
+    "InvalidPathError",
+    "ListIterator",
+    "NotFoundError",
+    "NotModifiedError",
+    "NotSupportedError",
+    "ObjectMeta",
+    "ObjectStoreConnectionError",
+    "ObjectStoreError",
+    "ObjectStoreTimeoutError",
+    "ParseURLError",
+    "PermissionDeniedError",
+    "PreconditionFailedError",
+    "ProtocolError",
+    "StaticConfig",
+    "UnknownError",
+    "WorkerCrashedError",
+    "__version__",
+    "delete_object",
+    "delete_object_async",
+    "get_object",
+    "get_object_async",
+    "get_object_into",
+    "get_object_into_async",
+    "get_object_range",
+    "get_object_range_async",
+    "head_object",
+    "head_object_async",
+    "init_object_store",
+    "is_connection",
+    "is_early_eof",
+    "is_parse_url",
+    "is_timeout",
+    "is_unknown",
+    "list_objects",
+    "list_objects_async",
+    "put_object",
+    "put_object_async",
+    "shutdown_object_store",
+    "status_code",
 ]

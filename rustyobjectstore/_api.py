@@ -8,7 +8,8 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from typing import Any, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 from typing_extensions import Buffer
 
@@ -36,7 +37,8 @@ def init_object_store(config: StaticConfig | None = None) -> None:
                 return
             raise ConfigurationError(
                 "the object store is already running with another StaticConfig; "
-                "call shutdown_object_store() first")
+                "call shutdown_object_store() first"
+            )
         _pool = Pool(config or StaticConfig())
 
 
@@ -167,7 +169,9 @@ class _Listing:
         if self.cursor is not None and self.connection.alive:
             from rustyobjectstore import _codec
 
-            self.connection.request(_codec.cursor_op("list_close", self.cursor), "list", self.prefix)
+            self.connection.request(
+                _codec.cursor_op("list_close", self.cursor), "list", self.prefix
+            )
         self.cursor = None
         self.buffered = []
         self.started = True

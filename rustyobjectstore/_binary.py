@@ -20,7 +20,9 @@ def _candidates() -> list[Path]:
     scripts = sysconfig.get_path("scripts")
     if scripts:
         places.append(Path(scripts))
-    base = sysconfig.get_path("scripts", vars={"base": sys.base_prefix, "platbase": sys.base_prefix})
+    base = sysconfig.get_path(
+        "scripts", vars={"base": sys.base_prefix, "platbase": sys.base_prefix}
+    )
     if base:
         places.append(Path(base))
     user_scheme = f"{os.name}_user"
@@ -49,5 +51,7 @@ def find_worker(explicit: str | None = None) -> str:
     if on_path:
         return on_path
     raise ConfigurationError(
-        "cannot find the rustyobjectstore worker binary; looked in:\n  " + "\n  ".join(tried)
-        + f"\nSet {ENV_VAR} to its path, or reinstall the package (pip install builds it).")
+        "cannot find the rustyobjectstore worker binary; looked in:\n  "
+        + "\n  ".join(tried)
+        + f"\nSet {ENV_VAR} to its path, or reinstall the package (pip install builds it)."
+    )

@@ -71,16 +71,35 @@ class FrameDecoder:
 Region = tuple[int, int]
 
 
-def register(store: int, url: str, options: dict[str, str], client: dict[str, Any],
-             retry: dict[str, Any]) -> Message:
-    return {"op": "register", "store": store, "url": url, "options": options,
-            "client": client, "retry": retry}
+def register(
+    store: int, url: str, options: dict[str, str], client: dict[str, Any], retry: dict[str, Any]
+) -> Message:
+    return {
+        "op": "register",
+        "store": store,
+        "url": url,
+        "options": options,
+        "client": client,
+        "retry": retry,
+    }
 
 
-def get(store: int, path: str, region: Region, *, whole: bool,
-        range: tuple[int, int] | None = None, if_match: str | None = None) -> Message:
-    message: Message = {"op": "get", "store": store, "path": path, "region": list(region),
-                        "whole": whole}
+def get(
+    store: int,
+    path: str,
+    region: Region,
+    *,
+    whole: bool,
+    range: tuple[int, int] | None = None,
+    if_match: str | None = None,
+) -> Message:
+    message: Message = {
+        "op": "get",
+        "store": store,
+        "path": path,
+        "region": list(region),
+        "whole": whole,
+    }
     if range is not None:
         message["range"] = list(range)
     if if_match is not None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 MiB = 1024 * 1024
@@ -62,21 +63,33 @@ class StaticConfig:
     max_parallel_parts: int = 4
 
     def __post_init__(self) -> None:
-        positive = ("n_workers", "concurrency_limit", "cache_capacity", "multipart_get_part_size",
-                    "multipart_put_part_size", "max_parallel_parts", "arena_size",
-                    "multipart_put_threshold", "multipart_get_threshold")
+        positive = (
+            "n_workers",
+            "concurrency_limit",
+            "cache_capacity",
+            "multipart_get_part_size",
+            "multipart_put_part_size",
+            "max_parallel_parts",
+            "arena_size",
+            "multipart_put_threshold",
+            "multipart_get_threshold",
+        )
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
-                raise _config_error(f"StaticConfig.{name} must be a positive integer, got {value!r}")
+                raise _config_error(
+                    f"StaticConfig.{name} must be a positive integer, got {value!r}"
+                )
         if self.multipart_put_part_size < 5 * MiB:
             raise _config_error("StaticConfig.multipart_put_part_size must be at least 5 MiB")
-        biggest = max(self.multipart_put_threshold, self.multipart_get_part_size,
-                      self.multipart_put_part_size)
+        biggest = max(
+            self.multipart_put_threshold, self.multipart_get_part_size, self.multipart_put_part_size
+        )
         if self.arena_size < 2 * biggest:
             raise _config_error(
                 f"StaticConfig.arena_size ({self.arena_size}) must be at least twice the largest "
-                f"part or single-put size ({biggest})")
+                f"part or single-put size ({biggest})"
+            )
 
 
 def _config_error(message: str) -> Exception:
@@ -98,15 +111,20 @@ class ClientOptions:
     backoff_exp_base: float | None = None  # 2
 
     def client_settings(self) -> dict[str, Any]:
-        pairs = {"timeout_secs": self.request_timeout_secs,
-                 "connect_timeout_secs": self.connect_timeout_secs}
+        pairs = {
+            "timeout_secs": self.request_timeout_secs,
+            "connect_timeout_secs": self.connect_timeout_secs,
+        }
         return {k: float(v) for k, v in pairs.items() if v is not None}
 
     def retry_settings(self) -> dict[str, Any]:
         pairs: dict[str, Any] = {
-            "max_retries": self.max_retries, "retry_timeout_secs": self.retry_timeout_secs,
-            "initial_backoff_ms": self.initial_backoff_ms, "max_backoff_ms": self.max_backoff_ms,
-            "backoff_exp_base": self.backoff_exp_base}
+            "max_retries": self.max_retries,
+            "retry_timeout_secs": self.retry_timeout_secs,
+            "initial_backoff_ms": self.initial_backoff_ms,
+            "max_backoff_ms": self.max_backoff_ms,
+            "backoff_exp_base": self.backoff_exp_base,
+        }
         floats = {"retry_timeout_secs", "backoff_exp_base"}
         return {k: (float(v) if k in floats else int(v)) for k, v in pairs.items() if v is not None}
 
@@ -132,9 +150,12 @@ class StoreSpec:
 
 def _spec(url: str, options: Mapping[str, str | None], opts: ClientOptions) -> StoreSpec:
     kept = {k: v for k, v in options.items() if v is not None}
-    return StoreSpec(url=url, options=tuple(sorted(kept.items())),
-                     client=tuple(sorted(opts.client_settings().items())),
-                     retry=tuple(sorted(opts.retry_settings().items())))
+    return StoreSpec(
+        url=url,
+        options=tuple(sorted(kept.items())),
+        client=tuple(sorted(opts.client_settings().items())),
+        retry=tuple(sorted(opts.retry_settings().items())),
+    )
 
 
 class _StoreConfig:
@@ -161,8 +182,10 @@ class _StoreConfig:
 def _endpoint(host: str | None) -> dict[str, str | None]:
     if host is None:
         return {}
-    return {"endpoint": host.rstrip("/"),
-            "allow_http": "true" if host.startswith("http://") else None}
+    return {
+        "endpoint": host.rstrip("/"),
+        "allow_http": "true" if host.startswith("http://") else None,
+    }
 
 
 @dataclass(frozen=True, repr=False)
@@ -244,8 +267,9 @@ class Config(_StoreConfig):
     params: tuple[tuple[str, str], ...]
     opts: ClientOptions
 
-    def __init__(self, url: str, params: Mapping[str, str] | None = None,
-                 opts: ClientOptions | None = None) -> None:
+    def __init__(
+        self, url: str, params: Mapping[str, str] | None = None, opts: ClientOptions | None = None
+    ) -> None:
         items = tuple(sorted((str(k).strip(), str(v).strip()) for k, v in (params or {}).items()))
         object.__setattr__(self, "url", url.strip())
         object.__setattr__(self, "params", items)

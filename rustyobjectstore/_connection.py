@@ -16,7 +16,12 @@ from rustyobjectstore._arena import Arena
 from rustyobjectstore._binary import find_worker
 from rustyobjectstore._codec import PROTOCOL_VERSION, Message, encode_frame, register
 from rustyobjectstore._config import StaticConfig, StoreSpec
-from rustyobjectstore._errors import ObjectStoreError, ProtocolError, WorkerCrashedError, error_from_wire
+from rustyobjectstore._errors import (
+    ObjectStoreError,
+    ProtocolError,
+    WorkerCrashedError,
+    error_from_wire,
+)
 from rustyobjectstore._transport import Closed, Transport
 
 HANDSHAKE_TIMEOUT = 30.0
@@ -42,12 +47,21 @@ class Connection:
         self._hello: Future[Message] = Future()
         self._hello.set_running_or_notify_cancel()
         self.closed: Closed | None = None
-        argv = [self.worker_path, "--arena-fd", str(self.arena.fd),
-                "--arena-size", str(settings.arena_size),
-                "--concurrency", str(settings.concurrency_limit),
-                "--cache-capacity", str(settings.cache_capacity),
-                "--cache-ttl-secs", str(settings.cache_ttl_secs),
-                "--cache-tti-secs", str(settings.cache_tti_secs)]
+        argv = [
+            self.worker_path,
+            "--arena-fd",
+            str(self.arena.fd),
+            "--arena-size",
+            str(settings.arena_size),
+            "--concurrency",
+            str(settings.concurrency_limit),
+            "--cache-capacity",
+            str(settings.cache_capacity),
+            "--cache-ttl-secs",
+            str(settings.cache_ttl_secs),
+            "--cache-tti-secs",
+            str(settings.cache_tti_secs),
+        ]
         try:
             self.transport = Transport(argv, [self.arena.fd], self._on_message, self._on_close)
         except BaseException:
@@ -64,7 +78,8 @@ class Connection:
             raise ProtocolError(
                 f"worker {self.worker_path} (version {hello.get('worker_version')!r}) speaks protocol "
                 f"{hello.get('protocol')!r}; rustyobjectstore {__version__} speaks protocol "
-                f"{PROTOCOL_VERSION}")
+                f"{PROTOCOL_VERSION}"
+            )
         return hello
 
     @property
@@ -88,8 +103,11 @@ class Connection:
             number = self._stores.get(spec)
             if number is None:
                 number = len(self._stores) + 1
-                self._send(register(number, spec.url, dict(spec.options), dict(spec.client),
-                                    dict(spec.retry)))
+                self._send(
+                    register(
+                        number, spec.url, dict(spec.options), dict(spec.client), dict(spec.retry)
+                    )
+                )
                 self._stores[spec] = number
         return number
 
@@ -130,7 +148,8 @@ class Connection:
             pending.future.set_result(message)
         else:
             pending.future.set_exception(
-                error_from_wire(message.get("error"), pending.op, pending.path))
+                error_from_wire(message.get("error"), pending.op, pending.path)
+            )
 
     def _crashed(self, op: str, path: str | None) -> ObjectStoreError:
         closed = self.closed
@@ -142,8 +161,11 @@ class Connection:
             self.closed = closed
             pending, self._pending = self._pending, {}
         if not self._hello.done():
-            self._hello.set_exception(WorkerCrashedError(
-                f"worker {self.worker_path} failed to start: {closed.describe()}", op="start"))
+            self._hello.set_exception(
+                WorkerCrashedError(
+                    f"worker {self.worker_path} failed to start: {closed.describe()}", op="start"
+                )
+            )
         for call in pending.values():
             call.future.set_exception(self._crashed(call.op, call.path))
 

@@ -33,8 +33,14 @@ class ObjectStoreError(Exception):
 
     kind: ClassVar[str] = "unknown"
 
-    def __init__(self, message: str, *, op: str | None = None, path: str | None = None,
-                 status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        op: str | None = None,
+        path: str | None = None,
+        status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.op = op
@@ -50,8 +56,9 @@ class ObjectStoreError(Exception):
         return (_rebuild, (type(self), self.message, self.op, self.path, self.status_code))
 
 
-def _rebuild(cls: type[ObjectStoreError], message: str, op: str | None, path: str | None,
-             status: int | None) -> ObjectStoreError:
+def _rebuild(
+    cls: type[ObjectStoreError], message: str, op: str | None, path: str | None, status: int | None
+) -> ObjectStoreError:
     return cls(message, op=op, path=path, status=status)
 
 
@@ -102,8 +109,15 @@ class InvalidPathError(ObjectStoreError, ValueError):
 class BufferTooSmallError(ObjectStoreError, ValueError):
     kind = "buffer_too_small"
 
-    def __init__(self, message: str, *, op: str | None = None, path: str | None = None,
-                 status: int | None = None, object_size: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        op: str | None = None,
+        path: str | None = None,
+        status: int | None = None,
+        object_size: int | None = None,
+    ) -> None:
         super().__init__(message, op=op, path=path, status=status)
         self.object_size = object_size
 
@@ -130,11 +144,25 @@ class UnknownError(ObjectStoreError):
 
 ERROR_CLASSES: dict[str, type[ObjectStoreError]] = {
     cls.kind: cls
-    for cls in (NotFoundError, PermissionDeniedError, ObjectStoreTimeoutError,
-                ObjectStoreConnectionError, EarlyEOFError, HTTPStatusError, AlreadyExistsError,
-                PreconditionFailedError, NotModifiedError, NotSupportedError, InvalidPathError,
-                BufferTooSmallError, ConfigurationError, ParseURLError, ProtocolError,
-                WorkerCrashedError, UnknownError)
+    for cls in (
+        NotFoundError,
+        PermissionDeniedError,
+        ObjectStoreTimeoutError,
+        ObjectStoreConnectionError,
+        EarlyEOFError,
+        HTTPStatusError,
+        AlreadyExistsError,
+        PreconditionFailedError,
+        NotModifiedError,
+        NotSupportedError,
+        InvalidPathError,
+        BufferTooSmallError,
+        ConfigurationError,
+        ParseURLError,
+        ProtocolError,
+        WorkerCrashedError,
+        UnknownError,
+    )
 }
 
 
@@ -145,11 +173,16 @@ def error_from_wire(error: Any, op: str, path: str | None) -> ObjectStoreError:
     kind = error.get("kind")
     cls = ERROR_CLASSES.get(kind, UnknownError) if isinstance(kind, str) else UnknownError
     status = error.get("status")
-    return cls(str(error.get("message", "")), op=op, path=path,
-               status=status if isinstance(status, int) else None)
+    return cls(
+        str(error.get("message", "")),
+        op=op,
+        path=path,
+        status=status if isinstance(status, int) else None,
+    )
 
 
 # The seed's helpers (RustyObjectStore.jl): each takes any exception.
+
 
 def status_code(e: BaseException) -> int | None:
     """The HTTP status behind an error, if one is known."""

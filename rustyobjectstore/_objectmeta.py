@@ -23,8 +23,12 @@ class ObjectMeta:
     def from_wire(cls, meta: Any) -> ObjectMeta:
         try:
             nanos = int(meta["last_modified"])
-            return cls(path=str(meta["path"]), size=int(meta["size"]),
-                       last_modified=_EPOCH + timedelta(microseconds=nanos // 1000),
-                       e_tag=meta.get("e_tag"), version=meta.get("version"))
+            return cls(
+                path=str(meta["path"]),
+                size=int(meta["size"]),
+                last_modified=_EPOCH + timedelta(microseconds=nanos // 1000),
+                e_tag=meta.get("e_tag"),
+                version=meta.get("version"),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ProtocolError(f"malformed object metadata {meta!r}: {exc}") from None

@@ -8,8 +8,9 @@ abandoned with the request still in flight, as soon as that request resolves (``
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import Any
 
 from rustyobjectstore import _codec as codec
 from rustyobjectstore._arena import Arena
@@ -35,8 +36,9 @@ def _allocate(arena: Arena, length: int) -> Step[Region]:
     return region
 
 
-def _call(conn: Connection, message: Message, op: str, path: str | None,
-          region: Region | None = None) -> Step[Message]:
+def _call(
+    conn: Connection, message: Message, op: str, path: str | None, region: Region | None = None
+) -> Step[Message]:
     future = conn.request(message, op, path)
     try:
         response: Message = yield future
@@ -63,8 +65,15 @@ def readable_view(data: Any) -> memoryview:
     return view.cast("B") if view.format != "B" or view.ndim != 1 else view
 
 
-def _fetch_ranges(pool: Pool, conn: Connection, store: int, path: str, e_tag: str | None,
-                  ranges: list[tuple[int, int]], sink: Sink) -> Step[None]:
+def _fetch_ranges(
+    pool: Pool,
+    conn: Connection,
+    store: int,
+    path: str,
+    e_tag: str | None,
+    ranges: list[tuple[int, int]],
+    sink: Sink,
+) -> Step[None]:
     """Ranged gets of one object, a window of them in flight, each written by ``sink`` at its start.
     ``e_tag`` pins the version so a changed object fails instead of being spliced."""
     window = pool.settings.max_parallel_parts
@@ -72,8 +81,7 @@ def _fetch_ranges(pool: Pool, conn: Connection, store: int, path: str, e_tag: st
     try:
         for start, end in ranges:
             region = yield from _allocate(conn.arena, end - start)
-            message = codec.get(store, path, region, whole=True, range=(start, end),
-                                if_match=e_tag)
+            message = codec.get(store, path, region, whole=True, range=(start, end), if_match=e_tag)
             in_flight.append((conn.request(message, "get", path), region, start, end - start))
             while len(in_flight) >= window or (in_flight and start == ranges[-1][0]):
                 future, region, at, length = in_flight[0]
@@ -82,8 +90,11 @@ def _fetch_ranges(pool: Pool, conn: Connection, store: int, path: str, e_tag: st
                 try:
                     written = response_field(response, "written")
                     if written != length:
-                        raise EarlyEOFError(f"range at {at} returned {written} of {length} bytes",
-                                            op="get", path=path)
+                        raise EarlyEOFError(
+                            f"range at {at} returned {written} of {length} bytes",
+                            op="get",
+                            path=path,
+                        )
                     sink(at, conn.arena.read(region, length))
                 finally:
                     conn.arena.release(region)
@@ -93,8 +104,14 @@ def _fetch_ranges(pool: Pool, conn: Connection, store: int, path: str, e_tag: st
         raise
 
 
-def read(pool: Pool, conf: StoreConfig, path: str, *, into: memoryview | None = None,
-         byte_range: tuple[int, int] | None = None) -> Step[tuple[int, bytes | None]]:
+def read(
+    pool: Pool,
+    conf: StoreConfig,
+    path: str,
+    *,
+    into: memoryview | None = None,
+    byte_range: tuple[int, int] | None = None,
+) -> Step[tuple[int, bytes | None]]:
     """The object (or ``byte_range`` of it) into ``into``, or as new bytes when ``into`` is None.
     Returns the byte count and the bytes."""
     settings = pool.settings
@@ -117,7 +134,10 @@ def read(pool: Pool, conf: StoreConfig, path: str, *, into: memoryview | None = 
         if into is not None and size > len(into):
             raise BufferTooSmallError(
                 f"the object has {size} bytes but the buffer holds only {len(into)}",
-                op="get", path=path, object_size=size)
+                op="get",
+                path=path,
+                object_size=size,
+            )
         if into is None and written == size:
             return size, bytes(conn.arena.read(region, written))
         dest: memoryview | bytearray = into if into is not None else bytearray(size)
@@ -164,8 +184,9 @@ def write(pool: Pool, conf: StoreConfig, path: str, data: memoryview) -> Step[in
     return size
 
 
-def _upload_parts(pool: Pool, conn: Connection, upload: int, path: str,
-                  data: memoryview) -> Step[None]:
+def _upload_parts(
+    pool: Pool, conn: Connection, upload: int, path: str, data: memoryview
+) -> Step[None]:
     part = pool.settings.multipart_put_part_size
     window = pool.settings.max_parallel_parts
     in_flight: deque[tuple[Future[Message], Region]] = deque()
@@ -210,8 +231,9 @@ def _page(response: Message) -> Page:
     return entries, cursor
 
 
-def list_first(conn: Connection, store: int, prefix: str, page: int,
-               offset: str | None) -> Step[Page]:
+def list_first(
+    conn: Connection, store: int, prefix: str, page: int, offset: str | None
+) -> Step[Page]:
     message = codec.list_start(store, prefix, page, offset)
     return _page((yield from _call(conn, message, "list", prefix)))
 

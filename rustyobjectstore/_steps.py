@@ -8,9 +8,10 @@ thread, ``run_async`` on an asyncio loop, so the sync and async twins share ever
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Generator
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_all
-from typing import Any, Generator, TypeVar, Union
+from typing import Any, TypeVar, Union
 
 T = TypeVar("T")
 Awaited = Union["Future[Any]", "list[Future[Any]]"]

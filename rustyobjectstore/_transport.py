@@ -13,8 +13,8 @@ import os
 import signal
 import subprocess
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from rustyobjectstore._codec import FrameDecoder, FrameError, Message
 
@@ -55,23 +55,36 @@ def _grow_pipe(fd: int) -> None:
 
 
 class Transport:
-    def __init__(self, argv: Sequence[str], pass_fds: Sequence[int],
-                 on_message: Callable[[Message], None], on_close: Callable[[Closed], None]) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        pass_fds: Sequence[int],
+        on_message: Callable[[Message], None],
+        on_close: Callable[[Closed], None],
+    ) -> None:
         self._on_message = on_message
         self._on_close = on_close
         self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
         self._write_lock = threading.Lock()
         self.process = subprocess.Popen(
-            list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            pass_fds=tuple(pass_fds), bufsize=0, close_fds=True)
+            list(argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=tuple(pass_fds),
+            bufsize=0,
+            close_fds=True,
+        )
         assert self.process.stdin and self.process.stdout and self.process.stderr
         self._stdin_fd = self.process.stdin.fileno()
         _grow_pipe(self._stdin_fd)
         _grow_pipe(self.process.stdout.fileno())
-        self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True,
-                                               name=f"rustyobjectstore-stderr-{self.pid}")
-        self._reader = threading.Thread(target=self._read_loop, daemon=True,
-                                         name=f"rustyobjectstore-reader-{self.pid}")
+        self._stderr_thread = threading.Thread(
+            target=self._drain_stderr, daemon=True, name=f"rustyobjectstore-stderr-{self.pid}"
+        )
+        self._reader = threading.Thread(
+            target=self._read_loop, daemon=True, name=f"rustyobjectstore-reader-{self.pid}"
+        )
         self._stderr_thread.start()
         self._reader.start()
 

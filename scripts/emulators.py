@@ -56,7 +56,9 @@ AZURITE_BIN = ROOT / ".emulators" / "azurite" / "node_modules" / ".bin" / "azuri
 
 AZURITE_ACCOUNT = "devstoreaccount1"
 # The well-known, published Azurite / Azure Storage Emulator development key.
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
 AZURE_API_VERSION = "2021-08-06"
 
 HOST = "127.0.0.1"
@@ -136,10 +138,7 @@ def create_s3_bucket(endpoint: str, name: str) -> None:
     response = _http("PUT", f"{endpoint}/{urllib.parse.quote(name, safe='')}", body=b"")
     if response.status == HTTPStatus.OK:
         return
-    if (
-        response.status == HTTPStatus.CONFLICT
-        and b"BucketAlreadyOwnedByYou" in response.body
-    ):
+    if response.status == HTTPStatus.CONFLICT and b"BucketAlreadyOwnedByYou" in response.body:
         return
     raise RuntimeError(
         f"creating S3 bucket {name!r} at {endpoint} failed: HTTP {response.status}: "
@@ -150,11 +149,17 @@ def create_s3_bucket(endpoint: str, name: str) -> None:
 def start_azurite() -> RunningServer:
     """Start Azurite's blob service on 127.0.0.1, in memory; ready on any answer."""
     if not (AZURITE_BIN.is_file() and os.access(AZURITE_BIN, os.X_OK)):
-        msg = (
-            f"Azurite is not installed ({AZURITE_BIN} is missing): "
-            "run scripts/install_emulators.sh"
-        )
-        raise RuntimeError(msg)
+        # Installed on first use, so the README's two commands suffice on a fresh machine.
+        install = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "install_emulators.sh")],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if install.returncode != 0 or not AZURITE_BIN.is_file():
+            msg = (
+                f"Azurite is not installed ({AZURITE_BIN} is missing) and "
+                f"scripts/install_emulators.sh failed:\n{install.stderr[-2000:]}"
+            )
+            raise RuntimeError(msg)
 
     def ready(endpoint: str) -> bool:
         # Unauthenticated, so 403; any HTTP status means the service answers.
@@ -226,10 +231,7 @@ def create_azure_container(endpoint: str, name: str) -> None:
     if response.status == HTTPStatus.CREATED:
         return
     error_code = response.headers.get("x-ms-error-code")
-    if (
-        response.status == HTTPStatus.CONFLICT
-        and error_code == "ContainerAlreadyExists"
-    ):
+    if response.status == HTTPStatus.CONFLICT and error_code == "ContainerAlreadyExists":
         return
     raise RuntimeError(
         f"creating Azure container {name!r} at {endpoint} failed: "
@@ -309,9 +311,7 @@ def _launch(
                 if match:
                     server_endpoint = endpoint(int(match.group(1)))
             if server_endpoint and _try(ready, server_endpoint):
-                return RunningServer(
-                    name, server_endpoint, process.pid, log_path, process, workdir
-                )
+                return RunningServer(name, server_endpoint, process.pid, log_path, process, workdir)
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     f"{name} not ready after {START_TIMEOUT_S:.0f} s "
@@ -380,22 +380,16 @@ def _http(
 
     Network errors raise ``OSError`` (``http.client.HTTPException`` on garbage).
     """
-    request = urllib.request.Request(
-        url, data=body, headers=dict(headers or {}), method=method
-    )
+    request = urllib.request.Request(url, data=body, headers=dict(headers or {}), method=method)
     try:
         with _OPENER.open(request, timeout=timeout) as response:
-            return HttpResponse(
-                response.status, dict(response.headers.items()), response.read()
-            )
+            return HttpResponse(response.status, dict(response.headers.items()), response.read())
     except urllib.error.HTTPError as e:
         with e:
             return HttpResponse(e.code, dict(e.headers.items()), e.read())
 
 
-def _shared_key(
-    method: str, url: str, headers: Mapping[str, str], account: str, key: str
-) -> str:
+def _shared_key(method: str, url: str, headers: Mapping[str, str], account: str, key: str) -> str:
     """The ``Authorization`` value for Azure Storage SharedKey (Blob, 2015-02-21+)."""
     lower = {k.lower(): v.strip() for k, v in headers.items()}
     content_length = lower.get("content-length", "")
@@ -413,9 +407,7 @@ def _shared_key(
         lower.get("if-unmodified-since", ""),
         lower.get("range", ""),
     ]
-    canonical_headers = "".join(
-        f"{k}:{lower[k]}\n" for k in sorted(lower) if k.startswith("x-ms-")
-    )
+    canonical_headers = "".join(f"{k}:{lower[k]}\n" for k in sorted(lower) if k.startswith("x-ms-"))
     parts = urllib.parse.urlsplit(url)
     resource = f"/{account}{parts.path or '/'}"
     query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)

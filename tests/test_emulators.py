@@ -9,7 +9,7 @@ import sys
 from http import HTTPStatus
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]
+import boto3
 import pytest
 from emulators import (
     RunningServer,
@@ -43,9 +43,7 @@ def _pid_exists(pid: int) -> bool:
     return True
 
 
-def test_azurite_blob_round_trip(
-    azurite_server: RunningServer, azure_container: str
-) -> None:
+def test_azurite_blob_round_trip(azurite_server: RunningServer, azure_container: str) -> None:
     assert azurite_server.endpoint.endswith("/devstoreaccount1")
     url = f"{azurite_server.endpoint}/{azure_container}/dir/blob.bin"
 
@@ -60,9 +58,7 @@ def test_azurite_blob_round_trip(
     assert missing.status == HTTPStatus.NOT_FOUND
 
 
-def test_azurite_checks_the_shared_key(
-    azurite_server: RunningServer, azure_container: str
-) -> None:
+def test_azurite_checks_the_shared_key(azurite_server: RunningServer, azure_container: str) -> None:
     wrong_key = base64.b64encode(b"not the key").decode()
     url = f"{azurite_server.endpoint}/{azure_container}?restype=container&comp=list"
     assert azure_request("GET", url).status == HTTPStatus.OK

@@ -11,7 +11,8 @@ pub struct Args {
     pub cache_tti_secs: u64,
 }
 
-const USAGE: &str = "usage: rustyobjectstore-worker --arena-fd FD --arena-size BYTES [--concurrency N] \
+const USAGE: &str =
+    "usage: rustyobjectstore-worker --arena-fd FD --arena-size BYTES [--concurrency N] \
 [--cache-capacity N] [--cache-ttl-secs S] [--cache-tti-secs S]";
 
 fn number<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {

@@ -37,9 +37,7 @@ impl Request {
         match self {
             Request::Register(_) => None,
             Request::Get(r) => Some(r.id),
-            Request::Head(r)
-            | Request::Delete(r)
-            | Request::MultipartStart(r) => Some(r.id),
+            Request::Head(r) | Request::Delete(r) | Request::MultipartStart(r) => Some(r.id),
             Request::Put(r) => Some(r.id),
             Request::MultipartPart(r) => Some(r.id),
             Request::MultipartComplete(r) | Request::MultipartAbort(r) => Some(r.id),
@@ -175,7 +173,10 @@ struct IdOnly {
 pub enum Decoded {
     Request(Request),
     /// A map with an id but an unusable op or fields: answer that id with a protocol error.
-    Invalid { id: u64, message: String },
+    Invalid {
+        id: u64,
+        message: String,
+    },
 }
 
 /// Decodes one frame body. An `Err` means the stream can no longer be trusted.
@@ -218,11 +219,25 @@ impl From<&object_store::ObjectMeta> for Meta {
 #[derive(Debug, PartialEq)]
 pub enum Success {
     Empty,
-    Get { size: u64, written: u64, meta: Meta },
-    Head { meta: Meta },
-    Put { e_tag: Option<String>, version: Option<String> },
-    Upload { upload: u64 },
-    List { entries: Vec<Meta>, cursor: Option<u64> },
+    Get {
+        size: u64,
+        written: u64,
+        meta: Meta,
+    },
+    Head {
+        meta: Meta,
+    },
+    Put {
+        e_tag: Option<String>,
+        version: Option<String>,
+    },
+    Upload {
+        upload: u64,
+    },
+    List {
+        entries: Vec<Meta>,
+        cursor: Option<u64>,
+    },
 }
 
 /// Writes msgpack into a Vec; writing into memory cannot fail, so errors are dropped in one place.

@@ -52,7 +52,11 @@ pub fn write_loop(mut rx: mpsc::UnboundedReceiver<Vec<u8>>, output: impl Write) 
         let mut next = Some(frame);
         while let Some(frame) = next {
             let header = (frame.len() as u32).to_be_bytes();
-            if out.write_all(&header).and_then(|()| out.write_all(&frame)).is_err() {
+            if out
+                .write_all(&header)
+                .and_then(|()| out.write_all(&frame))
+                .is_err()
+            {
                 std::process::exit(0);
             }
             next = rx.try_recv().ok();
@@ -149,8 +153,8 @@ fn operation(ctx: Arc<Ctx>, request: Request) -> BoxFuture<'static, Result<Succe
         Request::List(r) => Box::pin(async move { ops::list::list(&ctx, r).await }),
         Request::ListNext(r) => Box::pin(async move { ops::list::list_next(&ctx, r).await }),
         Request::ListClose(r) => Box::pin(async move { ops::list::list_close(&ctx, r).await }),
-        Request::Register(_) => Box::pin(async {
-            Err(ErrorInfo::new(Kind::Protocol, "register has no response"))
-        }),
+        Request::Register(_) => {
+            Box::pin(async { Err(ErrorInfo::new(Kind::Protocol, "register has no response")) })
+        }
     }
 }

@@ -223,43 +223,47 @@ fn build_inner(config: &StoreConfig, secrets: &[String]) -> Result<Store, ErrorI
             });
         }
         ObjectStoreScheme::AmazonS3 => {
-            let mut b = AmazonS3Builder::new().with_url(url.as_str());
+            // Client options first: with_client_options replaces what with_config set (allow_http).
+            let mut b = AmazonS3Builder::new()
+                .with_url(url.as_str())
+                .with_client_options(client_options(config)?)
+                .with_retry(retry_config(config)?);
             for (k, v) in &config.options {
                 b = b.with_config(parse_key::<AmazonS3ConfigKey>(k, "S3")?, v);
             }
-            let b = b
-                .with_client_options(client_options(config)?)
-                .with_retry(retry_config(config)?);
             (Arc::new(b.build().map_err(|e| build_error(&e))?), false)
         }
         ObjectStoreScheme::MicrosoftAzure => {
-            let mut b = MicrosoftAzureBuilder::new().with_url(url.as_str());
+            // Client options first: with_client_options replaces what with_config set (allow_http).
+            let mut b = MicrosoftAzureBuilder::new()
+                .with_url(url.as_str())
+                .with_client_options(client_options(config)?)
+                .with_retry(retry_config(config)?);
             for (k, v) in &config.options {
                 b = b.with_config(parse_key::<AzureConfigKey>(k, "Azure")?, v);
             }
-            let b = b
-                .with_client_options(client_options(config)?)
-                .with_retry(retry_config(config)?);
             (Arc::new(b.build().map_err(|e| build_error(&e))?), false)
         }
         ObjectStoreScheme::GoogleCloudStorage => {
-            let mut b = GoogleCloudStorageBuilder::new().with_url(url.as_str());
+            // Client options first: with_client_options replaces what with_config set (allow_http).
+            let mut b = GoogleCloudStorageBuilder::new()
+                .with_url(url.as_str())
+                .with_client_options(client_options(config)?)
+                .with_retry(retry_config(config)?);
             for (k, v) in &config.options {
                 b = b.with_config(parse_key::<GoogleConfigKey>(k, "GCS")?, v);
             }
-            let b = b
-                .with_client_options(client_options(config)?)
-                .with_retry(retry_config(config)?);
             (Arc::new(b.build().map_err(|e| build_error(&e))?), false)
         }
         ObjectStoreScheme::Http => {
-            let mut b = HttpBuilder::new().with_url(url.as_str());
+            // Client options first: with_client_options replaces what with_config set (allow_http).
+            let mut b = HttpBuilder::new()
+                .with_url(url.as_str())
+                .with_client_options(client_options(config)?)
+                .with_retry(retry_config(config)?);
             for (k, v) in &config.options {
                 b = b.with_config(parse_key::<ClientConfigKey>(k, "HTTP")?, v);
             }
-            let b = b
-                .with_client_options(client_options(config)?)
-                .with_retry(retry_config(config)?);
             (Arc::new(b.build().map_err(|e| build_error(&e))?), false)
         }
         other => {
@@ -282,7 +286,8 @@ fn build_inner(config: &StoreConfig, secrets: &[String]) -> Result<Store, ErrorI
 }
 
 fn parse_key<K: FromStr>(name: &str, store: &str) -> Result<K, ErrorInfo> {
-    K::from_str(name).map_err(|_| config_error(format!("unknown option {name:?} for an {store} store")))
+    K::from_str(name)
+        .map_err(|_| config_error(format!("unknown option {name:?} for an {store} store")))
 }
 
 fn build_error(err: &object_store::Error) -> ErrorInfo {
@@ -294,8 +299,11 @@ fn build_error(err: &object_store::Error) -> ErrorInfo {
 }
 
 fn seconds(name: &str, value: f64) -> Result<Duration, ErrorInfo> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| config_error(format!("{name} must be a non-negative number of seconds, got {value}")))
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        config_error(format!(
+            "{name} must be a non-negative number of seconds, got {value}"
+        ))
+    })
 }
 
 fn client_options(config: &StoreConfig) -> Result<ClientOptions, ErrorInfo> {

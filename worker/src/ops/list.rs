@@ -55,8 +55,7 @@ pub async fn list(ctx: &Ctx, r: ListRequest) -> Result<Success, ErrorInfo> {
             let keep = match item {
                 Ok(meta) => {
                     let key = meta.location.as_ref();
-                    key.starts_with(prefix.as_str())
-                        && offset.as_deref().is_none_or(|o| key > o)
+                    key.starts_with(prefix.as_str()) && offset.as_deref().is_none_or(|o| key > o)
                 }
                 Err(_) => true,
             };
@@ -77,10 +76,12 @@ async fn next_page(ctx: &Ctx, mut listing: Listing) -> Result<Success, ErrorInfo
         match listing.stream.next().await {
             Some(Ok(meta)) => entries.push(Meta::from(&meta)),
             Some(Err(e)) => return Err(listing.store.error(&e)),
-            None => return Ok(Success::List {
-                entries,
-                cursor: None,
-            }),
+            None => {
+                return Ok(Success::List {
+                    entries,
+                    cursor: None,
+                })
+            }
         }
     }
     let cursor = ctx.new_handle();

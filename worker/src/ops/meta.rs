@@ -18,6 +18,10 @@ pub async fn head(ctx: &Ctx, r: PathRequest) -> Result<Success, ErrorInfo> {
 pub async fn delete(ctx: &Ctx, r: PathRequest) -> Result<Success, ErrorInfo> {
     let store = ctx.stores.get(r.store)?;
     let path = parse_key(&r.path)?;
-    store.inner.delete(&path).await.map_err(|e| store.error(&e))?;
+    store
+        .inner
+        .delete(&path)
+        .await
+        .map_err(|e| store.error(&e))?;
     Ok(Success::Empty)
 }

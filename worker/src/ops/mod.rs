@@ -49,7 +49,8 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// An object key as protocol.md section 5 defines it; nothing else reaches a store, so a key can
 /// never leave a `file://` store's root.
 pub fn parse_key(key: &str) -> Result<Path, ErrorInfo> {
-    let invalid = |why: &str| ErrorInfo::new(Kind::InvalidPath, format!("invalid key {key:?}: {why}"));
+    let invalid =
+        |why: &str| ErrorInfo::new(Kind::InvalidPath, format!("invalid key {key:?}: {why}"));
     if key.is_empty() {
         return Err(invalid("it is empty"));
     }

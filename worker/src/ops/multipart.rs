@@ -28,19 +28,13 @@ pub async fn start(ctx: &Ctx, r: PathRequest) -> Result<Success, ErrorInfo> {
         .await
         .map_err(|e| store.error(&e))?;
     let handle = ctx.new_handle();
-    lock(&ctx.uploads).insert(
-        handle,
-        Upload { upload, store },
-    );
+    lock(&ctx.uploads).insert(handle, Upload { upload, store });
     Ok(Success::Upload { upload: handle })
 }
 
 /// Called from the read loop, in frame order, so that part numbers follow the frames; the returned
 /// future does the upload.
-pub fn part(
-    ctx: &Arc<Ctx>,
-    r: MultipartPart,
-) -> BoxFuture<'static, Result<Success, ErrorInfo>> {
+pub fn part(ctx: &Arc<Ctx>, r: MultipartPart) -> BoxFuture<'static, Result<Success, ErrorInfo>> {
     let started = (|| {
         let (offset, len) = ctx.arena.check(r.region)?;
         let mut uploads = lock(&ctx.uploads);

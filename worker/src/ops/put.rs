@@ -23,7 +23,11 @@ pub async fn put(ctx: &Ctx, r: PutRequest) -> Result<Success, ErrorInfo> {
     let path = parse_key(&r.path)?;
     let result = store
         .inner
-        .put_opts(&path, payload(ctx, &store, offset, len), PutOptions::default())
+        .put_opts(
+            &path,
+            payload(ctx, &store, offset, len),
+            PutOptions::default(),
+        )
         .await
         .map_err(|e| store.error(&e))?;
     Ok(Success::Put {

@@ -1,0 +1,345 @@
+"""The command line: ``python -m rustyobjectstore`` (also installed as ``rustyobjectstore``).
+
+Subcommands ``cp``, ``ls``, ``cat``, ``rm`` and ``stat`` act on object URLs (``file:///abs/path/key``,
+``s3://bucket/key``, ``az://container/key``, ``azure://container/key``, ``gs://bucket/key``). Store
+options are object_store option names given with ``-o NAME=VALUE``. Exit status: 0 on success, 1 on an
+error (printed as ``rustyobjectstore: error: <message>``), 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import stat as stat_module
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO, TextIO
+
+from rustyobjectstore._api import (
+    delete_object,
+    get_object,
+    head_object,
+    list_objects,
+    put_object,
+)
+from rustyobjectstore._config import Config
+from rustyobjectstore._errors import ObjectStoreError
+from rustyobjectstore._objectmeta import ObjectMeta
+
+PROG = "rustyobjectstore"
+STDIO = "-"
+
+# Scheme of the URL -> scheme of the store's Config URL.
+_SCHEMES = {"s3": "s3", "az": "az", "azure": "az", "gs": "gs"}
+_SUPPORTED = "file:///abs/path/key, s3://bucket/key, az://container/key, azure://container/key, " \
+             "gs://bucket/key"
+_URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+_DESCRIPTION = f"""\
+Copy, list, read, delete and inspect objects in S3, Azure Blob Storage, Google Cloud Storage or
+local files, through rustyobjectstore's Rust workers.
+
+URLs: {_SUPPORTED}.
+A URL's key is taken literally (no percent-decoding). Store options are object_store option names,
+e.g. -o region=us-east-1 -o endpoint=http://127.0.0.1:9000 -o allow_http=true; a file:// store
+takes none."""
+
+_EPILOG = """\
+exit status: 0 on success, 1 on an error, 2 on a usage error.
+
+examples:
+  %(prog)s cp ./data.bin s3://bucket/dir/data.bin -o region=us-east-1
+  %(prog)s cp s3://bucket/dir/data.bin ./copy.bin -o region=us-east-1
+  %(prog)s ls file:///tmp/dir/
+  %(prog)s cat gs://bucket/notes.txt | head"""
+
+
+class CLIError(Exception):
+    """An error to report with exit status 1 (bad URL, local path problem, ...)."""
+
+
+@dataclass(frozen=True)
+class ObjectURL:
+    """An object URL split into the store it names and the key inside that store."""
+
+    text: str
+    config: Config
+    key: str
+
+    def require_key(self) -> str:
+        if not self.key:
+            raise CLIError(f"{_shown(self.text)} names no object (the key after the "
+                           f"{'path' if self.config.url.startswith('file:') else 'bucket'} "
+                           "is empty)")
+        return self.key
+
+
+def _shown(url: str) -> str:
+    """A URL as it may appear in a message: never its query string (it may hold a SAS token)."""
+    head, sep, _ = url.partition("?")
+    return f"{head}?***" if sep else head
+
+
+def is_url(text: str) -> bool:
+    return _URL_RE.match(text) is not None
+
+
+def parse_url(text: str, options: dict[str, str]) -> ObjectURL:
+    """``file:///abs/path/key`` is the key ``abs/path/key`` of ``Config("file:///")``; the others
+    are ``scheme://bucket/key``, the key of ``Config("scheme://bucket", options)``."""
+    match = _URL_RE.match(text)
+    if match is None:
+        raise CLIError(f"not an object URL: {_shown(text)!r} (expected one of: {_SUPPORTED})")
+    scheme = match.group(1).lower()
+    rest = text[match.end():]
+    if scheme == "memory":
+        raise CLIError("memory:// stores live inside one process, so the command line cannot reach "
+                       "them; use file://, s3://, az:// or gs://")
+    if scheme == "file":
+        host, slash, key = rest.partition("/")
+        if host not in ("", "localhost") or not slash:
+            raise CLIError(f"a file URL needs an absolute path, as in file:///abs/path/key; "
+                           f"got {_shown(text)!r}")
+        return ObjectURL(text, Config("file:///", options), key)
+    store_scheme = _SCHEMES.get(scheme)
+    if store_scheme is None:
+        raise CLIError(f"unsupported URL scheme {scheme + '://'!r} in {_shown(text)!r} "
+                       f"(expected one of: {_SUPPORTED})")
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        what = "container" if store_scheme == "az" else "bucket"
+        raise CLIError(f"{_shown(text)!r} names no {what}: expected {scheme}://{what}/key")
+    return ObjectURL(text, Config(f"{store_scheme}://{bucket}", options), key)
+
+
+def _option(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` of ``-o``. Its messages never repeat the text: it may be a secret."""
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError("expected NAME=VALUE (an object_store option name, '=' "
+                                         "and its value)")
+    if not name.strip():
+        raise argparse.ArgumentTypeError("expected NAME=VALUE: the option name is empty")
+    return name.strip(), value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-o", "--option", dest="options", action="append", type=_option, default=[],
+        metavar="NAME=VALUE",
+        help="an object_store option of the store, e.g. region=us-east-1 (repeatable)")
+
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=_DESCRIPTION, epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    from rustyobjectstore import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    cp = commands.add_parser(
+        "cp", parents=[common], help="copy a local file to an object, an object to a local file, "
+                                     "or an object to an object",
+        description="Copy SRC to DST. Either side may be a local path ('-' for stdin or stdout) or "
+                    "an object URL, but not both local. A download goes to a temporary file in the "
+                    "destination's directory, renamed into place when complete. A DST directory "
+                    "(or URL ending in '/') receives the source's file name.")
+    cp.add_argument("src", metavar="SRC")
+    cp.add_argument("dst", metavar="DST")
+
+    ls = commands.add_parser(
+        "ls", parents=[common], help="list the objects whose key starts with the URL's key",
+        description="Print 'SIZE LAST_MODIFIED KEY' for every object whose key starts with the "
+                    "URL's key, a plain string prefix (file:///tmp/d/ lists keys under tmp/d/; "
+                    "file:///tmp/d would also match tmp/dx).")
+    ls.add_argument("url", metavar="URL")
+
+    for name, text in (("cat", "write an object's bytes to stdout"),
+                       ("rm", "delete an object"),
+                       ("stat", "print an object's path, size, last_modified, e_tag and version")):
+        sub = commands.add_parser(name, parents=[common], help=text, description=text[0].upper()
+                                  + text[1:] + ".")
+        sub.add_argument("url", metavar="URL")
+    return parser
+
+
+# --- commands --------------------------------------------------------------------------------------
+
+def _write_stdout(data: bytes) -> None:
+    out: BinaryIO = sys.stdout.buffer
+    out.write(data)
+    out.flush()
+
+
+def _read_local(path: str) -> bytes:
+    if path == STDIO:
+        return sys.stdin.buffer.read()
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _new_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Writes ``data`` to a temporary file beside ``path``, then renames it over ``path``: readers
+    never see a partial file, and a failure leaves any earlier file untouched."""
+    directory = os.path.dirname(path) or "."
+    try:
+        mode = stat_module.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = _new_file_mode()
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
+                                   suffix=".tmp")
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, directory) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _key_basename(key: str) -> str:
+    name = key.rstrip("/").rsplit("/", 1)[-1]
+    if not name:
+        raise CLIError("the source names no object")
+    return name
+
+
+def cmd_cp(src: str, dst: str, options: dict[str, str]) -> None:
+    src_is_url, dst_is_url = is_url(src), is_url(dst)
+    if not src_is_url and not dst_is_url:
+        raise _UsageError("cp: at least one of SRC and DST must be an object URL "
+                          "(for a local copy, use cp(1))")
+    if src_is_url:
+        source = parse_url(src, options)
+        data = get_object(source.require_key(), source.config)
+        name = _key_basename(source.key)
+    else:
+        data = _read_local(src)
+        name = os.path.basename(src.rstrip(os.sep)) if src != STDIO else ""
+
+    if dst_is_url:
+        target = parse_url(dst, options)
+        key = target.key
+        if not key or key.endswith("/"):
+            if not name:
+                raise CLIError(f"{_shown(dst)} ends in '/': give the object's full key when "
+                               "copying from stdin")
+            key += name
+        put_object(key, data, target.config)
+    elif dst == STDIO:
+        _write_stdout(data)
+    else:
+        path = os.path.join(dst, name) if os.path.isdir(dst) else dst
+        write_atomically(path, data)
+
+
+def _iso(meta: ObjectMeta, timespec: str) -> str:
+    return meta.last_modified.isoformat(timespec=timespec)
+
+
+def cmd_ls(url: str, options: dict[str, str], out: TextIO) -> None:
+    target = parse_url(url, options)
+    listing = list_objects(target.key, target.config)
+    try:
+        for meta in listing:
+            out.write(f"{meta.size:>12}  {_iso(meta, 'seconds')}  {meta.path}\n")
+        out.flush()
+    finally:
+        listing.close()
+
+
+def cmd_cat(url: str, options: dict[str, str]) -> None:
+    target = parse_url(url, options)
+    _write_stdout(get_object(target.require_key(), target.config))
+
+
+def cmd_rm(url: str, options: dict[str, str]) -> None:
+    target = parse_url(url, options)
+    delete_object(target.require_key(), target.config)
+
+
+def cmd_stat(url: str, options: dict[str, str], out: TextIO) -> None:
+    target = parse_url(url, options)
+    meta = head_object(target.require_key(), target.config)
+    fields: list[tuple[str, object]] = [
+        ("path", meta.path), ("size", meta.size),
+        ("last_modified", _iso(meta, "microseconds")),
+        ("e_tag", meta.e_tag), ("version", meta.version)]
+    for name, value in fields:
+        out.write(f"{name}: {'-' if value is None else value}\n")
+    out.flush()
+
+
+# --- entry point -----------------------------------------------------------------------------------
+
+class _UsageError(Exception):
+    """A misuse argparse cannot see (both cp sides local): exit status 2."""
+
+
+def _error(message: str) -> int:
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+    sys.stderr.flush()
+    return 1
+
+
+def _os_error_message(exc: OSError) -> str:
+    if exc.strerror and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror}"
+    return exc.strerror or str(exc)
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush is quiet."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    options: dict[str, str] = dict(args.options)
+    command: str = args.command
+    actions: dict[str, Callable[[], None]] = {
+        "cp": lambda: cmd_cp(args.src, args.dst, options),
+        "ls": lambda: cmd_ls(args.url, options, sys.stdout),
+        "cat": lambda: cmd_cat(args.url, options),
+        "rm": lambda: cmd_rm(args.url, options),
+        "stat": lambda: cmd_stat(args.url, options, sys.stdout),
+    }
+    try:
+        actions[command]()
+    except _UsageError as exc:
+        parser.error(str(exc))
+    except BrokenPipeError:
+        _silence_stdout()
+        return 1
+    except ObjectStoreError as exc:
+        return _error(str(exc))
+    except CLIError as exc:
+        return _error(str(exc))
+    except OSError as exc:
+        return _error(_os_error_message(exc))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+

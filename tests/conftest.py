@@ -1,0 +1,71 @@
+"""Shared fixtures: every store the library serves, backed by real servers (``servers.py``)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from emulators import AZURITE_ACCOUNT, AZURITE_KEY, RunningServer
+
+import rustyobjectstore as ros
+
+STORE_KINDS = ["memory", "file", "s3", "azure"]
+
+
+def s3_config(moto: RunningServer, bucket: str, **overrides: object) -> ros.AWSConfig:
+    fields: dict[str, object] = {
+        "region": "us-east-1",
+        "bucket_name": bucket,
+        "access_key_id": "testing",
+        "secret_access_key": "testing",
+        "host": moto.endpoint,
+        "opts": ros.ClientOptions(max_retries=2, request_timeout_secs=30),
+    }
+    fields.update(overrides)
+    return ros.AWSConfig(**fields)  # type: ignore[arg-type]
+
+
+def azure_config(azurite: RunningServer, container: str, **overrides: object) -> ros.AzureConfig:
+    fields: dict[str, object] = {
+        "storage_account_name": AZURITE_ACCOUNT,
+        "container_name": container,
+        "storage_account_key": AZURITE_KEY,
+        "host": azurite.endpoint,
+        "opts": ros.ClientOptions(max_retries=2, request_timeout_secs=30),
+    }
+    fields.update(overrides)
+    return ros.AzureConfig(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def object_store_pool() -> Iterator[None]:
+    """One pool for the session; tests that need their own shut it down and restart it."""
+    ros.init_object_store(ros.StaticConfig(n_workers=2))
+    yield
+    ros.shutdown_object_store()
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def conf(
+    store_kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> ros.Config | ros.AWSConfig | ros.AzureConfig:
+    """A fresh, empty store of each kind."""
+    if store_kind == "memory":
+        return ros.Config(f"memory:///{uuid.uuid4().hex}")
+    if store_kind == "file":
+        root = tmp_path / "store"
+        root.mkdir()
+        return ros.Config(root.as_uri())
+    if store_kind == "s3":
+        bucket: str = request.getfixturevalue("s3_bucket")
+        return s3_config(request.getfixturevalue("moto_server"), bucket)
+    container: str = request.getfixturevalue("azure_container")
+    return azure_config(request.getfixturevalue("azurite_server"), container)
