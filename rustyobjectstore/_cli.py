@@ -39,14 +39,14 @@ _SUPPORTED = "file:///abs/path/key, s3://bucket/key, az://container/key, azure:/
              "gs://bucket/key"
 _URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
-_DESCRIPTION = f"""\
+_DESCRIPTION = """\
 Copy, list, read, delete and inspect objects in S3, Azure Blob Storage, Google Cloud Storage or
 local files, through rustyobjectstore's Rust workers.
 
-URLs: {_SUPPORTED}.
-A URL's key is taken literally (no percent-decoding). Store options are object_store option names,
-e.g. -o region=us-east-1 -o endpoint=http://127.0.0.1:9000 -o allow_http=true; a file:// store
-takes none."""
+URLs: file:///abs/path/key, s3://bucket/key, az://container/key (or azure://),
+gs://bucket/key. A URL's key is taken literally (no percent-decoding). Store options are
+object_store option names, before or after the command: -o region=us-east-1
+-o endpoint=http://127.0.0.1:9000 -o allow_http=true (a file:// store takes none)."""
 
 _EPILOG = """\
 exit status: 0 on success, 1 on an error, 2 on a usage error.
@@ -62,6 +62,10 @@ class CLIError(Exception):
     """An error to report with exit status 1 (bad URL, local path problem, ...)."""
 
 
+class _UsageError(Exception):
+    """A misuse argparse cannot see (both cp sides local): exit status 2."""
+
+
 @dataclass(frozen=True)
 class ObjectURL:
     """An object URL split into the store it names and the key inside that store."""
@@ -72,9 +76,7 @@ class ObjectURL:
 
     def require_key(self) -> str:
         if not self.key:
-            raise CLIError(f"{_shown(self.text)} names no object (the key after the "
-                           f"{'path' if self.config.url.startswith('file:') else 'bucket'} "
-                           "is empty)")
+            raise CLIError(f"{_shown(self.text)!r} names no object: its key is empty")
         return self.key
 
 
@@ -127,16 +129,21 @@ def _option(text: str) -> tuple[str, str]:
     return name.strip(), value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "-o", "--option", dest="options", action="append", type=_option, default=[],
+def _add_option_flag(parser: argparse.ArgumentParser, dest: str) -> None:
+    parser.add_argument(
+        "-o", "--option", dest=dest, action="append", type=_option, default=[],
         metavar="NAME=VALUE",
         help="an object_store option of the store, e.g. region=us-east-1 (repeatable)")
 
+
+def build_parser() -> argparse.ArgumentParser:
+    # -o is accepted before the command too (else argparse would echo its value as a bad command).
+    common = argparse.ArgumentParser(add_help=False)
+    _add_option_flag(common, "options")
     parser = argparse.ArgumentParser(
         prog=PROG, description=_DESCRIPTION, epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_option_flag(parser, "leading_options")
     from rustyobjectstore import __version__
 
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -148,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Copy SRC to DST. Either side may be a local path ('-' for stdin or stdout) or "
                     "an object URL, but not both local. A download goes to a temporary file in the "
                     "destination's directory, renamed into place when complete. A DST directory "
-                    "(or URL ending in '/') receives the source's file name.")
+                    "(or URL ending in '/') receives the source's file name. Options (-o) apply to "
+                    "both stores of a URL-to-URL copy.")
     cp.add_argument("src", metavar="SRC")
     cp.add_argument("dst", metavar="DST")
 
@@ -158,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "URL's key, a plain string prefix (file:///tmp/d/ lists keys under tmp/d/; "
                     "file:///tmp/d would also match tmp/dx).")
     ls.add_argument("url", metavar="URL")
+    cp.set_defaults(command_parser=cp)
+    ls.set_defaults(command_parser=ls)
 
     for name, text in (("cat", "write an object's bytes to stdout"),
                        ("rm", "delete an object"),
@@ -165,15 +175,24 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, parents=[common], help=text, description=text[0].upper()
                                   + text[1:] + ".")
         sub.add_argument("url", metavar="URL")
+        sub.set_defaults(command_parser=sub)
     return parser
 
 
 # --- commands --------------------------------------------------------------------------------------
 
-def _write_stdout(data: bytes) -> None:
-    out: BinaryIO = sys.stdout.buffer
-    out.write(data)
+def _write_all(out: BinaryIO, data: bytes) -> None:
+    """Writes every byte. A buffered write can report a short count instead of raising (a pipe whose
+    reader went away after taking part of it): write the rest, which then raises."""
+    view = memoryview(data)
+    while view:
+        written = out.write(view)
+        view = view[written:]
     out.flush()
+
+
+def _write_stdout(data: bytes) -> None:
+    _write_all(sys.stdout.buffer, data)
 
 
 def _read_local(path: str) -> bytes:
@@ -204,8 +223,7 @@ def write_atomically(path: str, data: bytes) -> None:
         raise OSError(exc.errno, exc.strerror, directory) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+            _write_all(f, data)
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
@@ -225,7 +243,7 @@ def _key_basename(key: str) -> str:
 def cmd_cp(src: str, dst: str, options: dict[str, str]) -> None:
     src_is_url, dst_is_url = is_url(src), is_url(dst)
     if not src_is_url and not dst_is_url:
-        raise _UsageError("cp: at least one of SRC and DST must be an object URL "
+        raise _UsageError("at least one of SRC and DST must be an object URL "
                           "(for a local copy, use cp(1))")
     if src_is_url:
         source = parse_url(src, options)
@@ -290,10 +308,6 @@ def cmd_stat(url: str, options: dict[str, str], out: TextIO) -> None:
 
 # --- entry point -----------------------------------------------------------------------------------
 
-class _UsageError(Exception):
-    """A misuse argparse cannot see (both cp sides local): exit status 2."""
-
-
 def _error(message: str) -> int:
     sys.stderr.write(f"{PROG}: error: {message}\n")
     sys.stderr.flush()
@@ -317,7 +331,7 @@ def _silence_stdout() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    options: dict[str, str] = dict(args.options)
+    options: dict[str, str] = dict([*args.leading_options, *args.options])
     command: str = args.command
     actions: dict[str, Callable[[], None]] = {
         "cp": lambda: cmd_cp(args.src, args.dst, options),
@@ -329,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         actions[command]()
     except _UsageError as exc:
-        parser.error(str(exc))
+        command_parser: argparse.ArgumentParser = args.command_parser
+        command_parser.error(str(exc))
     except BrokenPipeError:
         _silence_stdout()
         return 1

@@ -175,6 +175,10 @@ class _StoreConfig:
 
     __str__ = __repr__
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # IPython and Hypothesis print dataclasses field by field unless told otherwise.
+        printer.text(repr(self))
+
     def spec(self) -> StoreSpec:
         raise NotImplementedError
 

@@ -12,16 +12,22 @@ import rustyobjectstore as ros
 
 AnyConf = ros.Config | ros.AWSConfig | ros.AzureConfig
 
-# A segment is any run of printable characters but "/", never "." or ".." (protocol.md section 5).
-_segment = st.text(
-    alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="/\\%#?*"),
-    min_size=1,
-    max_size=20,
-).filter(lambda s: s not in (".", "..") and s == s.strip())
+# A portable segment: any run of printable characters but "/", never "." or "..", no "\\"
+# (Azure turns it into "/"), and not shaped like a drive letter ("C:"), which a local store cannot
+# hold (protocol.md section 5).
+_segment = (
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="/\\"),
+        min_size=1,
+        max_size=20,
+    )
+    .filter(lambda s: s not in (".", "..") and s == s.strip())
+    .filter(lambda s: not (len(s) == 2 and s[0].isascii() and s[0].isalpha() and s[1] in ":|"))
+)
 keys = st.lists(_segment, min_size=1, max_size=4).map("/".join)
 
 _settings = settings(
-    max_examples=25,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,

@@ -8,6 +8,8 @@ mod errors;
 mod ops;
 mod server;
 mod stores;
+#[cfg(test)]
+mod vectors;
 
 use std::fs::File;
 use std::os::fd::FromRawFd;

@@ -13,6 +13,7 @@ use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::http::HttpBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
+use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{ClientConfigKey, ClientOptions, ObjectStore, ObjectStoreScheme, RetryConfig};
 use url::Url;
@@ -26,10 +27,37 @@ pub struct Store {
     /// The store keeps a put's payload after the put returns (`memory://`), so it must get a copy
     /// rather than a view of an arena region that Python will reuse.
     pub keeps_payload: bool,
+    /// A `file://` store: object_store's local store cannot hold every key the others can.
+    local: bool,
     secrets: Vec<String>,
 }
 
 impl Store {
+    /// An object key as protocol.md section 5 defines it; nothing else reaches a store, so a key
+    /// can never leave a `file://` store's root.
+    pub fn key(&self, key: &str) -> Result<Path, ErrorInfo> {
+        let invalid =
+            |why: &str| ErrorInfo::new(Kind::InvalidPath, format!("invalid key {key:?}: {why}"));
+        if key.is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        if key.starts_with('/') || key.ends_with('/') {
+            return Err(invalid("it starts or ends with '/'"));
+        }
+        if key.chars().any(char::is_control) {
+            return Err(invalid("it contains a control character"));
+        }
+        let path = Path::parse(key).map_err(|e| invalid(&e.to_string()))?;
+        // The local store turns keys into file URLs, where a segment such as "C:" is a Windows
+        // drive letter and does not map back to the same file.
+        if self.local && path.parts().any(|p| is_drive_letter(p.as_ref())) {
+            return Err(invalid(
+                "a segment shaped like a drive letter (\"C:\") cannot be a local file name",
+            ));
+        }
+        Ok(path)
+    }
+
     pub fn error(&self, err: &object_store::Error) -> ErrorInfo {
         errors::from_object_store(err).redacted(&self.secrets)
     }
@@ -133,6 +161,11 @@ impl Stores {
     }
 }
 
+fn is_drive_letter(segment: &str) -> bool {
+    let b = segment.as_bytes();
+    b.len() == 2 && b[0].is_ascii_alphabetic() && (b[1] == b':' || b[1] == b'|')
+}
+
 fn is_memory(url: &str) -> bool {
     url.starts_with("memory:")
 }
@@ -219,6 +252,7 @@ fn build_inner(config: &StoreConfig, secrets: &[String]) -> Result<Store, ErrorI
             return Ok(Store {
                 inner: Arc::new(fs),
                 keeps_payload: false,
+                local: true,
                 secrets: secrets.to_vec(),
             });
         }
@@ -229,7 +263,7 @@ fn build_inner(config: &StoreConfig, secrets: &[String]) -> Result<Store, ErrorI
                 .with_client_options(client_options(config)?)
                 .with_retry(retry_config(config)?);
             for (k, v) in &config.options {
-                b = b.with_config(parse_key::<AmazonS3ConfigKey>(k, "S3")?, v);
+                b = b.with_config(parse_option::<AmazonS3ConfigKey>(k, "S3")?, v);
             }
             (Arc::new(b.build().map_err(|e| build_error(&e))?), false)
         }
@@ -240,7 +274,7 @@ fn build_inner(config: &StoreConfig, secrets: &[String]) -> Result<Store, ErrorI
                 .with_client_options(client_options(config)?)
                 .with_retry(retry_config(config)?);
             for (k, v) in &config.options {
-                b = b.with_config(parse_key::<AzureConfigKey>(k, "Azure")?, v);
+                b = b.with_config(parse_option::<AzureConfigKey>(k, "Azure")?, v);
             }
             (Arc::new(b.build().map_err(|e| build_error(&e))?), false)
         }
@@ -251,7 +285,7 @@ fn build_inner(config: &StoreConfig, secrets: &[String]) -> Result<Store, ErrorI
                 .with_client_options(client_options(config)?)
                 .with_retry(retry_config(config)?);
             for (k, v) in &config.options {
-                b = b.with_config(parse_key::<GoogleConfigKey>(k, "GCS")?, v);
+                b = b.with_config(parse_option::<GoogleConfigKey>(k, "GCS")?, v);
             }
             (Arc::new(b.build().map_err(|e| build_error(&e))?), false)
         }
@@ -262,7 +296,7 @@ fn build_inner(config: &StoreConfig, secrets: &[String]) -> Result<Store, ErrorI
                 .with_client_options(client_options(config)?)
                 .with_retry(retry_config(config)?);
             for (k, v) in &config.options {
-                b = b.with_config(parse_key::<ClientConfigKey>(k, "HTTP")?, v);
+                b = b.with_config(parse_option::<ClientConfigKey>(k, "HTTP")?, v);
             }
             (Arc::new(b.build().map_err(|e| build_error(&e))?), false)
         }
@@ -281,11 +315,12 @@ fn build_inner(config: &StoreConfig, secrets: &[String]) -> Result<Store, ErrorI
     Ok(Store {
         inner,
         keeps_payload,
+        local: false,
         secrets: secrets.to_vec(),
     })
 }
 
-fn parse_key<K: FromStr>(name: &str, store: &str) -> Result<K, ErrorInfo> {
+fn parse_option<K: FromStr>(name: &str, store: &str) -> Result<K, ErrorInfo> {
     K::from_str(name)
         .map_err(|_| config_error(format!("unknown option {name:?} for an {store} store")))
 }

@@ -8,12 +8,12 @@ use object_store::{GetOptions, GetRange, GetResultPayload};
 
 use crate::codec::{GetRequest, Meta, Success};
 use crate::errors::{ErrorInfo, Kind};
-use crate::ops::{parse_key, Ctx};
+use crate::ops::Ctx;
 
 pub async fn get(ctx: &Ctx, r: GetRequest) -> Result<Success, ErrorInfo> {
     let (offset, capacity) = ctx.arena.check(r.region)?;
     let store = ctx.stores.get(r.store)?;
-    let path = parse_key(&r.path)?;
+    let path = store.key(&r.path)?;
     if let Some((start, end)) = r.range {
         if start >= end {
             return Err(ErrorInfo::new(

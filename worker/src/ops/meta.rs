@@ -4,11 +4,11 @@ use object_store::ObjectStoreExt;
 
 use crate::codec::{Meta, PathRequest, Success};
 use crate::errors::ErrorInfo;
-use crate::ops::{parse_key, Ctx};
+use crate::ops::Ctx;
 
 pub async fn head(ctx: &Ctx, r: PathRequest) -> Result<Success, ErrorInfo> {
     let store = ctx.stores.get(r.store)?;
-    let path = parse_key(&r.path)?;
+    let path = store.key(&r.path)?;
     let meta = store.inner.head(&path).await.map_err(|e| store.error(&e))?;
     Ok(Success::Head {
         meta: Meta::from(&meta),
@@ -17,7 +17,7 @@ pub async fn head(ctx: &Ctx, r: PathRequest) -> Result<Success, ErrorInfo> {
 
 pub async fn delete(ctx: &Ctx, r: PathRequest) -> Result<Success, ErrorInfo> {
     let store = ctx.stores.get(r.store)?;
-    let path = parse_key(&r.path)?;
+    let path = store.key(&r.path)?;
     store
         .inner
         .delete(&path)

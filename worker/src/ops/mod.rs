@@ -10,10 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use object_store::path::Path;
-
 use crate::arena::Arena;
-use crate::errors::{ErrorInfo, Kind};
 use crate::stores::Stores;
 
 /// What every operation can reach: the arena, the stores, and the handles that outlive one request.
@@ -46,19 +43,3 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// An object key as protocol.md section 5 defines it; nothing else reaches a store, so a key can
-/// never leave a `file://` store's root.
-pub fn parse_key(key: &str) -> Result<Path, ErrorInfo> {
-    let invalid =
-        |why: &str| ErrorInfo::new(Kind::InvalidPath, format!("invalid key {key:?}: {why}"));
-    if key.is_empty() {
-        return Err(invalid("it is empty"));
-    }
-    if key.starts_with('/') || key.ends_with('/') {
-        return Err(invalid("it starts or ends with '/'"));
-    }
-    if key.chars().any(char::is_control) {
-        return Err(invalid("it contains a control character"));
-    }
-    Path::parse(key).map_err(|e| invalid(&e.to_string()))
-}

@@ -7,7 +7,7 @@ use object_store::{MultipartUpload, PutMultipartOptions};
 
 use crate::codec::{MultipartPart, PathRequest, Success, UploadRequest};
 use crate::errors::{ErrorInfo, Kind};
-use crate::ops::{lock, parse_key, put, Ctx};
+use crate::ops::{lock, put, Ctx};
 use crate::stores::Store;
 
 pub struct Upload {
@@ -21,7 +21,7 @@ fn unknown_upload(upload: u64) -> ErrorInfo {
 
 pub async fn start(ctx: &Ctx, r: PathRequest) -> Result<Success, ErrorInfo> {
     let store = ctx.stores.get(r.store)?;
-    let path = parse_key(&r.path)?;
+    let path = store.key(&r.path)?;
     let upload = store
         .inner
         .put_multipart_opts(&path, PutMultipartOptions::default())

@@ -4,7 +4,7 @@ use object_store::{PutOptions, PutPayload};
 
 use crate::codec::{PutRequest, Success};
 use crate::errors::ErrorInfo;
-use crate::ops::{parse_key, Ctx};
+use crate::ops::Ctx;
 use crate::stores::Store;
 
 /// The region as a payload: a view where the store lets go of it when the request ends, else a copy.
@@ -20,7 +20,7 @@ pub fn payload(ctx: &Ctx, store: &Store, offset: usize, len: usize) -> PutPayloa
 pub async fn put(ctx: &Ctx, r: PutRequest) -> Result<Success, ErrorInfo> {
     let (offset, len) = ctx.arena.check(r.region)?;
     let store = ctx.stores.get(r.store)?;
-    let path = parse_key(&r.path)?;
+    let path = store.key(&r.path)?;
     let result = store
         .inner
         .put_opts(

@@ -1,0 +1,276 @@
+"""The golden vectors in ``tests/vectors/``, seen from Python.
+
+``worker/src/vectors.rs`` decodes the same files with the Rust codec, so the two codecs agree with each
+other and with protocol.md. Requests are what the ``_codec`` builders produce once
+``Connection.request`` has added the ``id``; responses are what the worker's encoder writes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+
+from rustyobjectstore import _codec as codec
+from rustyobjectstore._codec import MAX_FRAME, FrameDecoder, FrameError, Message
+from rustyobjectstore._errors import ERROR_CLASSES, ObjectStoreError, error_from_wire
+from rustyobjectstore._objectmeta import ObjectMeta
+
+ROOT = Path(__file__).resolve().parent.parent
+VECTORS = ROOT / "tests" / "vectors"
+
+Vector = dict[str, Any]
+
+
+def _load(name: str) -> list[Vector]:
+    vectors: list[Vector] = json.loads((VECTORS / name).read_text(encoding="utf-8"))
+    return vectors
+
+
+REQUESTS = _load("requests.json")
+RESPONSES = _load("responses.json")
+VALID_REQUESTS = [v for v in REQUESTS if "expect" not in v]
+INVALID_REQUESTS = [v for v in REQUESTS if "expect" in v]
+
+
+def _with_id(message: Message, request_id: int) -> Message:
+    """What ``Connection.request`` does before sending."""
+    message["id"] = request_id
+    return message
+
+
+# One explicit builder call per request vector.
+BUILDERS: dict[str, Callable[[], Message]] = {
+    "register_s3_with_options_client_retry": lambda: codec.register(
+        1,
+        "s3://bucket",
+        {"aws_region": "us-east-1", "aws_endpoint": "http://127.0.0.1:9000",
+         "aws_allow_http": "true"},
+        {"timeout_secs": 30.0, "connect_timeout_secs": 2.5},
+        {"max_retries": 3, "retry_timeout_secs": 60.5, "initial_backoff_ms": 100,
+         "max_backoff_ms": 15000, "backoff_exp_base": 2.0},
+    ),
+    "register_memory_no_settings": lambda: codec.register(2, "memory://", {}, {}, {}),
+    "get_whole": lambda: _with_id(codec.get(1, "dir/object.bin", (0, 1048576), whole=True), 1),
+    "get_range_if_match": lambda: _with_id(
+        codec.get(1, "dir/object.bin", (4096, 100), whole=False,
+                  range=(5000000000, 5000000100), if_match='"0x8DC1E2F3A4B5C6D"'),
+        2,
+    ),
+    "get_range_only": lambda: _with_id(codec.get(3, "k", (7, 8), whole=True, range=(0, 8)), 3),
+    "head": lambda: _with_id(codec.path_op("head", 1, "dir/\u00fcber.txt"), 4),
+    "put": lambda: _with_id(codec.put(1, "dir/new.bin", (8589934592, 65536)), 5),
+    "delete": lambda: _with_id(codec.path_op("delete", 1, "dir/old.bin"), 6),
+    "multipart_start": lambda: _with_id(codec.path_op("multipart_start", 1, "big/file.bin"), 7),
+    "multipart_part": lambda: _with_id(codec.multipart_part(42, (0, 5242880)), 8),
+    "multipart_complete": lambda: _with_id(codec.upload_op("multipart_complete", 42), 9),
+    "multipart_abort": lambda: _with_id(codec.upload_op("multipart_abort", 43), 10),
+    "list": lambda: _with_id(codec.list_start(1, "dir/", 1000), 11),
+    "list_with_offset": lambda: _with_id(codec.list_start(1, "dir/", 10000, offset="dir/m"), 12),
+    "list_next": lambda: _with_id(codec.cursor_op("list_next", 5), 13),
+    "list_close": lambda: _with_id(codec.cursor_op("list_close", 6), 2**64 - 1),
+}
+
+# Every op of protocol.md section 5.
+PROTOCOL_OPS = {"register", "get", "head", "put", "delete", "multipart_start", "multipart_part",
+                "multipart_complete", "multipart_abort", "list", "list_next", "list_close"}
+
+
+def _names(vectors: list[Vector]) -> list[str]:
+    return [str(v["name"]) for v in vectors]
+
+
+def _frame(body: bytes) -> bytes:
+    return len(body).to_bytes(4, "big") + body
+
+
+def test_every_request_vector_has_a_builder_and_every_op_a_vector() -> None:
+    assert set(_names(VALID_REQUESTS)) == set(BUILDERS)
+    assert {v["message"]["op"] for v in VALID_REQUESTS} == PROTOCOL_OPS
+    assert len(set(_names(REQUESTS))) == len(REQUESTS)
+    assert len(set(_names(RESPONSES))) == len(RESPONSES)
+
+
+@pytest.mark.parametrize("vector", VALID_REQUESTS, ids=_names(VALID_REQUESTS))
+def test_builders_produce_the_request_bytes(vector: Vector) -> None:
+    message = BUILDERS[vector["name"]]()
+    assert message == vector["message"]
+    assert list(message) == list(vector["message"]), "key order"
+    frame = codec.encode_frame(message)
+    assert frame[4:].hex() == vector["msgpack_hex"]
+    assert int.from_bytes(frame[:4], "big") == len(frame) - 4
+
+
+@pytest.mark.parametrize("vector", REQUESTS, ids=_names(REQUESTS))
+def test_request_vectors_are_their_messages(vector: Vector) -> None:
+    body = bytes.fromhex(vector["msgpack_hex"])
+    assert msgpack.unpackb(body, raw=False) == vector["message"]
+    assert msgpack.packb(vector["message"], use_bin_type=True) == body
+
+
+@pytest.mark.parametrize("vector", INVALID_REQUESTS, ids=_names(INVALID_REQUESTS))
+def test_invalid_vectors_say_what_the_worker_must_do(vector: Vector) -> None:
+    expect = vector["expect"]
+    message = vector["message"]
+    if expect["decoded"] == "invalid":
+        # A map with a usable id: a protocol error response for that id.
+        assert isinstance(message, dict)
+        assert message["id"] == expect["id"]
+    else:
+        assert expect == {"decoded": "error"}
+        assert not isinstance(message, dict) or not isinstance(message.get("id"), int)
+    if not isinstance(message, dict):
+        # Python holds the worker to the same rule: a frame must be one map.
+        with pytest.raises(FrameError, match="not a map"):
+            FrameDecoder().feed(_frame(bytes.fromhex(vector["msgpack_hex"])))
+
+
+@pytest.mark.parametrize("vector", RESPONSES, ids=_names(RESPONSES))
+def test_frame_decoder_decodes_every_response(vector: Vector) -> None:
+    decoder = FrameDecoder()
+    assert decoder.feed(_frame(bytes.fromhex(vector["msgpack_hex"]))) == [vector["message"]]
+    assert decoder.pending == 0
+
+
+def test_frame_decoder_takes_frames_byte_by_byte() -> None:
+    stream = b"".join(_frame(bytes.fromhex(v["msgpack_hex"])) for v in RESPONSES)
+    decoder = FrameDecoder()
+    decoded: list[Message] = []
+    for i in range(len(stream)):
+        decoded += decoder.feed(stream[i : i + 1])
+    assert decoded == [v["message"] for v in RESPONSES]
+    assert decoder.pending == 0
+
+
+def test_frame_decoder_takes_many_frames_in_one_feed() -> None:
+    stream = b"".join(_frame(bytes.fromhex(v["msgpack_hex"])) for v in RESPONSES)
+    decoder = FrameDecoder()
+    assert decoder.feed(stream[:-1]) == [v["message"] for v in RESPONSES[:-1]]
+    assert decoder.feed(stream[-1:]) == [RESPONSES[-1]["message"]]
+
+
+def test_frame_decoder_rejects_a_zero_length() -> None:
+    with pytest.raises(FrameError):
+        FrameDecoder().feed(b"\x00\x00\x00\x00")
+
+
+def test_frame_decoder_rejects_an_over_limit_length_before_the_body() -> None:
+    decoder = FrameDecoder()
+    # Only the header: the decoder must not wait for (or buffer) 4 MiB + 1 bytes first.
+    with pytest.raises(FrameError, match=str(MAX_FRAME + 1)):
+        decoder.feed((MAX_FRAME + 1).to_bytes(4, "big"))
+    # The largest allowed length is only buffered, not rejected.
+    decoder = FrameDecoder()
+    assert decoder.feed(MAX_FRAME.to_bytes(4, "big") + b"\x80") == []
+    assert decoder.pending == 5
+
+
+def _response(name: str) -> Message:
+    for vector in RESPONSES:
+        if vector["name"] == name:
+            message: Message = vector["message"]
+            return message
+    raise KeyError(name)
+
+
+def test_the_hello_matches_this_package() -> None:
+    hello = _response("hello")
+    assert hello["t"] == "hello"
+    assert hello["protocol"] == codec.PROTOCOL_VERSION
+    assert hello["max_frame"] == MAX_FRAME
+    cargo = (ROOT / "worker" / "Cargo.toml").read_text(encoding="utf-8")
+    version = re.search(r'^version = "([^"]+)"', cargo, re.MULTILINE)
+    assert version is not None
+    assert hello["worker_version"] == version.group(1)
+
+
+def _utc(nanos: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=nanos // 1000)
+
+
+def _check_meta(wire: Any) -> ObjectMeta:
+    meta = ObjectMeta.from_wire(wire)
+    assert meta == ObjectMeta(path=wire["path"], size=wire["size"],
+                              last_modified=_utc(wire["last_modified"]), e_tag=wire["e_tag"],
+                              version=wire["version"])
+    return meta
+
+
+def test_metas_parse() -> None:
+    get = _check_meta(_response("success_get")["meta"])
+    assert get.last_modified == datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=timezone.utc)
+    assert get.version is None
+    head = _check_meta(_response("success_head")["meta"])
+    assert head.last_modified == datetime(1969, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+    assert head.size == 5 * 2**30 and head.e_tag is None
+    listing = _response("success_list_with_cursor")
+    entries = [_check_meta(m) for m in listing["entries"]]
+    assert [e.path for e in entries] == ["dir/a.txt", "dir/\u00fcber.txt", "dir/zero"]
+    assert listing["cursor"] == 3
+    done = _response("success_list_done")
+    assert done["entries"] == [] and done["cursor"] is None
+
+
+def test_success_fields() -> None:
+    assert _response("success_get")["size"] == _response("success_get")["written"] == 11
+    assert _response("success_upload")["upload"] == 2**32
+    put = _response("success_put_with_e_tag_and_version")
+    assert (put["e_tag"], put["version"]) == ('"5d41402abc4b2a76b9719d911017c592"', "v-0001")
+    bare = _response("success_put_without_e_tag_or_version")
+    assert (bare["e_tag"], bare["version"]) == (None, None)
+    for vector in RESPONSES:
+        if vector["name"].startswith("success_"):
+            assert vector["message"]["ok"] is True
+
+
+@pytest.mark.parametrize("name, status", [("error_with_status", 404),
+                                          ("error_without_status", None)])
+def test_error_responses_become_their_classes(name: str, status: int | None) -> None:
+    response = _response(name)
+    assert response["ok"] is False
+    error = error_from_wire(response["error"], "get", "dir/a.txt")
+    assert type(error) is ERROR_CLASSES[response["error"]["kind"]]
+    assert error.kind == response["error"]["kind"]
+    assert error.status_code == status
+    assert error.message == response["error"]["message"]
+    assert (error.op, error.path) == ("get", "dir/a.txt")
+
+
+def _section_6() -> str:
+    text = (ROOT / "protocol.md").read_text(encoding="utf-8")
+    return text.split("## 6. Responses", 1)[1].split("\n## ", 1)[0]
+
+
+def _protocol_error_kinds() -> dict[str, str]:
+    """kind -> Python class name, from the table's first and last columns."""
+    rows = re.findall(r"^\| `([a-z_]+)` \|.*\| `([A-Za-z]+)`[^|]*\|$", _section_6(), re.MULTILINE)
+    assert rows, "protocol.md section 6 has no table of error kinds"
+    kinds = dict(rows)
+    assert len(kinds) == len(rows), "a kind is listed twice"
+    return kinds
+
+
+def _python_only_kinds() -> list[str]:
+    section = _section_6()
+    sentence = section.split("Python adds two kinds that never come from the worker:", 1)[1]
+    return re.findall(r"`([a-z_]+)` \(`[A-Za-z]+Error`", sentence.split("\n\n", 1)[0])
+
+
+def test_every_error_kind_in_protocol_md_has_a_class_and_back() -> None:
+    kinds = _protocol_error_kinds()
+    python_only = _python_only_kinds()
+    assert python_only == ["buffer_too_small", "worker_crashed"]
+    assert set(kinds) | set(python_only) == set(ERROR_CLASSES)
+    assert not set(kinds) & set(python_only)
+    for kind, class_name in kinds.items():
+        cls = ERROR_CLASSES[kind]
+        assert issubclass(cls, ObjectStoreError)
+        assert (cls.kind, cls.__name__) == (kind, class_name)
+        error = error_from_wire({"kind": kind, "message": "m", "status": 500}, "head", "k")
+        assert type(error) is cls and error.status_code == 500

@@ -1,0 +1,460 @@
+//! The golden vectors in `tests/vectors/`, seen from Rust; `tests/test_vectors.py` checks the same files
+//! against the Python codec. Requests must decode to what the vector's `message` says, responses must be
+//! exactly the bytes this crate's encoder writes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde_json::{json, Map, Value};
+
+use crate::codec::{
+    decode_request, encode_hello, encode_response, ClientSettings, CursorRequest, Decoded, F64Key,
+    GetRequest, ListRequest, Meta, MultipartPart, PathRequest, PutRequest, Register, Request,
+    RetrySettings, StoreConfig, Success, UploadRequest,
+};
+use crate::errors::{ErrorInfo, Kind};
+
+struct Vector {
+    name: String,
+    message: Value,
+    bytes: Vec<u8>,
+    expect: Option<Value>,
+}
+
+fn load(file: &str) -> Vec<Vector> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/vectors")
+        .join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let parsed: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    let vectors: Vec<Vector> = parsed
+        .as_array()
+        .expect("a list of vectors")
+        .iter()
+        .map(|v| Vector {
+            name: v["name"].as_str().expect("name").to_owned(),
+            message: v["message"].clone(),
+            bytes: unhex(v["msgpack_hex"].as_str().expect("msgpack_hex")),
+            expect: v.get("expect").cloned(),
+        })
+        .collect();
+    let names: BTreeSet<&str> = vectors.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names.len(), vectors.len(), "duplicate names in {file}");
+    vectors
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    assert!(text.len() % 2 == 0, "odd-length hex {text}");
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn region(offset: u64, length: u64) -> (u64, u64) {
+    (offset, length)
+}
+
+fn path_request(id: u64, store: u32, path: &str) -> PathRequest {
+    PathRequest {
+        id,
+        store,
+        path: path.into(),
+    }
+}
+
+/// What each valid request vector must decode to: one explicit expectation per name.
+fn expected_request(name: &str) -> Request {
+    match name {
+        "register_s3_with_options_client_retry" => Request::Register(Register {
+            store: 1,
+            config: StoreConfig {
+                url: "s3://bucket".into(),
+                options: BTreeMap::from([
+                    ("aws_region".into(), "us-east-1".into()),
+                    ("aws_endpoint".into(), "http://127.0.0.1:9000".into()),
+                    ("aws_allow_http".into(), "true".into()),
+                ]),
+                client: ClientSettings {
+                    timeout_secs: Some(F64Key(30.0)),
+                    connect_timeout_secs: Some(F64Key(2.5)),
+                },
+                retry: RetrySettings {
+                    max_retries: Some(3),
+                    retry_timeout_secs: Some(F64Key(60.5)),
+                    initial_backoff_ms: Some(100),
+                    max_backoff_ms: Some(15000),
+                    backoff_exp_base: Some(F64Key(2.0)),
+                },
+            },
+        }),
+        "register_memory_no_settings" => Request::Register(Register {
+            store: 2,
+            config: StoreConfig {
+                url: "memory://".into(),
+                options: BTreeMap::new(),
+                client: ClientSettings::default(),
+                retry: RetrySettings::default(),
+            },
+        }),
+        "get_whole" => Request::Get(GetRequest {
+            id: 1,
+            store: 1,
+            path: "dir/object.bin".into(),
+            region: region(0, 1048576),
+            whole: true,
+            range: None,
+            if_match: None,
+        }),
+        "get_range_if_match" => Request::Get(GetRequest {
+            id: 2,
+            store: 1,
+            path: "dir/object.bin".into(),
+            region: region(4096, 100),
+            whole: false,
+            range: Some((5_000_000_000, 5_000_000_100)),
+            if_match: Some("\"0x8DC1E2F3A4B5C6D\"".into()),
+        }),
+        "get_range_only" => Request::Get(GetRequest {
+            id: 3,
+            store: 3,
+            path: "k".into(),
+            region: region(7, 8),
+            whole: true,
+            range: Some((0, 8)),
+            if_match: None,
+        }),
+        "head" => Request::Head(path_request(4, 1, "dir/\u{fc}ber.txt")),
+        "put" => Request::Put(PutRequest {
+            id: 5,
+            store: 1,
+            path: "dir/new.bin".into(),
+            region: region(8_589_934_592, 65536),
+        }),
+        "delete" => Request::Delete(path_request(6, 1, "dir/old.bin")),
+        "multipart_start" => Request::MultipartStart(path_request(7, 1, "big/file.bin")),
+        "multipart_part" => Request::MultipartPart(MultipartPart {
+            id: 8,
+            upload: 42,
+            region: region(0, 5_242_880),
+        }),
+        "multipart_complete" => Request::MultipartComplete(UploadRequest { id: 9, upload: 42 }),
+        "multipart_abort" => Request::MultipartAbort(UploadRequest { id: 10, upload: 43 }),
+        "list" => Request::List(ListRequest {
+            id: 11,
+            store: 1,
+            prefix: "dir/".into(),
+            offset: None,
+            page: 1000,
+        }),
+        "list_with_offset" => Request::List(ListRequest {
+            id: 12,
+            store: 1,
+            prefix: "dir/".into(),
+            offset: Some("dir/m".into()),
+            page: 10_000,
+        }),
+        "list_next" => Request::ListNext(CursorRequest { id: 13, cursor: 5 }),
+        "list_close" => Request::ListClose(CursorRequest {
+            id: u64::MAX,
+            cursor: 6,
+        }),
+        other => panic!("request vector {other} has no expectation in vectors.rs"),
+    }
+}
+
+fn region_json(r: &(u64, u64)) -> Value {
+    json!([r.0, r.1])
+}
+
+fn insert_some<T: Into<Value>>(map: &mut Map<String, Value>, key: &str, value: Option<T>) {
+    if let Some(v) = value {
+        map.insert(key.into(), v.into());
+    }
+}
+
+/// A decoded request as the JSON map Python sends (absent optional fields left out), so it can be
+/// compared with the vector's `message` field by field.
+fn request_json(request: &Request) -> Value {
+    let mut map = Map::new();
+    let (op, id) = match request {
+        Request::Register(r) => {
+            map.insert("store".into(), json!(r.store));
+            map.insert("url".into(), json!(r.config.url));
+            map.insert("options".into(), json!(r.config.options));
+            let mut client = Map::new();
+            insert_some(&mut client, "timeout_secs", r.config.client.timeout_secs.map(|f| f.0));
+            insert_some(
+                &mut client,
+                "connect_timeout_secs",
+                r.config.client.connect_timeout_secs.map(|f| f.0),
+            );
+            map.insert("client".into(), Value::Object(client));
+            let retry = &r.config.retry;
+            let mut m = Map::new();
+            insert_some(&mut m, "max_retries", retry.max_retries);
+            insert_some(&mut m, "retry_timeout_secs", retry.retry_timeout_secs.map(|f| f.0));
+            insert_some(&mut m, "initial_backoff_ms", retry.initial_backoff_ms);
+            insert_some(&mut m, "max_backoff_ms", retry.max_backoff_ms);
+            insert_some(&mut m, "backoff_exp_base", retry.backoff_exp_base.map(|f| f.0));
+            map.insert("retry".into(), Value::Object(m));
+            ("register", None)
+        }
+        Request::Get(r) => {
+            map.insert("store".into(), json!(r.store));
+            map.insert("path".into(), json!(r.path));
+            map.insert("region".into(), region_json(&r.region));
+            map.insert("whole".into(), json!(r.whole));
+            insert_some(&mut map, "range", r.range.as_ref().map(region_json));
+            insert_some(&mut map, "if_match", r.if_match.clone());
+            ("get", Some(r.id))
+        }
+        Request::Head(r) | Request::Delete(r) | Request::MultipartStart(r) => {
+            map.insert("store".into(), json!(r.store));
+            map.insert("path".into(), json!(r.path));
+            let op = match request {
+                Request::Head(_) => "head",
+                Request::Delete(_) => "delete",
+                _ => "multipart_start",
+            };
+            (op, Some(r.id))
+        }
+        Request::Put(r) => {
+            map.insert("store".into(), json!(r.store));
+            map.insert("path".into(), json!(r.path));
+            map.insert("region".into(), region_json(&r.region));
+            ("put", Some(r.id))
+        }
+        Request::MultipartPart(r) => {
+            map.insert("upload".into(), json!(r.upload));
+            map.insert("region".into(), region_json(&r.region));
+            ("multipart_part", Some(r.id))
+        }
+        Request::MultipartComplete(r) | Request::MultipartAbort(r) => {
+            map.insert("upload".into(), json!(r.upload));
+            let op = match request {
+                Request::MultipartComplete(_) => "multipart_complete",
+                _ => "multipart_abort",
+            };
+            (op, Some(r.id))
+        }
+        Request::List(r) => {
+            map.insert("store".into(), json!(r.store));
+            map.insert("prefix".into(), json!(r.prefix));
+            insert_some(&mut map, "offset", r.offset.clone());
+            map.insert("page".into(), json!(r.page));
+            ("list", Some(r.id))
+        }
+        Request::ListNext(r) | Request::ListClose(r) => {
+            map.insert("cursor".into(), json!(r.cursor));
+            let op = match request {
+                Request::ListNext(_) => "list_next",
+                _ => "list_close",
+            };
+            (op, Some(r.id))
+        }
+    };
+    assert_eq!(id, request.id());
+    map.insert("op".into(), json!(op));
+    insert_some(&mut map, "id", id);
+    Value::Object(map)
+}
+
+#[test]
+fn request_vectors_decode_to_their_messages() {
+    let vectors = load("requests.json");
+    let mut ops = BTreeSet::new();
+    let mut checked = 0;
+    for v in vectors.iter().filter(|v| v.expect.is_none()) {
+        let decoded = decode_request(&v.bytes)
+            .unwrap_or_else(|e| panic!("{}: decode_request failed: {e}", v.name));
+        let Decoded::Request(request) = decoded else {
+            panic!("{}: decoded as {decoded:?}", v.name);
+        };
+        assert_eq!(request, expected_request(&v.name), "{}", v.name);
+        assert_eq!(request_json(&request), v.message, "{}", v.name);
+        assert_eq!(
+            request.id(),
+            v.message.get("id").map(|id| id.as_u64().expect("u64 id")),
+            "{}",
+            v.name
+        );
+        ops.insert(v.message["op"].as_str().expect("op").to_owned());
+        checked += 1;
+    }
+    assert!(checked > 0);
+    let every_op = [
+        "register",
+        "get",
+        "head",
+        "put",
+        "delete",
+        "multipart_start",
+        "multipart_part",
+        "multipart_complete",
+        "multipart_abort",
+        "list",
+        "list_next",
+        "list_close",
+    ];
+    assert_eq!(
+        ops,
+        every_op.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>()
+    );
+}
+
+#[test]
+fn invalid_request_vectors_are_answered_or_fatal() {
+    let vectors = load("requests.json");
+    let mut checked = 0;
+    for v in vectors.iter() {
+        let Some(expect) = &v.expect else { continue };
+        let expected_id = match (v.name.as_str(), expect["decoded"].as_str()) {
+            ("invalid_unknown_op_with_id", Some("invalid")) => Some(77),
+            ("invalid_wrong_field_type_with_id", Some("invalid")) => Some(78),
+            ("invalid_unknown_op_without_id", Some("error"))
+            | ("invalid_id_not_an_integer", Some("error"))
+            | ("invalid_not_a_map_array", Some("error"))
+            | ("invalid_not_a_map_string", Some("error"))
+            | ("invalid_not_a_map_integer", Some("error")) => None,
+            (name, decoded) => panic!("invalid vector {name} ({decoded:?}) has no expectation"),
+        };
+        assert_eq!(expect.get("id").and_then(Value::as_u64), expected_id);
+        match (decode_request(&v.bytes), expected_id) {
+            (Ok(Decoded::Invalid { id, message }), Some(want)) => {
+                assert_eq!(id, want, "{}", v.name);
+                assert!(!message.is_empty(), "{}", v.name);
+            }
+            (Err(message), None) => assert!(!message.is_empty(), "{}", v.name),
+            (other, want) => panic!("{}: expected id {want:?}, got {other:?}", v.name),
+        }
+        checked += 1;
+    }
+    assert!(checked > 0);
+}
+
+fn meta_a() -> Meta {
+    Meta {
+        path: "dir/a.txt".into(),
+        size: 11,
+        last_modified_ns: 1_700_000_000_123_456_789,
+        e_tag: Some("\"9b2cf535f27731c974343645a3985328\"".into()),
+        version: None,
+    }
+}
+
+fn meta_b() -> Meta {
+    Meta {
+        path: "dir/\u{fc}ber.txt".into(),
+        size: 5 << 30,
+        last_modified_ns: -1_000_000_000,
+        e_tag: None,
+        version: Some("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY".into()),
+    }
+}
+
+fn meta_c() -> Meta {
+    Meta {
+        path: "dir/zero".into(),
+        size: 0,
+        last_modified_ns: 0,
+        e_tag: Some("0x8DC1E2F3A4B5C6D".into()),
+        version: None,
+    }
+}
+
+/// What this crate's encoder writes for each response vector.
+fn encoded_response(name: &str) -> Vec<u8> {
+    let ok = |id: u64, success: Success| encode_response(id, &Ok(success));
+    match name {
+        "hello" => encode_hello(268_435_456, 512),
+        "error_with_status" => encode_response(
+            7,
+            &Err(ErrorInfo {
+                kind: Kind::NotFound,
+                message: "Object at location dir/a.txt not found".into(),
+                status: Some(404),
+            }),
+        ),
+        "error_without_status" => encode_response(
+            0,
+            &Err(ErrorInfo::new(
+                Kind::Protocol,
+                "frame length 4194305 is over the 4194304-byte limit",
+            )),
+        ),
+        "success_empty" => ok(8, Success::Empty),
+        "success_get" => ok(
+            9,
+            Success::Get {
+                size: 11,
+                written: 11,
+                meta: meta_a(),
+            },
+        ),
+        "success_head" => ok(10, Success::Head { meta: meta_b() }),
+        "success_put_with_e_tag_and_version" => ok(
+            11,
+            Success::Put {
+                e_tag: Some("\"5d41402abc4b2a76b9719d911017c592\"".into()),
+                version: Some("v-0001".into()),
+            },
+        ),
+        "success_put_without_e_tag_or_version" => ok(
+            12,
+            Success::Put {
+                e_tag: None,
+                version: None,
+            },
+        ),
+        "success_upload" => ok(13, Success::Upload { upload: 1 << 32 }),
+        "success_list_with_cursor" => ok(
+            14,
+            Success::List {
+                entries: vec![meta_a(), meta_b(), meta_c()],
+                cursor: Some(3),
+            },
+        ),
+        "success_list_done" => ok(
+            u64::MAX,
+            Success::List {
+                entries: vec![],
+                cursor: None,
+            },
+        ),
+        other => panic!("response vector {other} has no construction in vectors.rs"),
+    }
+}
+
+#[test]
+fn response_vectors_are_what_the_encoder_writes() {
+    let vectors = load("responses.json");
+    assert!(!vectors.is_empty());
+    for v in &vectors {
+        let encoded = encoded_response(&v.name);
+        assert_eq!(hex(&encoded), hex(&v.bytes), "{}: encoder bytes", v.name);
+        // The bytes also say what the vector's message says.
+        let value: Value = rmp_serde::from_slice(&v.bytes)
+            .unwrap_or_else(|e| panic!("{}: not msgpack: {e}", v.name));
+        assert_eq!(value, v.message, "{}: message", v.name);
+    }
+}
+
+#[test]
+fn hello_vector_names_this_crate() {
+    let vectors = load("responses.json");
+    let hello = vectors.iter().find(|v| v.name == "hello").expect("hello");
+    assert_eq!(hello.message["worker_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        hello.message["protocol"],
+        crate::codec::PROTOCOL_VERSION as u64
+    );
+    assert_eq!(hello.message["max_frame"], crate::codec::MAX_FRAME as u64);
+    assert_eq!(hello.message["features"], json!(crate::codec::FEATURES));
+}
