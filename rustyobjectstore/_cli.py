@@ -35,8 +35,10 @@ STDIO = "-"
 
 # Scheme of the URL -> scheme of the store's Config URL.
 _SCHEMES = {"s3": "s3", "az": "az", "azure": "az", "gs": "gs"}
-_SUPPORTED = "file:///abs/path/key, s3://bucket/key, az://container/key, azure://container/key, " \
-             "gs://bucket/key"
+_SUPPORTED = (
+    "file:///abs/path/key, s3://bucket/key, az://container/key, azure://container/key, "
+    "gs://bucket/key"
+)
 _URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 _DESCRIPTION = """\
@@ -97,20 +99,26 @@ def parse_url(text: str, options: dict[str, str]) -> ObjectURL:
     if match is None:
         raise CLIError(f"not an object URL: {_shown(text)!r} (expected one of: {_SUPPORTED})")
     scheme = match.group(1).lower()
-    rest = text[match.end():]
+    rest = text[match.end() :]
     if scheme == "memory":
-        raise CLIError("memory:// stores live inside one process, so the command line cannot reach "
-                       "them; use file://, s3://, az:// or gs://")
+        raise CLIError(
+            "memory:// stores live inside one process, so the command line cannot reach "
+            "them; use file://, s3://, az:// or gs://"
+        )
     if scheme == "file":
         host, slash, key = rest.partition("/")
         if host not in ("", "localhost") or not slash:
-            raise CLIError(f"a file URL needs an absolute path, as in file:///abs/path/key; "
-                           f"got {_shown(text)!r}")
+            raise CLIError(
+                f"a file URL needs an absolute path, as in file:///abs/path/key; "
+                f"got {_shown(text)!r}"
+            )
         return ObjectURL(text, Config("file:///", options), key)
     store_scheme = _SCHEMES.get(scheme)
     if store_scheme is None:
-        raise CLIError(f"unsupported URL scheme {scheme + '://'!r} in {_shown(text)!r} "
-                       f"(expected one of: {_SUPPORTED})")
+        raise CLIError(
+            f"unsupported URL scheme {scheme + '://'!r} in {_shown(text)!r} "
+            f"(expected one of: {_SUPPORTED})"
+        )
     bucket, _, key = rest.partition("/")
     if not bucket:
         what = "container" if store_scheme == "az" else "bucket"
@@ -122,8 +130,9 @@ def _option(text: str) -> tuple[str, str]:
     """``NAME=VALUE`` of ``-o``. Its messages never repeat the text: it may be a secret."""
     name, sep, value = text.partition("=")
     if not sep:
-        raise argparse.ArgumentTypeError("expected NAME=VALUE (an object_store option name, '=' "
-                                         "and its value)")
+        raise argparse.ArgumentTypeError(
+            "expected NAME=VALUE (an object_store option name, '=' and its value)"
+        )
     if not name.strip():
         raise argparse.ArgumentTypeError("expected NAME=VALUE: the option name is empty")
     return name.strip(), value
@@ -131,9 +140,15 @@ def _option(text: str) -> tuple[str, str]:
 
 def _add_option_flag(parser: argparse.ArgumentParser, dest: str) -> None:
     parser.add_argument(
-        "-o", "--option", dest=dest, action="append", type=_option, default=[],
+        "-o",
+        "--option",
+        dest=dest,
+        action="append",
+        type=_option,
+        default=[],
         metavar="NAME=VALUE",
-        help="an object_store option of the store, e.g. region=us-east-1 (repeatable)")
+        help="an object_store option of the store, e.g. region=us-east-1 (repeatable)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,8 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     _add_option_flag(common, "options")
     parser = argparse.ArgumentParser(
-        prog=PROG, description=_DESCRIPTION, epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog=PROG,
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_option_flag(parser, "leading_options")
     from rustyobjectstore import __version__
 
@@ -150,36 +168,45 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     cp = commands.add_parser(
-        "cp", parents=[common], help="copy a local file to an object, an object to a local file, "
-                                     "or an object to an object",
+        "cp",
+        parents=[common],
+        help="copy a local file to an object, an object to a local file, or an object to an object",
         description="Copy SRC to DST. Either side may be a local path ('-' for stdin or stdout) or "
-                    "an object URL, but not both local. A download goes to a temporary file in the "
-                    "destination's directory, renamed into place when complete. A DST directory "
-                    "(or URL ending in '/') receives the source's file name. Options (-o) apply to "
-                    "both stores of a URL-to-URL copy.")
+        "an object URL, but not both local. A download goes to a temporary file in the "
+        "destination's directory, renamed into place when complete. A DST directory "
+        "(or URL ending in '/') receives the source's file name. Options (-o) apply to "
+        "both stores of a URL-to-URL copy.",
+    )
     cp.add_argument("src", metavar="SRC")
     cp.add_argument("dst", metavar="DST")
 
     ls = commands.add_parser(
-        "ls", parents=[common], help="list the objects whose key starts with the URL's key",
+        "ls",
+        parents=[common],
+        help="list the objects whose key starts with the URL's key",
         description="Print 'SIZE LAST_MODIFIED KEY' for every object whose key starts with the "
-                    "URL's key, a plain string prefix (file:///tmp/d/ lists keys under tmp/d/; "
-                    "file:///tmp/d would also match tmp/dx).")
+        "URL's key, a plain string prefix (file:///tmp/d/ lists keys under tmp/d/; "
+        "file:///tmp/d would also match tmp/dx).",
+    )
     ls.add_argument("url", metavar="URL")
     cp.set_defaults(command_parser=cp)
     ls.set_defaults(command_parser=ls)
 
-    for name, text in (("cat", "write an object's bytes to stdout"),
-                       ("rm", "delete an object"),
-                       ("stat", "print an object's path, size, last_modified, e_tag and version")):
-        sub = commands.add_parser(name, parents=[common], help=text, description=text[0].upper()
-                                  + text[1:] + ".")
+    for name, text in (
+        ("cat", "write an object's bytes to stdout"),
+        ("rm", "delete an object"),
+        ("stat", "print an object's path, size, last_modified, e_tag and version"),
+    ):
+        sub = commands.add_parser(
+            name, parents=[common], help=text, description=text[0].upper() + text[1:] + "."
+        )
         sub.add_argument("url", metavar="URL")
         sub.set_defaults(command_parser=sub)
     return parser
 
 
 # --- commands --------------------------------------------------------------------------------------
+
 
 def _write_all(out: BinaryIO, data: bytes) -> None:
     """Writes every byte. A buffered write can report a short count instead of raising (a pipe whose
@@ -217,8 +244,9 @@ def write_atomically(path: str, data: bytes) -> None:
     except FileNotFoundError:
         mode = _new_file_mode()
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
-                                   suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(
+            dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp"
+        )
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, directory) from None
     try:
@@ -243,8 +271,9 @@ def _key_basename(key: str) -> str:
 def cmd_cp(src: str, dst: str, options: dict[str, str]) -> None:
     src_is_url, dst_is_url = is_url(src), is_url(dst)
     if not src_is_url and not dst_is_url:
-        raise _UsageError("at least one of SRC and DST must be an object URL "
-                          "(for a local copy, use cp(1))")
+        raise _UsageError(
+            "at least one of SRC and DST must be an object URL (for a local copy, use cp(1))"
+        )
     if src_is_url:
         source = parse_url(src, options)
         data = get_object(source.require_key(), source.config)
@@ -258,8 +287,9 @@ def cmd_cp(src: str, dst: str, options: dict[str, str]) -> None:
         key = target.key
         if not key or key.endswith("/"):
             if not name:
-                raise CLIError(f"{_shown(dst)} ends in '/': give the object's full key when "
-                               "copying from stdin")
+                raise CLIError(
+                    f"{_shown(dst)} ends in '/': give the object's full key when copying from stdin"
+                )
             key += name
         put_object(key, data, target.config)
     elif dst == STDIO:
@@ -298,15 +328,19 @@ def cmd_stat(url: str, options: dict[str, str], out: TextIO) -> None:
     target = parse_url(url, options)
     meta = head_object(target.require_key(), target.config)
     fields: list[tuple[str, object]] = [
-        ("path", meta.path), ("size", meta.size),
+        ("path", meta.path),
+        ("size", meta.size),
         ("last_modified", _iso(meta, "microseconds")),
-        ("e_tag", meta.e_tag), ("version", meta.version)]
+        ("e_tag", meta.e_tag),
+        ("version", meta.version),
+    ]
     for name, value in fields:
         out.write(f"{name}: {'-' if value is None else value}\n")
     out.flush()
 
 
 # --- entry point -----------------------------------------------------------------------------------
+
 
 def _error(message: str) -> int:
     sys.stderr.write(f"{PROG}: error: {message}\n")
@@ -357,4 +391,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
-

@@ -21,11 +21,14 @@ FILE_STORE = ros.Config("file:///")
 ERROR_PREFIX = "rustyobjectstore: error: "
 
 
-def run_cli(*args: str, stdin: bytes = b"",
-            command: tuple[str, ...] = (sys.executable, "-m", "rustyobjectstore"),
-            ) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([*command, *args], input=stdin, capture_output=True, timeout=120,
-                          check=False)
+def run_cli(
+    *args: str,
+    stdin: bytes = b"",
+    command: tuple[str, ...] = (sys.executable, "-m", "rustyobjectstore"),
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*command, *args], input=stdin, capture_output=True, timeout=120, check=False
+    )
 
 
 def ok(result: subprocess.CompletedProcess[bytes]) -> subprocess.CompletedProcess[bytes]:
@@ -143,6 +146,7 @@ def test_cp_of_a_missing_local_file_fails(tmp_path: Path) -> None:
 
 # --- ls, cat, rm, stat -----------------------------------------------------------------------------
 
+
 def test_ls_lists_exactly_the_keys_under_a_prefix(tmp_path: Path) -> None:
     root = tmp_path / "store"
     sizes = {"d/a": 1, "d/sub/b": 22, "d/sub/deeper/c": 333, "dx/e": 4, "other/f": 5}
@@ -164,7 +168,8 @@ def test_ls_lists_exactly_the_keys_under_a_prefix(tmp_path: Path) -> None:
     # The key part is a plain string prefix: "d" also matches "dx/".
     out = ok(run_cli("ls", url(root / "d"))).stdout.decode()
     assert sorted(line.split()[2] for line in out.splitlines()) == sorted(
-        key(root / n) for n in ("d/a", "d/sub/b", "d/sub/deeper/c", "dx/e"))
+        key(root / n) for n in ("d/a", "d/sub/b", "d/sub/deeper/c", "dx/e")
+    )
 
 
 def test_ls_of_an_empty_prefix_prints_nothing(tmp_path: Path) -> None:
@@ -215,8 +220,11 @@ def test_a_missing_key_fails(tmp_path: Path, command: str) -> None:
 def test_stdout_closed_early_exits_quietly(tmp_path: Path) -> None:
     remote = tmp_path / "store" / "big"
     ros.put_object(key(remote), os.urandom(3 * MiB), FILE_STORE)
-    with subprocess.Popen([sys.executable, "-m", "rustyobjectstore", "cat", url(remote)],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-m", "rustyobjectstore", "cat", url(remote)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         assert len(proc.stdout.read(10)) == 10
         proc.stdout.close()
@@ -228,12 +236,16 @@ def test_stdout_closed_early_exits_quietly(tmp_path: Path) -> None:
 
 # --- errors ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("bad", "words"), [
-    ("foo://bucket/key", ["unsupported", "foo://"]),
-    ("memory:///key", ["memory://", "process"]),
-    ("file://relative/key", ["absolute path"]),
-    ("s3:///key", ["no bucket"]),
-])
+
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        ("foo://bucket/key", ["unsupported", "foo://"]),
+        ("memory:///key", ["memory://", "process"]),
+        ("file://relative/key", ["absolute path"]),
+        ("s3:///key", ["no bucket"]),
+    ],
+)
 def test_a_bad_url_fails_clearly(bad: str, words: list[str]) -> None:
     err = failed(run_cli("cat", bad))
     for word in words:
@@ -245,14 +257,17 @@ def test_a_url_without_a_key_fails() -> None:
     assert "key is empty" in err
 
 
-@pytest.mark.parametrize("argv", [
-    [],
-    ["cp", "only-one"],
-    ["cp", "local-a", "local-b"],
-    ["frobnicate", "file:///tmp/x"],
-    ["cat"],
-    ["ls", "-o", "no-equals-sign", "file:///tmp/x"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["cp", "only-one"],
+        ["cp", "local-a", "local-b"],
+        ["frobnicate", "file:///tmp/x"],
+        ["cat"],
+        ["ls", "-o", "no-equals-sign", "file:///tmp/x"],
+    ],
+)
 def test_usage_errors_exit_2(argv: list[str]) -> None:
     err = failed(run_cli(*argv), code=2)
     assert err.startswith("usage: rustyobjectstore")
@@ -269,11 +284,15 @@ def test_an_unknown_option_is_named(tmp_path: Path) -> None:
 def test_option_values_are_never_printed() -> None:
     secret = "SEKRIT-abc123"
     # The library rejects the unknown option before any request: no network needed.
-    err = failed(run_cli("stat", "s3://bucket/key", "-o", f"secret_access_key={secret}",
-                         "-o", "bogus=1"))
+    err = failed(
+        run_cli("stat", "s3://bucket/key", "-o", f"secret_access_key={secret}", "-o", "bogus=1")
+    )
     assert "bogus" in err and secret not in err
     # A value given without its name (no '=') is a usage error that does not repeat it.
-    for argv in (["-o", secret, "stat", "s3://bucket/key"], ["stat", "s3://bucket/key", "-o", secret]):
+    for argv in (
+        ["-o", secret, "stat", "s3://bucket/key"],
+        ["stat", "s3://bucket/key", "-o", secret],
+    ):
         err = failed(run_cli(*argv), code=2)
         assert "NAME=VALUE" in err and secret not in err
 
@@ -291,8 +310,11 @@ def test_parse_url_maps_schemes_to_stores() -> None:
 
 # --- in-process main() -----------------------------------------------------------------------------
 
-def test_main_in_process_stat_and_cat(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes],
-                                      ) -> None:
+
+def test_main_in_process_stat_and_cat(
+    tmp_path: Path,
+    capsysbinary: pytest.CaptureFixture[bytes],
+) -> None:
     remote = tmp_path / "store" / "inproc"
     source = tmp_path / "src.bin"
     source.write_bytes(b"in process")
@@ -316,6 +338,7 @@ def test_main_in_process_errors(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 # --- the installed command -------------------------------------------------------------------------
+
 
 def test_installed_command_round_trip(tmp_path: Path) -> None:
     command = shutil.which("rustyobjectstore")
