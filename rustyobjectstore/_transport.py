@@ -66,6 +66,7 @@ class Transport:
         self._on_close = on_close
         self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
         self._write_lock = threading.Lock()
+        self._stdin_closed = False
         self.process = subprocess.Popen(
             list(argv),
             stdin=subprocess.PIPE,
@@ -96,6 +97,9 @@ class Transport:
         """Writes whole frames; raises ``BrokenPipeError`` (an ``OSError``) once the worker is gone."""
         view = memoryview(frames)
         with self._write_lock:
+            if self._stdin_closed:
+                # The fd number may already belong to another file: never write to it again.
+                raise BrokenPipeError("the worker's stdin is closed")
             while view:
                 written = os.write(self._stdin_fd, view)
                 view = view[written:]
@@ -136,6 +140,7 @@ class Transport:
         """Closes stdin (the worker exits on EOF), waits, kills if it must, and joins the threads."""
         assert self.process.stdin is not None
         with self._write_lock:
+            self._stdin_closed = True
             try:
                 self.process.stdin.close()
             except OSError:

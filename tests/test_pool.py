@@ -1,0 +1,181 @@
+"""The pool and its workers: finding the binary, the handshake, EOF, death and respawn."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import rustyobjectstore as ros
+from rustyobjectstore import _api, _binary
+from rustyobjectstore._codec import PROTOCOL_VERSION
+from rustyobjectstore._config import StaticConfig
+from rustyobjectstore._connection import Connection
+
+
+@pytest.fixture
+def fresh_pool() -> Iterator[None]:
+    """Runs the test with its own pool and restores the session's afterwards."""
+    saved = _api.current_pool().settings
+    ros.shutdown_object_store()
+    yield
+    ros.shutdown_object_store()
+    ros.init_object_store(saved)
+
+
+def _script(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "fake-worker"
+    path.write_text(f"#!{sys.executable}\n{body}")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+def test_a_missing_binary_lists_every_place_tried(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(_binary.ENV_VAR, raising=False)
+    monkeypatch.setattr(_binary, "_candidates", lambda: [Path("/nowhere/a"), Path("/nowhere/b")])
+    monkeypatch.setenv("PATH", "/nowhere/either")
+    with pytest.raises(ros.ConfigurationError) as caught:
+        _binary.find_worker()
+    message = str(caught.value)
+    assert "/nowhere/a" in message and "/nowhere/b" in message and "PATH" in message
+    assert _binary.ENV_VAR in message
+
+
+def test_the_env_var_must_name_an_executable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    not_executable = tmp_path / "worker"
+    not_executable.write_text("")
+    monkeypatch.setenv(_binary.ENV_VAR, str(not_executable))
+    with pytest.raises(ros.ConfigurationError, match="not an executable"):
+        _binary.find_worker()
+
+
+def test_a_worker_speaking_another_protocol_is_refused(tmp_path: Path) -> None:
+    fake = _script(
+        tmp_path,
+        "import msgpack, struct, sys\n"
+        "body = msgpack.packb({'t': 'hello', 'protocol': 99, 'worker_version': '9.9.9'})\n"
+        "sys.stdout.buffer.write(struct.pack('>I', len(body)) + body)\n"
+        "sys.stdout.flush()\n"
+        "sys.stdin.buffer.read()\n",
+    )
+    with pytest.raises(ros.ProtocolError) as caught:
+        Connection(StaticConfig(n_workers=1, worker_path=fake))
+    message = str(caught.value)
+    assert "99" in message and str(PROTOCOL_VERSION) in message and "9.9.9" in message
+    assert fake in message
+
+
+def test_a_worker_that_dies_at_start_is_a_clear_error(tmp_path: Path) -> None:
+    fake = _script(
+        tmp_path, "import sys\nprint('cannot start: no arena', file=sys.stderr)\nsys.exit(7)\n"
+    )
+    with pytest.raises(ros.WorkerCrashedError) as caught:
+        Connection(StaticConfig(n_workers=1, worker_path=fake))
+    message = str(caught.value)
+    assert "status 7" in message and "cannot start: no arena" in message
+
+
+def test_the_worker_exits_on_stdin_eof() -> None:
+    connection = Connection(StaticConfig(n_workers=1))
+    process = connection.transport.process
+    connection.close()
+    assert process.returncode == 0
+
+
+def test_a_killed_worker_fails_its_calls_and_is_replaced(fresh_pool: None, tmp_path: Path) -> None:
+    ros.init_object_store(StaticConfig(n_workers=1))
+    conf = ros.Config(tmp_path.as_uri())
+    ros.put_object("k", b"v", conf)
+    (connection,) = _api.current_pool().connections
+    os.kill(connection.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while connection.alive and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not connection.alive
+    assert connection.closed is not None and "SIGKILL" in connection.closed.describe()
+    assert ros.get_object("k", conf) == b"v"  # a fresh worker serves the next call
+    (replacement,) = _api.current_pool().connections
+    assert replacement.pid != connection.pid
+
+
+def test_a_call_in_flight_on_a_dying_worker_gets_a_crash_error(
+    fresh_pool: None, tmp_path: Path
+) -> None:
+    # A silent server keeps the call in flight while the worker is killed.
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    ros.init_object_store(StaticConfig(n_workers=1))
+    conf = ros.AWSConfig(
+        "us-east-1", "b", access_key_id="a", secret_access_key="s",
+        host=f"http://127.0.0.1:{listener.getsockname()[1]}",
+        opts=ros.ClientOptions(request_timeout_secs=60, max_retries=0),
+    )  # fmt: skip
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            ros.get_object("slow/key", conf)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    accepted, _ = listener.accept()  # the request has reached the server
+    (connection,) = _api.current_pool().connections
+    os.kill(connection.pid, signal.SIGKILL)
+    thread.join(timeout=10)
+    accepted.close()
+    listener.close()
+    assert not thread.is_alive()
+    (error,) = errors
+    assert isinstance(error, ros.WorkerCrashedError)
+    assert error.op == "get" and error.path == "slow/key"
+    assert "SIGKILL" in str(error)
+
+
+def test_a_memory_store_is_always_served_by_the_same_worker(fresh_pool: None) -> None:
+    ros.init_object_store(StaticConfig(n_workers=3))
+    conf = ros.Config("memory:///pinned")
+    ros.put_object("k", b"value", conf)
+    for _ in range(30):
+        assert ros.get_object("k", conf) == b"value"
+
+
+def test_init_twice_with_another_config_is_an_error(fresh_pool: None) -> None:
+    ros.init_object_store(StaticConfig(n_workers=1))
+    ros.init_object_store(StaticConfig(n_workers=1))  # the same: nothing happens
+    with pytest.raises(ros.ConfigurationError, match="shutdown_object_store"):
+        ros.init_object_store(StaticConfig(n_workers=2))
+
+
+def test_shutdown_stops_every_worker_and_a_later_call_starts_a_pool(
+    fresh_pool: None, tmp_path: Path
+) -> None:
+    ros.init_object_store(StaticConfig(n_workers=2))
+    processes = [c.transport.process for c in _api.current_pool().connections]
+    ros.shutdown_object_store()
+    ros.shutdown_object_store()  # twice is fine
+    assert all(p.returncode == 0 for p in processes)
+    conf = ros.Config(tmp_path.as_uri())
+    assert ros.put_object("after", b"x", conf) == 1
+
+
+def test_bad_static_config_values_are_refused() -> None:
+    with pytest.raises(ros.ConfigurationError, match="n_workers"):
+        StaticConfig(n_workers=0)
+    with pytest.raises(ros.ConfigurationError, match="5 MiB"):
+        StaticConfig(multipart_put_part_size=1024)
+    with pytest.raises(ros.ConfigurationError, match="arena_size"):
+        StaticConfig(arena_size=1024 * 1024)
