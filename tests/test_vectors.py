@@ -50,17 +50,31 @@ BUILDERS: dict[str, Callable[[], Message]] = {
     "register_s3_with_options_client_retry": lambda: codec.register(
         1,
         "s3://bucket",
-        {"aws_region": "us-east-1", "aws_endpoint": "http://127.0.0.1:9000",
-         "aws_allow_http": "true"},
+        {
+            "aws_region": "us-east-1",
+            "aws_endpoint": "http://127.0.0.1:9000",
+            "aws_allow_http": "true",
+        },
         {"timeout_secs": 30.0, "connect_timeout_secs": 2.5},
-        {"max_retries": 3, "retry_timeout_secs": 60.5, "initial_backoff_ms": 100,
-         "max_backoff_ms": 15000, "backoff_exp_base": 2.0},
+        {
+            "max_retries": 3,
+            "retry_timeout_secs": 60.5,
+            "initial_backoff_ms": 100,
+            "max_backoff_ms": 15000,
+            "backoff_exp_base": 2.0,
+        },
     ),
     "register_memory_no_settings": lambda: codec.register(2, "memory://", {}, {}, {}),
     "get_whole": lambda: _with_id(codec.get(1, "dir/object.bin", (0, 1048576), whole=True), 1),
     "get_range_if_match": lambda: _with_id(
-        codec.get(1, "dir/object.bin", (4096, 100), whole=False,
-                  range=(5000000000, 5000000100), if_match='"0x8DC1E2F3A4B5C6D"'),
+        codec.get(
+            1,
+            "dir/object.bin",
+            (4096, 100),
+            whole=False,
+            range=(5000000000, 5000000100),
+            if_match='"0x8DC1E2F3A4B5C6D"',
+        ),
         2,
     ),
     "get_range_only": lambda: _with_id(codec.get(3, "k", (7, 8), whole=True, range=(0, 8)), 3),
@@ -78,8 +92,20 @@ BUILDERS: dict[str, Callable[[], Message]] = {
 }
 
 # Every op of protocol.md section 5.
-PROTOCOL_OPS = {"register", "get", "head", "put", "delete", "multipart_start", "multipart_part",
-                "multipart_complete", "multipart_abort", "list", "list_next", "list_close"}
+PROTOCOL_OPS = {
+    "register",
+    "get",
+    "head",
+    "put",
+    "delete",
+    "multipart_start",
+    "multipart_part",
+    "multipart_complete",
+    "multipart_abort",
+    "list",
+    "list_next",
+    "list_close",
+}
 
 
 def _names(vectors: list[Vector]) -> list[str]:
@@ -196,9 +222,13 @@ def _utc(nanos: int) -> datetime:
 
 def _check_meta(wire: Any) -> ObjectMeta:
     meta = ObjectMeta.from_wire(wire)
-    assert meta == ObjectMeta(path=wire["path"], size=wire["size"],
-                              last_modified=_utc(wire["last_modified"]), e_tag=wire["e_tag"],
-                              version=wire["version"])
+    assert meta == ObjectMeta(
+        path=wire["path"],
+        size=wire["size"],
+        last_modified=_utc(wire["last_modified"]),
+        e_tag=wire["e_tag"],
+        version=wire["version"],
+    )
     return meta
 
 
@@ -229,8 +259,9 @@ def test_success_fields() -> None:
             assert vector["message"]["ok"] is True
 
 
-@pytest.mark.parametrize("name, status", [("error_with_status", 404),
-                                          ("error_without_status", None)])
+@pytest.mark.parametrize(
+    "name, status", [("error_with_status", 404), ("error_without_status", None)]
+)
 def test_error_responses_become_their_classes(name: str, status: int | None) -> None:
     response = _response(name)
     assert response["ok"] is False

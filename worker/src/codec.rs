@@ -69,6 +69,15 @@ pub struct RetrySettings {
     pub backoff_exp_base: Option<F64Key>,
 }
 
+/// protocol.md: an absent optional field may be omitted or nil.
+fn nil_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 /// A float that can be part of a cache key: compared and hashed by its bits.
 #[derive(Debug, Deserialize, Clone, Copy)]
 #[serde(transparent)]
@@ -89,11 +98,11 @@ impl std::hash::Hash for F64Key {
 #[derive(Debug, Deserialize, PartialEq, Clone, Hash, Eq)]
 pub struct StoreConfig {
     pub url: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nil_as_default")]
     pub options: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nil_as_default")]
     pub client: ClientSettings,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nil_as_default")]
     pub retry: RetrySettings,
 }
 
@@ -181,6 +190,10 @@ pub enum Decoded {
 
 /// Decodes one frame body. An `Err` means the stream can no longer be trusted.
 pub fn decode_request(frame: &[u8]) -> Result<Decoded, String> {
+    // rmp-serde also reads a struct from an array; protocol.md allows only a map.
+    if !matches!(frame.first(), Some(0x80..=0x8f | 0xde | 0xdf)) {
+        return Err("undecodable frame: not a msgpack map".into());
+    }
     match rmp_serde::from_slice::<Request>(frame) {
         Ok(request) => Ok(Decoded::Request(request)),
         Err(err) => match rmp_serde::from_slice::<IdOnly>(frame) {

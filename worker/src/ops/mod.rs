@@ -42,4 +42,3 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The tables stay consistent even if a holder panicked: each change is one insert or remove.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
-
