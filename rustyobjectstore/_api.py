@@ -6,22 +6,31 @@ Both twins drive the same step generator from ``_ops``; sync calls are safe from
 from __future__ import annotations
 
 import atexit
+import io
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import Iterable
 
 from typing_extensions import Buffer
 
 from rustyobjectstore import _ops
 from rustyobjectstore._config import StaticConfig, StoreConfig
-from rustyobjectstore._connection import Connection
 from rustyobjectstore._errors import ConfigurationError
+from rustyobjectstore._listing import AsyncListIterator, AsyncListStream, ListIterator, ListStream
 from rustyobjectstore._objectmeta import ObjectMeta
+from rustyobjectstore._ops import BulkDeleteFailure, PutMode
 from rustyobjectstore._pool import Pool
 from rustyobjectstore._steps import run_async, run_sync
-
-LIST_PAGE = 1000
+from rustyobjectstore._streams import (
+    READ_CHUNK,
+    AsyncObjectReader,
+    AsyncObjectWriter,
+    ObjectReader,
+    ObjectWriter,
+    check_codec,
+    get_stream,
+    put_stream,
+)
 
 _lock = threading.Lock()
 _pool: Pool | None = None
@@ -116,13 +125,20 @@ async def get_object_range_async(path: str, start: int, end: int, conf: StoreCon
     return data
 
 
-def put_object(path: str, data: Buffer, conf: StoreConfig) -> int:
-    """Stores ``data`` (any bytes-like) atomically and returns its size."""
-    return run_sync(_ops.write(current_pool(), conf, path, _ops.readable_view(data)))
+def put_object(path: str, data: Buffer, conf: StoreConfig, *, mode: PutMode = "overwrite") -> int:
+    """Stores ``data`` (any bytes-like) atomically and returns its size. ``mode="create"`` fails with
+    ``AlreadyExistsError`` if the key exists; ``mode=UpdateVersion(e_tag)`` fails with
+    ``PreconditionFailedError`` if the object changed; a backend that cannot do either raises
+    ``NotSupportedError``."""
+    view = _ops.readable_view(data)
+    return run_sync(_ops.write(current_pool(), conf, path, view, mode))
 
 
-async def put_object_async(path: str, data: Buffer, conf: StoreConfig) -> int:
-    return await run_async(_ops.write(current_pool(), conf, path, _ops.readable_view(data)))
+async def put_object_async(
+    path: str, data: Buffer, conf: StoreConfig, *, mode: PutMode = "overwrite"
+) -> int:
+    view = _ops.readable_view(data)
+    return await run_async(_ops.write(current_pool(), conf, path, view, mode))
 
 
 def delete_object(path: str, conf: StoreConfig) -> None:
@@ -141,91 +157,91 @@ async def head_object_async(path: str, conf: StoreConfig) -> ObjectMeta:
     return await run_async(_ops.head(current_pool(), conf, path))
 
 
-class _Listing:
-    """One listing on one worker: the first page is asked for on first use, the rest on demand."""
-
-    def __init__(self, prefix: str, conf: StoreConfig, offset: str | None) -> None:
-        self.prefix = prefix
-        self.offset = offset
-        connection, store = current_pool().route(conf.spec())
-        self.connection: Connection = connection
-        self.store = store
-        self.started = False
-        self.cursor: int | None = None
-        self.buffered: list[ObjectMeta] = []
-
-    def next_page(self) -> Any:
-        if not self.started:
-            self.started = True
-            return _ops.list_first(self.connection, self.store, self.prefix, LIST_PAGE, self.offset)
-        assert self.cursor is not None
-        return _ops.list_next(self.connection, self.cursor, self.prefix)
-
-    @property
-    def exhausted(self) -> bool:
-        return self.started and self.cursor is None and not self.buffered
-
-    def close(self) -> None:
-        if self.cursor is not None and self.connection.alive:
-            from rustyobjectstore import _codec
-
-            self.connection.request(
-                _codec.cursor_op("list_close", self.cursor), "list", self.prefix
-            )
-        self.cursor = None
-        self.buffered = []
-        self.started = True
+def list_objects(prefix: str, conf: StoreConfig, *, offset: str | None = None) -> ListIterator:
+    """Every object whose key starts with ``prefix`` (a plain string prefix), in key order, as pages
+    arrive; with ``offset``, only keys after it."""
+    return ListIterator(current_pool(), prefix, conf, offset)
 
 
-class ListIterator(Iterator[ObjectMeta]):
-    """Yields ``ObjectMeta`` as pages arrive; ``close()`` stops early and frees the worker's side."""
-
-    def __init__(self, prefix: str, conf: StoreConfig, offset: str | None = None) -> None:
-        self._listing = _Listing(prefix, conf, offset)
-
-    def __iter__(self) -> ListIterator:
-        return self
-
-    def __next__(self) -> ObjectMeta:
-        listing = self._listing
-        while not listing.buffered:
-            if listing.started and listing.cursor is None:
-                raise StopIteration
-            listing.buffered, listing.cursor = run_sync(listing.next_page())
-            listing.buffered.reverse()
-        return listing.buffered.pop()
-
-    def close(self) -> None:
-        self._listing.close()
-
-    def __del__(self) -> None:
-        self._listing.close()
+def list_objects_async(
+    prefix: str, conf: StoreConfig, *, offset: str | None = None
+) -> AsyncListIterator:
+    return AsyncListIterator(current_pool(), prefix, conf, offset)
 
 
-class AsyncListIterator(AsyncIterator[ObjectMeta]):
-    def __init__(self, prefix: str, conf: StoreConfig, offset: str | None = None) -> None:
-        self._listing = _Listing(prefix, conf, offset)
-
-    def __aiter__(self) -> AsyncListIterator:
-        return self
-
-    async def __anext__(self) -> ObjectMeta:
-        listing = self._listing
-        while not listing.buffered:
-            if listing.started and listing.cursor is None:
-                raise StopAsyncIteration
-            listing.buffered, listing.cursor = await run_async(listing.next_page())
-            listing.buffered.reverse()
-        return listing.buffered.pop()
-
-    async def aclose(self) -> None:
-        self._listing.close()
+def list_objects_stream(prefix: str, conf: StoreConfig, *, offset: str | None = None) -> ListStream:
+    """The listing in chunks: ``next_chunk()`` (None at the end), ``finish()`` to stop early."""
+    return ListStream(current_pool(), prefix, conf, offset)
 
 
-def list_objects(prefix: str, conf: StoreConfig) -> ListIterator:
-    """Every object whose key starts with ``prefix`` (a plain string prefix), as pages arrive."""
-    return ListIterator(prefix, conf)
+def list_objects_stream_async(
+    prefix: str, conf: StoreConfig, *, offset: str | None = None
+) -> AsyncListStream:
+    return AsyncListStream(current_pool(), prefix, conf, offset)
 
 
-def list_objects_async(prefix: str, conf: StoreConfig) -> AsyncListIterator:
-    return AsyncListIterator(prefix, conf)
+def bulk_delete_objects(paths: Iterable[str], conf: StoreConfig) -> list[BulkDeleteFailure]:
+    """Deletes many keys, batched the way the backend allows; returns the keys that failed, with
+    their errors (empty on success). A key that was already gone is not a failure."""
+    return run_sync(_ops.bulk_delete(current_pool(), conf, list(paths)))
+
+
+async def bulk_delete_objects_async(
+    paths: Iterable[str], conf: StoreConfig
+) -> list[BulkDeleteFailure]:
+    return await run_async(_ops.bulk_delete(current_pool(), conf, list(paths)))
+
+
+def copy_object(src: str, dst: str, conf: StoreConfig, *, overwrite: bool = True) -> None:
+    """Copies within the store; with ``overwrite=False`` an existing ``dst`` is an
+    ``AlreadyExistsError`` (or ``NotSupportedError`` where the backend cannot check atomically)."""
+    run_sync(_ops.copy(current_pool(), conf, "copy", src, dst, overwrite))
+
+
+async def copy_object_async(
+    src: str, dst: str, conf: StoreConfig, *, overwrite: bool = True
+) -> None:
+    await run_async(_ops.copy(current_pool(), conf, "copy", src, dst, overwrite))
+
+
+def rename_object(src: str, dst: str, conf: StoreConfig, *, overwrite: bool = True) -> None:
+    """Moves within the store (a copy then a delete where the backend has no rename)."""
+    run_sync(_ops.copy(current_pool(), conf, "rename", src, dst, overwrite))
+
+
+async def rename_object_async(
+    src: str, dst: str, conf: StoreConfig, *, overwrite: bool = True
+) -> None:
+    await run_async(_ops.copy(current_pool(), conf, "rename", src, dst, overwrite))
+
+
+def get_object_stream(
+    path: str, conf: StoreConfig, *, decompress: str | None = None
+) -> io.BufferedReader:
+    """A readable binary file object over the object, decompressed in the worker when
+    ``decompress`` is "gzip", "deflate", "zlib" or "zstd". Close it (or use ``with``)."""
+    check_codec(decompress)
+    reader, meta = run_sync(get_stream(current_pool(), conf, path, decompress))
+    return io.BufferedReader(ObjectReader(reader, meta), buffer_size=READ_CHUNK)
+
+
+async def get_object_stream_async(
+    path: str, conf: StoreConfig, *, decompress: str | None = None
+) -> AsyncObjectReader:
+    check_codec(decompress)
+    reader, meta = await run_async(get_stream(current_pool(), conf, path, decompress))
+    return AsyncObjectReader(reader, meta)
+
+
+def put_object_stream(path: str, conf: StoreConfig, *, compress: str | None = None) -> ObjectWriter:
+    """A writable binary file object; ``close()`` stores the object atomically, ``cancel()`` drops
+    it. Compressed in the worker when ``compress`` names a codec."""
+    check_codec(compress)
+    return ObjectWriter(run_sync(put_stream(current_pool(), conf, path, compress)))
+
+
+async def put_object_stream_async(
+    path: str, conf: StoreConfig, *, compress: str | None = None
+) -> AsyncObjectWriter:
+    check_codec(compress)
+    return AsyncObjectWriter(await run_async(put_stream(current_pool(), conf, path, compress)))

@@ -112,8 +112,22 @@ def path_op(op: str, store: int, path: str) -> Message:
     return {"op": op, "store": store, "path": path}
 
 
-def put(store: int, path: str, region: Region) -> Message:
-    return {"op": "put", "store": store, "path": path, "region": list(region)}
+def put(
+    store: int,
+    path: str,
+    region: Region,
+    mode: str | None = None,
+    e_tag: str | None = None,
+    version: str | None = None,
+) -> Message:
+    message: Message = {"op": "put", "store": store, "path": path, "region": list(region)}
+    if mode is not None:
+        message["mode"] = mode
+    if e_tag is not None:
+        message["e_tag"] = e_tag
+    if version is not None:
+        message["version"] = version
+    return message
 
 
 def multipart_part(upload: int, region: Region) -> Message:
@@ -135,3 +149,30 @@ def list_start(store: int, prefix: str, page: int, offset: str | None = None) ->
 def cursor_op(op: str, cursor: int) -> Message:
     """``list_next`` and ``list_close``."""
     return {"op": op, "cursor": cursor}
+
+
+def bulk_delete(store: int, paths: list[str]) -> Message:
+    return {"op": "bulk_delete", "store": store, "paths": paths}
+
+
+def copy(op: str, store: int, from_path: str, to_path: str, overwrite: bool) -> Message:
+    """``copy`` and ``rename``."""
+    return {"op": op, "store": store, "from": from_path, "to": to_path, "overwrite": overwrite}
+
+
+def stream_open(op: str, store: int, path: str, codec: str | None = None) -> Message:
+    """``read_open`` and ``write_open``."""
+    message: Message = {"op": op, "store": store, "path": path}
+    if codec is not None:
+        message["codec"] = codec
+    return message
+
+
+def stream_chunk(op: str, stream: int, region: Region) -> Message:
+    """``read_next`` and ``write_chunk``."""
+    return {"op": op, "stream": stream, "region": list(region)}
+
+
+def stream_op(op: str, stream: int) -> Message:
+    """``read_close``, ``write_finish`` and ``write_abort``."""
+    return {"op": op, "stream": stream}

@@ -15,6 +15,7 @@
     ├── BufferTooSmallError          (ValueError)          kind "buffer_too_small" (Python side)
     ├── ConfigurationError           (ValueError)          kind "config"
     │   └── ParseURLError                                  kind "parse_url"
+    ├── DataError                    (ValueError)          kind "data": cannot decompress
     ├── ProtocolError                                      kind "protocol"
     ├── WorkerCrashedError                                 kind "worker_crashed" (Python side)
     └── UnknownError                                       kind "unknown"
@@ -130,6 +131,10 @@ class ParseURLError(ConfigurationError):
     kind = "parse_url"
 
 
+class DataError(ObjectStoreError, ValueError):
+    kind = "data"
+
+
 class ProtocolError(ObjectStoreError):
     kind = "protocol"
 
@@ -158,6 +163,7 @@ ERROR_CLASSES: dict[str, type[ObjectStoreError]] = {
         InvalidPathError,
         BufferTooSmallError,
         ConfigurationError,
+        DataError,
         ParseURLError,
         ProtocolError,
         WorkerCrashedError,

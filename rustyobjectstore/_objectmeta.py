@@ -32,3 +32,16 @@ class ObjectMeta:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ProtocolError(f"malformed object metadata {meta!r}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class UpdateVersion:
+    """``put_object(..., mode=UpdateVersion(e_tag))``: write only if the object is still at this
+    version (its ``e_tag`` and/or ``version`` from ``head_object``), else ``PreconditionFailedError``."""
+
+    e_tag: str | None = None
+    version: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.e_tag is None and self.version is None:
+            raise ValueError("UpdateVersion needs an e_tag or a version")

@@ -10,15 +10,23 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from rustyobjectstore import _codec as codec
 from rustyobjectstore._arena import Arena
 from rustyobjectstore._codec import Message, Region
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._connection import Connection, response_field
-from rustyobjectstore._errors import BufferTooSmallError, EarlyEOFError, ProtocolError
-from rustyobjectstore._objectmeta import ObjectMeta
+from rustyobjectstore._errors import (
+    BufferTooSmallError,
+    EarlyEOFError,
+    NotSupportedError,
+    ObjectStoreError,
+    ProtocolError,
+    error_from_wire,
+)
+from rustyobjectstore._objectmeta import ObjectMeta, UpdateVersion
 from rustyobjectstore._pool import Pool
 from rustyobjectstore._steps import Step
 
@@ -157,19 +165,44 @@ def read(
     return size, (bytes(dest) if into is None else None)
 
 
-def write(pool: Pool, conf: StoreConfig, path: str, data: memoryview) -> Step[int]:
-    """Stores ``data`` atomically: one put below the threshold, a multipart upload above it."""
+PutMode = Literal["overwrite", "create"] | UpdateVersion
+
+
+def _mode_fields(mode: PutMode) -> dict[str, str | None]:
+    if isinstance(mode, UpdateVersion):
+        return {"mode": "update", "e_tag": mode.e_tag, "version": mode.version}
+    if mode in ("overwrite", "create"):
+        return {"mode": None if mode == "overwrite" else mode}
+    raise ValueError(f'mode must be "overwrite", "create" or UpdateVersion(...), not {mode!r}')
+
+
+def write(
+    pool: Pool, conf: StoreConfig, path: str, data: memoryview, mode: PutMode = "overwrite"
+) -> Step[int]:
+    """Stores ``data`` atomically: one put below the threshold, a multipart upload above it. A
+    conditional put is always one put (multipart uploads cannot be conditional)."""
     settings = pool.settings
+    fields = _mode_fields(mode)
     conn, store = pool.route(conf.spec())
     size = len(data)
-    if size <= settings.multipart_put_threshold:
+    single = size <= settings.multipart_put_threshold
+    if fields["mode"] is not None and not single:
+        if size > settings.arena_size // 2:
+            raise NotSupportedError(
+                f"a conditional put of {size} bytes exceeds half the arena "
+                f"({settings.arena_size} bytes); raise StaticConfig.arena_size",
+                op="put", path=path,
+            )  # fmt: skip
+        single = True
+    if single:
         region = yield from _allocate(conn.arena, size)
         try:
             conn.arena.write(region, data)
         except BaseException:
             conn.arena.release(region)
             raise
-        yield from _call(conn, codec.put(store, path, region), "put", path, region)
+        message = codec.put(store, path, region, **fields)
+        yield from _call(conn, message, "put", path, region)
         conn.arena.release(region)
         return size
     started = yield from _call(conn, codec.path_op("multipart_start", store, path), "put", path)
@@ -240,3 +273,37 @@ def list_first(
 
 def list_next(conn: Connection, cursor: int, prefix: str) -> Step[Page]:
     return _page((yield from _call(conn, codec.cursor_op("list_next", cursor), "list", prefix)))
+
+
+def copy(pool: Pool, conf: StoreConfig, op: str, src: str, dst: str, overwrite: bool) -> Step[None]:
+    """``copy`` or ``rename`` within one store."""
+    conn, store = pool.route(conf.spec())
+    yield from _call(conn, codec.copy(op, store, src, dst, overwrite), op, src)
+
+
+@dataclass(frozen=True)
+class BulkDeleteFailure:
+    """A key that ``bulk_delete_objects`` could not delete, and why."""
+
+    path: str
+    error: ObjectStoreError
+
+
+BULK_DELETE_BATCH = 1000  # keeps a frame far below the frame limit
+
+
+def bulk_delete(pool: Pool, conf: StoreConfig, paths: list[str]) -> Step[list[BulkDeleteFailure]]:
+    conn, store = pool.route(conf.spec())
+    batches = [paths[i : i + BULK_DELETE_BATCH] for i in range(0, len(paths), BULK_DELETE_BATCH)]
+    futures = [
+        conn.request(codec.bulk_delete(store, batch), "bulk_delete", None) for batch in batches
+    ]
+    responses: list[Message] = yield futures
+    failures = []
+    for response in responses:
+        for entry in response_field(response, "failed"):
+            path = str(entry.get("path"))
+            failures.append(
+                BulkDeleteFailure(path, error_from_wire(entry.get("error"), "delete", path))
+            )
+    return failures

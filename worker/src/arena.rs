@@ -76,6 +76,11 @@ impl Arena {
         unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(offset), len) }
     }
 
+    /// A view of a checked region, for writes straight from it.
+    pub fn slice(&self, offset: usize, len: usize) -> &[u8] {
+        self.region(offset, len)
+    }
+
     fn region(&self, offset: usize, len: usize) -> &[u8] {
         // SAFETY: in bounds, and Python does not write this region while the request is in flight.
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(offset), len) }

@@ -30,6 +30,16 @@ pub enum Request {
     List(ListRequest),
     ListNext(CursorRequest),
     ListClose(CursorRequest),
+    BulkDelete(BulkDeleteRequest),
+    Copy(CopyRequest),
+    Rename(CopyRequest),
+    ReadOpen(StreamOpen),
+    ReadNext(StreamChunk),
+    ReadClose(StreamRequest),
+    WriteOpen(StreamOpen),
+    WriteChunk(StreamChunk),
+    WriteFinish(StreamRequest),
+    WriteAbort(StreamRequest),
 }
 
 impl Request {
@@ -43,6 +53,11 @@ impl Request {
             Request::MultipartComplete(r) | Request::MultipartAbort(r) => Some(r.id),
             Request::List(r) => Some(r.id),
             Request::ListNext(r) | Request::ListClose(r) => Some(r.id),
+            Request::BulkDelete(r) => Some(r.id),
+            Request::Copy(r) | Request::Rename(r) => Some(r.id),
+            Request::ReadOpen(r) | Request::WriteOpen(r) => Some(r.id),
+            Request::ReadNext(r) | Request::WriteChunk(r) => Some(r.id),
+            Request::ReadClose(r) | Request::WriteFinish(r) | Request::WriteAbort(r) => Some(r.id),
         }
     }
 }
@@ -140,6 +155,57 @@ pub struct PutRequest {
     pub store: u32,
     pub path: String,
     pub region: Region,
+    /// "overwrite" (the default), "create", or "update" with `e_tag` and/or `version`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub e_tag: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct BulkDeleteRequest {
+    pub id: u64,
+    pub store: u32,
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct CopyRequest {
+    pub id: u64,
+    pub store: u32,
+    pub from: String,
+    pub to: String,
+    #[serde(default = "yes")]
+    pub overwrite: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Opens a read or write stream; `codec` is "gzip", "deflate", "zlib" or "zstd".
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct StreamOpen {
+    pub id: u64,
+    pub store: u32,
+    pub path: String,
+    #[serde(default)]
+    pub codec: Option<String>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct StreamChunk {
+    pub id: u64,
+    pub stream: u64,
+    pub region: Region,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct StreamRequest {
+    pub id: u64,
+    pub stream: u64,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -251,6 +317,20 @@ pub enum Success {
         entries: Vec<Meta>,
         cursor: Option<u64>,
     },
+    BulkDelete {
+        failed: Vec<(String, ErrorInfo)>,
+    },
+    Stream {
+        stream: u64,
+    },
+    ReadOpen {
+        stream: u64,
+        meta: Meta,
+    },
+    Read {
+        written: u64,
+        eof: bool,
+    },
 }
 
 /// Writes msgpack into a Vec; writing into memory cannot fail, so errors are dropped in one place.
@@ -292,6 +372,14 @@ impl Writer {
         self.str(k);
         self.str(v);
     }
+    fn error(&mut self, e: &ErrorInfo) {
+        self.map(if e.status.is_some() { 3 } else { 2 });
+        self.key_str("kind", e.kind.as_str());
+        self.key_str("message", &e.message);
+        if let Some(status) = e.status {
+            self.key_uint("status", u64::from(status));
+        }
+    }
     fn meta(&mut self, m: &Meta) {
         self.map(5);
         self.key_str("path", &m.path);
@@ -331,18 +419,19 @@ pub fn encode_response(id: u64, result: &Result<Success, ErrorInfo>) -> Vec<u8> 
             w.str("ok");
             w.bool(false);
             w.str("error");
-            w.map(if e.status.is_some() { 3 } else { 2 });
-            w.key_str("kind", e.kind.as_str());
-            w.key_str("message", &e.message);
-            if let Some(status) = e.status {
-                w.key_uint("status", u64::from(status));
-            }
+            w.error(e);
         }
         Ok(success) => {
             let extra = match success {
                 Success::Empty => 0,
-                Success::Head { .. } | Success::Upload { .. } => 1,
-                Success::Put { .. } | Success::List { .. } => 2,
+                Success::Head { .. }
+                | Success::Upload { .. }
+                | Success::BulkDelete { .. }
+                | Success::Stream { .. } => 1,
+                Success::Put { .. }
+                | Success::List { .. }
+                | Success::ReadOpen { .. }
+                | Success::Read { .. } => 2,
                 Success::Get { .. } => 3,
             };
             w.map(2 + extra);
@@ -383,6 +472,27 @@ pub fn encode_response(id: u64, result: &Result<Success, ErrorInfo>) -> Vec<u8> 
                         Some(c) => w.uint(*c),
                         None => w.nil(),
                     }
+                }
+                Success::BulkDelete { failed } => {
+                    w.str("failed");
+                    w.array(failed.len() as u32);
+                    for (path, error) in failed {
+                        w.map(2);
+                        w.key_str("path", path);
+                        w.str("error");
+                        w.error(error);
+                    }
+                }
+                Success::Stream { stream } => w.key_uint("stream", *stream),
+                Success::ReadOpen { stream, meta } => {
+                    w.key_uint("stream", *stream);
+                    w.str("meta");
+                    w.meta(meta);
+                }
+                Success::Read { written, eof } => {
+                    w.key_uint("written", *written);
+                    w.str("eof");
+                    w.bool(*eof);
                 }
             }
         }

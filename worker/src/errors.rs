@@ -21,6 +21,7 @@ pub enum Kind {
     Config,
     ParseUrl,
     Protocol,
+    Data,
     Unknown,
 }
 
@@ -41,6 +42,7 @@ impl Kind {
             Kind::Config => "config",
             Kind::ParseUrl => "parse_url",
             Kind::Protocol => "protocol",
+            Kind::Data => "data",
             Kind::Unknown => "unknown",
         }
     }

@@ -54,7 +54,7 @@ fn run() -> Result<i32, String> {
         tti: Duration::from_secs(args.cache_tti_secs),
     });
     let server = Server::new(
-        ops::Ctx::new(arena, stores),
+        ops::Ctx::new(arena, stores, tx.clone()),
         runtime.handle().clone(),
         tx,
         args.concurrency,

@@ -125,6 +125,13 @@ impl Server {
             }
             return;
         };
+        if let Some(routed) = stream_command(&self.ctx, &request) {
+            // Stream commands go to their stream's task, which answers them in order.
+            if let Err(e) = routed {
+                self.send(id, &Err(e));
+            }
+            return;
+        }
         let operation = operation(Arc::clone(&self.ctx), request);
         let out = self.out.clone();
         let permits = Arc::clone(&self.permits);
@@ -153,8 +160,47 @@ fn operation(ctx: Arc<Ctx>, request: Request) -> BoxFuture<'static, Result<Succe
         Request::List(r) => Box::pin(async move { ops::list::list(&ctx, r).await }),
         Request::ListNext(r) => Box::pin(async move { ops::list::list_next(&ctx, r).await }),
         Request::ListClose(r) => Box::pin(async move { ops::list::list_close(&ctx, r).await }),
-        Request::Register(_) => {
-            Box::pin(async { Err(ErrorInfo::new(Kind::Protocol, "register has no response")) })
-        }
+        Request::BulkDelete(r) => Box::pin(async move { ops::meta::bulk_delete(&ctx, r).await }),
+        Request::Copy(r) => Box::pin(async move { ops::meta::copy(&ctx, r).await }),
+        Request::Rename(r) => Box::pin(async move { ops::meta::rename(&ctx, r).await }),
+        Request::ReadOpen(r) => Box::pin(async move { ops::stream::read_open(&ctx, r).await }),
+        Request::WriteOpen(r) => Box::pin(async move { ops::stream::write_open(&ctx, r).await }),
+        // Handled before this in `dispatch`: register inline, stream commands by their stream.
+        Request::Register(_)
+        | Request::ReadNext(_)
+        | Request::WriteChunk(_)
+        | Request::ReadClose(_)
+        | Request::WriteFinish(_)
+        | Request::WriteAbort(_) => Box::pin(async {
+            Err(ErrorInfo::new(
+                Kind::Protocol,
+                "request kind not dispatched here",
+            ))
+        }),
     }
+}
+
+/// Routes a stream command to its stream, or returns None for any other request.
+fn stream_command(ctx: &Ctx, request: &Request) -> Option<Result<(), ErrorInfo>> {
+    use ops::stream::{route, Command};
+    let chunk = |r: &codec::StreamChunk| {
+        let (offset, len) = ctx.arena.check(r.region)?;
+        route(
+            ctx,
+            r.stream,
+            Command::Chunk {
+                id: r.id,
+                offset,
+                len,
+            },
+        )
+    };
+    Some(match request {
+        Request::ReadNext(r) | Request::WriteChunk(r) => chunk(r),
+        Request::WriteFinish(r) => route(ctx, r.stream, Command::Finish { id: r.id }),
+        Request::ReadClose(r) | Request::WriteAbort(r) => {
+            route(ctx, r.stream, Command::Abort { id: r.id })
+        }
+        _ => return None,
+    })
 }

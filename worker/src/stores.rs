@@ -61,6 +61,15 @@ impl Store {
     pub fn error(&self, err: &object_store::Error) -> ErrorInfo {
         errors::from_object_store(err).redacted(&self.secrets)
     }
+
+    pub fn redact(&self, info: ErrorInfo) -> ErrorInfo {
+        info.redacted(&self.secrets)
+    }
+
+    /// object_store's local store lists in directory order, not key order.
+    pub fn lists_unsorted(&self) -> bool {
+        self.local
+    }
 }
 
 pub struct CacheSettings {

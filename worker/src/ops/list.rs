@@ -2,7 +2,7 @@
 //! the caller.
 
 use futures::stream::BoxStream;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::ObjectMeta;
 
@@ -62,6 +62,14 @@ pub async fn list(ctx: &Ctx, r: ListRequest) -> Result<Success, ErrorInfo> {
             std::future::ready(keep)
         })
         .boxed();
+    // Keys in order on every backend: a local store is read whole and sorted.
+    let stream = if store.lists_unsorted() {
+        let mut all: Vec<_> = stream.try_collect().await.map_err(|e| store.error(&e))?;
+        all.sort_by(|a: &ObjectMeta, b: &ObjectMeta| a.location.cmp(&b.location));
+        futures::stream::iter(all.into_iter().map(Ok)).boxed()
+    } else {
+        stream
+    };
     let listing = Listing {
         stream,
         store,

@@ -5,10 +5,13 @@ pub mod list;
 pub mod meta;
 pub mod multipart;
 pub mod put;
+pub mod stream;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::mpsc;
 
 use crate::arena::Arena;
 use crate::stores::Stores;
@@ -19,16 +22,21 @@ pub struct Ctx {
     pub stores: Stores,
     pub uploads: Mutex<HashMap<u64, multipart::Upload>>,
     pub listings: Mutex<HashMap<u64, list::Listing>>,
+    pub streams: Mutex<HashMap<u64, mpsc::UnboundedSender<stream::Command>>>,
+    /// The writer's queue, for streams that answer from their own task.
+    pub out: mpsc::UnboundedSender<Vec<u8>>,
     next_handle: AtomicU64,
 }
 
 impl Ctx {
-    pub fn new(arena: Arena, stores: Stores) -> Self {
+    pub fn new(arena: Arena, stores: Stores, out: mpsc::UnboundedSender<Vec<u8>>) -> Self {
         Ctx {
             arena: Arc::new(arena),
             stores,
             uploads: Mutex::new(HashMap::new()),
             listings: Mutex::new(HashMap::new()),
+            streams: Mutex::new(HashMap::new()),
+            out,
             next_handle: AtomicU64::new(1),
         }
     }

@@ -1,9 +1,9 @@
 //! `put`: the region's bytes, stored atomically.
 
-use object_store::{PutOptions, PutPayload};
+use object_store::{PutMode, PutOptions, PutPayload, UpdateVersion};
 
 use crate::codec::{PutRequest, Success};
-use crate::errors::ErrorInfo;
+use crate::errors::{ErrorInfo, Kind};
 use crate::ops::Ctx;
 use crate::stores::Store;
 
@@ -21,17 +21,34 @@ pub async fn put(ctx: &Ctx, r: PutRequest) -> Result<Success, ErrorInfo> {
     let (offset, len) = ctx.arena.check(r.region)?;
     let store = ctx.stores.get(r.store)?;
     let path = store.key(&r.path)?;
+    let options = PutOptions {
+        mode: put_mode(&r)?,
+        ..PutOptions::default()
+    };
     let result = store
         .inner
-        .put_opts(
-            &path,
-            payload(ctx, &store, offset, len),
-            PutOptions::default(),
-        )
+        .put_opts(&path, payload(ctx, &store, offset, len), options)
         .await
         .map_err(|e| store.error(&e))?;
     Ok(Success::Put {
         e_tag: result.e_tag,
         version: result.version,
     })
+}
+
+fn put_mode(r: &PutRequest) -> Result<PutMode, ErrorInfo> {
+    match r.mode.as_deref() {
+        None | Some("overwrite") => Ok(PutMode::Overwrite),
+        Some("create") => Ok(PutMode::Create),
+        Some("update") if r.e_tag.is_some() || r.version.is_some() => {
+            Ok(PutMode::Update(UpdateVersion {
+                e_tag: r.e_tag.clone(),
+                version: r.version.clone(),
+            }))
+        }
+        Some(other) => Err(ErrorInfo::new(
+            Kind::Protocol,
+            format!("unknown put mode {other:?}, or \"update\" without e_tag or version"),
+        )),
+    }
 }

@@ -1,0 +1,321 @@
+"""Object streams: a readable and a writable file object (and their asyncio twins), with optional
+compression done in the worker. The protocol steps are written once and driven by both twins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections import deque
+from concurrent.futures import Future
+from typing import Any
+
+from typing_extensions import Buffer
+
+from rustyobjectstore import _codec as codec
+from rustyobjectstore._codec import Message, Region
+from rustyobjectstore._config import StoreConfig
+from rustyobjectstore._connection import Connection, response_field
+from rustyobjectstore._errors import ConfigurationError
+from rustyobjectstore._objectmeta import ObjectMeta
+from rustyobjectstore._ops import _allocate, _call, readable_view, writable_view
+from rustyobjectstore._pool import Pool
+from rustyobjectstore._steps import Step, run_async, run_sync
+
+CODECS = ("gzip", "deflate", "zlib", "zstd")
+READ_CHUNK = 1024 * 1024
+
+
+def check_codec(name: str | None) -> str | None:
+    if name is not None and name not in CODECS:
+        raise ConfigurationError(f"unknown compression {name!r}: use one of {', '.join(CODECS)}")
+    return name
+
+
+class _Stream:
+    """One open stream on one worker."""
+
+    def __init__(self, conn: Connection, stream: int, path: str) -> None:
+        self.conn = conn
+        self.stream = stream
+        self.path = path
+        self.closed = False
+
+
+def open_stream(
+    pool: Pool, conf: StoreConfig, path: str, op: str, codec_name: str | None
+) -> Step[tuple[_Stream, Message]]:
+    conn, store = pool.route(conf.spec())
+    message = codec.stream_open(op, store, path, codec_name)
+    response = yield from _call(conn, message, "get" if op == "read_open" else "put", path)
+    return _Stream(conn, int(response_field(response, "stream")), path), response
+
+
+# Reading
+
+
+class _Reader(_Stream):
+    eof = False
+
+
+def read_into(reader: _Reader, view: memoryview) -> Step[int]:
+    """Up to ``len(view)`` bytes of the stream into ``view``; 0 at the end."""
+    if reader.eof or not view:
+        return 0
+    conn = reader.conn
+    region = yield from _allocate(conn.arena, len(view))
+    message = codec.stream_chunk("read_next", reader.stream, region)
+    response = yield from _call(conn, message, "get", reader.path, region)
+    try:
+        written = int(response_field(response, "written"))
+        view[:written] = conn.arena.read(region, written)
+    finally:
+        conn.arena.release(region)
+    reader.eof = bool(response_field(response, "eof"))
+    return written
+
+
+def close_stream(stream: _Stream, op: str) -> Step[Any]:
+    if stream.closed:
+        return None
+    stream.closed = True
+    return (yield from _call(stream.conn, codec.stream_op(op, stream.stream), op, stream.path))
+
+
+class ObjectReader(io.RawIOBase):
+    """The raw side of ``get_object_stream``; users get it wrapped in an ``io.BufferedReader``."""
+
+    def __init__(self, reader: _Reader, meta: ObjectMeta) -> None:
+        super().__init__()
+        self._reader = reader
+        self.meta = meta
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Buffer) -> int:
+        return run_sync(read_into(self._reader, writable_view(buffer)))
+
+    def readall(self) -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            chunk = bytearray(READ_CHUNK)
+            n = self.readinto(chunk)
+            if n == 0:
+                return b"".join(chunks)
+            chunks.append(bytes(memoryview(chunk)[:n]))
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                if self._reader.conn.alive:
+                    run_sync(close_stream(self._reader, "read_close"))
+            finally:
+                super().close()
+
+
+def get_stream(
+    pool: Pool, conf: StoreConfig, path: str, decompress: str | None
+) -> Step[tuple[_Reader, ObjectMeta]]:
+    stream, response = yield from open_stream(pool, conf, path, "read_open", decompress)
+    reader = _Reader(stream.conn, stream.stream, path)
+    return reader, ObjectMeta.from_wire(response_field(response, "meta"))
+
+
+class AsyncObjectReader:
+    """``get_object_stream_async``: ``await read()``, ``await close()``, ``async with``."""
+
+    def __init__(self, reader: _Reader, meta: ObjectMeta) -> None:
+        self._reader = reader
+        self.meta = meta
+
+    async def readinto(self, buffer: Buffer) -> int:
+        return await run_async(read_into(self._reader, writable_view(buffer)))
+
+    async def read(self, size: int = -1) -> bytes:
+        if size >= 0:
+            chunk = bytearray(size)
+            return bytes(memoryview(chunk)[: await self.readinto(chunk)])
+        parts = []
+        while part := await self.read(READ_CHUNK):
+            parts.append(part)
+        return b"".join(parts)
+
+    async def close(self) -> None:
+        if self._reader.conn.alive:
+            await run_async(close_stream(self._reader, "read_close"))
+        self._reader.closed = True
+
+    async def __aenter__(self) -> AsyncObjectReader:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+# Writing
+
+
+class _Writer(_Stream):
+    def __init__(self, conn: Connection, stream: int, path: str, chunk: int, window: int) -> None:
+        super().__init__(conn, stream, path)
+        self.chunk = chunk
+        self.window = window
+        self.buffer = bytearray()
+        self.in_flight: deque[tuple[Future[Message], Region]] = deque()
+
+
+def _send_chunk(writer: _Writer, data: memoryview) -> Step[None]:
+    conn = writer.conn
+    while len(writer.in_flight) >= writer.window:
+        yield from _wait_oldest(writer)
+    region = yield from _allocate(conn.arena, len(data))
+    conn.arena.write(region, data)
+    future = conn.request(
+        codec.stream_chunk("write_chunk", writer.stream, region), "put", writer.path
+    )
+    writer.in_flight.append((future, region))
+
+
+def _wait_oldest(writer: _Writer) -> Step[None]:
+    future, region = writer.in_flight[0]
+    try:
+        yield future
+    finally:
+        writer.in_flight.popleft()
+        writer.conn.arena.release_after(future, region)
+
+
+def write_data(writer: _Writer, data: memoryview) -> Step[int]:
+    """Buffers small writes into chunks; whole chunks go out pipelined, ``window`` at a time."""
+    writer.buffer += data
+    while len(writer.buffer) >= writer.chunk:
+        chunk = memoryview(writer.buffer)[: writer.chunk]
+        try:
+            yield from _send_chunk(writer, chunk)
+        finally:
+            chunk.release()
+        del writer.buffer[: writer.chunk]
+    return len(data)
+
+
+def finish(writer: _Writer) -> Step[None]:
+    """Sends what is buffered, waits for every chunk, and completes the upload."""
+    if writer.buffer:
+        yield from _send_chunk(writer, memoryview(bytes(writer.buffer)))
+        writer.buffer.clear()
+    while writer.in_flight:
+        yield from _wait_oldest(writer)
+    yield from close_stream(writer, "write_finish")
+
+
+def abort(writer: _Writer) -> Step[None]:
+    """Drops the upload: nothing is stored."""
+    writer.buffer.clear()
+    while writer.in_flight:
+        try:
+            yield from _wait_oldest(writer)
+        except Exception:
+            pass  # the upload is being dropped anyway
+    if writer.conn.alive:
+        yield from close_stream(writer, "write_abort")
+    writer.closed = True
+
+
+def put_stream(pool: Pool, conf: StoreConfig, path: str, compress: str | None) -> Step[_Writer]:
+    stream, _ = yield from open_stream(pool, conf, path, "write_open", compress)
+    settings = pool.settings
+    return _Writer(
+        stream.conn, stream.stream, path, settings.multipart_put_part_size,
+        settings.max_parallel_parts,
+    )  # fmt: skip
+
+
+class ObjectWriter(io.RawIOBase):
+    """``put_object_stream``: ``write()`` as often as you like; ``close()`` (or ``shutdown()``)
+    stores the object atomically, ``cancel()`` drops it. Leaving a ``with`` block by an exception
+    cancels; a writer that is garbage-collected unclosed is cancelled, never completed."""
+
+    def __init__(self, writer: _Writer) -> None:
+        super().__init__()
+        self._writer = writer
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Buffer) -> int:
+        if self.closed:
+            raise ValueError("write to a closed object stream")
+        return run_sync(write_data(self._writer, readable_view(data)))
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            run_sync(finish(self._writer))
+        except BaseException:
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                run_sync(abort(self._writer))
+            raise
+        finally:
+            super().close()
+
+    shutdown = close
+
+    def cancel(self) -> None:
+        if not self.closed:
+            try:
+                run_sync(abort(self._writer))
+            finally:
+                super().close()
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.cancel()
+
+    def __del__(self) -> None:
+        if not self.closed:
+            self.cancel()
+
+
+class AsyncObjectWriter:
+    """``put_object_stream_async``: ``await write()``, ``await close()`` / ``shutdown()``,
+    ``await cancel()``; ``async with`` completes on success and cancels on an exception."""
+
+    def __init__(self, writer: _Writer) -> None:
+        self._writer = writer
+        self.closed = False
+
+    async def write(self, data: Buffer) -> int:
+        if self.closed:
+            raise ValueError("write to a closed object stream")
+        return await run_async(write_data(self._writer, readable_view(data)))
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            await run_async(finish(self._writer))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await run_async(abort(self._writer))
+            raise
+
+    shutdown = close
+
+    async def cancel(self) -> None:
+        if not self.closed:
+            self.closed = True
+            await run_async(abort(self._writer))
+
+    async def __aenter__(self) -> AsyncObjectWriter:
+        return self
+
+    async def __aexit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            await self.close()
+        else:
+            await self.cancel()

@@ -1,0 +1,213 @@
+"""The rest of the seed's surface: list streams and offsets, bulk delete, compressed streams, copy,
+rename and conditional puts, on every store."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import rustyobjectstore as ros
+
+MiB = 1024 * 1024
+AnyConf = ros.Config | ros.AWSConfig | ros.AzureConfig
+
+
+def _put_many(keys: list[str], conf: AnyConf) -> None:
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda k: ros.put_object(k, k.encode(), conf), keys))
+
+
+def test_listing_is_in_key_order_and_offset_is_exclusive(conf: AnyConf) -> None:
+    keys = [f"off/{i:03d}" for i in range(101)]
+    _put_many(keys, conf)
+    assert [m.path for m in ros.list_objects("off/", conf)] == keys
+    after = [m.path for m in ros.list_objects("off/", conf, offset=keys[49])]
+    assert after == keys[50:]
+    assert [m.path for m in ros.list_objects("off/", conf, offset=keys[-1])] == []
+
+
+def test_list_stream_gives_exact_chunks(conf: AnyConf) -> None:
+    keys = [f"chunks/{i:04d}" for i in range(1001)]
+    _put_many(keys, conf)
+    stream = ros.list_objects_stream("chunks/", conf)
+    assert stream.max_entries_per_chunk() == 1000
+    first, second = stream.next_chunk(), stream.next_chunk()
+    assert first is not None and second is not None
+    assert [len(first), len(second)] == [1000, 1]
+    assert [m.path for m in first + second] == keys
+    assert stream.next_chunk() is None
+    assert stream.finish() is False  # already at the end
+    assert [len(c) for c in ros.list_objects_stream("chunks/", conf)] == [1000, 1]
+
+
+def test_list_stream_can_finish_early(conf: AnyConf) -> None:
+    _put_many([f"early/{i}" for i in range(5)], conf)
+    stream = ros.list_objects_stream("early/", conf)
+    assert stream.finish() is True
+    assert stream.finish() is False
+    assert stream.next_chunk() is None
+    assert ros.list_objects_stream("nothing/here/", conf).next_chunk() is None
+
+
+def test_async_list_stream_and_offset(conf: AnyConf) -> None:
+    keys = [f"als/{i:02d}" for i in range(30)]
+    _put_many(keys, conf)
+
+    async def main() -> None:
+        stream = ros.list_objects_stream_async("als/", conf, offset="als/09")
+        chunks = [chunk async for chunk in stream]
+        assert [m.path for chunk in chunks for m in chunk] == keys[10:]
+        listed = [m.path async for m in ros.list_objects_async("als/", conf, offset="als/27")]
+        assert listed == keys[28:]
+
+    asyncio.run(main())
+
+
+def test_bulk_delete_deletes_many_and_reports_failures(conf: AnyConf) -> None:
+    keys = [f"bulk/{i:04d}" for i in range(1200)]
+    _put_many(keys, conf)
+    failed = ros.bulk_delete_objects([*keys, "bulk/never-existed", "../escape"], conf)
+    assert [f.path for f in failed] == ["../escape"]
+    assert isinstance(failed[0].error, ros.InvalidPathError)
+    assert list(ros.list_objects("bulk/", conf)) == []
+    assert ros.bulk_delete_objects([], conf) == []
+    assert asyncio.run(ros.bulk_delete_objects_async(["bulk/gone"], conf)) == []
+
+
+@pytest.mark.parametrize("codec", ["gzip", "deflate", "zlib", "zstd"])
+@pytest.mark.parametrize("size", [0, 20_000_000])
+def test_compressed_streams_round_trip(conf: AnyConf, codec: str, size: int) -> None:
+    data = (os.urandom(1000) + bytes(3000)) * (size // 4000)
+    with ros.put_object_stream("comp/obj", conf, compress=codec) as writer:
+        for start in range(0, len(data), 3 * MiB + 17):
+            writer.write(data[start : start + 3 * MiB + 17])
+    stored = ros.get_object("comp/obj", conf)
+    if size:
+        assert len(stored) < len(data)  # it really is compressed
+    if codec == "gzip":
+        assert gzip.decompress(stored) == data
+    elif codec == "zlib":
+        assert zlib.decompress(stored) == data
+    elif codec == "deflate":
+        assert zlib.decompress(stored, -15) == data
+    else:
+        assert stored[:4] == b"\x28\xb5\x2f\xfd"  # the zstd frame magic
+    with ros.get_object_stream("comp/obj", conf, decompress=codec) as reader:
+        assert reader.read() == data
+
+
+def test_an_unknown_codec_is_a_configuration_error(conf: AnyConf) -> None:
+    with pytest.raises(ros.ConfigurationError, match="brotli"):
+        ros.put_object_stream("x", conf, compress="brotli")
+    with pytest.raises(ros.ConfigurationError, match="lz4"):
+        ros.get_object_stream("x", conf, decompress="lz4")
+
+
+def test_corrupt_compressed_data_is_a_data_error(conf: AnyConf) -> None:
+    ros.put_object("not-gzip", b"this is plain text, not gzip", conf)
+    with ros.get_object_stream("not-gzip", conf, decompress="gzip") as reader:
+        with pytest.raises(ros.DataError):
+            reader.read()
+
+
+def test_read_stream_reads_in_pieces(conf: AnyConf) -> None:
+    data = b"line one\nline two\n" + os.urandom(3 * MiB)
+    ros.put_object("s/plain", data, conf)
+    with ros.get_object_stream("s/plain", conf) as reader:
+        assert reader.readline() == b"line one\n"
+        assert reader.read(4) == b"line"
+        assert reader.read() == data[13:]
+        assert reader.read() == b""
+    with pytest.raises(ros.NotFoundError):
+        ros.get_object_stream("s/missing", conf)
+
+
+def test_a_cancelled_write_stream_stores_nothing(conf: AnyConf) -> None:
+    writer = ros.put_object_stream("s/cancelled", conf)
+    writer.write(os.urandom(12 * MiB))
+    writer.cancel()
+    assert writer.closed
+    with pytest.raises(ros.NotFoundError):
+        ros.head_object("s/cancelled", conf)
+    with pytest.raises(RuntimeError), ros.put_object_stream("s/failed", conf) as w:
+        w.write(b"partial")
+        raise RuntimeError("the job failed half way")
+    with pytest.raises(ros.NotFoundError):
+        ros.head_object("s/failed", conf)
+
+
+def test_async_streams(conf: AnyConf) -> None:
+    data = os.urandom(5 * MiB + 3)
+
+    async def main() -> None:
+        async with await ros.put_object_stream_async("as/obj", conf, compress="zstd") as w:
+            await w.write(data[: 2 * MiB])
+            await w.write(data[2 * MiB :])
+        async with await ros.get_object_stream_async("as/obj", conf, decompress="zstd") as r:
+            assert await r.read(10) == data[:10]
+            assert await r.read() == data[10:]
+        writer = await ros.put_object_stream_async("as/cancelled", conf)
+        await writer.write(b"x")
+        await writer.cancel()
+        with pytest.raises(ros.NotFoundError):
+            await ros.head_object_async("as/cancelled", conf)
+
+    asyncio.run(main())
+
+
+def test_copy_and_rename(conf: AnyConf) -> None:
+    ros.put_object("c/src", b"payload", conf)
+    ros.copy_object("c/src", "c/dst", conf)
+    assert ros.get_object("c/dst", conf) == b"payload"
+    ros.put_object("c/src", b"changed", conf)
+    ros.copy_object("c/src", "c/dst", conf)  # overwrites by default
+    assert ros.get_object("c/dst", conf) == b"changed"
+    ros.rename_object("c/dst", "c/moved", conf)
+    assert ros.get_object("c/moved", conf) == b"changed"
+    with pytest.raises(ros.NotFoundError):
+        ros.head_object("c/dst", conf)
+    with pytest.raises(ros.NotFoundError):
+        ros.copy_object("c/missing", "c/other", conf)
+    asyncio.run(ros.copy_object_async("c/src", "c/async", conf))
+    asyncio.run(ros.rename_object_async("c/async", "c/async2", conf))
+    assert ros.get_object("c/async2", conf) == b"changed"
+
+
+def test_copy_without_overwrite(conf: AnyConf, store_kind: str) -> None:
+    ros.put_object("n/src", b"new", conf)
+    ros.put_object("n/dst", b"old", conf)
+    expected: type[Exception] = ros.AlreadyExistsError
+    if store_kind == "s3":
+        expected = ros.NotSupportedError  # S3 needs copy_if_not_exists configured
+    with pytest.raises(expected):
+        ros.copy_object("n/src", "n/dst", conf, overwrite=False)
+    assert ros.get_object("n/dst", conf) == b"old"
+    if store_kind != "s3":
+        ros.copy_object("n/src", "n/fresh", conf, overwrite=False)
+        assert ros.get_object("n/fresh", conf) == b"new"
+
+
+def test_conditional_puts(conf: AnyConf, store_kind: str) -> None:
+    ros.put_object("cond", b"v1", conf, mode="create")
+    with pytest.raises(ros.AlreadyExistsError):
+        ros.put_object("cond", b"v2", conf, mode="create")
+    assert ros.get_object("cond", conf) == b"v1"
+    meta = ros.head_object("cond", conf)
+    if store_kind == "file":
+        with pytest.raises(ros.NotSupportedError):
+            ros.put_object("cond", b"v2", conf, mode=ros.UpdateVersion(e_tag=meta.e_tag))
+        return
+    ros.put_object("cond", b"v2", conf, mode=ros.UpdateVersion(e_tag=meta.e_tag))
+    assert ros.get_object("cond", conf) == b"v2"
+    with pytest.raises(ros.PreconditionFailedError):
+        ros.put_object("cond", b"v3", conf, mode=ros.UpdateVersion(e_tag=meta.e_tag))
+    assert ros.get_object("cond", conf) == b"v2"
+    with pytest.raises(ValueError):
+        ros.UpdateVersion()
+    with pytest.raises(ValueError):
+        ros.put_object("cond", b"", conf, mode="sometimes")  # type: ignore[arg-type]
