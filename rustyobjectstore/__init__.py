@@ -8,6 +8,8 @@ from rustyobjectstore._api import (
     bulk_delete_objects_async,
     copy_object,
     copy_object_async,
+    current_metrics,
+    current_metrics_async,
     delete_object,
     delete_object_async,
     get_object,
@@ -74,11 +76,16 @@ from rustyobjectstore._listing import (
     ListIterator,
     ListStream,
 )
+from rustyobjectstore._metrics import Metrics, WorkerMetrics
 from rustyobjectstore._objectmeta import ObjectMeta, UpdateVersion
 from rustyobjectstore._ops import BulkDeleteFailure
 from rustyobjectstore._streams import AsyncObjectReader, AsyncObjectWriter, ObjectWriter
 
 __all__ = [
+    "Metrics",
+    "WorkerMetrics",
+    "current_metrics",
+    "current_metrics_async",
     "AWSConfig",
     "AlreadyExistsError",
     "AsyncListIterator",

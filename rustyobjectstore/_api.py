@@ -17,6 +17,7 @@ from rustyobjectstore import _ops
 from rustyobjectstore._config import StaticConfig, StoreConfig
 from rustyobjectstore._errors import ConfigurationError
 from rustyobjectstore._listing import AsyncListIterator, AsyncListStream, ListIterator, ListStream
+from rustyobjectstore._metrics import Metrics
 from rustyobjectstore._objectmeta import ObjectMeta
 from rustyobjectstore._ops import BulkDeleteFailure, PutMode
 from rustyobjectstore._pool import Pool
@@ -245,3 +246,13 @@ async def put_object_stream_async(
 ) -> AsyncObjectWriter:
     check_codec(compress)
     return AsyncObjectWriter(await run_async(put_stream(current_pool(), conf, path, compress)))
+
+
+def current_metrics() -> Metrics:
+    """Counters of the running pool, per worker and in total: requests by operation, bytes in and
+    out, failures by kind, HTTP requests and retries, calls in flight, worker restarts."""
+    return run_sync(_ops.metrics(current_pool()))
+
+
+async def current_metrics_async() -> Metrics:
+    return await run_async(_ops.metrics(current_pool()))

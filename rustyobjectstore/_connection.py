@@ -22,6 +22,7 @@ from rustyobjectstore._errors import (
     WorkerCrashedError,
     error_from_wire,
 )
+from rustyobjectstore._metrics import SlotCounters
 from rustyobjectstore._transport import Closed, Transport
 
 HANDSHAKE_TIMEOUT = 30.0
@@ -37,7 +38,8 @@ class _Pending:
 
 
 class Connection:
-    def __init__(self, settings: StaticConfig) -> None:
+    def __init__(self, settings: StaticConfig, counters: SlotCounters | None = None) -> None:
+        self.counters = counters or SlotCounters()
         self.worker_path = find_worker(settings.worker_path)
         self.arena = Arena(settings.arena_size)
         self._lock = threading.Lock()
@@ -123,6 +125,7 @@ class Connection:
                 future.set_exception(self._crashed(op, path))
                 return future
             self._pending[request_id] = _Pending(future, op, path)
+        self.counters.sent(message["op"], message.get("region"))
         try:
             self._send(message)
         except OSError:
@@ -141,15 +144,16 @@ class Connection:
         with self._lock:
             pending = self._pending.pop(request_id, None) if isinstance(request_id, int) else None
         if pending is None:
-            if request_id == 0:
-                return  # the worker's farewell protocol error; its exit fails the calls
-            return  # an answer nobody waits for any more: dropped on purpose
+            # id 0 is the worker's farewell protocol error (its exit fails the calls); any other is
+            # an answer nobody waits for any more: dropped on purpose.
+            return
         if message.get("ok") is True:
+            self.counters.received(message.get("written"))
             pending.future.set_result(message)
         else:
-            pending.future.set_exception(
-                error_from_wire(message.get("error"), pending.op, pending.path)
-            )
+            error = error_from_wire(message.get("error"), pending.op, pending.path)
+            self.counters.failed(error.kind)
+            pending.future.set_exception(error)
 
     def _crashed(self, op: str, path: str | None) -> ObjectStoreError:
         closed = self.closed
@@ -166,6 +170,8 @@ class Connection:
                     f"worker {self.worker_path} failed to start: {closed.describe()}", op="start"
                 )
             )
+        if pending:
+            self.counters.failed("worker_crashed", len(pending))
         for call in pending.values():
             call.future.set_exception(self._crashed(call.op, call.path))
 

@@ -26,6 +26,7 @@ from rustyobjectstore._errors import (
     ProtocolError,
     error_from_wire,
 )
+from rustyobjectstore._metrics import Metrics, add_up, snapshot
 from rustyobjectstore._objectmeta import ObjectMeta, UpdateVersion
 from rustyobjectstore._pool import Pool
 from rustyobjectstore._steps import Step
@@ -307,3 +308,32 @@ def bulk_delete(pool: Pool, conf: StoreConfig, paths: list[str]) -> Step[list[Bu
                 BulkDeleteFailure(path, error_from_wire(entry.get("error"), "delete", path))
             )
     return failures
+
+
+def metrics(pool: Pool) -> Step[Metrics]:
+    """Every slot's counters, with the HTTP counters of each live worker."""
+    slots = pool.slots()
+    asked = [
+        conn.request({"op": "metrics"}, "metrics", None)
+        if conn is not None and conn.alive
+        else None
+        for _, conn in slots
+    ]
+    workers = []
+    for (counters, conn), future in zip(slots, asked, strict=True):
+        http: Message = {}
+        if future is not None:
+            try:
+                http = yield future
+            except ObjectStoreError:
+                pass  # a worker that died just now has no counters to give
+        workers.append(
+            snapshot(
+                counters,
+                in_flight=conn.in_flight if conn is not None else 0,
+                pid=conn.pid if conn is not None else None,
+                http_requests=int(http.get("http_requests", 0)),
+                retries=int(http.get("retries", 0)),
+            )
+        )
+    return Metrics(total=add_up(workers), workers=workers)

@@ -12,6 +12,7 @@ import threading
 from rustyobjectstore._config import StaticConfig, StoreSpec
 from rustyobjectstore._connection import Connection
 from rustyobjectstore._errors import WorkerCrashedError
+from rustyobjectstore._metrics import SlotCounters
 
 
 class Pool:
@@ -22,9 +23,10 @@ class Pool:
         self._closed = False
         self._pinned: dict[StoreSpec, int] = {}
         self._slots: list[Connection | None] = [None] * settings.n_workers
+        self.counters = [SlotCounters() for _ in range(settings.n_workers)]
         try:
             for i in range(settings.n_workers):
-                self._slots[i] = Connection(settings)
+                self._slots[i] = Connection(settings, self.counters[i])
         except BaseException:
             self.close()
             raise
@@ -59,9 +61,14 @@ class Pool:
         self._slots[index] = None
         if old is not None:
             old.close()
-        connection = Connection(self.settings)
+            self.counters[index].restarted()
+        connection = Connection(self.settings, self.counters[index])
         self._slots[index] = connection
         return connection
+
+    def slots(self) -> list[tuple[SlotCounters, Connection | None]]:
+        with self._lock:
+            return list(zip(self.counters, self._slots, strict=False))
 
     @property
     def connections(self) -> list[Connection]:

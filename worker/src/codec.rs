@@ -40,6 +40,7 @@ pub enum Request {
     WriteChunk(StreamChunk),
     WriteFinish(StreamRequest),
     WriteAbort(StreamRequest),
+    Metrics(IdRequest),
 }
 
 impl Request {
@@ -58,6 +59,7 @@ impl Request {
             Request::ReadOpen(r) | Request::WriteOpen(r) => Some(r.id),
             Request::ReadNext(r) | Request::WriteChunk(r) => Some(r.id),
             Request::ReadClose(r) | Request::WriteFinish(r) | Request::WriteAbort(r) => Some(r.id),
+            Request::Metrics(r) => Some(r.id),
         }
     }
 }
@@ -237,6 +239,11 @@ pub struct CursorRequest {
     pub cursor: u64,
 }
 
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct IdRequest {
+    pub id: u64,
+}
+
 /// Just the id of a request whose `op` or fields did not decode, so the error can still be answered.
 #[derive(Debug, Deserialize)]
 struct IdOnly {
@@ -330,6 +337,10 @@ pub enum Success {
     Read {
         written: u64,
         eof: bool,
+    },
+    Metrics {
+        http_requests: u64,
+        retries: u64,
     },
 }
 
@@ -431,7 +442,8 @@ pub fn encode_response(id: u64, result: &Result<Success, ErrorInfo>) -> Vec<u8> 
                 Success::Put { .. }
                 | Success::List { .. }
                 | Success::ReadOpen { .. }
-                | Success::Read { .. } => 2,
+                | Success::Read { .. }
+                | Success::Metrics { .. } => 2,
                 Success::Get { .. } => 3,
             };
             w.map(2 + extra);
@@ -488,6 +500,13 @@ pub fn encode_response(id: u64, result: &Result<Success, ErrorInfo>) -> Vec<u8> 
                     w.key_uint("stream", *stream);
                     w.str("meta");
                     w.meta(meta);
+                }
+                Success::Metrics {
+                    http_requests,
+                    retries,
+                } => {
+                    w.key_uint("http_requests", *http_requests);
+                    w.key_uint("retries", *retries);
                 }
                 Success::Read { written, eof } => {
                     w.key_uint("written", *written);

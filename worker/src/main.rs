@@ -5,6 +5,7 @@ mod arena;
 mod args;
 mod codec;
 mod errors;
+mod metrics;
 mod ops;
 mod server;
 mod stores;

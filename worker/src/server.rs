@@ -165,6 +165,15 @@ fn operation(ctx: Arc<Ctx>, request: Request) -> BoxFuture<'static, Result<Succe
         Request::Rename(r) => Box::pin(async move { ops::meta::rename(&ctx, r).await }),
         Request::ReadOpen(r) => Box::pin(async move { ops::stream::read_open(&ctx, r).await }),
         Request::WriteOpen(r) => Box::pin(async move { ops::stream::write_open(&ctx, r).await }),
+        Request::Metrics(_) => {
+            let (http_requests, retries) = ctx.stores.http.snapshot();
+            Box::pin(async move {
+                Ok(Success::Metrics {
+                    http_requests,
+                    retries,
+                })
+            })
+        }
         // Handled before this in `dispatch`: register inline, stream commands by their stream.
         Request::Register(_)
         | Request::ReadNext(_)

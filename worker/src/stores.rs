@@ -20,6 +20,7 @@ use url::Url;
 
 use crate::codec::StoreConfig;
 use crate::errors::{self, ErrorInfo, Kind};
+use crate::metrics::{CountingConnector, HttpCounters};
 
 /// A built store and what its errors must never show.
 pub struct Store {
@@ -86,6 +87,8 @@ struct Cached {
 
 pub struct Stores {
     settings: CacheSettings,
+    /// The HTTP traffic of every store built here (the `metrics` request reads it).
+    pub http: Arc<HttpCounters>,
     registered: Mutex<HashMap<u32, Arc<StoreConfig>>>,
     cache: Mutex<HashMap<Arc<StoreConfig>, Cached>>,
     memory: Mutex<HashMap<Arc<StoreConfig>, Arc<Store>>>,
@@ -100,6 +103,7 @@ impl Stores {
     pub fn new(settings: CacheSettings) -> Self {
         Stores {
             settings,
+            http: Arc::new(HttpCounters::default()),
             registered: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
             memory: Mutex::new(HashMap::new()),
@@ -128,7 +132,7 @@ impl Stores {
             }
         }
         // Built outside the lock: building an HTTP client takes a while.
-        let store = Arc::new(build(&config)?);
+        let store = Arc::new(build(&config, &self.http)?);
         let mut cache = lock(&self.cache);
         cache.insert(
             config,
@@ -164,7 +168,7 @@ impl Stores {
         if let Some(store) = memory.get(&config) {
             return Ok(Arc::clone(store));
         }
-        let store = Arc::new(build(&config)?);
+        let store = Arc::new(build(&config, &self.http)?);
         memory.insert(config, Arc::clone(&store));
         Ok(store)
     }
@@ -212,12 +216,17 @@ fn secrets_of(config: &StoreConfig) -> Vec<String> {
     secrets
 }
 
-pub fn build(config: &StoreConfig) -> Result<Store, ErrorInfo> {
+pub fn build(config: &StoreConfig, http: &Arc<HttpCounters>) -> Result<Store, ErrorInfo> {
     let secrets = secrets_of(config);
-    build_inner(config, &secrets).map_err(|e| e.redacted(&secrets))
+    build_inner(config, &secrets, http).map_err(|e| e.redacted(&secrets))
 }
 
-fn build_inner(config: &StoreConfig, secrets: &[String]) -> Result<Store, ErrorInfo> {
+fn build_inner(
+    config: &StoreConfig,
+    secrets: &[String],
+    http: &Arc<HttpCounters>,
+) -> Result<Store, ErrorInfo> {
+    let connector = || CountingConnector(Arc::clone(http));
     let url = Url::parse(&config.url).map_err(|e| {
         ErrorInfo::new(
             Kind::ParseUrl,
@@ -270,7 +279,8 @@ fn build_inner(config: &StoreConfig, secrets: &[String]) -> Result<Store, ErrorI
             let mut b = AmazonS3Builder::new()
                 .with_url(url.as_str())
                 .with_client_options(client_options(config)?)
-                .with_retry(retry_config(config)?);
+                .with_retry(retry_config(config)?)
+                .with_http_connector(connector());
             for (k, v) in &config.options {
                 b = b.with_config(parse_option::<AmazonS3ConfigKey>(k, "S3")?, v);
             }
@@ -281,7 +291,8 @@ fn build_inner(config: &StoreConfig, secrets: &[String]) -> Result<Store, ErrorI
             let mut b = MicrosoftAzureBuilder::new()
                 .with_url(url.as_str())
                 .with_client_options(client_options(config)?)
-                .with_retry(retry_config(config)?);
+                .with_retry(retry_config(config)?)
+                .with_http_connector(connector());
             for (k, v) in &config.options {
                 b = b.with_config(parse_option::<AzureConfigKey>(k, "Azure")?, v);
             }
@@ -292,7 +303,8 @@ fn build_inner(config: &StoreConfig, secrets: &[String]) -> Result<Store, ErrorI
             let mut b = GoogleCloudStorageBuilder::new()
                 .with_url(url.as_str())
                 .with_client_options(client_options(config)?)
-                .with_retry(retry_config(config)?);
+                .with_retry(retry_config(config)?)
+                .with_http_connector(connector());
             for (k, v) in &config.options {
                 b = b.with_config(parse_option::<GoogleConfigKey>(k, "GCS")?, v);
             }
@@ -303,7 +315,8 @@ fn build_inner(config: &StoreConfig, secrets: &[String]) -> Result<Store, ErrorI
             let mut b = HttpBuilder::new()
                 .with_url(url.as_str())
                 .with_client_options(client_options(config)?)
-                .with_retry(retry_config(config)?);
+                .with_retry(retry_config(config)?)
+                .with_http_connector(connector());
             for (k, v) in &config.options {
                 b = b.with_config(parse_option::<ClientConfigKey>(k, "HTTP")?, v);
             }

@@ -1,0 +1,73 @@
+"""current_metrics(): counters that move with the work, per worker and in total."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+import rustyobjectstore as ros
+
+
+def test_counters_follow_the_work(tmp_path: Path) -> None:
+    conf = ros.Config(tmp_path.as_uri())
+    before = ros.current_metrics().total
+    ros.put_object("m/a", b"x" * 1000, conf)
+    assert ros.get_object("m/a", conf) == b"x" * 1000
+    with pytest.raises(ros.NotFoundError):
+        ros.head_object("m/missing", conf)
+    after = ros.current_metrics()
+    total = after.total
+    assert total.requests.get("put", 0) - before.requests.get("put", 0) == 1
+    assert total.requests.get("get", 0) - before.requests.get("get", 0) == 1
+    assert total.requests.get("head", 0) - before.requests.get("head", 0) == 1
+    assert total.bytes_out - before.bytes_out == 1000
+    assert total.bytes_in - before.bytes_in == 1000
+    assert total.failures.get("not_found", 0) - before.failures.get("not_found", 0) == 1
+    assert "metrics" not in total.requests
+    assert total.in_flight == 0
+    assert len(after.workers) == 2
+    assert all(w.pid for w in after.workers)
+    assert sum(w.bytes_out for w in after.workers) == total.bytes_out
+    assert asyncio.run(ros.current_metrics_async()).total.bytes_out == total.bytes_out
+
+
+class _Unavailable(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def unavailable_server() -> Iterator[str]:
+    """Answers every request with 503: a storm no real server can be asked for."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Unavailable)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_retries_are_counted_and_the_status_is_reported(unavailable_server: str) -> None:
+    conf = ros.AWSConfig(
+        "us-east-1", "bucket", access_key_id="a", secret_access_key="s", host=unavailable_server,
+        opts=ros.ClientOptions(max_retries=2, initial_backoff_ms=1, max_backoff_ms=5),
+    )  # fmt: skip
+    before = ros.current_metrics().total
+    with pytest.raises(ros.HTTPStatusError) as caught:
+        ros.get_object("k", conf)
+    assert ros.status_code(caught.value) == 503
+    after = ros.current_metrics().total
+    assert after.http_requests - before.http_requests == 3  # the first try and two retries
+    assert after.retries - before.retries == 3
+    assert after.failures.get("http_status", 0) - before.failures.get("http_status", 0) == 1
