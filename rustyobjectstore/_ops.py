@@ -34,7 +34,7 @@ from rustyobjectstore._steps import Step
 Sink = Callable[[int, memoryview], None]
 
 
-def _allocate(arena: Arena, length: int) -> Step[Region]:
+def allocate(arena: Arena, length: int) -> Step[Region]:
     future = arena.allocate(length)
     try:
         region: Region = yield future
@@ -45,7 +45,7 @@ def _allocate(arena: Arena, length: int) -> Step[Region]:
     return region
 
 
-def _call(
+def call(
     conn: Connection, message: Message, op: str, path: str | None, region: Region | None = None
 ) -> Step[Message]:
     future = conn.request(message, op, path)
@@ -89,7 +89,7 @@ def _fetch_ranges(
     in_flight: deque[tuple[Future[Message], Region, int, int]] = deque()
     try:
         for start, end in ranges:
-            region = yield from _allocate(conn.arena, end - start)
+            region = yield from allocate(conn.arena, end - start)
             message = codec.get(store, path, region, whole=True, range=(start, end), if_match=e_tag)
             in_flight.append((conn.request(message, "get", path), region, start, end - start))
             while len(in_flight) >= window or (in_flight and start == ranges[-1][0]):
@@ -134,9 +134,9 @@ def read(
     # A buffer that the first region covers must hold the whole object, so the worker need not read
     # a body that cannot fit.
     whole = into is not None and len(into) <= settings.multipart_get_threshold
-    region = yield from _allocate(conn.arena, first)
+    region = yield from allocate(conn.arena, first)
     message = codec.get(store, path, region, whole=whole, range=byte_range)
-    response = yield from _call(conn, message, "get", path, region)
+    response = yield from call(conn, message, "get", path, region)
     try:
         size = int(response_field(response, "size"))
         written = int(response_field(response, "written"))
@@ -196,21 +196,21 @@ def write(
             )  # fmt: skip
         single = True
     if single:
-        region = yield from _allocate(conn.arena, size)
+        region = yield from allocate(conn.arena, size)
         try:
             conn.arena.write(region, data)
         except BaseException:
             conn.arena.release(region)
             raise
         message = codec.put(store, path, region, **fields)
-        yield from _call(conn, message, "put", path, region)
+        yield from call(conn, message, "put", path, region)
         conn.arena.release(region)
         return size
-    started = yield from _call(conn, codec.path_op("multipart_start", store, path), "put", path)
+    started = yield from call(conn, codec.path_op("multipart_start", store, path), "put", path)
     upload = int(response_field(started, "upload"))
     try:
         yield from _upload_parts(pool, conn, upload, path, data)
-        yield from _call(conn, codec.upload_op("multipart_complete", upload), "put", path)
+        yield from call(conn, codec.upload_op("multipart_complete", upload), "put", path)
     except BaseException:
         # Fire and forget: the caller's error matters more than the abort's.
         conn.request(codec.upload_op("multipart_abort", upload), "put", path)
@@ -228,7 +228,7 @@ def _upload_parts(
         starts = range(0, len(data), part)
         for start in starts:
             chunk = data[start : start + part]
-            region = yield from _allocate(conn.arena, len(chunk))
+            region = yield from allocate(conn.arena, len(chunk))
             conn.arena.write(region, chunk)
             future = conn.request(codec.multipart_part(upload, region), "put", path)
             in_flight.append((future, region))
@@ -245,13 +245,13 @@ def _upload_parts(
 
 def head(pool: Pool, conf: StoreConfig, path: str) -> Step[ObjectMeta]:
     conn, store = pool.route(conf.spec())
-    response = yield from _call(conn, codec.path_op("head", store, path), "head", path)
+    response = yield from call(conn, codec.path_op("head", store, path), "head", path)
     return ObjectMeta.from_wire(response_field(response, "meta"))
 
 
 def delete(pool: Pool, conf: StoreConfig, path: str) -> Step[None]:
     conn, store = pool.route(conf.spec())
-    yield from _call(conn, codec.path_op("delete", store, path), "delete", path)
+    yield from call(conn, codec.path_op("delete", store, path), "delete", path)
 
 
 Page = tuple[list[ObjectMeta], int | None]
@@ -269,17 +269,17 @@ def list_first(
     conn: Connection, store: int, prefix: str, page: int, offset: str | None
 ) -> Step[Page]:
     message = codec.list_start(store, prefix, page, offset)
-    return _page((yield from _call(conn, message, "list", prefix)))
+    return _page((yield from call(conn, message, "list", prefix)))
 
 
 def list_next(conn: Connection, cursor: int, prefix: str) -> Step[Page]:
-    return _page((yield from _call(conn, codec.cursor_op("list_next", cursor), "list", prefix)))
+    return _page((yield from call(conn, codec.cursor_op("list_next", cursor), "list", prefix)))
 
 
 def copy(pool: Pool, conf: StoreConfig, op: str, src: str, dst: str, overwrite: bool) -> Step[None]:
     """``copy`` or ``rename`` within one store."""
     conn, store = pool.route(conf.spec())
-    yield from _call(conn, codec.copy(op, store, src, dst, overwrite), op, src)
+    yield from call(conn, codec.copy(op, store, src, dst, overwrite), op, src)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._connection import Connection, response_field
 from rustyobjectstore._errors import ConfigurationError
 from rustyobjectstore._objectmeta import ObjectMeta
-from rustyobjectstore._ops import _allocate, _call, readable_view, writable_view
+from rustyobjectstore._ops import allocate, call, readable_view, writable_view
 from rustyobjectstore._pool import Pool
 from rustyobjectstore._steps import Step, run_async, run_sync
 
@@ -47,7 +47,7 @@ def open_stream(
 ) -> Step[tuple[_Stream, Message]]:
     conn, store = pool.route(conf.spec())
     message = codec.stream_open(op, store, path, codec_name)
-    response = yield from _call(conn, message, "get" if op == "read_open" else "put", path)
+    response = yield from call(conn, message, "get" if op == "read_open" else "put", path)
     return _Stream(conn, int(response_field(response, "stream")), path), response
 
 
@@ -63,9 +63,9 @@ def read_into(reader: _Reader, view: memoryview) -> Step[int]:
     if reader.eof or not view:
         return 0
     conn = reader.conn
-    region = yield from _allocate(conn.arena, len(view))
+    region = yield from allocate(conn.arena, len(view))
     message = codec.stream_chunk("read_next", reader.stream, region)
-    response = yield from _call(conn, message, "get", reader.path, region)
+    response = yield from call(conn, message, "get", reader.path, region)
     try:
         written = int(response_field(response, "written"))
         view[:written] = conn.arena.read(region, written)
@@ -79,7 +79,7 @@ def close_stream(stream: _Stream, op: str) -> Step[Any]:
     if stream.closed:
         return None
     stream.closed = True
-    return (yield from _call(stream.conn, codec.stream_op(op, stream.stream), op, stream.path))
+    return (yield from call(stream.conn, codec.stream_op(op, stream.stream), op, stream.path))
 
 
 class ObjectReader(io.RawIOBase):
@@ -169,7 +169,7 @@ def _send_chunk(writer: _Writer, data: memoryview) -> Step[None]:
     conn = writer.conn
     while len(writer.in_flight) >= writer.window:
         yield from _wait_oldest(writer)
-    region = yield from _allocate(conn.arena, len(data))
+    region = yield from allocate(conn.arena, len(data))
     conn.arena.write(region, data)
     future = conn.request(
         codec.stream_chunk("write_chunk", writer.stream, region), "put", writer.path

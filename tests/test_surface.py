@@ -10,6 +10,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from emulators import RunningServer
 
 import rustyobjectstore as ros
 
@@ -211,3 +212,20 @@ def test_conditional_puts(conf: AnyConf, store_kind: str) -> None:
         ros.UpdateVersion()
     with pytest.raises(ValueError):
         ros.put_object("cond", b"", conf, mode="sometimes")  # type: ignore[arg-type]
+
+
+def test_s3_copy_without_overwrite_with_copy_if_not_exists(
+    moto_server: RunningServer, s3_bucket: str
+) -> None:
+    conf = ros.Config(
+        f"s3://{s3_bucket}",
+        {"region": "us-east-1", "endpoint": moto_server.endpoint, "allow_http": "true",
+         "access_key_id": "testing", "secret_access_key": "testing",
+         "copy_if_not_exists": "multipart"},
+    )  # fmt: skip
+    ros.put_object("src", b"new", conf)
+    ros.put_object("dst", b"old", conf)
+    with pytest.raises(ros.AlreadyExistsError):
+        ros.copy_object("src", "dst", conf, overwrite=False)
+    ros.copy_object("src", "fresh", conf, overwrite=False)
+    assert ros.get_object("fresh", conf) == b"new"
