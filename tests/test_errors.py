@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import uuid
 import threading
 from collections.abc import Iterator
 
@@ -214,6 +215,23 @@ def test_anonymous_s3_reads_a_public_bucket_and_is_refused_a_private_one(
         aws_secret_access_key="testing",
     ).put_bucket_policy(Bucket=s3_bucket, Policy=json.dumps(policy))
     assert ros.get_object("public/obj", anonymous) == b"data"
+
+
+def test_anonymous_azure_reads_a_public_container(azurite_server: RunningServer) -> None:
+    from emulators import azure_request
+
+    name = f"public-{uuid.uuid4().hex}"
+    created = azure_request(
+        "PUT", f"{azurite_server.endpoint}/{name}?restype=container",
+        headers={"x-ms-blob-public-access": "blob"},
+    )  # fmt: skip
+    assert created.status == 201
+    ros.put_object("open/data", b"for everyone", azure_config(azurite_server, name))
+    anonymous = azure_config(azurite_server, name, storage_account_key=None)
+    assert dict(anonymous.spec().options)["skip_signature"] == "true"
+    assert ros.get_object("open/data", anonymous) == b"for everyone"
+    with pytest.raises(ros.PermissionDeniedError):
+        ros.put_object("open/new", b"x", anonymous)
 
 
 def test_anonymous_azure_write_is_refused(
