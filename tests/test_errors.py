@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import socket
-import uuid
 import threading
+import uuid
 from collections.abc import Iterator
 
 import pytest
