@@ -20,6 +20,10 @@ from rustyobjectstore._api import (
     get_object_range_async,
     get_object_stream,
     get_object_stream_async,
+    get_object_to_file,
+    get_object_to_file_async,
+    get_object_view,
+    get_object_view_async,
     head_object,
     head_object_async,
     init_object_store,
@@ -29,6 +33,8 @@ from rustyobjectstore._api import (
     list_objects_stream_async,
     put_object,
     put_object_async,
+    put_object_from_file,
+    put_object_from_file_async,
     put_object_stream,
     put_object_stream_async,
     rename_object,
@@ -82,6 +88,12 @@ from rustyobjectstore._ops import BulkDeleteFailure
 from rustyobjectstore._streams import AsyncObjectReader, AsyncObjectWriter, ObjectWriter
 
 __all__ = [
+    "get_object_to_file",
+    "get_object_to_file_async",
+    "get_object_view",
+    "get_object_view_async",
+    "put_object_from_file",
+    "put_object_from_file_async",
     "Metrics",
     "WorkerMetrics",
     "current_metrics",

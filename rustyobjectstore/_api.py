@@ -6,20 +6,23 @@ Both twins drive the same step generator from ``_ops``; sync calls are safe from
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 from typing_extensions import Buffer
 
-from rustyobjectstore import _ops
+from rustyobjectstore import _files, _ops
+from rustyobjectstore._codec import Region
 from rustyobjectstore._config import StaticConfig, StoreConfig
+from rustyobjectstore._connection import Connection
 from rustyobjectstore._errors import ConfigurationError
 from rustyobjectstore._listing import AsyncListIterator, AsyncListStream, ListIterator, ListStream
 from rustyobjectstore._metrics import Metrics
 from rustyobjectstore._objectmeta import ObjectMeta
-from rustyobjectstore._ops import BulkDeleteFailure, PutMode
+from rustyobjectstore._ops import BulkDeleteFailure, Progress, PutMode
 from rustyobjectstore._pool import Pool
 from rustyobjectstore._steps import run_async, run_sync
 from rustyobjectstore._streams import (
@@ -85,24 +88,26 @@ def get_object_into(path: str, buffer: Buffer, conf: StoreConfig) -> int:
     """Reads the object into ``buffer`` (any writable buffer) and returns its size. A buffer too small
     raises ``BufferTooSmallError`` with the object's size; nothing is written beyond the buffer."""
     view = _ops.writable_view(buffer)
-    return run_sync(_ops.read(current_pool(), conf, path, into=view))[0]
+    dest = _ops.IntoBuffer(view, path)
+    return run_sync(_ops.read(current_pool(), conf, path, dest, capacity=len(view)))
 
 
 async def get_object_into_async(path: str, buffer: Buffer, conf: StoreConfig) -> int:
     view = _ops.writable_view(buffer)
-    return (await run_async(_ops.read(current_pool(), conf, path, into=view)))[0]
+    dest = _ops.IntoBuffer(view, path)
+    return await run_async(_ops.read(current_pool(), conf, path, dest, capacity=len(view)))
 
 
 def get_object(path: str, conf: StoreConfig) -> bytes:
-    data = run_sync(_ops.read(current_pool(), conf, path))[1]
-    assert data is not None
-    return data
+    dest = _ops.IntoBytes()
+    run_sync(_ops.read(current_pool(), conf, path, dest))
+    return dest.result()
 
 
 async def get_object_async(path: str, conf: StoreConfig) -> bytes:
-    data = (await run_async(_ops.read(current_pool(), conf, path)))[1]
-    assert data is not None
-    return data
+    dest = _ops.IntoBytes()
+    await run_async(_ops.read(current_pool(), conf, path, dest))
+    return dest.result()
 
 
 def get_object_range(path: str, start: int, end: int, conf: StoreConfig) -> bytes:
@@ -111,9 +116,9 @@ def get_object_range(path: str, start: int, end: int, conf: StoreConfig) -> byte
     if start == end:
         head_object(path, conf)  # an empty range still needs the object to exist
         return b""
-    data = run_sync(_ops.read(current_pool(), conf, path, byte_range=(start, end)))[1]
-    assert data is not None
-    return data
+    dest = _ops.IntoBytes()
+    run_sync(_ops.read(current_pool(), conf, path, dest, byte_range=(start, end)))
+    return dest.result()
 
 
 async def get_object_range_async(path: str, start: int, end: int, conf: StoreConfig) -> bytes:
@@ -121,9 +126,67 @@ async def get_object_range_async(path: str, start: int, end: int, conf: StoreCon
     if start == end:
         await head_object_async(path, conf)
         return b""
-    data = (await run_async(_ops.read(current_pool(), conf, path, byte_range=(start, end))))[1]
-    assert data is not None
-    return data
+    dest = _ops.IntoBytes()
+    await run_async(_ops.read(current_pool(), conf, path, dest, byte_range=(start, end)))
+    return dest.result()
+
+
+def get_object_to_file(
+    path: str, local_path: str | os.PathLike[str], conf: StoreConfig, *,
+    progress: Progress | None = None,
+) -> int:  # fmt: skip
+    """Downloads into ``local_path`` in bounded memory, parts in parallel; the file is replaced only
+    when the whole object has arrived. Returns the size."""
+    return run_sync(_files.download(current_pool(), conf, path, local_path, progress))
+
+
+async def get_object_to_file_async(
+    path: str, local_path: str | os.PathLike[str], conf: StoreConfig, *,
+    progress: Progress | None = None,
+) -> int:  # fmt: skip
+    return await run_async(_files.download(current_pool(), conf, path, local_path, progress))
+
+
+def put_object_from_file(
+    path: str, local_path: str | os.PathLike[str], conf: StoreConfig, *,
+    mode: PutMode = "overwrite", progress: Progress | None = None,
+) -> int:  # fmt: skip
+    """Uploads ``local_path`` in bounded memory (a multipart upload above the threshold, parts in
+    parallel), atomically. Returns the size."""
+    return run_sync(_files.upload(current_pool(), conf, path, local_path, mode, progress))
+
+
+async def put_object_from_file_async(
+    path: str, local_path: str | os.PathLike[str], conf: StoreConfig, *,
+    mode: PutMode = "overwrite", progress: Progress | None = None,
+) -> int:  # fmt: skip
+    return await run_async(_files.upload(current_pool(), conf, path, local_path, mode, progress))
+
+
+@contextlib.contextmanager
+def get_object_view(path: str, conf: StoreConfig) -> Iterator[memoryview]:
+    """A read-only view of the object in the worker's shared memory, without a copy; the memory is
+    given back when the block ends, after which the view raises ``ValueError`` on use."""
+    conn, region, size = run_sync(_files.view(current_pool(), conf, path))
+    with _lease(conn, region, size) as view:
+        yield view
+
+
+@contextlib.asynccontextmanager
+async def get_object_view_async(path: str, conf: StoreConfig) -> AsyncIterator[memoryview]:
+    conn, region, size = await run_async(_files.view(current_pool(), conf, path))
+    with _lease(conn, region, size) as view:
+        yield view
+
+
+@contextlib.contextmanager
+def _lease(conn: Connection, region: Region, size: int) -> Iterator[memoryview]:
+    view = conn.arena.read(region, size).toreadonly()
+    try:
+        yield view
+    finally:
+        view.release()
+        conn.arena.release(region)
 
 
 def put_object(path: str, data: Buffer, conf: StoreConfig, *, mode: PutMode = "overwrite") -> int:
@@ -132,14 +195,16 @@ def put_object(path: str, data: Buffer, conf: StoreConfig, *, mode: PutMode = "o
     ``PreconditionFailedError`` if the object changed; a backend that cannot do either raises
     ``NotSupportedError``."""
     view = _ops.readable_view(data)
-    return run_sync(_ops.write(current_pool(), conf, path, view, mode))
+    step = _ops.write(current_pool(), conf, path, len(view), _ops.fill_from(view), mode)
+    return run_sync(step)
 
 
 async def put_object_async(
     path: str, data: Buffer, conf: StoreConfig, *, mode: PutMode = "overwrite"
 ) -> int:
     view = _ops.readable_view(data)
-    return await run_async(_ops.write(current_pool(), conf, path, view, mode))
+    step = _ops.write(current_pool(), conf, path, len(view), _ops.fill_from(view), mode)
+    return await run_async(step)
 
 
 def delete_object(path: str, conf: StoreConfig) -> None:
@@ -217,35 +282,54 @@ async def rename_object_async(
 
 
 def get_object_stream(
-    path: str, conf: StoreConfig, *, decompress: str | None = None
+    path: str,
+    conf: StoreConfig,
+    *,
+    decompress: str | None = None,
+    progress: Progress | None = None,
 ) -> io.BufferedReader:
     """A readable binary file object over the object, decompressed in the worker when
     ``decompress`` is "gzip", "deflate", "zlib" or "zstd". Close it (or use ``with``)."""
     check_codec(decompress)
-    reader, meta = run_sync(get_stream(current_pool(), conf, path, decompress))
+    reader, meta = run_sync(get_stream(current_pool(), conf, path, decompress, progress))
     return io.BufferedReader(ObjectReader(reader, meta), buffer_size=READ_CHUNK)
 
 
 async def get_object_stream_async(
-    path: str, conf: StoreConfig, *, decompress: str | None = None
+    path: str,
+    conf: StoreConfig,
+    *,
+    decompress: str | None = None,
+    progress: Progress | None = None,
 ) -> AsyncObjectReader:
     check_codec(decompress)
-    reader, meta = await run_async(get_stream(current_pool(), conf, path, decompress))
+    reader, meta = await run_async(get_stream(current_pool(), conf, path, decompress, progress))
     return AsyncObjectReader(reader, meta)
 
 
-def put_object_stream(path: str, conf: StoreConfig, *, compress: str | None = None) -> ObjectWriter:
+def put_object_stream(
+    path: str,
+    conf: StoreConfig,
+    *,
+    compress: str | None = None,
+    progress: Progress | None = None,
+) -> ObjectWriter:
     """A writable binary file object; ``close()`` stores the object atomically, ``cancel()`` drops
     it. Compressed in the worker when ``compress`` names a codec."""
     check_codec(compress)
-    return ObjectWriter(run_sync(put_stream(current_pool(), conf, path, compress)))
+    return ObjectWriter(run_sync(put_stream(current_pool(), conf, path, compress, progress)))
 
 
 async def put_object_stream_async(
-    path: str, conf: StoreConfig, *, compress: str | None = None
+    path: str,
+    conf: StoreConfig,
+    *,
+    compress: str | None = None,
+    progress: Progress | None = None,
 ) -> AsyncObjectWriter:
     check_codec(compress)
-    return AsyncObjectWriter(await run_async(put_stream(current_pool(), conf, path, compress)))
+    step = put_stream(current_pool(), conf, path, compress, progress)
+    return AsyncObjectWriter(await run_async(step))
 
 
 def current_metrics() -> Metrics:

@@ -180,6 +180,15 @@ class _StoreConfig:
         printer.text(repr(self))
 
     def spec(self) -> StoreSpec:
+        """What the worker needs, built once per configuration object (it is immutable)."""
+        try:
+            cached: StoreSpec = self.__dict__["_spec"]
+        except KeyError:
+            cached = self._build_spec()
+            object.__setattr__(self, "_spec", cached)
+        return cached
+
+    def _build_spec(self) -> StoreSpec:
         raise NotImplementedError
 
 
@@ -203,7 +212,7 @@ class AzureConfig(_StoreConfig):
 
     _secret_fields = ("storage_account_key", "storage_sas_token")
 
-    def spec(self) -> StoreSpec:
+    def _build_spec(self) -> StoreSpec:
         anonymous = self.storage_account_key is None and self.storage_sas_token is None
         options: dict[str, str | None] = {
             "account_name": self.storage_account_name,
@@ -227,7 +236,7 @@ class AWSConfig(_StoreConfig):
 
     _secret_fields = ("secret_access_key", "session_token")
 
-    def spec(self) -> StoreSpec:
+    def _build_spec(self) -> StoreSpec:
         # Without credentials, sign nothing: never fall back to an instance metadata endpoint.
         anonymous = self.access_key_id is None and self.secret_access_key is None
         options: dict[str, str | None] = {
@@ -250,7 +259,7 @@ class GCSConfig(_StoreConfig):
 
     _secret_fields = ("service_account_key",)
 
-    def spec(self) -> StoreSpec:
+    def _build_spec(self) -> StoreSpec:
         options: dict[str, str | None] = {
             "service_account_key": self.service_account_key,
             "skip_signature": "true" if self.service_account_key is None else None,
@@ -288,7 +297,7 @@ class Config(_StoreConfig):
     def __reduce__(self) -> tuple[Any, ...]:
         return (Config, (self.url, dict(self.params), self.opts))
 
-    def spec(self) -> StoreSpec:
+    def _build_spec(self) -> StoreSpec:
         return _spec(self.url, dict(self.params), self.opts)
 
 

@@ -31,8 +31,6 @@ from rustyobjectstore._objectmeta import ObjectMeta, UpdateVersion
 from rustyobjectstore._pool import Pool
 from rustyobjectstore._steps import Step
 
-Sink = Callable[[int, memoryview], None]
-
 
 def allocate(arena: Arena, length: int) -> Step[Region]:
     future = arena.allocate(length)
@@ -74,26 +72,90 @@ def readable_view(data: Any) -> memoryview:
     return view.cast("B") if view.format != "B" or view.ndim != 1 else view
 
 
-def _fetch_ranges(
+Progress = Callable[[int, int | None], None]
+"""Called with (bytes done, bytes in all or None when not known yet) as parts complete, on the
+caller's thread or event loop."""
+
+
+class Destination:
+    """Where a read's bytes go. ``open`` learns the size first and may refuse it; ``put`` writes bytes
+    at an offset from the start; ``region_for`` may lend arena memory to write into directly."""
+
+    def open(self, size: int) -> None:
+        pass
+
+    def put(self, at: int, data: memoryview) -> None:
+        raise NotImplementedError
+
+    def region_for(self, at: int, length: int) -> Region | None:
+        return None
+
+
+class IntoBuffer(Destination):
+    def __init__(self, view: memoryview, path: str) -> None:
+        self.view = view
+        self.path = path
+
+    def open(self, size: int) -> None:
+        if size > len(self.view):
+            raise BufferTooSmallError(
+                f"the object has {size} bytes but the buffer holds only {len(self.view)}",
+                op="get", path=self.path, object_size=size,
+            )  # fmt: skip
+
+    def put(self, at: int, data: memoryview) -> None:
+        self.view[at : at + len(data)] = data
+
+
+class IntoBytes(Destination):
+    """New bytes; an object that arrives in one piece is copied once."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.whole: bytes | None = None
+        self.buffer: bytearray | None = None
+
+    def open(self, size: int) -> None:
+        self.size = size
+
+    def put(self, at: int, data: memoryview) -> None:
+        if at == 0 and len(data) == self.size:
+            self.whole = bytes(data)
+            return
+        if self.buffer is None:
+            self.buffer = bytearray(self.size)
+        self.buffer[at : at + len(data)] = data
+
+    def result(self) -> bytes:
+        if self.whole is not None:
+            return self.whole
+        return bytes(self.buffer) if self.buffer is not None else b""
+
+
+def fetch_ranges(
     pool: Pool,
     conn: Connection,
     store: int,
     path: str,
     e_tag: str | None,
     ranges: list[tuple[int, int]],
-    sink: Sink,
+    dest: Destination,
+    base: int,
+    progress: Callable[[int], None],
 ) -> Step[None]:
-    """Ranged gets of one object, a window of them in flight, each written by ``sink`` at its start.
-    ``e_tag`` pins the version so a changed object fails instead of being spliced."""
+    """Ranged gets of one object, a window of them in flight. ``e_tag`` pins the version so a changed
+    object fails instead of being spliced."""
     window = pool.settings.max_parallel_parts
-    in_flight: deque[tuple[Future[Message], Region, int, int]] = deque()
+    in_flight: deque[tuple[Future[Message], Region, int, int, bool]] = deque()
     try:
         for start, end in ranges:
-            region = yield from allocate(conn.arena, end - start)
+            lent = dest.region_for(start - base, end - start)
+            region = lent if lent is not None else (yield from allocate(conn.arena, end - start))
             message = codec.get(store, path, region, whole=True, range=(start, end), if_match=e_tag)
-            in_flight.append((conn.request(message, "get", path), region, start, end - start))
+            future = conn.request(message, "get", path)
+            in_flight.append((future, region, start - base, end - start, lent is None))
             while len(in_flight) >= window or (in_flight and start == ranges[-1][0]):
-                future, region, at, length = in_flight[0]
+                future, region, at, length, owned = in_flight[0]
                 response: Message = yield future
                 in_flight.popleft()
                 try:
@@ -101,15 +163,18 @@ def _fetch_ranges(
                     if written != length:
                         raise EarlyEOFError(
                             f"range at {at} returned {written} of {length} bytes",
-                            op="get",
-                            path=path,
-                        )
-                    sink(at, conn.arena.read(region, length))
+                            op="get", path=path,
+                        )  # fmt: skip
+                    if owned:
+                        dest.put(at, conn.arena.read(region, length))
                 finally:
-                    conn.arena.release(region)
+                    if owned:
+                        conn.arena.release(region)
+                progress(length)
     except BaseException:
-        for future, region, _, _ in in_flight:
-            conn.arena.release_after(future, region)
+        for future, region, _, _, owned in in_flight:
+            if owned:
+                conn.arena.release_after(future, region)
         raise
 
 
@@ -117,53 +182,50 @@ def read(
     pool: Pool,
     conf: StoreConfig,
     path: str,
+    dest: Destination,
     *,
-    into: memoryview | None = None,
+    capacity: int | None = None,
     byte_range: tuple[int, int] | None = None,
-) -> Step[tuple[int, bytes | None]]:
-    """The object (or ``byte_range`` of it) into ``into``, or as new bytes when ``into`` is None.
-    Returns the byte count and the bytes."""
+    progress: Progress | None = None,
+) -> Step[int]:
+    """The object (or ``byte_range`` of it) into ``dest``; returns its size. ``capacity`` is how much
+    the destination can hold, if it is bounded."""
     settings = pool.settings
     conn, store = pool.route(conf.spec())
-    wanted = byte_range[1] - byte_range[0] if byte_range else None
     first = settings.multipart_get_threshold
-    if into is not None:
-        first = min(first, len(into))
-    if wanted is not None:
-        first = min(first, wanted)
-    # A buffer that the first region covers must hold the whole object, so the worker need not read
-    # a body that cannot fit.
-    whole = into is not None and len(into) <= settings.multipart_get_threshold
+    if capacity is not None:
+        first = min(first, capacity)
+    if byte_range is not None:
+        first = min(first, byte_range[1] - byte_range[0])
+    # A destination that the first region covers must hold the whole object, so the worker need not
+    # read a body that cannot fit.
+    whole = capacity is not None and capacity <= settings.multipart_get_threshold
     region = yield from allocate(conn.arena, first)
     message = codec.get(store, path, region, whole=whole, range=byte_range)
     response = yield from call(conn, message, "get", path, region)
     try:
         size = int(response_field(response, "size"))
         written = int(response_field(response, "written"))
-        if into is not None and size > len(into):
-            raise BufferTooSmallError(
-                f"the object has {size} bytes but the buffer holds only {len(into)}",
-                op="get",
-                path=path,
-                object_size=size,
-            )
-        if into is None and written == size:
-            return size, bytes(conn.arena.read(region, written))
-        dest: memoryview | bytearray = into if into is not None else bytearray(size)
-        dest[:written] = conn.arena.read(region, written)
+        dest.open(size)
+        dest.put(0, conn.arena.read(region, written))
     finally:
         conn.arena.release(region)
+    done = written
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, size)
+
+    advance(0)
     if written < size:
         e_tag = ObjectMeta.from_wire(response_field(response, "meta")).e_tag
         base = byte_range[0] if byte_range else 0
         part = settings.multipart_get_part_size
         ranges = [(base + s, base + min(s + part, size)) for s in range(written, size, part)]
-
-        def sink(at: int, data: memoryview) -> None:
-            dest[at - base : at - base + len(data)] = data
-
-        yield from _fetch_ranges(pool, conn, store, path, e_tag, ranges, sink)
-    return size, (bytes(dest) if into is None else None)
+        yield from fetch_ranges(pool, conn, store, path, e_tag, ranges, dest, base, advance)
+    return size
 
 
 PutMode = Literal["overwrite", "create"] | UpdateVersion
@@ -177,15 +239,32 @@ def _mode_fields(mode: PutMode) -> dict[str, str | None]:
     raise ValueError(f'mode must be "overwrite", "create" or UpdateVersion(...), not {mode!r}')
 
 
+Fill = Callable[[memoryview, int], None]
+"""Fills a lent arena view with the source's bytes from an offset."""
+
+
+def fill_from(data: memoryview) -> Fill:
+    def fill(view: memoryview, at: int) -> None:
+        view[:] = data[at : at + len(view)]
+
+    return fill
+
+
 def write(
-    pool: Pool, conf: StoreConfig, path: str, data: memoryview, mode: PutMode = "overwrite"
+    pool: Pool,
+    conf: StoreConfig,
+    path: str,
+    size: int,
+    fill: Fill,
+    mode: PutMode = "overwrite",
+    progress: Progress | None = None,
 ) -> Step[int]:
-    """Stores ``data`` atomically: one put below the threshold, a multipart upload above it. A
-    conditional put is always one put (multipart uploads cannot be conditional)."""
+    """Stores ``size`` bytes that ``fill`` provides, atomically: one put below the threshold, a
+    multipart upload above it. A conditional put is always one put (multipart uploads cannot be
+    conditional)."""
     settings = pool.settings
     fields = _mode_fields(mode)
     conn, store = pool.route(conf.spec())
-    size = len(data)
     single = size <= settings.multipart_put_threshold
     if fields["mode"] is not None and not single:
         if size > settings.arena_size // 2:
@@ -198,18 +277,20 @@ def write(
     if single:
         region = yield from allocate(conn.arena, size)
         try:
-            conn.arena.write(region, data)
+            _fill_region(conn.arena, region, fill, 0)
         except BaseException:
             conn.arena.release(region)
             raise
         message = codec.put(store, path, region, **fields)
         yield from call(conn, message, "put", path, region)
         conn.arena.release(region)
+        if progress is not None:
+            progress(size, size)
         return size
     started = yield from call(conn, codec.path_op("multipart_start", store, path), "put", path)
     upload = int(response_field(started, "upload"))
     try:
-        yield from _upload_parts(pool, conn, upload, path, data)
+        yield from _upload_parts(pool, conn, upload, path, size, fill, progress)
         yield from call(conn, codec.upload_op("multipart_complete", upload), "put", path)
     except BaseException:
         # Fire and forget: the caller's error matters more than the abort's.
@@ -218,18 +299,32 @@ def write(
     return size
 
 
+def _fill_region(arena: Arena, region: Region, fill: Fill, at: int) -> None:
+    view = arena.read(region, region[1])
+    try:
+        fill(view, at)
+    finally:
+        view.release()
+
+
 def _upload_parts(
-    pool: Pool, conn: Connection, upload: int, path: str, data: memoryview
+    pool: Pool,
+    conn: Connection,
+    upload: int,
+    path: str,
+    size: int,
+    fill: Fill,
+    progress: Progress | None,
 ) -> Step[None]:
     part = pool.settings.multipart_put_part_size
     window = pool.settings.max_parallel_parts
     in_flight: deque[tuple[Future[Message], Region]] = deque()
+    done = 0
     try:
-        starts = range(0, len(data), part)
+        starts = range(0, size, part)
         for start in starts:
-            chunk = data[start : start + part]
-            region = yield from allocate(conn.arena, len(chunk))
-            conn.arena.write(region, chunk)
+            region = yield from allocate(conn.arena, min(part, size - start))
+            _fill_region(conn.arena, region, fill, start)
             future = conn.request(codec.multipart_part(upload, region), "put", path)
             in_flight.append((future, region))
             while len(in_flight) >= window or (in_flight and start == starts[-1]):
@@ -237,6 +332,9 @@ def _upload_parts(
                 yield future
                 in_flight.popleft()
                 conn.arena.release(region)
+                done += region[1]
+                if progress is not None:
+                    progress(done, size)
     except BaseException:
         for future, region in in_flight:
             conn.arena.release_after(future, region)

@@ -18,7 +18,7 @@ from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._connection import Connection, response_field
 from rustyobjectstore._errors import ConfigurationError
 from rustyobjectstore._objectmeta import ObjectMeta
-from rustyobjectstore._ops import allocate, call, readable_view, writable_view
+from rustyobjectstore._ops import Progress, allocate, call, readable_view, writable_view
 from rustyobjectstore._pool import Pool
 from rustyobjectstore._steps import Step, run_async, run_sync
 
@@ -33,13 +33,21 @@ def check_codec(name: str | None) -> str | None:
 
 
 class _Stream:
-    """One open stream on one worker."""
+    """One open stream on one worker, and how far it has come."""
 
     def __init__(self, conn: Connection, stream: int, path: str) -> None:
         self.conn = conn
         self.stream = stream
         self.path = path
         self.closed = False
+        self.done = 0
+        self.total: int | None = None
+        self.progress: Progress | None = None
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.progress is not None:
+            self.progress(self.done, self.total)
 
 
 def open_stream(
@@ -72,6 +80,7 @@ def read_into(reader: _Reader, view: memoryview) -> Step[int]:
     finally:
         conn.arena.release(region)
     reader.eof = bool(response_field(response, "eof"))
+    reader.advance(written)
     return written
 
 
@@ -115,11 +124,15 @@ class ObjectReader(io.RawIOBase):
 
 
 def get_stream(
-    pool: Pool, conf: StoreConfig, path: str, decompress: str | None
+    pool: Pool, conf: StoreConfig, path: str, decompress: str | None, progress: Progress | None
 ) -> Step[tuple[_Reader, ObjectMeta]]:
     stream, response = yield from open_stream(pool, conf, path, "read_open", decompress)
     reader = _Reader(stream.conn, stream.stream, path)
-    return reader, ObjectMeta.from_wire(response_field(response, "meta"))
+    meta = ObjectMeta.from_wire(response_field(response, "meta"))
+    # Decompressed, the total is not known in advance.
+    reader.total = meta.size if decompress is None else None
+    reader.progress = progress
+    return reader, meta
 
 
 class AsyncObjectReader:
@@ -184,6 +197,7 @@ def _wait_oldest(writer: _Writer) -> Step[None]:
     finally:
         writer.in_flight.popleft()
         writer.conn.arena.release_after(future, region)
+    writer.advance(region[1])
 
 
 def write_data(writer: _Writer, data: memoryview) -> Step[int]:
@@ -222,13 +236,17 @@ def abort(writer: _Writer) -> Step[None]:
     writer.closed = True
 
 
-def put_stream(pool: Pool, conf: StoreConfig, path: str, compress: str | None) -> Step[_Writer]:
+def put_stream(
+    pool: Pool, conf: StoreConfig, path: str, compress: str | None, progress: Progress | None
+) -> Step[_Writer]:
     stream, _ = yield from open_stream(pool, conf, path, "write_open", compress)
     settings = pool.settings
-    return _Writer(
+    writer = _Writer(
         stream.conn, stream.stream, path, settings.multipart_put_part_size,
         settings.max_parallel_parts,
     )  # fmt: skip
+    writer.progress = progress
+    return writer
 
 
 class ObjectWriter(io.RawIOBase):

@@ -1,0 +1,151 @@
+"""Objects to and from local files and arena views, in bounded memory: parts move between the file
+and the arena with ``pread``/``pwrite``, never through a whole-object buffer."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from rustyobjectstore import _codec as codec
+from rustyobjectstore._codec import Region
+from rustyobjectstore._config import StoreConfig
+from rustyobjectstore._connection import Connection, response_field
+from rustyobjectstore._errors import NotSupportedError
+from rustyobjectstore._objectmeta import ObjectMeta
+from rustyobjectstore._ops import (
+    Destination,
+    Fill,
+    Progress,
+    PutMode,
+    allocate,
+    call,
+    fetch_ranges,
+    read,
+    write,
+)
+from rustyobjectstore._pool import Pool
+from rustyobjectstore._steps import Step
+
+
+class IntoFile(Destination):
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def open(self, size: int) -> None:
+        os.ftruncate(self.fd, size)
+
+    def put(self, at: int, data: memoryview) -> None:
+        while data:
+            written = os.pwrite(self.fd, data, at)
+            data, at = data[written:], at + written
+
+
+def fill_from_file(fd: int) -> Fill:
+    def fill(view: memoryview, at: int) -> None:
+        while view:
+            got = os.preadv(fd, [view], at)
+            if got == 0:
+                raise EOFError(f"the file ended at byte {at} while it was being uploaded")
+            view, at = view[got:], at + got
+
+    return fill
+
+
+@contextlib.contextmanager
+def _temp_beside(target: Path) -> Iterator[int]:
+    """An fd of a temp file next to ``target``, renamed over it only if the block succeeds."""
+    fd, temp = _mkstemp(target)
+    try:
+        yield fd
+        os.fsync(fd)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    finally:
+        os.close(fd)
+
+
+def _mkstemp(target: Path) -> tuple[int, str]:
+    import tempfile
+
+    return tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+
+
+def download(
+    pool: Pool, conf: StoreConfig, path: str, local_path: str | os.PathLike[str],
+    progress: Progress | None,
+) -> Step[int]:  # fmt: skip
+    """The object into ``local_path``, atomically: a partial download never replaces the file."""
+    with _temp_beside(Path(local_path)) as fd:
+        size = yield from read(pool, conf, path, IntoFile(fd), progress=progress)
+    return size
+
+
+def upload(
+    pool: Pool, conf: StoreConfig, path: str, local_path: str | os.PathLike[str],
+    mode: PutMode, progress: Progress | None,
+) -> Step[int]:  # fmt: skip
+    fd = os.open(local_path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        return (yield from write(pool, conf, path, size, fill_from_file(fd), mode, progress))
+    finally:
+        os.close(fd)
+
+
+class IntoRegion(Destination):
+    """Straight into one arena region: ranged gets are lent slices of it, so nothing is copied."""
+
+    def __init__(self, conn: Connection, region: Region) -> None:
+        self.conn = conn
+        self.region = region
+
+    def put(self, at: int, data: memoryview) -> None:
+        view = self.conn.arena.read(self.region, self.region[1])
+        try:
+            view[at : at + len(data)] = data
+        finally:
+            view.release()
+
+    def region_for(self, at: int, length: int) -> Region:
+        return (self.region[0] + at, length)
+
+
+def view(pool: Pool, conf: StoreConfig, path: str) -> Step[tuple[Connection, Region, int]]:
+    """An arena region holding the whole object, for a zero-copy view; the caller releases it.
+    The first part says the size; the rest is fetched straight into a region of that size."""
+    settings = pool.settings
+    conn, store = pool.route(conf.spec())
+    first = yield from allocate(conn.arena, settings.multipart_get_threshold)
+    message = codec.get(store, path, first, whole=False)
+    response = yield from call(conn, message, "get", path, first)
+    size = int(response_field(response, "size"))
+    written = int(response_field(response, "written"))
+    if written == size:
+        return conn, first, size
+    try:
+        limit = settings.arena_size // 2
+        if size > limit:
+            raise NotSupportedError(
+                f"a {size}-byte object is too large for a view (at most half the arena, {limit} "
+                "bytes); use get_object_to_file or get_object_stream",
+                op="get", path=path,
+            )  # fmt: skip
+        region = yield from allocate(conn.arena, size)
+        target = IntoRegion(conn, region)
+        target.put(0, conn.arena.read(first, written))
+    finally:
+        conn.arena.release(first)
+    try:
+        e_tag = ObjectMeta.from_wire(response_field(response, "meta")).e_tag
+        part = settings.multipart_get_part_size
+        ranges = [(s, min(s + part, size)) for s in range(written, size, part)]
+        yield from fetch_ranges(pool, conn, store, path, e_tag, ranges, target, 0, lambda n: None)
+    except BaseException:
+        conn.arena.release(region)
+        raise
+    return conn, region, size
