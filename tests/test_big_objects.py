@@ -1,0 +1,179 @@
+"""Big objects in bounded memory: files up and down, zero-copy views, progress, and streams."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import rustyobjectstore as ros
+from rustyobjectstore import _api
+
+MiB = 1024 * 1024
+AnyConf = ros.Config | ros.AWSConfig | ros.AzureConfig
+
+
+def _random_file(path: Path, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "wb") as f:
+        block = os.urandom(MiB)
+        for start in range(0, size, MiB):
+            chunk = block[: min(MiB, size - start)]
+            f.write(chunk)
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(MiB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("size", [0, 1000, 10 * MiB + 1, 37 * MiB + 5])
+def test_files_go_up_and_come_down_whole(conf: AnyConf, tmp_path: Path, size: int) -> None:
+    source = tmp_path / "source.bin"
+    digest = _random_file(source, size)
+    seen: list[tuple[int, int | None]] = []
+    assert (
+        ros.put_object_from_file("f/obj", source, conf, progress=lambda d, t: seen.append((d, t)))
+        == size
+    )
+    assert seen[-1] == (size, size)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert ros.head_object("f/obj", conf).size == size
+    target = tmp_path / "target.bin"
+    target.write_bytes(b"old contents")
+    seen.clear()
+    assert (
+        ros.get_object_to_file("f/obj", target, conf, progress=lambda d, t: seen.append((d, t)))
+        == size
+    )
+    assert _sha256(target) == digest
+    assert seen[-1] == (size, size)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_a_failed_download_leaves_the_old_file(conf: AnyConf, tmp_path: Path) -> None:
+    target = tmp_path / "keep.bin"
+    target.write_bytes(b"precious")
+    with pytest.raises(ros.NotFoundError):
+        ros.get_object_to_file("f/missing", target, conf)
+    assert target.read_bytes() == b"precious"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_async_file_twins(conf: AnyConf, tmp_path: Path) -> None:
+    source = tmp_path / "a.bin"
+    digest = _random_file(source, 12 * MiB)
+
+    async def main() -> None:
+        await ros.put_object_from_file_async("f/async", source, conf)
+        await ros.get_object_to_file_async("f/async", tmp_path / "b.bin", conf)
+
+    asyncio.run(main())
+    assert _sha256(tmp_path / "b.bin") == digest
+
+
+@pytest.mark.parametrize("size", [0, 5000, 21 * MiB])
+def test_a_view_shows_the_object_without_a_copy(conf: AnyConf, size: int) -> None:
+    data = os.urandom(size)
+    ros.put_object("v/obj", data, conf)
+    with ros.get_object_view("v/obj", conf) as view:
+        assert view.readonly
+        assert len(view) == size
+        assert view == data
+        with pytest.raises(TypeError):
+            view[:1] = b"x"  # type: ignore[index]
+    with pytest.raises(ValueError):
+        bytes(view)  # released: an error, not a crash
+
+
+def test_async_view_and_missing_key(conf: AnyConf) -> None:
+    ros.put_object("v/a", b"async view", conf)
+
+    async def main() -> None:
+        async with ros.get_object_view_async("v/a", conf) as view:
+            assert view == b"async view"
+
+    asyncio.run(main())
+    with pytest.raises(ros.NotFoundError), ros.get_object_view("v/none", conf):
+        pass
+
+
+def test_views_give_their_memory_back(tmp_path: Path) -> None:
+    conf = ros.Config(tmp_path.as_uri())
+    ros.put_object("v/big", os.urandom(20 * MiB), conf)
+    arenas = [c.arena for c in _api.current_pool().connections]
+    free_before = [a.free_bytes for a in arenas]
+    for _ in range(20):
+        with ros.get_object_view("v/big", conf) as view:
+            assert len(view) == 20 * MiB
+    assert [a.free_bytes for a in arenas] == free_before
+
+
+def test_stream_progress(conf: AnyConf) -> None:
+    data = os.urandom(9 * MiB)
+    written: list[tuple[int, int | None]] = []
+    with ros.put_object_stream("p/obj", conf, progress=lambda d, t: written.append((d, t))) as w:
+        w.write(data)
+    assert written[-1] == (len(data), None)
+    read: list[tuple[int, int | None]] = []
+    with ros.get_object_stream("p/obj", conf, progress=lambda d, t: read.append((d, t))) as r:
+        assert r.read() == data
+    assert read[-1] == (len(data), len(data))
+
+
+def _pss_kib(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total
+
+
+@pytest.fixture
+def peak_pss() -> Iterator[list[int]]:
+    """Samples the PSS of this process and its workers every 20 ms; yields [peak KiB]."""
+    pids = [os.getpid(), *(c.pid for c in _api.current_pool().connections)]
+    peak = [0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], _pss_kib(pids))
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    yield peak
+    stop.set()
+    thread.join()
+
+
+def test_a_big_object_moves_in_bounded_memory(tmp_path: Path, peak_pss: list[int]) -> None:
+    """1 GiB up and down through the file functions; the README reports the 10 GiB run."""
+    store = tmp_path / "store"
+    store.mkdir()
+    conf = ros.Config(store.as_uri())
+    source = tmp_path / "big.bin"
+    size = 1024 * MiB
+    digest = _random_file(source, size)
+    ros.put_object_from_file("big", source, conf)
+    source.unlink()
+    ros.get_object_to_file("big", tmp_path / "back.bin", conf)
+    assert _sha256(tmp_path / "back.bin") == digest
+    assert peak_pss[0] < 256 * 1024, f"peak PSS {peak_pss[0] // 1024} MiB"
