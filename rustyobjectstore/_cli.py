@@ -12,19 +12,20 @@ import argparse
 import contextlib
 import os
 import re
-import stat as stat_module
 import sys
-import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
 from rustyobjectstore._api import (
     delete_object,
-    get_object,
+    get_object_stream,
+    get_object_to_file,
     head_object,
     list_objects,
-    put_object,
+    put_object_from_file,
+    put_object_stream,
 )
 from rustyobjectstore._config import Config
 from rustyobjectstore._errors import ObjectStoreError
@@ -218,47 +219,69 @@ def _write_all(out: BinaryIO, data: bytes) -> None:
     out.flush()
 
 
-def _write_stdout(data: bytes) -> None:
-    _write_all(sys.stdout.buffer, data)
+COPY_CHUNK = 8 * 1024 * 1024
 
 
-def _read_local(path: str) -> bytes:
-    if path == STDIO:
-        return sys.stdin.buffer.read()
-    with open(path, "rb") as f:
-        return f.read()
+def _pump(read: Callable[[int], bytes], write: Callable[[bytes], object]) -> None:
+    """Copies in chunks until ``read`` returns nothing: memory stays bounded."""
+    while chunk := read(COPY_CHUNK):
+        write(chunk)
 
 
-def _new_file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+class ProgressBar:
+    """Bytes, rate and ETA on one redrawn line of a terminal; silent when ``out`` is not a tty."""
+
+    def __init__(self, label: str, out: TextIO, interval: float = 0.1) -> None:
+        self.label = label
+        self.out = out
+        self.enabled = out.isatty()
+        self.interval = interval
+        self.started = time.monotonic()
+        self.drawn_at = 0.0
+        self.drawn = False
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        final = total is not None and done >= total
+        if not self.enabled or (now - self.drawn_at < self.interval and not final):
+            return
+        self.drawn_at = now
+        self.out.write("\r" + self.line(done, total, now - self.started) + "\x1b[K")
+        self.out.flush()
+        self.drawn = True
+
+    def line(self, done: int, total: int | None, elapsed: float) -> str:
+        rate = done / elapsed if elapsed > 0 else 0.0
+        text = f"{self.label}  {_size(done)}"
+        if total is not None:
+            text += f" / {_size(total)}"
+        text += f"  {_size(int(rate))}/s"
+        if total is not None and rate > 0 and done < total:
+            text += f"  ETA {int((total - done) / rate)}s"
+        return text
+
+    def close(self) -> None:
+        if self.drawn:
+            self.out.write("\n")
+            self.out.flush()
 
 
-def write_atomically(path: str, data: bytes) -> None:
-    """Writes ``data`` to a temporary file beside ``path``, then renames it over ``path``: readers
-    never see a partial file, and a failure leaves any earlier file untouched."""
-    directory = os.path.dirname(path) or "."
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{n} B"
+        value /= 1024
+    return f"{n} B"
+
+
+@contextlib.contextmanager
+def _progress(label: str) -> Iterator[ProgressBar]:
+    bar = ProgressBar(label, sys.stderr)
     try:
-        mode = stat_module.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        mode = _new_file_mode()
-    try:
-        fd, tmp = tempfile.mkstemp(
-            dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp"
-        )
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, directory) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_all(f, data)
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        yield bar
+    finally:
+        bar.close()
 
 
 def _key_basename(key: str) -> str:
@@ -269,6 +292,7 @@ def _key_basename(key: str) -> str:
 
 
 def cmd_cp(src: str, dst: str, options: dict[str, str]) -> None:
+    """Files and objects move in parts, in bounded memory, with a progress bar on a terminal."""
     src_is_url, dst_is_url = is_url(src), is_url(dst)
     if not src_is_url and not dst_is_url:
         raise _UsageError(
@@ -276,11 +300,11 @@ def cmd_cp(src: str, dst: str, options: dict[str, str]) -> None:
         )
     if src_is_url:
         source = parse_url(src, options)
-        data = get_object(source.require_key(), source.config)
+        source_key = source.require_key()
         name = _key_basename(source.key)
     else:
-        data = _read_local(src)
         name = os.path.basename(src.rstrip(os.sep)) if src != STDIO else ""
+    label = os.path.basename(name) or "stdin"
 
     if dst_is_url:
         target = parse_url(dst, options)
@@ -291,12 +315,29 @@ def cmd_cp(src: str, dst: str, options: dict[str, str]) -> None:
                     f"{_shown(dst)} ends in '/': give the object's full key when copying from stdin"
                 )
             key += name
-        put_object(key, data, target.config)
+        with _progress(label) as bar:
+            if src_is_url:
+                with (
+                    get_object_stream(source_key, source.config, progress=bar) as reader,
+                    put_object_stream(key, target.config) as writer,
+                ):
+                    _pump(reader.read, writer.write)
+            elif src == STDIO:
+                with put_object_stream(key, target.config, progress=bar) as writer:
+                    _pump(sys.stdin.buffer.read, writer.write)
+            else:
+                put_object_from_file(key, src, target.config, progress=bar)
     elif dst == STDIO:
-        _write_stdout(data)
+        _cat(source_key, source.config)
     else:
         path = os.path.join(dst, name) if os.path.isdir(dst) else dst
-        write_atomically(path, data)
+        with _progress(label) as bar:
+            get_object_to_file(source_key, path, source.config, progress=bar)
+
+
+def _cat(key: str, config: Config) -> None:
+    with get_object_stream(key, config) as reader:
+        _pump(reader.read, lambda chunk: _write_all(sys.stdout.buffer, chunk))
 
 
 def _iso(meta: ObjectMeta, timespec: str) -> str:
@@ -316,7 +357,7 @@ def cmd_ls(url: str, options: dict[str, str], out: TextIO) -> None:
 
 def cmd_cat(url: str, options: dict[str, str]) -> None:
     target = parse_url(url, options)
-    _write_stdout(get_object(target.require_key(), target.config))
+    _cat(target.require_key(), target.config)
 
 
 def cmd_rm(url: str, options: dict[str, str]) -> None:

@@ -176,3 +176,7 @@ def stream_chunk(op: str, stream: int, region: Region) -> Message:
 def stream_op(op: str, stream: int) -> Message:
     """``read_close``, ``write_finish`` and ``write_abort``."""
     return {"op": op, "stream": stream}
+
+
+def metrics() -> Message:
+    return {"op": "metrics"}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,13 +55,26 @@ def fill_from_file(fd: int) -> Fill:
     return fill
 
 
+def _mode_for(target: Path) -> int:
+    """The replaced file keeps its permissions; a new one gets the usual 0666 less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 @contextlib.contextmanager
-def _temp_beside(target: Path) -> Iterator[int]:
-    """An fd of a temp file next to ``target``, renamed over it only if the block succeeds."""
-    fd, temp = _mkstemp(target)
+def temp_beside(target: Path) -> Iterator[int]:
+    """An fd of a temp file next to ``target``, renamed over it only if the block succeeds, so a
+    reader never sees a partial file and a failure leaves the old one untouched."""
+    mode = _mode_for(target)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
         yield fd
         os.fsync(fd)
+        os.chmod(temp, mode)
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -69,18 +84,12 @@ def _temp_beside(target: Path) -> Iterator[int]:
         os.close(fd)
 
 
-def _mkstemp(target: Path) -> tuple[int, str]:
-    import tempfile
-
-    return tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-
-
 def download(
     pool: Pool, conf: StoreConfig, path: str, local_path: str | os.PathLike[str],
     progress: Progress | None,
 ) -> Step[int]:  # fmt: skip
     """The object into ``local_path``, atomically: a partial download never replaces the file."""
-    with _temp_beside(Path(local_path)) as fd:
+    with temp_beside(Path(local_path)) as fd:
         size = yield from read(pool, conf, path, IntoFile(fd), progress=progress)
     return size
 

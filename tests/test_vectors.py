@@ -19,7 +19,14 @@ import pytest
 
 from rustyobjectstore import _codec as codec
 from rustyobjectstore._codec import MAX_FRAME, FrameDecoder, FrameError, Message
-from rustyobjectstore._errors import ERROR_CLASSES, ObjectStoreError, error_from_wire
+from rustyobjectstore._errors import (
+    ERROR_CLASSES,
+    DataError,
+    InvalidPathError,
+    ObjectStoreError,
+    PermissionDeniedError,
+    error_from_wire,
+)
 from rustyobjectstore._objectmeta import ObjectMeta
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +96,41 @@ BUILDERS: dict[str, Callable[[], Message]] = {
     "list_with_offset": lambda: _with_id(codec.list_start(1, "dir/", 10000, offset="dir/m"), 12),
     "list_next": lambda: _with_id(codec.cursor_op("list_next", 5), 13),
     "list_close": lambda: _with_id(codec.cursor_op("list_close", 6), 2**64 - 1),
+    "put_create": lambda: _with_id(codec.put(1, "dir/new.bin", (0, 11), mode="create"), 14),
+    "put_update_e_tag_version": lambda: _with_id(
+        codec.put(
+            1,
+            "dir/new.bin",
+            (0, 11),
+            mode="update",
+            e_tag='"5d41402abc4b2a76b9719d911017c592"',
+            version="v-0001",
+        ),
+        15,
+    ),
+    "bulk_delete": lambda: _with_id(
+        codec.bulk_delete(1, ["dir/a.txt", "dir/\u00fcber.txt", "dir//bad"]), 16
+    ),
+    "copy_no_overwrite": lambda: _with_id(
+        codec.copy("copy", 1, "dir/a.txt", "dir/b.txt", overwrite=False), 17
+    ),
+    "rename": lambda: _with_id(
+        codec.copy("rename", 1, "dir/b.txt", "dir/c.txt", overwrite=True), 18
+    ),
+    "read_open_zstd": lambda: _with_id(
+        codec.stream_open("read_open", 1, "logs/day.zst", codec="zstd"), 19
+    ),
+    "read_open": lambda: _with_id(codec.stream_open("read_open", 1, "dir/a.txt"), 20),
+    "read_next": lambda: _with_id(codec.stream_chunk("read_next", 3, (65536, 65536)), 21),
+    "read_close": lambda: _with_id(codec.stream_op("read_close", 3), 22),
+    "write_open_gzip": lambda: _with_id(
+        codec.stream_open("write_open", 2, "out/data.gz", codec="gzip"), 23
+    ),
+    "write_chunk": lambda: _with_id(codec.stream_chunk("write_chunk", 2**32, (0, 1048576)), 24),
+    "write_finish": lambda: _with_id(codec.stream_op("write_finish", 2**32), 25),
+    "write_abort": lambda: _with_id(codec.stream_op("write_abort", 5), 26),
+    # _codec has no builder for it: this is the message ``_ops.metrics`` sends.
+    "metrics": lambda: _with_id(codec.metrics(), 27),
 }
 
 # Every op of protocol.md section 5.
@@ -105,7 +147,23 @@ PROTOCOL_OPS = {
     "list",
     "list_next",
     "list_close",
+    "bulk_delete",
+    "copy",
+    "rename",
+    "read_open",
+    "read_next",
+    "read_close",
+    "write_open",
+    "write_chunk",
+    "write_finish",
+    "write_abort",
+    "metrics",
 }
+
+
+def _section(number: int, title: str) -> str:
+    text = (ROOT / "protocol.md").read_text(encoding="utf-8")
+    return text.split(f"## {number}. {title}", 1)[1].split("\n## ", 1)[0]
 
 
 def _names(vectors: list[Vector]) -> list[str]:
@@ -119,6 +177,9 @@ def _frame(body: bytes) -> bytes:
 def test_every_request_vector_has_a_builder_and_every_op_a_vector() -> None:
     assert set(_names(VALID_REQUESTS)) == set(BUILDERS)
     assert {v["message"]["op"] for v in VALID_REQUESTS} == PROTOCOL_OPS
+    assert set(re.findall(r"^\| `([a-z_]+)` \|", _section(5, "Requests"), re.MULTILINE)) == (
+        PROTOCOL_OPS
+    ), "the ops of protocol.md section 5"
     assert len(set(_names(REQUESTS))) == len(REQUESTS)
     assert len(set(_names(RESPONSES))) == len(RESPONSES)
 
@@ -245,6 +306,9 @@ def test_metas_parse() -> None:
     assert listing["cursor"] == 3
     done = _response("success_list_done")
     assert done["entries"] == [] and done["cursor"] is None
+    opened = _response("success_read_open")
+    assert _check_meta(opened["meta"]) == get
+    assert opened["stream"] == 3
 
 
 def test_success_fields() -> None:
@@ -254,13 +318,34 @@ def test_success_fields() -> None:
     assert (put["e_tag"], put["version"]) == ('"5d41402abc4b2a76b9719d911017c592"', "v-0001")
     bare = _response("success_put_without_e_tag_or_version")
     assert (bare["e_tag"], bare["version"]) == (None, None)
+    assert _response("success_stream")["stream"] == 2**32
+    more = _response("success_read_more")
+    assert (more["written"], more["eof"]) == (65536, False)
+    last = _response("success_read_eof")
+    assert (last["written"], last["eof"]) == (11, True)
+    metrics = _response("success_metrics")
+    assert (metrics["http_requests"], metrics["retries"]) == (12345, 2)
+    assert _response("success_bulk_delete_none_failed")["failed"] == []
     for vector in RESPONSES:
         if vector["name"].startswith("success_"):
             assert vector["message"]["ok"] is True
 
 
+def test_bulk_delete_failures_become_their_classes() -> None:
+    """As ``_ops.bulk_delete`` reads them: one error map per failed key."""
+    failed = _response("success_bulk_delete_with_failures")["failed"]
+    errors = [error_from_wire(entry["error"], "delete", entry["path"]) for entry in failed]
+    assert [entry["path"] for entry in failed] == ["dir/\u00fcber.txt", "dir//bad"]
+    assert [type(e) for e in errors] == [PermissionDeniedError, InvalidPathError]
+    assert [e.status_code for e in errors] == [403, None]
+    assert errors[0].message == "Access Denied"
+    assert errors[1].message == 'Path "dir//bad" contained empty path segment'
+    assert [e.path for e in errors] == ["dir/\u00fcber.txt", "dir//bad"]
+
+
 @pytest.mark.parametrize(
-    "name, status", [("error_with_status", 404), ("error_without_status", None)]
+    "name, status",
+    [("error_with_status", 404), ("error_without_status", None), ("error_data", None)],
 )
 def test_error_responses_become_their_classes(name: str, status: int | None) -> None:
     response = _response(name)
@@ -273,9 +358,14 @@ def test_error_responses_become_their_classes(name: str, status: int | None) -> 
     assert (error.op, error.path) == ("get", "dir/a.txt")
 
 
+def test_a_data_error_is_a_value_error() -> None:
+    error = error_from_wire(_response("error_data")["error"], "get", "logs/day.zst")
+    assert type(error) is DataError and isinstance(error, ValueError)
+    assert error.kind == "data" and error.status_code is None
+
+
 def _section_6() -> str:
-    text = (ROOT / "protocol.md").read_text(encoding="utf-8")
-    return text.split("## 6. Responses", 1)[1].split("\n## ", 1)[0]
+    return _section(6, "Responses")
 
 
 def _protocol_error_kinds() -> dict[str, str]:

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use serde_json::{json, Map, Value};
 
 use crate::codec::{
-    decode_request, encode_hello, encode_response, ClientSettings, CursorRequest, Decoded, F64Key,
-    GetRequest, ListRequest, Meta, MultipartPart, PathRequest, PutRequest, Register, Request,
-    RetrySettings, StoreConfig, Success, UploadRequest,
+    decode_request, encode_hello, encode_response, BulkDeleteRequest, ClientSettings, CopyRequest,
+    CursorRequest, Decoded, F64Key, GetRequest, IdRequest, ListRequest, Meta, MultipartPart,
+    PathRequest, PutRequest, Register, Request, RetrySettings, StoreConfig, StreamChunk,
+    StreamOpen, StreamRequest, Success, UploadRequest,
 };
 use crate::errors::{ErrorInfo, Kind};
 
@@ -136,6 +137,9 @@ fn expected_request(name: &str) -> Request {
             store: 1,
             path: "dir/new.bin".into(),
             region: region(8_589_934_592, 65536),
+            mode: None,
+            e_tag: None,
+            version: None,
         }),
         "delete" => Request::Delete(path_request(6, 1, "dir/old.bin")),
         "multipart_start" => Request::MultipartStart(path_request(7, 1, "big/file.bin")),
@@ -165,6 +169,82 @@ fn expected_request(name: &str) -> Request {
             id: u64::MAX,
             cursor: 6,
         }),
+        "put_create" => Request::Put(PutRequest {
+            id: 14,
+            store: 1,
+            path: "dir/new.bin".into(),
+            region: region(0, 11),
+            mode: Some("create".into()),
+            e_tag: None,
+            version: None,
+        }),
+        "put_update_e_tag_version" => Request::Put(PutRequest {
+            id: 15,
+            store: 1,
+            path: "dir/new.bin".into(),
+            region: region(0, 11),
+            mode: Some("update".into()),
+            e_tag: Some("\"5d41402abc4b2a76b9719d911017c592\"".into()),
+            version: Some("v-0001".into()),
+        }),
+        "bulk_delete" => Request::BulkDelete(BulkDeleteRequest {
+            id: 16,
+            store: 1,
+            paths: vec![
+                "dir/a.txt".into(),
+                "dir/\u{fc}ber.txt".into(),
+                "dir//bad".into(),
+            ],
+        }),
+        "copy_no_overwrite" => Request::Copy(CopyRequest {
+            id: 17,
+            store: 1,
+            from: "dir/a.txt".into(),
+            to: "dir/b.txt".into(),
+            overwrite: false,
+        }),
+        "rename" => Request::Rename(CopyRequest {
+            id: 18,
+            store: 1,
+            from: "dir/b.txt".into(),
+            to: "dir/c.txt".into(),
+            overwrite: true,
+        }),
+        "read_open_zstd" => Request::ReadOpen(StreamOpen {
+            id: 19,
+            store: 1,
+            path: "logs/day.zst".into(),
+            codec: Some("zstd".into()),
+        }),
+        "read_open" => Request::ReadOpen(StreamOpen {
+            id: 20,
+            store: 1,
+            path: "dir/a.txt".into(),
+            codec: None,
+        }),
+        "read_next" => Request::ReadNext(StreamChunk {
+            id: 21,
+            stream: 3,
+            region: region(65536, 65536),
+        }),
+        "read_close" => Request::ReadClose(StreamRequest { id: 22, stream: 3 }),
+        "write_open_gzip" => Request::WriteOpen(StreamOpen {
+            id: 23,
+            store: 2,
+            path: "out/data.gz".into(),
+            codec: Some("gzip".into()),
+        }),
+        "write_chunk" => Request::WriteChunk(StreamChunk {
+            id: 24,
+            stream: 1 << 32,
+            region: region(0, 1_048_576),
+        }),
+        "write_finish" => Request::WriteFinish(StreamRequest {
+            id: 25,
+            stream: 1 << 32,
+        }),
+        "write_abort" => Request::WriteAbort(StreamRequest { id: 26, stream: 5 }),
+        "metrics" => Request::Metrics(IdRequest { id: 27 }),
         other => panic!("request vector {other} has no expectation in vectors.rs"),
     }
 }
@@ -241,6 +321,9 @@ fn request_json(request: &Request) -> Value {
             map.insert("store".into(), json!(r.store));
             map.insert("path".into(), json!(r.path));
             map.insert("region".into(), region_json(&r.region));
+            insert_some(&mut map, "mode", r.mode.clone());
+            insert_some(&mut map, "e_tag", r.e_tag.clone());
+            insert_some(&mut map, "version", r.version.clone());
             ("put", Some(r.id))
         }
         Request::MultipartPart(r) => {
@@ -271,6 +354,51 @@ fn request_json(request: &Request) -> Value {
             };
             (op, Some(r.id))
         }
+        Request::BulkDelete(r) => {
+            map.insert("store".into(), json!(r.store));
+            map.insert("paths".into(), json!(r.paths));
+            ("bulk_delete", Some(r.id))
+        }
+        Request::Copy(r) | Request::Rename(r) => {
+            map.insert("store".into(), json!(r.store));
+            map.insert("from".into(), json!(r.from));
+            map.insert("to".into(), json!(r.to));
+            map.insert("overwrite".into(), json!(r.overwrite));
+            let op = match request {
+                Request::Copy(_) => "copy",
+                _ => "rename",
+            };
+            (op, Some(r.id))
+        }
+        Request::ReadOpen(r) | Request::WriteOpen(r) => {
+            map.insert("store".into(), json!(r.store));
+            map.insert("path".into(), json!(r.path));
+            insert_some(&mut map, "codec", r.codec.clone());
+            let op = match request {
+                Request::ReadOpen(_) => "read_open",
+                _ => "write_open",
+            };
+            (op, Some(r.id))
+        }
+        Request::ReadNext(r) | Request::WriteChunk(r) => {
+            map.insert("stream".into(), json!(r.stream));
+            map.insert("region".into(), region_json(&r.region));
+            let op = match request {
+                Request::ReadNext(_) => "read_next",
+                _ => "write_chunk",
+            };
+            (op, Some(r.id))
+        }
+        Request::ReadClose(r) | Request::WriteFinish(r) | Request::WriteAbort(r) => {
+            map.insert("stream".into(), json!(r.stream));
+            let op = match request {
+                Request::ReadClose(_) => "read_close",
+                Request::WriteFinish(_) => "write_finish",
+                _ => "write_abort",
+            };
+            (op, Some(r.id))
+        }
+        Request::Metrics(r) => ("metrics", Some(r.id)),
     };
     assert_eq!(id, request.id());
     map.insert("op".into(), json!(op));
@@ -314,14 +442,45 @@ fn request_vectors_decode_to_their_messages() {
         "list",
         "list_next",
         "list_close",
+        "bulk_delete",
+        "copy",
+        "rename",
+        "read_open",
+        "read_next",
+        "read_close",
+        "write_open",
+        "write_chunk",
+        "write_finish",
+        "write_abort",
+        "metrics",
     ];
+    let every_op: BTreeSet<String> = every_op.iter().map(|s| s.to_string()).collect();
+    assert_eq!(ops, every_op);
     assert_eq!(
-        ops,
-        every_op
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<BTreeSet<_>>()
+        protocol_md_ops(),
+        every_op,
+        "the ops of protocol.md section 5"
     );
+}
+
+/// The ops in the first column of protocol.md section 5's table.
+fn protocol_md_ops() -> BTreeSet<String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../protocol.md");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let section = text
+        .split("## 5. Requests")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("protocol.md has a section 5");
+    let ops: BTreeSet<String> = section
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split('`').next())
+        .map(str::to_owned)
+        .collect();
+    assert!(!ops.is_empty(), "protocol.md section 5 has no table of ops");
+    ops
 }
 
 /// The id a frame that is not a valid request must be answered with, or None when it is fatal.
@@ -361,6 +520,48 @@ fn invalid_request_vectors_are_answered_or_fatal() {
     assert!(!invalid.is_empty());
     for v in invalid {
         check_invalid(v);
+    }
+}
+
+#[test]
+fn optional_request_fields_may_be_omitted_or_nil() {
+    // protocol.md: `overwrite` defaults to true; put's `mode`, `e_tag`, `version` and a stream's
+    // `codec` may be omitted or nil.
+    for op in ["copy", "rename"] {
+        let frame = rmp_serde::to_vec_named(&json!({
+            "op": op, "store": 1, "from": "a", "to": "b", "id": 30,
+        }))
+        .expect("encode");
+        match decode_request(&frame) {
+            Ok(Decoded::Request(Request::Copy(r) | Request::Rename(r))) => {
+                assert!(r.overwrite, "{op}");
+                assert_eq!((r.id, r.from.as_str(), r.to.as_str()), (30, "a", "b"));
+            }
+            other => panic!("expected a {op} request, got {other:?}"),
+        }
+    }
+    let frame = rmp_serde::to_vec_named(&json!({
+        "op": "put", "store": 1, "path": "k", "region": [0, 1], "mode": null, "e_tag": null,
+        "version": null, "id": 31,
+    }))
+    .expect("encode");
+    match decode_request(&frame) {
+        Ok(Decoded::Request(Request::Put(r))) => {
+            assert_eq!((r.mode, r.e_tag, r.version), (None, None, None));
+        }
+        other => panic!("expected a put request, got {other:?}"),
+    }
+    for op in ["read_open", "write_open"] {
+        let frame = rmp_serde::to_vec_named(&json!({
+            "op": op, "store": 1, "path": "k", "codec": null, "id": 32,
+        }))
+        .expect("encode");
+        match decode_request(&frame) {
+            Ok(Decoded::Request(Request::ReadOpen(r) | Request::WriteOpen(r))) => {
+                assert_eq!(r.codec, None, "{op}");
+            }
+            other => panic!("expected a {op} request, got {other:?}"),
+        }
     }
 }
 
@@ -467,6 +668,65 @@ fn encoded_response(name: &str) -> Vec<u8> {
             Success::List {
                 entries: vec![],
                 cursor: None,
+            },
+        ),
+        "error_data" => encode_response(
+            21,
+            &Err(ErrorInfo::new(
+                Kind::Data,
+                "cannot decompress logs/day.zst with zstd: Unknown frame descriptor",
+            )),
+        ),
+        "success_bulk_delete_with_failures" => ok(
+            16,
+            Success::BulkDelete {
+                failed: vec![
+                    (
+                        "dir/\u{fc}ber.txt".into(),
+                        ErrorInfo {
+                            kind: Kind::Permission,
+                            message: "Access Denied".into(),
+                            status: Some(403),
+                        },
+                    ),
+                    (
+                        "dir//bad".into(),
+                        ErrorInfo::new(
+                            Kind::InvalidPath,
+                            "Path \"dir//bad\" contained empty path segment",
+                        ),
+                    ),
+                ],
+            },
+        ),
+        "success_bulk_delete_none_failed" => ok(28, Success::BulkDelete { failed: vec![] }),
+        "success_stream" => ok(23, Success::Stream { stream: 1 << 32 }),
+        "success_read_open" => ok(
+            20,
+            Success::ReadOpen {
+                stream: 3,
+                meta: meta_a(),
+            },
+        ),
+        "success_read_more" => ok(
+            21,
+            Success::Read {
+                written: 65536,
+                eof: false,
+            },
+        ),
+        "success_read_eof" => ok(
+            29,
+            Success::Read {
+                written: 11,
+                eof: true,
+            },
+        ),
+        "success_metrics" => ok(
+            27,
+            Success::Metrics {
+                http_requests: 12345,
+                retries: 2,
             },
         ),
         other => panic!("response vector {other} has no construction in vectors.rs"),
