@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -352,3 +353,40 @@ def test_installed_command_round_trip(tmp_path: Path) -> None:
     back = tmp_path / "back.bin"
     ok(run_cli("cp", url(remote), str(back), command=(command,)))
     assert back.read_bytes() == data
+
+
+class _FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_draws_on_a_terminal_only() -> None:
+    from rustyobjectstore._cli import ProgressBar
+
+    terminal = _FakeTerminal()
+    bar = ProgressBar("data.bin", terminal, interval=0)
+    bar(5 * 1024 * 1024, 10 * 1024 * 1024)
+    bar(10 * 1024 * 1024, 10 * 1024 * 1024)
+    bar.close()
+    drawn = terminal.getvalue()
+    assert "data.bin" in drawn and "5.0 MiB / 10.0 MiB" in drawn and "/s" in drawn
+    assert "10.0 MiB / 10.0 MiB" in drawn and drawn.endswith("\n")
+    piped = io.StringIO()
+    quiet = ProgressBar("data.bin", piped, interval=0)
+    quiet(1, 2)
+    quiet.close()
+    assert piped.getvalue() == ""
+
+
+def test_cp_is_quiet_when_stderr_is_piped(tmp_path: Path) -> None:
+    source = tmp_path / "src.bin"
+    source.write_bytes(os.urandom(20 * 1024 * 1024))
+    store = tmp_path / "store"
+    store.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "rustyobjectstore", "cp", str(source), f"{store.as_uri()}/obj"],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0
+    assert result.stderr == b""
+    assert (store / "obj").read_bytes() == source.read_bytes()
