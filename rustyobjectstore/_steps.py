@@ -8,6 +8,9 @@ thread, ``run_async`` on an asyncio loop, so the sync and async twins share ever
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
+import weakref
 from collections.abc import Generator
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_all
@@ -46,7 +49,57 @@ def run_sync(step: Step[T]) -> T:
             error = exc
 
 
+class _LoopBridge:
+    """Hands finished futures to one event loop in batches: the first completion of a burst wakes the
+    loop once, and that wake-up resolves every completion queued by then (``asyncio.wrap_future``
+    would wake it once per response)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._ready: list[tuple[Future[Any], asyncio.Future[Any]]] = []
+
+    def wrap(self, future: Future[Any]) -> asyncio.Future[Any]:
+        waiter = self._loop.create_future()
+        future.add_done_callback(lambda done: self._finished(done, waiter))
+        return waiter
+
+    def _finished(self, done: Future[Any], waiter: asyncio.Future[Any]) -> None:
+        with self._lock:
+            self._ready.append((done, waiter))
+            first = len(self._ready) == 1
+        if first:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+                self._loop.call_soon_threadsafe(self._resolve)
+
+    def _resolve(self) -> None:
+        with self._lock:
+            ready, self._ready = self._ready, []
+        for done, waiter in ready:
+            if waiter.cancelled():
+                continue
+            exc = done.exception()
+            if exc is not None:
+                waiter.set_exception(exc)
+            else:
+                waiter.set_result(done.result())
+
+
+_bridges: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopBridge] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _bridge() -> _LoopBridge:
+    loop = asyncio.get_running_loop()
+    bridge = _bridges.get(loop)
+    if bridge is None:
+        bridge = _bridges[loop] = _LoopBridge(loop)
+    return bridge
+
+
 async def run_async(step: Step[T]) -> T:
+    bridge = _bridge()
     value: Any = None
     error: BaseException | None = None
     while True:
@@ -58,9 +111,11 @@ async def run_async(step: Step[T]) -> T:
         value, error = None, None
         try:
             if isinstance(awaited, list):
-                await asyncio.wait([asyncio.wrap_future(f) for f in awaited])
+                await asyncio.wait([bridge.wrap(f) for f in awaited])
                 value = _first_error(awaited)
+            elif awaited.done():
+                value = awaited.result()  # no trip through the loop for what is already there
             else:
-                value = await asyncio.wrap_future(awaited)
+                value = await bridge.wrap(awaited)
         except BaseException as exc:  # CancelledError too: the step releases what it holds
             error = exc
