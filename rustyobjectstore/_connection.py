@@ -23,6 +23,7 @@ from rustyobjectstore._errors import (
     error_from_wire,
 )
 from rustyobjectstore._metrics import SlotCounters
+from rustyobjectstore._steps import deferring
 from rustyobjectstore._transport import Closed, Transport
 
 HANDSHAKE_TIMEOUT = 30.0
@@ -120,6 +121,7 @@ class Connection:
         future.set_running_or_notify_cancel()
         request_id = next(self._ids)
         message["id"] = request_id
+        frame = encode_frame(message)  # a frame over the limit fails here, before anything is owed
         with self._lock:
             if self.closed is not None:
                 future.set_exception(self._crashed(op, path))
@@ -127,7 +129,12 @@ class Connection:
             self._pending[request_id] = _Pending(future, op, path)
         self.counters.sent(message["op"], message.get("region"))
         try:
-            self._send(message)
+            bridge = deferring()
+            if bridge is None:
+                self.transport.send(frame)
+            else:
+                self.transport.queue(frame)
+                bridge.defer(self.transport)
         except OSError:
             # The reader thread will see the death and fail every pending call, this one included.
             pass

@@ -412,9 +412,7 @@ def metrics(pool: Pool) -> Step[Metrics]:
     """Every slot's counters, with the HTTP counters of each live worker."""
     slots = pool.slots()
     asked = [
-        conn.request(codec.metrics(), "metrics", None)
-        if conn is not None and conn.alive
-        else None
+        conn.request(codec.metrics(), "metrics", None) if conn is not None and conn.alive else None
         for _, conn in slots
     ]
     workers = []

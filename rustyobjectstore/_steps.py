@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Generator
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_all
-from typing import Any, TypeVar, Union
+from typing import Any, Protocol, TypeVar, Union
 
 T = TypeVar("T")
 Awaited = Union["Future[Any]", "list[Future[Any]]"]
@@ -49,15 +49,35 @@ def run_sync(step: Step[T]) -> T:
             error = exc
 
 
+class Flushable(Protocol):
+    def flush(self) -> None: ...
+
+
 class _LoopBridge:
-    """Hands finished futures to one event loop in batches: the first completion of a burst wakes the
-    loop once, and that wake-up resolves every completion queued by then (``asyncio.wrap_future``
-    would wake it once per response)."""
+    """Batches both ways between one event loop and the workers.
+
+    In: finished futures reach the loop in batches: the first completion of a burst wakes the loop
+    once, and that wake-up resolves every completion queued by then (``asyncio.wrap_future`` would
+    wake it once per response).
+    Out: frames that the loop's tasks send during one turn of the loop are held and written together
+    at the start of the next turn, one write per worker instead of one per request.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._lock = threading.Lock()
         self._ready: list[tuple[Future[Any], asyncio.Future[Any]]] = []
+        self._dirty: set[Flushable] = set()
+
+    def defer(self, transport: Flushable) -> None:
+        if not self._dirty:
+            self._loop.call_soon(self._flush)
+        self._dirty.add(transport)
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        for transport in dirty:
+            transport.flush()
 
     def wrap(self, future: Future[Any]) -> asyncio.Future[Any]:
         waiter = self._loop.create_future()
@@ -98,16 +118,29 @@ def _bridge() -> _LoopBridge:
     return bridge
 
 
+_stepping = threading.local()
+
+
+def deferring() -> _LoopBridge | None:
+    """The loop bridge whose step is running on this thread right now, if any: its requests may be
+    held until the end of the loop's turn."""
+    bridge: _LoopBridge | None = getattr(_stepping, "bridge", None)
+    return bridge
+
+
 async def run_async(step: Step[T]) -> T:
     bridge = _bridge()
     value: Any = None
     error: BaseException | None = None
     while True:
+        _stepping.bridge = bridge
         try:
             awaited = step.send(value) if error is None else step.throw(error)
         except StopIteration as stop:
             result: T = stop.value
             return result
+        finally:
+            _stepping.bridge = None
         value, error = None, None
         try:
             if isinstance(awaited, list):

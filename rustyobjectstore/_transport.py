@@ -67,6 +67,7 @@ class Transport:
         self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
         self._write_lock = threading.Lock()
         self._stdin_closed = False
+        self._held: list[bytes] = []
         self.process = subprocess.Popen(
             list(argv),
             stdin=subprocess.PIPE,
@@ -93,10 +94,25 @@ class Transport:
     def pid(self) -> int:
         return self.process.pid
 
-    def send(self, frames: bytes) -> None:
-        """Writes whole frames; raises ``BrokenPipeError`` (an ``OSError``) once the worker is gone."""
-        view = memoryview(frames)
+    def queue(self, frame: bytes) -> None:
+        """Holds a frame for the next ``flush`` (or ``send``, which writes held frames first)."""
         with self._write_lock:
+            self._held.append(frame)
+
+    def flush(self) -> None:
+        try:
+            self.send(b"")
+        except OSError:
+            pass  # the reader thread sees the death and fails the calls
+
+    def send(self, frames: bytes) -> None:
+        """Writes whole frames, after any held ones; raises ``BrokenPipeError`` (an ``OSError``) once
+        the worker is gone."""
+        with self._write_lock:
+            if self._held:
+                frames = b"".join([*self._held, frames])
+                self._held.clear()
+            view = memoryview(frames)
             if self._stdin_closed:
                 # The fd number may already belong to another file: never write to it again.
                 raise BrokenPipeError("the worker's stdin is closed")

@@ -147,14 +147,20 @@ def _pss_kib(pids: list[int]) -> int:
 
 @pytest.fixture
 def peak_pss() -> Iterator[list[int]]:
-    """Samples the PSS of this process and its workers every 20 ms; yields [peak KiB]."""
-    pids = [os.getpid(), *(c.pid for c in _api.current_pool().connections)]
+    """Fresh workers, and a sampler every 20 ms of their PSS plus this process's growth over its
+    start (the test process holds the whole test session besides); yields [peak KiB]."""
+    settings = _api.current_pool().settings
+    ros.shutdown_object_store()
+    ros.init_object_store(settings)
+    workers = [c.pid for c in _api.current_pool().connections]
+    baseline = _pss_kib([os.getpid()])
     peak = [0]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            peak[0] = max(peak[0], _pss_kib(pids))
+            own = _pss_kib([os.getpid()]) - baseline
+            peak[0] = max(peak[0], _pss_kib(workers) + max(own, 0))
             time.sleep(0.02)
 
     thread = threading.Thread(target=sample, daemon=True)
