@@ -38,12 +38,14 @@ from rustyobjectstore._streams import (
 
 _lock = threading.Lock()
 _pool: Pool | None = None
+# What a pool started on demand uses: set by init_object_store, inherited by a forked child.
+_settings: StaticConfig | None = None
 
 
 def init_object_store(config: StaticConfig | None = None) -> None:
     """Starts the worker pool. Calling it again with the same (or no) configuration does nothing;
     with another one it is an error until ``shutdown_object_store()``."""
-    global _pool
+    global _pool, _settings
     with _lock:
         if _pool is not None and _pool.pid == os.getpid():
             if config is None or config == _pool.settings:
@@ -52,14 +54,15 @@ def init_object_store(config: StaticConfig | None = None) -> None:
                 "the object store is already running with another StaticConfig; "
                 "call shutdown_object_store() first"
             )
-        _pool = Pool(config or StaticConfig())
+        _settings = config or StaticConfig()
+        _pool = Pool(_settings)
 
 
 def shutdown_object_store() -> None:
     """Stops every worker. Calls made afterwards start a fresh default pool."""
-    global _pool
+    global _pool, _settings
     with _lock:
-        pool, _pool = _pool, None
+        pool, _pool, _settings = _pool, None, None
     if pool is not None and pool.pid == os.getpid():
         pool.close()
 
@@ -67,15 +70,29 @@ def shutdown_object_store() -> None:
 atexit.register(shutdown_object_store)
 
 
+def _after_fork_in_child() -> None:
+    """A forked child never touches its parent's workers: it drops its copies of their pipes (so
+    they still see EOF when the parent goes) and starts its own pool on its first call."""
+    global _lock, _pool
+    _lock = threading.Lock()  # it may have been held by a thread that did not survive the fork
+    pool, _pool = _pool, None
+    if pool is not None:
+        pool.abandon()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def current_pool() -> Pool:
-    """The running pool, started with defaults on first use (and anew in a forked child)."""
+    """The running pool, started on first use (and anew, with the same settings, in a forked
+    child)."""
     global _pool
     pool = _pool
     if pool is not None and pool.pid == os.getpid():
         return pool
     with _lock:
         if _pool is None or _pool.pid != os.getpid():
-            _pool = Pool(StaticConfig())
+            _pool = Pool(_settings or StaticConfig())
         return _pool
 
 

@@ -7,6 +7,7 @@ arrived (``release_after``), so the worker never writes into memory that was han
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import mmap
 import os
@@ -130,6 +131,12 @@ class Arena:
     def free_bytes(self) -> int:
         with self._lock:
             return sum(length for _, length in self._free)
+
+    def abandon(self) -> None:
+        """In a forked child: close this process's copy of the fd; the mapping goes with the process."""
+        self._closed = True
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
 
     def close(self) -> None:
         if self._closed:

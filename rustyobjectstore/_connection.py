@@ -186,6 +186,11 @@ class Connection:
         self.transport.close()
         self.arena.close()
 
+    def abandon(self) -> None:
+        """In a forked child: let go of the parent's worker without talking to it."""
+        self.transport.abandon()
+        self.arena.abandon()
+
 
 def response_field(response: Message, name: str) -> Any:
     if name not in response:

@@ -74,6 +74,13 @@ class Pool:
     def connections(self) -> list[Connection]:
         return [c for c in self._slots if c is not None]
 
+    def abandon(self) -> None:
+        """In a forked child: the workers are the parent's; drop our copies of their pipes."""
+        self._closed = True
+        for connection in self._slots:
+            if connection is not None:
+                connection.abandon()
+
     def close(self) -> None:
         with self._lock:
             if self._closed:

@@ -8,6 +8,7 @@ a crash report can quote its last words.
 from __future__ import annotations
 
 import collections
+import contextlib
 import fcntl
 import os
 import signal
@@ -151,6 +152,17 @@ class Transport:
         assert self.process.stderr is not None
         for raw in self.process.stderr:
             self._stderr.append(raw.decode("utf-8", "replace").rstrip())
+
+    def abandon(self) -> None:
+        """In a forked child: drop this process's copies of the pipes, taking no lock (the thread
+        that held one is gone) and waiting for nothing, so the worker still sees EOF when its parent
+        closes or dies."""
+        self._stdin_closed = True
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    os.close(stream.fileno())
+        self.process.returncode = -1  # not ours to reap
 
     def close(self, timeout: float = 5.0) -> None:
         """Closes stdin (the worker exits on EOF), waits, kills if it must, and joins the threads."""

@@ -179,3 +179,39 @@ def test_bad_static_config_values_are_refused() -> None:
         StaticConfig(multipart_put_part_size=1024)
     with pytest.raises(ros.ConfigurationError, match="arena_size"):
         StaticConfig(arena_size=1024 * 1024)
+
+
+def test_a_forked_child_gets_its_own_workers_and_leaves_the_parents_alone(
+    fresh_pool: None, tmp_path: Path
+) -> None:
+    ros.init_object_store(StaticConfig(n_workers=1))
+    conf = ros.Config(tmp_path.as_uri())
+    ros.put_object("from-parent", b"p", conf)
+    (parent_worker,) = _api.current_pool().connections
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: exit status tells the parent what happened
+        os.close(read_end)
+        status = 1
+        try:
+            ok = ros.get_object("from-parent", conf) == b"p"
+            ros.put_object("from-child", b"c", conf)
+            (child_worker,) = _api.current_pool().connections
+            status = 0 if ok and child_worker.pid != parent_worker.pid else 2
+            os.write(write_end, b"ready")
+            time.sleep(3)  # stay alive while the parent shuts its pool down
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    assert os.read(read_end, 5) == b"ready"
+    os.close(read_end)
+    assert ros.get_object("from-child", conf) == b"c"
+    assert ros.get_object("from-parent", conf) == b"p"  # the parent's worker still answers
+    process = parent_worker.transport.process
+    started = time.monotonic()
+    ros.shutdown_object_store()
+    # The child holds no copy of the worker's stdin: it saw EOF and exited at once.
+    assert process.returncode == 0
+    assert time.monotonic() - started < 2
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
