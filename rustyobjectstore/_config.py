@@ -61,6 +61,11 @@ class StaticConfig:
     multipart_put_part_size: int = 8 * MiB
     #: Parts or ranges of one object moving at once.
     max_parallel_parts: int = 4
+    #: A read (get, head, list's first page, download) whose worker dies is tried again this many
+    #: times on a fresh worker; a write is not, unless ``crash_retries_for_writes`` says so (a write
+    #: that reached the store before the crash would then be repeated).
+    crash_retries_for_reads: int = 1
+    crash_retries_for_writes: int = 0
 
     def __post_init__(self) -> None:
         positive = (
@@ -80,6 +85,10 @@ class StaticConfig:
                 raise _config_error(
                     f"StaticConfig.{name} must be a positive integer, got {value!r}"
                 )
+        for name in ("crash_retries_for_reads", "crash_retries_for_writes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise _config_error(f"StaticConfig.{name} must be a whole number, got {value!r}")
         if self.multipart_put_part_size < 5 * MiB:
             raise _config_error("StaticConfig.multipart_put_part_size must be at least 5 MiB")
         biggest = max(

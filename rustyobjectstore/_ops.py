@@ -24,12 +24,13 @@ from rustyobjectstore._errors import (
     NotSupportedError,
     ObjectStoreError,
     ProtocolError,
+    WorkerCrashedError,
     error_from_wire,
 )
 from rustyobjectstore._metrics import Metrics, add_up, snapshot
 from rustyobjectstore._objectmeta import ObjectMeta, UpdateVersion
 from rustyobjectstore._pool import Pool
-from rustyobjectstore._steps import Step
+from rustyobjectstore._steps import Step, T
 
 
 def allocate(arena: Arena, length: int) -> Step[Region]:
@@ -54,6 +55,20 @@ def call(
             conn.arena.release_after(future, region)
         raise
     return response
+
+
+def retry_on_crash(pool: Pool, make: Callable[[], Step[T]], *, write: bool) -> Step[T]:
+    """Runs the step ``make()`` builds, again on a fresh worker if its worker died under it, as many
+    times as the pool's settings allow for reads or for writes."""
+    settings = pool.settings
+    retries = settings.crash_retries_for_writes if write else settings.crash_retries_for_reads
+    for attempt in range(retries + 1):
+        try:
+            return (yield from make())
+        except WorkerCrashedError:
+            if attempt == retries:
+                raise
+    raise AssertionError("unreachable")
 
 
 def writable_view(buffer: Any) -> memoryview:
@@ -188,6 +203,23 @@ def read(
     byte_range: tuple[int, int] | None = None,
     progress: Progress | None = None,
 ) -> Step[int]:
+    def once() -> Step[int]:
+        return _read_once(pool, conf, path, dest, capacity=capacity, byte_range=byte_range,
+                          progress=progress)  # fmt: skip
+
+    return (yield from retry_on_crash(pool, once, write=False))
+
+
+def _read_once(
+    pool: Pool,
+    conf: StoreConfig,
+    path: str,
+    dest: Destination,
+    *,
+    capacity: int | None = None,
+    byte_range: tuple[int, int] | None = None,
+    progress: Progress | None = None,
+) -> Step[int]:
     """The object (or ``byte_range`` of it) into ``dest``; returns its size. ``capacity`` is how much
     the destination can hold, if it is bounded."""
     settings = pool.settings
@@ -251,6 +283,22 @@ def fill_from(data: memoryview) -> Fill:
 
 
 def write(
+    pool: Pool,
+    conf: StoreConfig,
+    path: str,
+    size: int,
+    fill: Fill,
+    mode: PutMode = "overwrite",
+    progress: Progress | None = None,
+) -> Step[int]:
+    return (
+        yield from retry_on_crash(
+            pool, lambda: _write_once(pool, conf, path, size, fill, mode, progress), write=True
+        )
+    )
+
+
+def _write_once(
     pool: Pool,
     conf: StoreConfig,
     path: str,
@@ -342,12 +390,20 @@ def _upload_parts(
 
 
 def head(pool: Pool, conf: StoreConfig, path: str) -> Step[ObjectMeta]:
+    return (yield from retry_on_crash(pool, lambda: _head_once(pool, conf, path), write=False))
+
+
+def _head_once(pool: Pool, conf: StoreConfig, path: str) -> Step[ObjectMeta]:
     conn, store = pool.route(conf.spec())
     response = yield from call(conn, codec.path_op("head", store, path), "head", path)
     return ObjectMeta.from_wire(response_field(response, "meta"))
 
 
 def delete(pool: Pool, conf: StoreConfig, path: str) -> Step[None]:
+    return (yield from retry_on_crash(pool, lambda: _delete_once(pool, conf, path), write=True))
+
+
+def _delete_once(pool: Pool, conf: StoreConfig, path: str) -> Step[None]:
     conn, store = pool.route(conf.spec())
     yield from call(conn, codec.path_op("delete", store, path), "delete", path)
 
@@ -375,6 +431,16 @@ def list_next(conn: Connection, cursor: int, prefix: str) -> Step[Page]:
 
 
 def copy(pool: Pool, conf: StoreConfig, op: str, src: str, dst: str, overwrite: bool) -> Step[None]:
+    return (
+        yield from retry_on_crash(
+            pool, lambda: _copy_once(pool, conf, op, src, dst, overwrite), write=True
+        )
+    )
+
+
+def _copy_once(
+    pool: Pool, conf: StoreConfig, op: str, src: str, dst: str, overwrite: bool
+) -> Step[None]:
     """``copy`` or ``rename`` within one store."""
     conn, store = pool.route(conf.spec())
     yield from call(conn, codec.copy(op, store, src, dst, overwrite), op, src)
@@ -392,6 +458,14 @@ BULK_DELETE_BATCH = 1000  # keeps a frame far below the frame limit
 
 
 def bulk_delete(pool: Pool, conf: StoreConfig, paths: list[str]) -> Step[list[BulkDeleteFailure]]:
+    return (
+        yield from retry_on_crash(pool, lambda: _bulk_delete_once(pool, conf, paths), write=True)
+    )
+
+
+def _bulk_delete_once(
+    pool: Pool, conf: StoreConfig, paths: list[str]
+) -> Step[list[BulkDeleteFailure]]:
     conn, store = pool.route(conf.spec())
     batches = [paths[i : i + BULK_DELETE_BATCH] for i in range(0, len(paths), BULK_DELETE_BATCH)]
     futures = [

@@ -116,7 +116,7 @@ def test_a_call_in_flight_on_a_dying_worker_gets_a_crash_error(
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(4)
-    ros.init_object_store(StaticConfig(n_workers=1))
+    ros.init_object_store(StaticConfig(n_workers=1, crash_retries_for_reads=0))
     conf = ros.AWSConfig(
         "us-east-1", "b", access_key_id="a", secret_access_key="s",
         host=f"http://127.0.0.1:{listener.getsockname()[1]}",
@@ -215,3 +215,103 @@ def test_a_forked_child_gets_its_own_workers_and_leaves_the_parents_alone(
     assert time.monotonic() - started < 2
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+class _StallFirst:
+    """A loopback HTTP server whose first request stalls until released; the rest answer at once.
+    Only a fake server can hold a request open on cue while its worker is killed."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+        self.requests = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, body: bytes) -> None:
+                outer.requests += 1
+                if outer.requests == 1:
+                    outer.stalled.set()
+                    outer.release.wait(10)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                self._answer(b"the object")
+
+            def do_PUT(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self._answer(b"")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.conf = ros.Config(
+            f"http://127.0.0.1:{self.server.server_address[1]}/",
+            {"allow_http": "true"},
+            ros.ClientOptions(max_retries=0, request_timeout_secs=30),
+        )
+
+    def kill_worker_when_stalled(self) -> threading.Thread:
+        def kill() -> None:
+            assert self.stalled.wait(10)
+            (connection,) = _api.current_pool().connections
+            os.kill(connection.pid, signal.SIGKILL)
+
+        thread = threading.Thread(target=kill)
+        thread.start()
+        return thread
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def stall_first() -> Iterator[_StallFirst]:
+    server = _StallFirst()
+    yield server
+    server.close()
+
+
+def test_a_read_whose_worker_dies_is_retried_on_a_fresh_worker(
+    fresh_pool: None, stall_first: _StallFirst
+) -> None:
+    ros.init_object_store(StaticConfig(n_workers=1))
+    killer = stall_first.kill_worker_when_stalled()
+    assert ros.get_object("obj", stall_first.conf) == b"the object"
+    killer.join()
+    assert stall_first.requests == 2
+    assert ros.current_metrics().total.restarts == 1
+
+
+def test_a_write_whose_worker_dies_is_not_retried_by_default(
+    fresh_pool: None, stall_first: _StallFirst
+) -> None:
+    ros.init_object_store(StaticConfig(n_workers=1))
+    killer = stall_first.kill_worker_when_stalled()
+    with pytest.raises(ros.WorkerCrashedError) as caught:
+        ros.put_object("obj", b"data", stall_first.conf)
+    killer.join()
+    assert caught.value.op == "put" and "SIGKILL" in str(caught.value)
+    assert stall_first.requests == 1
+
+
+def test_writes_retry_on_a_crash_when_configured(
+    fresh_pool: None, stall_first: _StallFirst
+) -> None:
+    ros.init_object_store(StaticConfig(n_workers=1, crash_retries_for_writes=1))
+    killer = stall_first.kill_worker_when_stalled()
+    assert ros.put_object("obj", b"data", stall_first.conf) == 4
+    killer.join()
+    assert stall_first.requests == 2
