@@ -226,7 +226,6 @@ fn build_inner(
     secrets: &[String],
     http: &Arc<HttpCounters>,
 ) -> Result<Store, ErrorInfo> {
-    let connector = || CountingConnector(Arc::clone(http));
     let url = Url::parse(&config.url).map_err(|e| {
         ErrorInfo::new(
             Kind::ParseUrl,
@@ -239,6 +238,22 @@ fn build_inner(
             format!("unsupported URL {:?}: {e}", config.url),
         )
     })?;
+    // The builders share these methods but no trait. Client options go first: with_client_options
+    // replaces what with_config set (allow_http).
+    macro_rules! cloud_store {
+        ($builder:ident, $key:ty, $label:literal) => {{
+            let mut b = $builder::new()
+                .with_url(url.as_str())
+                .with_client_options(client_options(config)?)
+                .with_retry(retry_config(config)?)
+                .with_http_connector(CountingConnector(Arc::clone(http)));
+            for (k, v) in &config.options {
+                b = b.with_config(parse_option::<$key>(k, $label)?, v);
+            }
+            let store: Arc<dyn ObjectStore> = Arc::new(b.build().map_err(|e| build_error(&e))?);
+            store
+        }};
+    }
     let no_options = |store: &str| match config.options.keys().next() {
         Some(key) => Err(config_error(format!(
             "unknown option {key:?} for a {store} store (it takes no options)"
@@ -274,54 +289,19 @@ fn build_inner(
                 secrets: secrets.to_vec(),
             });
         }
-        ObjectStoreScheme::AmazonS3 => {
-            // Client options first: with_client_options replaces what with_config set (allow_http).
-            let mut b = AmazonS3Builder::new()
-                .with_url(url.as_str())
-                .with_client_options(client_options(config)?)
-                .with_retry(retry_config(config)?)
-                .with_http_connector(connector());
-            for (k, v) in &config.options {
-                b = b.with_config(parse_option::<AmazonS3ConfigKey>(k, "S3")?, v);
-            }
-            (Arc::new(b.build().map_err(|e| build_error(&e))?), false)
-        }
-        ObjectStoreScheme::MicrosoftAzure => {
-            // Client options first: with_client_options replaces what with_config set (allow_http).
-            let mut b = MicrosoftAzureBuilder::new()
-                .with_url(url.as_str())
-                .with_client_options(client_options(config)?)
-                .with_retry(retry_config(config)?)
-                .with_http_connector(connector());
-            for (k, v) in &config.options {
-                b = b.with_config(parse_option::<AzureConfigKey>(k, "Azure")?, v);
-            }
-            (Arc::new(b.build().map_err(|e| build_error(&e))?), false)
-        }
-        ObjectStoreScheme::GoogleCloudStorage => {
-            // Client options first: with_client_options replaces what with_config set (allow_http).
-            let mut b = GoogleCloudStorageBuilder::new()
-                .with_url(url.as_str())
-                .with_client_options(client_options(config)?)
-                .with_retry(retry_config(config)?)
-                .with_http_connector(connector());
-            for (k, v) in &config.options {
-                b = b.with_config(parse_option::<GoogleConfigKey>(k, "GCS")?, v);
-            }
-            (Arc::new(b.build().map_err(|e| build_error(&e))?), false)
-        }
-        ObjectStoreScheme::Http => {
-            // Client options first: with_client_options replaces what with_config set (allow_http).
-            let mut b = HttpBuilder::new()
-                .with_url(url.as_str())
-                .with_client_options(client_options(config)?)
-                .with_retry(retry_config(config)?)
-                .with_http_connector(connector());
-            for (k, v) in &config.options {
-                b = b.with_config(parse_option::<ClientConfigKey>(k, "HTTP")?, v);
-            }
-            (Arc::new(b.build().map_err(|e| build_error(&e))?), false)
-        }
+        ObjectStoreScheme::AmazonS3 => (
+            cloud_store!(AmazonS3Builder, AmazonS3ConfigKey, "S3"),
+            false,
+        ),
+        ObjectStoreScheme::MicrosoftAzure => (
+            cloud_store!(MicrosoftAzureBuilder, AzureConfigKey, "Azure"),
+            false,
+        ),
+        ObjectStoreScheme::GoogleCloudStorage => (
+            cloud_store!(GoogleCloudStorageBuilder, GoogleConfigKey, "GCS"),
+            false,
+        ),
+        ObjectStoreScheme::Http => (cloud_store!(HttpBuilder, ClientConfigKey, "HTTP"), false),
         other => {
             return Err(ErrorInfo::new(
                 Kind::ParseUrl,
