@@ -180,3 +180,7 @@ def stream_op(op: str, stream: int) -> Message:
 
 def metrics() -> Message:
     return {"op": "metrics"}
+
+
+def ping() -> Message:
+    return {"op": "ping"}

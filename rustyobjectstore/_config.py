@@ -66,6 +66,10 @@ class StaticConfig:
     #: that reached the store before the crash would then be repeated).
     crash_retries_for_reads: int = 1
     crash_retries_for_writes: int = 0
+    #: A worker with calls in flight that has sent nothing for this long is pinged; if the ping is
+    #: not answered within as long again, the worker is taken to have stopped (SIGSTOP, a hang)
+    #: and is killed, which fails (or, for reads, retries) its calls. 0 turns the watchdog off.
+    worker_stall_secs: float = 30.0
 
     def __post_init__(self) -> None:
         positive = (
@@ -89,6 +93,10 @@ class StaticConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise _config_error(f"StaticConfig.{name} must be a whole number, got {value!r}")
+        if not isinstance(self.worker_stall_secs, (int, float)) or self.worker_stall_secs < 0:
+            raise _config_error(
+                f"StaticConfig.worker_stall_secs must be a number >= 0, got {self.worker_stall_secs!r}"
+            )
         if self.multipart_put_part_size < 5 * MiB:
             raise _config_error("StaticConfig.multipart_put_part_size must be at least 5 MiB")
         biggest = max(

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from concurrent.futures import Future
 from typing import Any
 
 from rustyobjectstore import __version__
+from rustyobjectstore import _codec as codec
 from rustyobjectstore._arena import Arena
 from rustyobjectstore._binary import find_worker
 from rustyobjectstore._codec import PROTOCOL_VERSION, Message, encode_frame, register
@@ -47,6 +49,8 @@ class Connection:
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(1)
         self._stores: dict[StoreSpec, int] = {}
+        self.last_heard = time.monotonic()
+        self._ping: tuple[float, Future[Message]] | None = None
         self._hello: Future[Message] = Future()
         self._hello.set_running_or_notify_cancel()
         self.closed: Closed | None = None
@@ -144,6 +148,7 @@ class Connection:
         self.transport.send(encode_frame(message))
 
     def _on_message(self, message: Message) -> None:
+        self.last_heard = time.monotonic()
         if not self._hello.done():
             self._hello.set_result(message)
             return
@@ -161,6 +166,23 @@ class Connection:
             error = error_from_wire(message.get("error"), pending.op, pending.path)
             self.counters.failed(error.kind)
             pending.future.set_exception(error)
+
+    def check_stalled(self, stall: float) -> None:
+        """Called by the pool's watchdog: pings a worker that owes answers and has been silent for
+        ``stall`` seconds, and kills it if the ping goes unanswered as long."""
+        now = time.monotonic()
+        if self.closed is not None or not self._pending:
+            self._ping = None
+            return
+        if self._ping is not None:
+            sent_at, answer = self._ping
+            if answer.done():
+                self._ping = None
+            elif now - sent_at >= stall:
+                self.transport.kill(f"it answered nothing, not even a ping, for {2 * stall:g} s")
+            return
+        if now - self.last_heard >= stall:
+            self._ping = (now, self.request(codec.ping(), "ping", None))
 
     def _crashed(self, op: str, path: str | None) -> ObjectStoreError:
         closed = self.closed

@@ -25,8 +25,8 @@ class SlotCounters:
         self.restarts = 0
 
     def sent(self, op: str, region: object) -> None:
-        if op == "metrics":
-            return  # asking for the counters is not work to count
+        if op in ("metrics", "ping"):
+            return  # asking after the workers is not work to count
         with self._lock:
             self.requests[op] += 1
             if op in _OUTBOUND and isinstance(region, (list, tuple)):

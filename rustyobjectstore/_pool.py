@@ -24,12 +24,25 @@ class Pool:
         self._pinned: dict[StoreSpec, int] = {}
         self._slots: list[Connection | None] = [None] * settings.n_workers
         self.counters = [SlotCounters() for _ in range(settings.n_workers)]
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
         try:
             for i in range(settings.n_workers):
                 self._slots[i] = Connection(settings, self.counters[i])
         except BaseException:
             self.close()
             raise
+        if settings.worker_stall_secs > 0:
+            self._watchdog = threading.Thread(
+                target=self._watch, daemon=True, name="rustyobjectstore-watchdog"
+            )
+            self._watchdog.start()
+
+    def _watch(self) -> None:
+        stall = self.settings.worker_stall_secs
+        while not self._stop.wait(min(1.0, stall / 4)):
+            for connection in self.connections:
+                connection.check_stalled(stall)
 
     def route(self, spec: StoreSpec) -> tuple[Connection, int]:
         """The connection for a call on ``spec``, and the store's number on it."""
@@ -87,6 +100,9 @@ class Pool:
                 return
             self._closed = True
             slots, self._slots = self._slots, []
+        self._stop.set()
+        if self._watchdog is not None and self._watchdog is not threading.current_thread():
+            self._watchdog.join()
         for connection in slots:
             if connection is not None:
                 connection.close()

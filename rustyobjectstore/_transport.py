@@ -69,6 +69,7 @@ class Transport:
         self._write_lock = threading.Lock()
         self._stdin_closed = False
         self._held: list[bytes] = []
+        self._kill_reason: str | None = None
         self.process = subprocess.Popen(
             list(argv),
             stdin=subprocess.PIPE,
@@ -146,12 +147,19 @@ class Transport:
             self.process.kill()
             returncode = self.process.wait()
         self._stderr_thread.join(timeout=2)
+        reason = self._kill_reason or reason
         self._on_close(Closed(returncode, "\n".join(self._stderr), reason))
 
     def _drain_stderr(self) -> None:
         assert self.process.stderr is not None
         for raw in self.process.stderr:
             self._stderr.append(raw.decode("utf-8", "replace").rstrip())
+
+    def kill(self, reason: str) -> None:
+        """Kills the worker; ``reason`` is what its crash report will say."""
+        self._kill_reason = reason
+        with contextlib.suppress(OSError):
+            self.process.kill()
 
     def abandon(self) -> None:
         """In a forked child: drop this process's copies of the pipes, taking no lock (the thread

@@ -2,7 +2,7 @@
 # Install MinIO, the fast S3 server the benchmark uses, into $ROOT/.emulators/bin (idempotent).
 #
 # MinIO's upstream no longer publishes release binaries, so it is built from the pinned Go
-# module with `go install` (about 2 minutes and a ~150 MB binary). Needs Go (>= 1.24).
+# module with `go install` (2 to 7 minutes from a cold module cache; a ~150 MB binary). Needs Go.
 set -euo pipefail
 
 MINIO_MODULE="github.com/minio/minio"
@@ -23,7 +23,7 @@ if ! command -v go >/dev/null 2>&1; then
     exit 1
 fi
 
-echo "installing minio $MINIO_VERSION into $BIN_DIR (takes about 2 minutes)"
+echo "installing minio $MINIO_VERSION into $BIN_DIR (takes a few minutes)"
 mkdir -p "$BIN_DIR"
 rm -f "$STAMP"
 GOBIN="$BIN_DIR" go install "$MINIO_MODULE@$MINIO_VERSION"

@@ -315,3 +315,40 @@ def test_writes_retry_on_a_crash_when_configured(
     assert ros.put_object("obj", b"data", stall_first.conf) == 4
     killer.join()
     assert stall_first.requests == 2
+
+
+def test_a_worker_that_stops_answering_is_killed_and_its_read_retried(
+    fresh_pool: None, stall_first: _StallFirst
+) -> None:
+    ros.init_object_store(StaticConfig(n_workers=1, worker_stall_secs=0.5))
+    (stopped,) = _api.current_pool().connections
+
+    def stop_when_stalled() -> None:
+        assert stall_first.stalled.wait(10)
+        os.kill(stopped.pid, signal.SIGSTOP)
+
+    stopper = threading.Thread(target=stop_when_stalled)
+    stopper.start()
+    started = time.monotonic()
+    assert ros.get_object("obj", stall_first.conf) == b"the object"
+    stopper.join()
+    assert time.monotonic() - started < 10
+    assert stopped.transport.process.returncode == -signal.SIGKILL
+    assert stopped.closed is not None and "not even a ping" in stopped.closed.describe()
+    assert ros.current_metrics().total.restarts == 1
+    assert "ping" not in ros.current_metrics().total.requests
+
+
+def test_a_busy_worker_answers_pings_and_is_left_alone(
+    fresh_pool: None, stall_first: _StallFirst
+) -> None:
+    ros.init_object_store(StaticConfig(n_workers=1, worker_stall_secs=0.3))
+    (worker,) = _api.current_pool().connections
+    releaser = threading.Timer(2.0, stall_first.release.set)
+    releaser.start()
+    # The first request stalls for 2 s, far past the stall time, but the worker answers its pings.
+    with pytest.raises(ros.ObjectStoreError):
+        ros.get_object("obj", stall_first.conf)  # the released handler closes without answering
+    releaser.join()
+    assert worker.alive
+    assert _api.current_pool().connections == [worker]

@@ -131,6 +131,7 @@ BUILDERS: dict[str, Callable[[], Message]] = {
     "write_abort": lambda: _with_id(codec.stream_op("write_abort", 5), 26),
     # _codec has no builder for it: this is the message ``_ops.metrics`` sends.
     "metrics": lambda: _with_id(codec.metrics(), 27),
+    "ping": lambda: _with_id(codec.ping(), 28),
 }
 
 # Every op of protocol.md section 5.
@@ -158,6 +159,7 @@ PROTOCOL_OPS = {
     "write_finish",
     "write_abort",
     "metrics",
+    "ping",
 }
 
 

@@ -41,6 +41,7 @@ pub enum Request {
     WriteFinish(StreamRequest),
     WriteAbort(StreamRequest),
     Metrics(IdRequest),
+    Ping(IdRequest),
 }
 
 impl Request {
@@ -59,7 +60,7 @@ impl Request {
             Request::ReadOpen(r) | Request::WriteOpen(r) => Some(r.id),
             Request::ReadNext(r) | Request::WriteChunk(r) => Some(r.id),
             Request::ReadClose(r) | Request::WriteFinish(r) | Request::WriteAbort(r) => Some(r.id),
-            Request::Metrics(r) => Some(r.id),
+            Request::Metrics(r) | Request::Ping(r) => Some(r.id),
         }
     }
 }

@@ -125,6 +125,12 @@ impl Server {
             }
             return;
         };
+        if let Request::Ping(_) = request {
+            // Answered by the read loop itself, past the concurrency limit: a worker that answers
+            // pings is reading its input, however busy its requests keep it.
+            self.send(id, &Ok(Success::Empty));
+            return;
+        }
         if let Some(routed) = stream_command(&self.ctx, &request) {
             // Stream commands go to their stream's task, which answers them in order.
             if let Err(e) = routed {
@@ -176,6 +182,7 @@ fn operation(ctx: Arc<Ctx>, request: Request) -> BoxFuture<'static, Result<Succe
         }
         // Handled before this in `dispatch`: register inline, stream commands by their stream.
         Request::Register(_)
+        | Request::Ping(_)
         | Request::ReadNext(_)
         | Request::WriteChunk(_)
         | Request::ReadClose(_)

@@ -245,6 +245,7 @@ fn expected_request(name: &str) -> Request {
         }),
         "write_abort" => Request::WriteAbort(StreamRequest { id: 26, stream: 5 }),
         "metrics" => Request::Metrics(IdRequest { id: 27 }),
+        "ping" => Request::Ping(IdRequest { id: 28 }),
         other => panic!("request vector {other} has no expectation in vectors.rs"),
     }
 }
@@ -399,6 +400,7 @@ fn request_json(request: &Request) -> Value {
             (op, Some(r.id))
         }
         Request::Metrics(r) => ("metrics", Some(r.id)),
+        Request::Ping(r) => ("ping", Some(r.id)),
     };
     assert_eq!(id, request.id());
     map.insert("op".into(), json!(op));
@@ -453,6 +455,7 @@ fn request_vectors_decode_to_their_messages() {
         "write_finish",
         "write_abort",
         "metrics",
+        "ping",
     ];
     let every_op: BTreeSet<String> = every_op.iter().map(|s| s.to_string()).collect();
     assert_eq!(ops, every_op);

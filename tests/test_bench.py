@@ -1,0 +1,65 @@
+"""Smoke test of scripts/bench.py: a quick run on the local stores, rustyobjectstore only.
+
+Runs the script as a subprocess, so it needs neither the ``bench`` extra (obstore, boto3, ...)
+nor MinIO nor the network.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "scripts" / "bench.py"
+SERVERS = ("memory", "file")
+QUICK_WORKLOADS = {"small", "latency", "medium", "large"}
+
+
+def _positive(sample: Any) -> bool:
+    if isinstance(sample, list):  # latency: the seconds of each call in one repeat
+        return bool(sample) and all(_positive(s) for s in sample)
+    return isinstance(sample, int | float) and sample > 0
+
+
+@pytest.mark.timeout(120)
+def test_quick_run_on_local_stores(tmp_path: Path) -> None:
+    json_path = tmp_path / "bench.json"
+    argv = [
+        sys.executable, str(BENCH), "--quick",
+        "--servers", ",".join(SERVERS),
+        "--libs", "rustyobjectstore",
+        "--json", str(json_path),
+        "--png", str(tmp_path / "bench.png"),
+    ]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=110, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    for server in SERVERS:
+        assert f"== {server}" in result.stdout, result.stdout
+
+    document = json.loads(json_path.read_text())
+    assert str(json_path) in result.stdout
+    assert {w["key"] for w in document["workloads"]} == QUICK_WORKLOADS
+    assert document["meta"]["versions"]["rustyobjectstore"]
+    index = {(r["server"], r["workload"], r["op"], r["lib"]): r for r in document["results"]}
+    assert {r["lib"] for r in document["results"]} == {
+        "rustyobjectstore",
+        "rustyobjectstore[get_object]",
+    }
+    for server in SERVERS:
+        for workload in document["workloads"]:
+            cells = [("put", "rustyobjectstore"), ("get", "rustyobjectstore")]
+            cells.append(("get", "rustyobjectstore[get_object]"))
+            for op, lib in cells:
+                record = index.get((server, workload["key"], op, lib))
+                where = f"{server} {workload['key']} {op} {lib}"
+                assert record is not None, f"no result for {where}"
+                assert record["status"] == "ok", f"{where}: {record['reason']}"
+                assert record["unit"] == workload["unit"]
+                assert isinstance(record["median"], float) and record["median"] > 0, where
+                assert record["samples"] and all(_positive(s) for s in record["samples"]), where
