@@ -116,15 +116,11 @@ async def get_object_into_async(path: str, buffer: Buffer, conf: StoreConfig) ->
 
 
 def get_object(path: str, conf: StoreConfig) -> bytes:
-    dest = _ops.IntoBytes()
-    run_sync(_ops.read(current_pool(), conf, path, dest))
-    return dest.result()
+    return run_sync(_files.as_bytes(current_pool(), conf, path))
 
 
 async def get_object_async(path: str, conf: StoreConfig) -> bytes:
-    dest = _ops.IntoBytes()
-    await run_async(_ops.read(current_pool(), conf, path, dest))
-    return dest.result()
+    return await run_async(_files.as_bytes(current_pool(), conf, path))
 
 
 def get_object_range(path: str, start: int, end: int, conf: StoreConfig) -> bytes:
@@ -184,14 +180,19 @@ async def put_object_from_file_async(
 def get_object_view(path: str, conf: StoreConfig) -> Iterator[memoryview]:
     """A read-only view of the object in the worker's shared memory, without a copy; the memory is
     given back when the block ends, after which the view raises ``ValueError`` on use."""
-    conn, region, size = run_sync(_files.view(current_pool(), conf, path))
+    pool = current_pool()
+    conn, region, size = run_sync(
+        _ops.retry_on_crash(pool, lambda: _files.view(pool, conf, path), write=False)
+    )
     with _lease(conn, region, size) as view:
         yield view
 
 
 @contextlib.asynccontextmanager
 async def get_object_view_async(path: str, conf: StoreConfig) -> AsyncIterator[memoryview]:
-    conn, region, size = await run_async(_files.view(current_pool(), conf, path))
+    pool = current_pool()
+    step = _ops.retry_on_crash(pool, lambda: _files.view(pool, conf, path), write=False)
+    conn, region, size = await run_async(step)
     with _lease(conn, region, size) as view:
         yield view
 

@@ -19,12 +19,14 @@ from rustyobjectstore._objectmeta import ObjectMeta
 from rustyobjectstore._ops import (
     Destination,
     Fill,
+    IntoBytes,
     Progress,
     PutMode,
     allocate,
     call,
     fetch_ranges,
     read,
+    retry_on_crash,
     write,
 )
 from rustyobjectstore._pool import Pool
@@ -124,6 +126,10 @@ class IntoRegion(Destination):
         return (self.region[0] + at, length)
 
 
+class _TooLargeForAView(NotSupportedError):
+    pass
+
+
 def view(pool: Pool, conf: StoreConfig, path: str) -> Step[tuple[Connection, Region, int]]:
     """An arena region holding the whole object, for a zero-copy view; the caller releases it.
     The first part says the size; the rest is fetched straight into a region of that size."""
@@ -139,7 +145,7 @@ def view(pool: Pool, conf: StoreConfig, path: str) -> Step[tuple[Connection, Reg
     try:
         limit = settings.arena_size // 2
         if size > limit:
-            raise NotSupportedError(
+            raise _TooLargeForAView(
                 f"a {size}-byte object is too large for a view (at most half the arena, {limit} "
                 "bytes); use get_object_to_file or get_object_stream",
                 op="get", path=path,
@@ -158,3 +164,20 @@ def view(pool: Pool, conf: StoreConfig, path: str) -> Step[tuple[Connection, Reg
         conn.arena.release(region)
         raise
     return conn, region, size
+
+
+def as_bytes(pool: Pool, conf: StoreConfig, path: str) -> Step[bytes]:
+    """The object as new bytes, copied once: the parts land in one arena region (as for a view) and
+    leave it in one copy. An object too large for that goes part by part into a buffer instead."""
+    try:
+        conn, region, size = yield from retry_on_crash(
+            pool, lambda: view(pool, conf, path), write=False
+        )
+    except _TooLargeForAView:
+        dest = IntoBytes()
+        yield from read(pool, conf, path, dest)
+        return dest.result()
+    try:
+        return bytes(conn.arena.read(region, size))
+    finally:
+        conn.arena.release(region)

@@ -183,3 +183,22 @@ def test_a_big_object_moves_in_bounded_memory(tmp_path: Path, peak_pss: list[int
     ros.get_object_to_file("big", tmp_path / "back.bin", conf)
     assert _sha256(tmp_path / "back.bin") == digest
     assert peak_pss[0] < 256 * 1024, f"peak PSS {peak_pss[0] // 1024} MiB"
+
+
+def test_get_object_beyond_half_the_arena_goes_part_by_part(tmp_path: Path) -> None:
+    settings = _api.current_pool().settings
+    ros.shutdown_object_store()
+    try:
+        ros.init_object_store(ros.StaticConfig(n_workers=1, arena_size=24 * MiB))
+        conf = ros.Config(tmp_path.as_uri())
+        data = os.urandom(20 * MiB)
+        ros.put_object("big", data, conf)
+        assert ros.get_object("big", conf) == data
+        with pytest.raises(ros.NotSupportedError, match="too large for a view"):
+            with ros.get_object_view("big", conf):
+                pass
+        (connection,) = _api.current_pool().connections
+        assert connection.arena.free_bytes == 24 * MiB
+    finally:
+        ros.shutdown_object_store()
+        ros.init_object_store(settings)
