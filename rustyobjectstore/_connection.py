@@ -75,7 +75,14 @@ class Connection:
             self.arena.close()
             raise
         try:
-            self.hello = self._check_hello(self._hello.result(timeout=HANDSHAKE_TIMEOUT))
+            try:
+                hello = self._hello.result(timeout=HANDSHAKE_TIMEOUT)
+            except TimeoutError:
+                raise WorkerCrashedError(
+                    f"worker {self.worker_path} sent no handshake within {HANDSHAKE_TIMEOUT:g} s",
+                    op="start",
+                ) from None
+            self.hello = self._check_hello(hello)
         except BaseException:
             self.close()
             raise

@@ -352,3 +352,14 @@ def test_a_busy_worker_answers_pings_and_is_left_alone(
     releaser.join()
     assert worker.alive
     assert _api.current_pool().connections == [worker]
+
+
+def test_a_worker_that_never_says_hello_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rustyobjectstore import _connection
+
+    monkeypatch.setattr(_connection, "HANDSHAKE_TIMEOUT", 0.5)
+    fake = _script(tmp_path, "import sys\nsys.stdin.buffer.read()\n")
+    with pytest.raises(ros.WorkerCrashedError, match="no handshake"):
+        Connection(StaticConfig(n_workers=1, worker_path=fake))
