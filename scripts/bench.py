@@ -446,7 +446,7 @@ class AzureClient(ThreadedClient):
         _check_size(len(self.container.download_blob(key).readall()), size, key)
 
     def fetch(self, key: str) -> bytes:
-        return self.container.download_blob(key).readall()
+        return bytes(self.container.download_blob(key).readall())
 
     def delete(self, keys: Sequence[str]) -> None:
         def one(i: int) -> None:

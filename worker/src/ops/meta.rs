@@ -43,8 +43,13 @@ pub async fn bulk_delete(ctx: &Ctx, r: BulkDeleteRequest) -> Result<Success, Err
     let paths = stream::iter(paths).boxed();
     // Results come back in input order (object_store's delete_stream contract).
     let results: Vec<_> = store.inner.delete_stream(paths).collect().await;
-    for ((key, _), result) in valid.iter().zip(results) {
-        if let Err(e) = result {
+    for ((key, path), result) in valid.iter().zip(results) {
+        if result.is_ok() {
+            continue;
+        }
+        // One entry of a batch can fail on its own (a busy server answers one sub-request with an
+        // error): it gets one more, single delete before it is reported.
+        if let Err(e) = store.inner.delete(path).await {
             let info = store.error(&e);
             if info.kind != Kind::NotFound {
                 failed.push((key.clone(), info));
