@@ -180,19 +180,14 @@ async def put_object_from_file_async(
 def get_object_view(path: str, conf: StoreConfig) -> Iterator[memoryview]:
     """A read-only view of the object in the worker's shared memory, without a copy; the memory is
     given back when the block ends, after which the view raises ``ValueError`` on use."""
-    pool = current_pool()
-    conn, region, size = run_sync(
-        _ops.retry_on_crash(pool, lambda: _files.view(pool, conf, path), write=False)
-    )
+    conn, region, size = run_sync(_files.view(current_pool(), conf, path))
     with _lease(conn, region, size) as view:
         yield view
 
 
 @contextlib.asynccontextmanager
 async def get_object_view_async(path: str, conf: StoreConfig) -> AsyncIterator[memoryview]:
-    pool = current_pool()
-    step = _ops.retry_on_crash(pool, lambda: _files.view(pool, conf, path), write=False)
-    conn, region, size = await run_async(step)
+    conn, region, size = await run_async(_files.view(current_pool(), conf, path))
     with _lease(conn, region, size) as view:
         yield view
 

@@ -131,8 +131,13 @@ class _TooLargeForAView(NotSupportedError):
 
 
 def view(pool: Pool, conf: StoreConfig, path: str) -> Step[tuple[Connection, Region, int]]:
-    """An arena region holding the whole object, for a zero-copy view; the caller releases it.
-    The first part says the size; the rest is fetched straight into a region of that size."""
+    """An arena region holding the whole object, for a zero-copy view; the caller releases it. A
+    worker that dies under it is replaced and the read tried again (a read's crash retries)."""
+    return (yield from retry_on_crash(pool, lambda: _view_once(pool, conf, path), write=False))
+
+
+def _view_once(pool: Pool, conf: StoreConfig, path: str) -> Step[tuple[Connection, Region, int]]:
+    """The first part says the size; the rest is fetched straight into a region of that size."""
     settings = pool.settings
     conn, store = pool.route(conf.spec())
     first = yield from allocate(conn.arena, settings.multipart_get_threshold)
@@ -170,9 +175,7 @@ def as_bytes(pool: Pool, conf: StoreConfig, path: str) -> Step[bytes]:
     """The object as new bytes, copied once: the parts land in one arena region (as for a view) and
     leave it in one copy. An object too large for that goes part by part into a buffer instead."""
     try:
-        conn, region, size = yield from retry_on_crash(
-            pool, lambda: view(pool, conf, path), write=False
-        )
+        conn, region, size = yield from view(pool, conf, path)
     except _TooLargeForAView:
         dest = IntoBytes()
         yield from read(pool, conf, path, dest)
