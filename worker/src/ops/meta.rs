@@ -44,7 +44,8 @@ pub async fn bulk_delete(ctx: &Ctx, r: BulkDeleteRequest) -> Result<Success, Err
     // Results come back in input order (object_store's delete_stream contract).
     let results: Vec<_> = store.inner.delete_stream(paths).collect().await;
     for ((key, path), result) in valid.iter().zip(results) {
-        if result.is_ok() {
+        let Err(e) = result else { continue };
+        if store.error(&e).kind == Kind::NotFound {
             continue;
         }
         // One entry of a batch can fail on its own (a busy server answers one sub-request with an
