@@ -27,6 +27,14 @@ def s3_config(moto: RunningServer, bucket: str, **overrides: object) -> ros.AWSC
     return ros.AWSConfig(**fields)  # type: ignore[arg-type]
 
 
+def s3_at(endpoint: str, **opts: float | int) -> ros.AWSConfig:
+    """An S3 configuration aimed at a loopback fault server (no real bucket behind it)."""
+    return ros.AWSConfig(
+        "us-east-1", "bucket", access_key_id="a", secret_access_key="s", host=endpoint,
+        opts=ros.ClientOptions(**opts),  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
 def azure_config(azurite: RunningServer, container: str, **overrides: object) -> ros.AzureConfig:
     fields: dict[str, object] = {
         "storage_account_name": AZURITE_ACCOUNT,

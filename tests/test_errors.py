@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from conftest import azure_config, s3_config
+from conftest import azure_config, s3_at, s3_config
 from emulators import AZURITE_KEY, RunningServer
 
 import rustyobjectstore as ros
@@ -128,14 +128,7 @@ def test_a_refused_connection_is_a_connection_error() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     # Nothing listens on `port` now.
-    conf = ros.AWSConfig(
-        "us-east-1",
-        "b",
-        access_key_id="a",
-        secret_access_key="s",
-        host=f"http://127.0.0.1:{port}",
-        opts=ros.ClientOptions(max_retries=0, connect_timeout_secs=2),
-    )
+    conf = s3_at(f"http://127.0.0.1:{port}", max_retries=0, connect_timeout_secs=2)
     with pytest.raises(ConnectionError) as caught:
         ros.get_object("k", conf)
     assert ros.is_connection(caught.value)
@@ -170,14 +163,7 @@ def silent_server() -> Iterator[int]:
 
 
 def test_a_silent_server_is_a_timeout_error(silent_server: int) -> None:
-    conf = ros.AWSConfig(
-        "us-east-1",
-        "b",
-        access_key_id="a",
-        secret_access_key="s",
-        host=f"http://127.0.0.1:{silent_server}",
-        opts=ros.ClientOptions(max_retries=0, request_timeout_secs=0.5),
-    )
+    conf = s3_at(f"http://127.0.0.1:{silent_server}", max_retries=0, request_timeout_secs=0.5)
     with pytest.raises(TimeoutError) as caught:
         ros.get_object("k", conf)
     assert ros.is_timeout(caught.value)

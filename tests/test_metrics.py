@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import s3_at
 
 import rustyobjectstore as ros
 
@@ -59,10 +60,7 @@ def unavailable_server() -> Iterator[str]:
 
 
 def test_retries_are_counted_and_the_status_is_reported(unavailable_server: str) -> None:
-    conf = ros.AWSConfig(
-        "us-east-1", "bucket", access_key_id="a", secret_access_key="s", host=unavailable_server,
-        opts=ros.ClientOptions(max_retries=2, initial_backoff_ms=1, max_backoff_ms=5),
-    )  # fmt: skip
+    conf = s3_at(unavailable_server, max_retries=2, initial_backoff_ms=1, max_backoff_ms=5)
     before = ros.current_metrics().total
     with pytest.raises(ros.HTTPStatusError) as caught:
         ros.get_object("k", conf)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import s3_at
 
 import rustyobjectstore as ros
 from rustyobjectstore import _api, _binary
@@ -117,11 +118,8 @@ def test_a_call_in_flight_on_a_dying_worker_gets_a_crash_error(
     listener.bind(("127.0.0.1", 0))
     listener.listen(4)
     ros.init_object_store(StaticConfig(n_workers=1, crash_retries_for_reads=0))
-    conf = ros.AWSConfig(
-        "us-east-1", "b", access_key_id="a", secret_access_key="s",
-        host=f"http://127.0.0.1:{listener.getsockname()[1]}",
-        opts=ros.ClientOptions(request_timeout_secs=60, max_retries=0),
-    )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    conf = s3_at(endpoint, request_timeout_secs=60, max_retries=0)
     errors: list[BaseException] = []
 
     def call() -> None:
