@@ -52,8 +52,10 @@ from rustyobjectstore._config import (
 from rustyobjectstore._errors import (
     AlreadyExistsError,
     BufferTooSmallError,
+    CancelledByCallerError,
     ConfigurationError,
     DataError,
+    DeadlineExceededError,
     EarlyEOFError,
     HTTPStatusError,
     InvalidPathError,
@@ -69,6 +71,7 @@ from rustyobjectstore._errors import (
     ProtocolError,
     UnknownError,
     WorkerCrashedError,
+    WorkerProtocolError,
     is_connection,
     is_early_eof,
     is_parse_url,
@@ -85,6 +88,7 @@ from rustyobjectstore._listing import (
 from rustyobjectstore._metrics import Metrics, WorkerMetrics
 from rustyobjectstore._objectmeta import ObjectMeta, UpdateVersion
 from rustyobjectstore._ops import BulkDeleteFailure
+from rustyobjectstore._steps import deadline
 from rustyobjectstore._streams import AsyncObjectReader, AsyncObjectWriter, ObjectWriter
 
 __all__ = [
@@ -107,10 +111,12 @@ __all__ = [
     "AzureConfig",
     "BufferTooSmallError",
     "BulkDeleteFailure",
+    "CancelledByCallerError",
     "ClientOptions",
     "Config",
     "ConfigurationError",
     "DataError",
+    "DeadlineExceededError",
     "EarlyEOFError",
     "GCSConfig",
     "HTTPStatusError",
@@ -133,11 +139,13 @@ __all__ = [
     "UnknownError",
     "UpdateVersion",
     "WorkerCrashedError",
+    "WorkerProtocolError",
     "__version__",
     "bulk_delete_objects",
     "bulk_delete_objects_async",
     "copy_object",
     "copy_object_async",
+    "deadline",
     "delete_object",
     "delete_object_async",
     "get_object",

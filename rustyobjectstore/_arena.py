@@ -114,9 +114,24 @@ class Arena:
         for waiter, got in granted:
             waiter.set_result(got)
 
-    def release_after(self, response: Future[Any], region: Region) -> None:
-        """Releases ``region`` once ``response`` (the request that named it) has resolved."""
-        response.add_done_callback(lambda _: self.release(region))
+    def release_after(self, responses: Future[Any] | list[Future[Any]], region: Region) -> None:
+        """Releases ``region`` once ``responses`` (the requests that named it) have all resolved."""
+        waiting = [responses] if isinstance(responses, Future) else list(responses)
+        if not waiting:
+            self.release(region)
+            return
+        left = [len(waiting)]
+        count_lock = threading.Lock()
+
+        def resolved(_: Future[Any]) -> None:
+            with count_lock:
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                self.release(region)
+
+        for response in waiting:
+            response.add_done_callback(resolved)
 
     def write(self, region: Region, data: memoryview) -> None:
         offset, length = region

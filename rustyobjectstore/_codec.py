@@ -54,7 +54,7 @@ class FrameDecoder:
             try:
                 message = msgpack.unpackb(buffer[pos + 4 : end], raw=False)
             except Exception as exc:  # msgpack raises several unrelated types
-                raise FrameError(f"undecodable frame: {exc}") from None
+                raise FrameError(f"undecodable frame: {type(exc).__name__}: {exc}") from None
             if not isinstance(message, dict):
                 raise FrameError(f"a frame holds {type(message).__name__}, not a map")
             messages.append(message)
@@ -184,3 +184,8 @@ def metrics() -> Message:
 
 def ping() -> Message:
     return {"op": "ping"}
+
+
+def cancel(target: int) -> Message:
+    """Asks the worker to stop request ``target``, which still gets its one response."""
+    return {"op": "cancel", "target": target}

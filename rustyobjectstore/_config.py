@@ -70,6 +70,10 @@ class StaticConfig:
     #: not answered within as long again, the worker is taken to have stopped (SIGSTOP, a hang)
     #: and is killed, which fails (or, for reads, retries) its calls. 0 turns the watchdog off.
     worker_stall_secs: float = 30.0
+    #: Every call must finish within this many seconds or raise ``DeadlineExceededError`` (its
+    #: requests are cancelled in the worker); None: no deadline. A ``deadline()`` block sets one for
+    #: the calls inside it instead.
+    call_timeout_secs: float | None = None
 
     def __post_init__(self) -> None:
         positive = (
@@ -96,6 +100,11 @@ class StaticConfig:
         if not isinstance(self.worker_stall_secs, (int, float)) or self.worker_stall_secs < 0:
             raise _config_error(
                 f"StaticConfig.worker_stall_secs must be a number >= 0, got {self.worker_stall_secs!r}"
+            )
+        timeout = self.call_timeout_secs
+        if timeout is not None and (not isinstance(timeout, (int, float)) or not timeout > 0):
+            raise _config_error(
+                f"StaticConfig.call_timeout_secs must be a positive number or None, got {timeout!r}"
             )
         if self.multipart_put_part_size < 5 * MiB:
             raise _config_error("StaticConfig.multipart_put_part_size must be at least 5 MiB")

@@ -1,7 +1,9 @@
 """The connection: one worker, its arena, and the table from request id to future.
 
-Every request gets a ``concurrent.futures.Future`` that is already running, so only a response or the
-worker's death resolves it: nothing else can cancel it while the worker may still write its region.
+Every request gets a ``Call``, a ``concurrent.futures.Future`` that is already running, so only a
+response or the worker's death resolves it: nothing else can cancel it while the worker may still write
+its region. A caller that stops waiting (cancelled, past its deadline, interrupted) ``give_up``s the call:
+the worker is told to stop, and the call's region stays reserved until the worker's answer arrives.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from rustyobjectstore import __version__
 from rustyobjectstore import _codec as codec
 from rustyobjectstore._arena import Arena
 from rustyobjectstore._binary import find_worker
-from rustyobjectstore._codec import PROTOCOL_VERSION, Message, encode_frame, register
+from rustyobjectstore._codec import PROTOCOL_VERSION, Message, Region, encode_frame, register
 from rustyobjectstore._config import StaticConfig, StoreSpec
 from rustyobjectstore._errors import (
     ObjectStoreError,
     ProtocolError,
     WorkerCrashedError,
+    WorkerProtocolError,
     error_from_wire,
 )
 from rustyobjectstore._metrics import SlotCounters
@@ -31,10 +34,19 @@ from rustyobjectstore._transport import Closed, Transport
 HANDSHAKE_TIMEOUT = 30.0
 
 
+class Call(Future[Message]):
+    """The future of one request, knowing its id so that it can be cancelled."""
+
+    def __init__(self, request_id: int) -> None:
+        super().__init__()
+        self.request_id = request_id
+        self.set_running_or_notify_cancel()
+
+
 class _Pending:
     __slots__ = ("future", "op", "path")
 
-    def __init__(self, future: Future[Message], op: str, path: str | None) -> None:
+    def __init__(self, future: Call, op: str, path: str | None) -> None:
         self.future = future
         self.op = op
         self.path = path
@@ -125,12 +137,11 @@ class Connection:
                 self._stores[spec] = number
         return number
 
-    def request(self, message: Message, op: str, path: str | None) -> Future[Message]:
-        """Sends ``message`` with a fresh id; the future resolves with the response map, or fails with
+    def request(self, message: Message, op: str, path: str | None) -> Call:
+        """Sends ``message`` with a fresh id; the call resolves with the response map, or fails with
         the error it carries, or with ``WorkerCrashedError`` if the worker dies first."""
-        future: Future[Message] = Future()
-        future.set_running_or_notify_cancel()
         request_id = next(self._ids)
+        future = Call(request_id)
         message["id"] = request_id
         frame = encode_frame(message)  # a frame over the limit fails here, before anything is owed
         with self._lock:
@@ -150,6 +161,19 @@ class Connection:
             # The reader thread will see the death and fail every pending call, this one included.
             pass
         return future
+
+    def give_up(self, call: Call, region: Region | None = None) -> None:
+        """Nobody waits for ``call`` any more: asks the worker to stop it, and gives ``region`` (the
+        memory the request names) back only once the worker has answered or died."""
+        if region is not None:
+            self.arena.release_after(call, region)
+        if call.done():
+            return
+        try:
+            # After any frame still held for this loop turn, so the request is never behind it.
+            self._send(codec.cancel(call.request_id))
+        except OSError:
+            pass  # the worker is gone: its death resolves the call
 
     def _send(self, message: Message) -> None:
         self.transport.send(encode_frame(message))
@@ -194,7 +218,8 @@ class Connection:
     def _crashed(self, op: str, path: str | None) -> ObjectStoreError:
         closed = self.closed
         detail = closed.describe() if closed else "the worker is gone"
-        return WorkerCrashedError(detail, op=op, path=path)
+        cls = WorkerProtocolError if closed and closed.protocol_error else WorkerCrashedError
+        return cls(detail, op=op, path=path)
 
     def _on_close(self, closed: Closed) -> None:
         with self._lock:

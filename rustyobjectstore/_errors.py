@@ -4,6 +4,7 @@
     ├── NotFoundError                (FileNotFoundError)   kind "not_found"
     ├── PermissionDeniedError        (PermissionError)     kind "permission": 401 / 403
     ├── ObjectStoreTimeoutError      (TimeoutError)        kind "timeout"
+    │   └── DeadlineExceededError                          kind "deadline" (Python side)
     ├── ObjectStoreConnectionError   (ConnectionError)     kind "connection"
     ├── EarlyEOFError                (EOFError)            kind "early_eof": body cut short
     ├── HTTPStatusError              (OSError)             kind "http_status": any other status
@@ -18,6 +19,8 @@
     ├── DataError                    (ValueError)          kind "data": cannot decompress
     ├── ProtocolError                                      kind "protocol"
     ├── WorkerCrashedError                                 kind "worker_crashed" (Python side)
+    │   └── WorkerProtocolError (also a ProtocolError)     kind "worker_protocol" (Python side)
+    ├── CancelledByCallerError                             kind "cancelled"
     └── UnknownError                                       kind "unknown"
 
 protocol.md section 6 lists the kinds; a test checks that every one maps to a class here.
@@ -73,6 +76,13 @@ class PermissionDeniedError(ObjectStoreError, PermissionError):
 
 class ObjectStoreTimeoutError(ObjectStoreError, TimeoutError):
     kind = "timeout"
+
+
+class DeadlineExceededError(ObjectStoreTimeoutError):
+    """The call did not finish within its deadline (``StaticConfig.call_timeout_secs`` or a
+    ``deadline()`` block); the worker was told to stop it."""
+
+    kind = "deadline"
 
 
 class ObjectStoreConnectionError(ObjectStoreError, ConnectionError):
@@ -143,6 +153,19 @@ class WorkerCrashedError(ObjectStoreError):
     kind = "worker_crashed"
 
 
+class WorkerProtocolError(WorkerCrashedError, ProtocolError):
+    """The worker wrote something that is not a valid frame; it was killed and will be replaced."""
+
+    kind = "worker_protocol"
+
+
+class CancelledByCallerError(ObjectStoreError):
+    """The worker stopped a request because its caller cancelled it (only seen by code that reads
+    the answer to a cancelled request)."""
+
+    kind = "cancelled"
+
+
 class UnknownError(ObjectStoreError):
     kind = "unknown"
 
@@ -153,6 +176,7 @@ ERROR_CLASSES: dict[str, type[ObjectStoreError]] = {
         NotFoundError,
         PermissionDeniedError,
         ObjectStoreTimeoutError,
+        DeadlineExceededError,
         ObjectStoreConnectionError,
         EarlyEOFError,
         HTTPStatusError,
@@ -167,6 +191,8 @@ ERROR_CLASSES: dict[str, type[ObjectStoreError]] = {
         ParseURLError,
         ProtocolError,
         WorkerCrashedError,
+        WorkerProtocolError,
+        CancelledByCallerError,
         UnknownError,
     )
 }

@@ -8,10 +8,11 @@ import os
 import stat
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 from rustyobjectstore import _codec as codec
-from rustyobjectstore._codec import Region
+from rustyobjectstore._codec import Message, Region
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._connection import Connection, response_field
 from rustyobjectstore._errors import NotSupportedError
@@ -114,6 +115,7 @@ class IntoRegion(Destination):
     def __init__(self, conn: Connection, region: Region) -> None:
         self.conn = conn
         self.region = region
+        self.unfinished: list[Future[Message]] = []
 
     def put(self, at: int, data: memoryview) -> None:
         view = self.conn.arena.read(self.region, self.region[1])
@@ -124,6 +126,9 @@ class IntoRegion(Destination):
 
     def region_for(self, at: int, length: int) -> Region:
         return (self.region[0] + at, length)
+
+    def abandon(self, unfinished: list[Future[Message]]) -> None:
+        self.unfinished = unfinished
 
 
 class _TooLargeForAView(NotSupportedError):
@@ -166,7 +171,7 @@ def _view_once(pool: Pool, conf: StoreConfig, path: str) -> Step[tuple[Connectio
         ranges = [(s, min(s + part, size)) for s in range(written, size, part)]
         yield from fetch_ranges(pool, conn, store, path, e_tag, ranges, target, 0, lambda n: None)
     except BaseException:
-        conn.arena.release(region)
+        conn.arena.release_after(target.unfinished, region)
         raise
     return conn, region, size
 

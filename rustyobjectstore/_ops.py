@@ -2,7 +2,9 @@
 and the async API.
 
 Region rule: a region is released right after its response has been read, or, when the step is
-abandoned with the request still in flight, as soon as that request resolves (``release_after``).
+abandoned with the request still in flight (cancelled, past its deadline, interrupted, or failed
+elsewhere), the request is cancelled and its region released only once the worker has answered it
+(``Connection.give_up``).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from rustyobjectstore import _codec as codec
 from rustyobjectstore._arena import Arena
 from rustyobjectstore._codec import Message, Region
 from rustyobjectstore._config import StoreConfig
-from rustyobjectstore._connection import Connection, response_field
+from rustyobjectstore._connection import Call, Connection, response_field
 from rustyobjectstore._errors import (
     BufferTooSmallError,
+    DeadlineExceededError,
     EarlyEOFError,
     NotSupportedError,
     ObjectStoreError,
@@ -50,9 +53,10 @@ def call(
     future = conn.request(message, op, path)
     try:
         response: Message = yield future
-    except BaseException:
-        if region is not None:
-            conn.arena.release_after(future, region)
+    except BaseException as exc:
+        conn.give_up(future, region)
+        if isinstance(exc, DeadlineExceededError) and exc.op is None:
+            exc.op, exc.path = op, path
         raise
     return response
 
@@ -104,6 +108,10 @@ class Destination:
 
     def region_for(self, at: int, length: int) -> Region | None:
         return None
+
+    def abandon(self, unfinished: list[Future[Message]]) -> None:
+        """The read stopped early with these requests, which write into memory ``region_for`` lent,
+        still in flight: that memory must stay reserved until they resolve."""
 
 
 class IntoBuffer(Destination):
@@ -161,7 +169,7 @@ def fetch_ranges(
     """Ranged gets of one object, a window of them in flight. ``e_tag`` pins the version so a changed
     object fails instead of being spliced."""
     window = pool.settings.max_parallel_parts
-    in_flight: deque[tuple[Future[Message], Region, int, int, bool]] = deque()
+    in_flight: deque[tuple[Call, Region, int, int, bool]] = deque()
     try:
         for start, end in ranges:
             lent = dest.region_for(start - base, end - start)
@@ -188,8 +196,8 @@ def fetch_ranges(
                 progress(length)
     except BaseException:
         for future, region, _, _, owned in in_flight:
-            if owned:
-                conn.arena.release_after(future, region)
+            conn.give_up(future, region if owned else None)
+        dest.abandon([future for future, _, _, _, owned in in_flight if not owned])
         raise
 
 
@@ -366,7 +374,7 @@ def _upload_parts(
 ) -> Step[None]:
     part = pool.settings.multipart_put_part_size
     window = pool.settings.max_parallel_parts
-    in_flight: deque[tuple[Future[Message], Region]] = deque()
+    in_flight: deque[tuple[Call, Region]] = deque()
     done = 0
     try:
         starts = range(0, size, part)
@@ -385,7 +393,7 @@ def _upload_parts(
                     progress(done, size)
     except BaseException:
         for future, region in in_flight:
-            conn.arena.release_after(future, region)
+            conn.give_up(future, region)
         raise
 
 
@@ -468,10 +476,15 @@ def _bulk_delete_once(
 ) -> Step[list[BulkDeleteFailure]]:
     conn, store = pool.route(conf.spec())
     batches = [paths[i : i + BULK_DELETE_BATCH] for i in range(0, len(paths), BULK_DELETE_BATCH)]
-    futures = [
+    calls = [
         conn.request(codec.bulk_delete(store, batch), "bulk_delete", None) for batch in batches
     ]
-    responses: list[Message] = yield futures
+    try:
+        responses: list[Message] = yield list[Future[Any]](calls)
+    except BaseException:
+        for call_ in calls:
+            conn.give_up(call_)
+        raise
     failures = []
     for response in responses:
         for entry in response_field(response, "failed"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 
+from rustyobjectstore import _steps
 from rustyobjectstore._config import StaticConfig, StoreSpec
 from rustyobjectstore._connection import Connection
 from rustyobjectstore._errors import WorkerCrashedError
@@ -18,6 +19,7 @@ from rustyobjectstore._metrics import SlotCounters
 class Pool:
     def __init__(self, settings: StaticConfig) -> None:
         self.settings = settings
+        _steps.default_timeout = settings.call_timeout_secs
         self.pid = os.getpid()
         self._lock = threading.Lock()
         self._closed = False

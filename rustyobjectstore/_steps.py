@@ -3,6 +3,10 @@
 An operation is a generator that yields futures (or lists of futures, to wait for all of them) and is
 sent their results; exceptions are thrown into it at the yield. ``run_sync`` drives it on the calling
 thread, ``run_async`` on an asyncio loop, so the sync and async twins share every line of logic.
+
+Both drivers keep the call's deadline: the innermost ``deadline()`` block around the call, or else
+``StaticConfig.call_timeout_secs`` from the call's start. When it passes, ``DeadlineExceededError`` is
+thrown into the step at its yield, like a cancellation, and the step gives up what it waits for.
 """
 
 from __future__ import annotations
@@ -10,11 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 import weakref
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_all
-from typing import Any, Protocol, TypeVar, Union
+from contextvars import ContextVar
+from typing import Any, NamedTuple, Protocol, TypeVar, Union
+
+from rustyobjectstore._errors import DeadlineExceededError
 
 T = TypeVar("T")
 Awaited = Union["Future[Any]", "list[Future[Any]]"]
@@ -29,7 +37,66 @@ def _first_error(futures: list[Future[Any]]) -> list[Any]:
     return [future.result() for future in futures]
 
 
+class Deadline(NamedTuple):
+    at: float  # time.monotonic()
+    seconds: float
+
+    def left(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    def expired(self) -> DeadlineExceededError:
+        return DeadlineExceededError(
+            f"the call did not finish within its {self.seconds:g} s deadline"
+        )
+
+
+_deadline: ContextVar[Deadline | None] = ContextVar("rustyobjectstore_deadline", default=None)
+default_timeout: float | None = None
+"""``StaticConfig.call_timeout_secs`` of the running pool, which sets it."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Every call made in the block (on this thread, or in this asyncio task) must finish within
+    ``seconds`` of entering it, or raise ``DeadlineExceededError``; its worker is told to stop the
+    requests it was waiting for. Blocks nest: the earlier deadline wins."""
+    if not seconds > 0:
+        raise ValueError(f"a deadline must be a positive number of seconds, got {seconds!r}")
+    mine = Deadline(time.monotonic() + seconds, seconds)
+    outer = _deadline.get()
+    token = _deadline.set(mine if outer is None or mine.at < outer.at else outer)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _call_deadline() -> Deadline | None:
+    set_by_block = _deadline.get()
+    if set_by_block is not None or default_timeout is None:
+        return set_by_block
+    return Deadline(time.monotonic() + default_timeout, default_timeout)
+
+
+def _wait_sync(awaited: Awaited, limit: Deadline | None) -> Any:
+    timeout = None if limit is None else limit.left()
+    if isinstance(awaited, list):
+        _, not_done = wait_all(awaited, timeout=timeout)
+        if not_done:
+            raise (
+                limit.expired() if limit else AssertionError("wait without timeout returned early")
+            )
+        return _first_error(awaited)
+    try:
+        return awaited.result(timeout=timeout)
+    except TimeoutError:
+        if awaited.done() or limit is None:
+            raise  # the operation's own timeout error
+        raise limit.expired() from None
+
+
 def run_sync(step: Step[T]) -> T:
+    limit = _call_deadline()
     value: Any = None
     error: BaseException | None = None
     while True:
@@ -40,11 +107,7 @@ def run_sync(step: Step[T]) -> T:
             return result
         value, error = None, None
         try:
-            if isinstance(awaited, list):
-                wait_all(awaited)
-                value = _first_error(awaited)
-            else:
-                value = awaited.result()
+            value = _wait_sync(awaited, limit)
         except BaseException as exc:  # thrown into the step, which cleans up and re-raises
             error = exc
 
@@ -128,8 +191,28 @@ def deferring() -> _LoopBridge | None:
     return bridge
 
 
+async def _wait_async(bridge: _LoopBridge, awaited: Awaited, limit: Deadline | None) -> Any:
+    timeout = None if limit is None else limit.left()
+    if isinstance(awaited, list):
+        _, not_done = await asyncio.wait([bridge.wrap(f) for f in awaited], timeout=timeout)
+        if not_done and limit is not None:
+            raise limit.expired()
+        return _first_error(awaited)
+    if awaited.done():
+        return awaited.result()  # no trip through the loop for what is already there
+    if limit is None:
+        return await bridge.wrap(awaited)
+    try:
+        return await asyncio.wait_for(bridge.wrap(awaited), timeout)
+    except TimeoutError:
+        if awaited.done():
+            raise  # the operation's own timeout error
+        raise limit.expired() from None
+
+
 async def run_async(step: Step[T]) -> T:
     bridge = _bridge()
+    limit = _call_deadline()
     value: Any = None
     error: BaseException | None = None
     while True:
@@ -143,12 +226,6 @@ async def run_async(step: Step[T]) -> T:
             _stepping.bridge = None
         value, error = None, None
         try:
-            if isinstance(awaited, list):
-                await asyncio.wait([bridge.wrap(f) for f in awaited])
-                value = _first_error(awaited)
-            elif awaited.done():
-                value = awaited.result()  # no trip through the loop for what is already there
-            else:
-                value = await bridge.wrap(awaited)
+            value = await _wait_async(bridge, awaited, limit)
         except BaseException as exc:  # CancelledError too: the step releases what it holds
             error = exc

@@ -32,6 +32,7 @@ class Closed:
     returncode: int | None
     stderr_tail: str
     reason: str
+    protocol_error: bool = False  # its output broke the framing: killed by us, not a crash
 
     def describe(self) -> str:
         if self.returncode is None:
@@ -127,6 +128,7 @@ class Transport:
         fd = self.process.stdout.fileno()
         decoder = FrameDecoder()
         reason = "its output ended"
+        protocol_error = False
         try:
             while True:
                 data = os.read(fd, _READ_CHUNK)
@@ -138,6 +140,7 @@ class Transport:
                     self._on_message(message)
         except FrameError as exc:
             reason = f"protocol error in its output: {exc}"
+            protocol_error = True
             self.process.kill()
         except OSError as exc:
             reason = f"reading its output failed: {exc}"
@@ -148,7 +151,7 @@ class Transport:
             returncode = self.process.wait()
         self._stderr_thread.join(timeout=2)
         reason = self._kill_reason or reason
-        self._on_close(Closed(returncode, "\n".join(self._stderr), reason))
+        self._on_close(Closed(returncode, "\n".join(self._stderr), reason, protocol_error))
 
     def _drain_stderr(self) -> None:
         assert self.process.stderr is not None

@@ -132,6 +132,7 @@ BUILDERS: dict[str, Callable[[], Message]] = {
     # _codec has no builder for it: this is the message ``_ops.metrics`` sends.
     "metrics": lambda: _with_id(codec.metrics(), 27),
     "ping": lambda: _with_id(codec.ping(), 28),
+    "cancel": lambda: codec.cancel(2**40),
 }
 
 # Every op of protocol.md section 5.
@@ -160,6 +161,7 @@ PROTOCOL_OPS = {
     "write_abort",
     "metrics",
     "ping",
+    "cancel",
 }
 
 
@@ -381,14 +383,14 @@ def _protocol_error_kinds() -> dict[str, str]:
 
 def _python_only_kinds() -> list[str]:
     section = _section_6()
-    sentence = section.split("Python adds two kinds that never come from the worker:", 1)[1]
+    sentence = section.split("Python adds kinds that never come from the worker:", 1)[1]
     return re.findall(r"`([a-z_]+)` \(`[A-Za-z]+Error`", sentence.split("\n\n", 1)[0])
 
 
 def test_every_error_kind_in_protocol_md_has_a_class_and_back() -> None:
     kinds = _protocol_error_kinds()
     python_only = _python_only_kinds()
-    assert python_only == ["buffer_too_small", "worker_crashed"]
+    assert python_only == ["buffer_too_small", "worker_crashed", "worker_protocol", "deadline"]
     assert set(kinds) | set(python_only) == set(ERROR_CLASSES)
     assert not set(kinds) & set(python_only)
     for kind, class_name in kinds.items():

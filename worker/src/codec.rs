@@ -10,7 +10,18 @@ use crate::errors::ErrorInfo;
 pub const PROTOCOL_VERSION: u32 = 1;
 pub const MAX_FRAME: usize = 4 * 1024 * 1024;
 pub const MAX_LIST_PAGE: u32 = 10_000;
+#[cfg(not(feature = "fault-injection"))]
 pub const FEATURES: &[&str] = &["aws", "azure", "gcp", "http", "file", "memory"];
+#[cfg(feature = "fault-injection")]
+pub const FEATURES: &[&str] = &[
+    "aws",
+    "azure",
+    "gcp",
+    "http",
+    "file",
+    "memory",
+    "fault-injection",
+];
 
 /// `[offset, length]` inside the arena.
 pub type Region = (u64, u64);
@@ -42,12 +53,13 @@ pub enum Request {
     WriteAbort(StreamRequest),
     Metrics(IdRequest),
     Ping(IdRequest),
+    Cancel(CancelRequest),
 }
 
 impl Request {
     pub fn id(&self) -> Option<u64> {
         match self {
-            Request::Register(_) => None,
+            Request::Register(_) | Request::Cancel(_) => None,
             Request::Get(r) => Some(r.id),
             Request::Head(r) | Request::Delete(r) | Request::MultipartStart(r) => Some(r.id),
             Request::Put(r) => Some(r.id),
@@ -243,6 +255,12 @@ pub struct CursorRequest {
 #[derive(Debug, Deserialize, PartialEq)]
 pub struct IdRequest {
     pub id: u64,
+}
+
+/// Asks the worker to stop the request `target`; that request still gets its one response.
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct CancelRequest {
+    pub target: u64,
 }
 
 /// Just the id of a request whose `op` or fields did not decode, so the error can still be answered.

@@ -22,6 +22,7 @@ pub enum Kind {
     ParseUrl,
     Protocol,
     Data,
+    Cancelled,
     Unknown,
 }
 
@@ -43,6 +44,7 @@ impl Kind {
             Kind::ParseUrl => "parse_url",
             Kind::Protocol => "protocol",
             Kind::Data => "data",
+            Kind::Cancelled => "cancelled",
             Kind::Unknown => "unknown",
         }
     }
@@ -120,10 +122,28 @@ fn looks_like_early_eof(text: &str) -> bool {
     .any(|needle| lower.contains(needle))
 }
 
+/// object_store wraps some errors in `Generic`: a body read that fails and is retried with a ranged
+/// GET returns `Generic { source: Precondition { .. } }` when the retry gets a 412 (the object changed
+/// under an `if_match` read). The most specific variant in the chain decides the kind.
+fn most_specific(err: &object_store::Error) -> &object_store::Error {
+    let mut current: &(dyn StdError + 'static) = err;
+    let mut found = err;
+    while let Some(source) = current.source() {
+        if let Some(inner) = source.downcast_ref::<object_store::Error>() {
+            found = inner;
+            if !matches!(inner, object_store::Error::Generic { .. }) {
+                break;
+            }
+        }
+        current = source;
+    }
+    found
+}
+
 pub fn from_object_store(err: &object_store::Error) -> ErrorInfo {
     use object_store::Error as E;
     let text = chain_text(err);
-    let (kind, status) = match err {
+    let (kind, status) = match most_specific(err) {
         E::NotFound { .. } => (Kind::NotFound, Some(404)),
         E::PermissionDenied { .. } => (Kind::Permission, Some(403)),
         E::Unauthenticated { .. } => (Kind::Permission, Some(401)),
@@ -147,8 +167,10 @@ fn classify_generic(err: &object_store::Error, text: &str) -> (Kind, Option<u16>
     if let Some(status) = status {
         let kind = match status {
             401 | 403 => Kind::Permission,
+            304 => Kind::NotModified,
             404 => Kind::NotFound,
             408 => Kind::Timeout,
+            412 => Kind::Precondition,
             _ => Kind::HttpStatus,
         };
         return (kind, Some(status));
@@ -215,6 +237,21 @@ mod tests {
             out,
             "Error performing GET http://h:1/c/k?REDACTED in 1s - key REDACTED"
         );
+    }
+
+    #[test]
+    fn a_wrapped_error_is_classified_by_its_inner_variant() {
+        let inner = object_store::Error::Precondition {
+            path: "k".to_string(),
+            source: "Server returned non-2xx status code: 412 Precondition Failed".into(),
+        };
+        let outer = object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(inner),
+        };
+        let info = from_object_store(&outer);
+        assert_eq!(info.kind, Kind::Precondition);
+        assert_eq!(info.status, Some(412));
     }
 
     #[test]

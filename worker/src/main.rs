@@ -5,6 +5,7 @@ mod arena;
 mod args;
 mod codec;
 mod errors;
+mod faults;
 mod metrics;
 mod ops;
 mod server;
@@ -76,6 +77,14 @@ fn run() -> Result<i32, String> {
 }
 
 fn main() {
+    // A panic anywhere ends the worker, as with `panic = "abort"` (which would cost `cargo test` its
+    // shared build): the pool sees the crash and replaces the worker, instead of a task that died
+    // silently and left its caller waiting.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::abort();
+    }));
     match run() {
         Ok(code) => std::process::exit(code),
         Err(message) => {

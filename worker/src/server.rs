@@ -1,15 +1,17 @@
 //! The read loop (one frame at a time, in order) and the one writer that owns the protocol output.
 
+use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Read, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use futures::future::BoxFuture;
+use futures::future::{AbortHandle, Abortable, BoxFuture};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::codec::{self, Decoded, Request, Success, MAX_FRAME};
 use crate::errors::{ErrorInfo, Kind};
-use crate::ops::{self, Ctx};
+use crate::faults;
+use crate::ops::{self, lock, Ctx};
 
 /// Why the read loop ended; main turns it into the exit status.
 pub enum End {
@@ -72,6 +74,8 @@ pub struct Server {
     runtime: Handle,
     out: mpsc::UnboundedSender<Vec<u8>>,
     permits: Arc<Semaphore>,
+    /// The requests running as tasks, by id, so that a `cancel` can stop one.
+    running: Arc<Mutex<HashMap<u64, AbortHandle>>>,
 }
 
 impl Server {
@@ -86,6 +90,7 @@ impl Server {
             runtime,
             out,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            running: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -120,8 +125,15 @@ impl Server {
 
     fn dispatch(&self, request: Request) {
         let Some(id) = request.id() else {
-            if let Request::Register(r) = request {
-                self.ctx.stores.register(r.store, r.config);
+            match request {
+                Request::Register(r) => self.ctx.stores.register(r.store, r.config),
+                Request::Cancel(r) => {
+                    // Unknown ids are fine: the request finished (and was answered) already.
+                    if let Some(handle) = lock(&self.running).remove(&r.target) {
+                        handle.abort();
+                    }
+                }
+                _ => {}
             }
             return;
         };
@@ -138,12 +150,33 @@ impl Server {
             }
             return;
         }
+        let fault = faults::prelude(&request, &self.out);
         let operation = operation(Arc::clone(&self.ctx), request);
         let out = self.out.clone();
         let permits = Arc::clone(&self.permits);
+        let running = Arc::clone(&self.running);
+        let (handle, registration) = AbortHandle::new_pair();
+        lock(&running).insert(id, handle);
+        let work = Abortable::new(
+            async move {
+                let _permit = permits.acquire_owned().await;
+                if let Some(fault) = fault {
+                    fault.await;
+                }
+                operation.await
+            },
+            registration,
+        );
         self.runtime.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            let result = operation.await;
+            // Whichever wins, the request gets exactly one response: its result, or `cancelled`
+            // once its work (and every write into its region) has stopped.
+            let result = work.await.unwrap_or_else(|_| {
+                Err(ErrorInfo::new(
+                    Kind::Cancelled,
+                    "cancelled by the caller before it finished",
+                ))
+            });
+            lock(&running).remove(&id);
             let _ = out.send(codec::encode_response(id, &result));
         });
     }
@@ -182,6 +215,7 @@ fn operation(ctx: Arc<Ctx>, request: Request) -> BoxFuture<'static, Result<Succe
         }
         // Handled before this in `dispatch`: register inline, stream commands by their stream.
         Request::Register(_)
+        | Request::Cancel(_)
         | Request::Ping(_)
         | Request::ReadNext(_)
         | Request::WriteChunk(_)

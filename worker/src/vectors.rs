@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use serde_json::{json, Map, Value};
 
 use crate::codec::{
-    decode_request, encode_hello, encode_response, BulkDeleteRequest, ClientSettings, CopyRequest,
-    CursorRequest, Decoded, F64Key, GetRequest, IdRequest, ListRequest, Meta, MultipartPart,
-    PathRequest, PutRequest, Register, Request, RetrySettings, StoreConfig, StreamChunk,
-    StreamOpen, StreamRequest, Success, UploadRequest,
+    decode_request, encode_hello, encode_response, BulkDeleteRequest, CancelRequest,
+    ClientSettings, CopyRequest, CursorRequest, Decoded, F64Key, GetRequest, IdRequest,
+    ListRequest, Meta, MultipartPart, PathRequest, PutRequest, Register, Request, RetrySettings,
+    StoreConfig, StreamChunk, StreamOpen, StreamRequest, Success, UploadRequest,
 };
 use crate::errors::{ErrorInfo, Kind};
 
@@ -246,6 +246,7 @@ fn expected_request(name: &str) -> Request {
         "write_abort" => Request::WriteAbort(StreamRequest { id: 26, stream: 5 }),
         "metrics" => Request::Metrics(IdRequest { id: 27 }),
         "ping" => Request::Ping(IdRequest { id: 28 }),
+        "cancel" => Request::Cancel(CancelRequest { target: 1 << 40 }),
         other => panic!("request vector {other} has no expectation in vectors.rs"),
     }
 }
@@ -401,6 +402,10 @@ fn request_json(request: &Request) -> Value {
         }
         Request::Metrics(r) => ("metrics", Some(r.id)),
         Request::Ping(r) => ("ping", Some(r.id)),
+        Request::Cancel(r) => {
+            map.insert("target".into(), json!(r.target));
+            ("cancel", None)
+        }
     };
     assert_eq!(id, request.id());
     map.insert("op".into(), json!(op));
@@ -456,6 +461,7 @@ fn request_vectors_decode_to_their_messages() {
         "write_abort",
         "metrics",
         "ping",
+        "cancel",
     ];
     let every_op: BTreeSet<String> = every_op.iter().map(|s| s.to_string()).collect();
     assert_eq!(ops, every_op);
