@@ -3,6 +3,8 @@
 Regions are allocated here (first fit, lowest address first, so a steady workload keeps reusing the
 same, already-faulted pages) and returned only when the response of the request that named them has
 arrived (``release_after``), so the worker never writes into memory that was handed to someone else.
+Closing unmaps only once every region is back: a call may still be copying out of its region when
+another call finds the worker dead and replaces it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from rustyobjectstore._codec import Region
+from rustyobjectstore._errors import WorkerCrashedError
 
 _ALIGN = 64
 
@@ -57,6 +60,7 @@ class Arena:
         self._free: list[list[int]] = [[0, size]]  # [offset, length], sorted by offset
         self._waiters: deque[tuple[int, Future[Region]]] = deque()
         self._closed = False
+        self._unmapped = False
 
     def allocate(self, length: int) -> Future[Region]:
         """A region of ``length`` bytes, now or when enough is released (FIFO)."""
@@ -68,6 +72,8 @@ class Arena:
         if length > self.size:
             raise ValueError(f"a {length}-byte region cannot fit a {self.size}-byte arena")
         with self._lock:
+            if self._unmapped:
+                raise WorkerCrashedError("the worker is gone and its shared memory with it")
             region = None if self._waiters else self._take(length)
             if region is None:
                 self._waiters.append((length, future))
@@ -111,8 +117,14 @@ class Arena:
                     break
                 self._waiters.popleft()
                 granted.append((waiter, got))
+            unmap = self._closed and not self._unmapped and self._all_free()
         for waiter, got in granted:
             waiter.set_result(got)
+        if unmap:
+            self._unmap()
+
+    def _all_free(self) -> bool:
+        return len(self._free) == 1 and self._free[0] == [0, self.size]
 
     def release_after(self, responses: Future[Any] | list[Future[Any]], region: Region) -> None:
         """Releases ``region`` once ``responses`` (the requests that named it) have all resolved."""
@@ -154,12 +166,23 @@ class Arena:
             os.close(self.fd)
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        """Closes the fd now, and unmaps now or when the last region held is released."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            unmap = self._all_free()
+        os.close(self.fd)
+        if unmap:
+            self._unmap()
+
+    def _unmap(self) -> None:
+        with self._lock:
+            if self._unmapped:
+                return
+            self._unmapped = True
         try:
             self._view.release()
             self._map.close()
         except BufferError:
-            pass  # a caller still holds a view: the mapping goes when that view does
-        os.close(self.fd)
+            pass  # a view lent past its region's release: the mapping goes when that view does

@@ -17,6 +17,7 @@
     ├── ConfigurationError           (ValueError)          kind "config"
     │   └── ParseURLError                                  kind "parse_url"
     ├── DataError                    (ValueError)          kind "data": cannot decompress
+    ├── StorageFullError             (OSError)             kind "storage_full": no room left
     ├── ProtocolError                                      kind "protocol"
     ├── WorkerCrashedError                                 kind "worker_crashed" (Python side)
     │   └── WorkerProtocolError (also a ProtocolError)     kind "worker_protocol" (Python side)
@@ -145,6 +146,12 @@ class DataError(ObjectStoreError, ValueError):
     kind = "data"
 
 
+class StorageFullError(ObjectStoreError, OSError):
+    """A local store's disk is full, or a quota or file size limit was reached; nothing was stored."""
+
+    kind = "storage_full"
+
+
 class ProtocolError(ObjectStoreError):
     kind = "protocol"
 
@@ -188,6 +195,7 @@ ERROR_CLASSES: dict[str, type[ObjectStoreError]] = {
         BufferTooSmallError,
         ConfigurationError,
         DataError,
+        StorageFullError,
         ParseURLError,
         ProtocolError,
         WorkerCrashedError,

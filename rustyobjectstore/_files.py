@@ -35,16 +35,27 @@ from rustyobjectstore._steps import Step
 
 
 class IntoFile(Destination):
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, path: Path) -> None:
         self.fd = fd
+        self.path = path
 
     def open(self, size: int) -> None:
-        os.ftruncate(self.fd, size)
+        try:
+            os.ftruncate(self.fd, size)
+        except OSError as exc:
+            raise OSError(
+                exc.errno, f"cannot make room for {size} bytes: {exc.strerror}", str(self.path)
+            ) from exc
 
     def put(self, at: int, data: memoryview) -> None:
-        while data:
-            written = os.pwrite(self.fd, data, at)
-            data, at = data[written:], at + written
+        try:
+            while data:
+                written = os.pwrite(self.fd, data, at)
+                data, at = data[written:], at + written
+        except OSError as exc:  # a full disk, a file size limit: say which file
+            raise OSError(
+                exc.errno, f"writing at byte {at}: {exc.strerror}", str(self.path)
+            ) from exc
 
 
 def fill_from_file(fd: int) -> Fill:
@@ -92,8 +103,9 @@ def download(
     progress: Progress | None,
 ) -> Step[int]:  # fmt: skip
     """The object into ``local_path``, atomically: a partial download never replaces the file."""
-    with temp_beside(Path(local_path)) as fd:
-        size = yield from read(pool, conf, path, IntoFile(fd), progress=progress)
+    target = Path(local_path)
+    with temp_beside(target) as fd:
+        size = yield from read(pool, conf, path, IntoFile(fd, target), progress=progress)
     return size
 
 

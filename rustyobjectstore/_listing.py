@@ -10,7 +10,7 @@ from rustyobjectstore import _ops
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._objectmeta import ObjectMeta
 from rustyobjectstore._pool import Pool
-from rustyobjectstore._steps import Step, run_async, run_sync
+from rustyobjectstore._steps import Step, in_background, run_async, run_sync
 
 CHUNK_ENTRIES = 1000
 
@@ -77,7 +77,8 @@ class ListStream:
             yield chunk
 
     def __del__(self) -> None:
-        self._listing.finish()
+        if not self._listing.done:
+            in_background(self._listing.finish)
 
 
 class AsyncListStream:
@@ -101,7 +102,8 @@ class AsyncListStream:
             yield chunk
 
     def __del__(self) -> None:
-        self._listing.finish()
+        if not self._listing.done:
+            in_background(self._listing.finish)
 
 
 class ListIterator(Iterator[ObjectMeta]):

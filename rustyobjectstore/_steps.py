@@ -16,7 +16,7 @@ import contextlib
 import threading
 import time
 import weakref
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_all
 from contextvars import ContextVar
@@ -27,6 +27,19 @@ from rustyobjectstore._errors import DeadlineExceededError
 T = TypeVar("T")
 Awaited = Union["Future[Any]", "list[Future[Any]]"]
 Step = Generator[Awaited, Any, T]
+
+
+def in_background(work: Callable[[], object]) -> None:
+    """Runs ``work`` on a fresh daemon thread, ignoring its errors. For finalizers: they run at any
+    allocation on any thread, maybe one holding a lock ``work`` needs, or the reader thread that
+    delivers the answers ``work`` would wait for."""
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            work()
+
+    with contextlib.suppress(RuntimeError):  # the interpreter is shutting down: the workers see EOF
+        threading.Thread(target=run, daemon=True, name="rustyobjectstore-finalizer").start()
 
 
 def _first_error(futures: list[Future[Any]]) -> list[Any]:

@@ -20,7 +20,7 @@ from rustyobjectstore._errors import ConfigurationError
 from rustyobjectstore._objectmeta import ObjectMeta
 from rustyobjectstore._ops import Progress, allocate, call, readable_view, writable_view
 from rustyobjectstore._pool import Pool
-from rustyobjectstore._steps import Step, run_async, run_sync
+from rustyobjectstore._steps import Step, in_background, run_async, run_sync
 
 CODECS = ("gzip", "deflate", "zlib", "zstd")
 READ_CHUNK = 1024 * 1024
@@ -295,7 +295,8 @@ class ObjectWriter(io.RawIOBase):
 
     def __del__(self) -> None:
         if not self.closed:
-            self.cancel()
+            writer = self._writer
+            in_background(lambda: run_sync(abort(writer)))
 
 
 class AsyncObjectWriter:

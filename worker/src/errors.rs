@@ -22,6 +22,7 @@ pub enum Kind {
     ParseUrl,
     Protocol,
     Data,
+    StorageFull,
     Cancelled,
     Unknown,
 }
@@ -44,6 +45,7 @@ impl Kind {
             Kind::ParseUrl => "parse_url",
             Kind::Protocol => "protocol",
             Kind::Data => "data",
+            Kind::StorageFull => "storage_full",
             Kind::Cancelled => "cancelled",
             Kind::Unknown => "unknown",
         }
@@ -98,6 +100,23 @@ fn http_error_kind(err: &(dyn StdError + 'static)) -> Option<HttpErrorKind> {
         current = e.source();
     }
     None
+}
+
+/// A local write that failed for want of room: a full disk, a quota, a file size limit.
+fn disk_is_full(err: &(dyn StdError + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.raw_os_error(),
+                Some(libc::ENOSPC | libc::EFBIG | libc::EDQUOT)
+            ) {
+                return true;
+            }
+        }
+        current = e.source();
+    }
+    false
 }
 
 /// object_store keeps its retry error private; its message carries the status as
@@ -177,6 +196,9 @@ fn classify_generic(err: &object_store::Error, text: &str) -> (Kind, Option<u16>
     }
     if looks_like_early_eof(text) {
         return (Kind::EarlyEof, None);
+    }
+    if disk_is_full(err) {
+        return (Kind::StorageFull, None);
     }
     let kind = match http_error_kind(err) {
         Some(HttpErrorKind::Timeout) => Kind::Timeout,

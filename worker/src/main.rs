@@ -80,6 +80,11 @@ fn main() {
     // A panic anywhere ends the worker, as with `panic = "abort"` (which would cost `cargo test` its
     // shared build): the pool sees the crash and replaces the worker, instead of a task that died
     // silently and left its caller waiting.
+    // A file-size limit (RLIMIT_FSIZE) makes a write fail with EFBIG, like a full disk, instead of
+    // killing the worker with SIGXFSZ. SAFETY: setting a signal to SIG_IGN at start, before threads.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         report(info);
