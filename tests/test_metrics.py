@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from conftest import s3_at
+from faultserver import FaultServer, Status
 
 import rustyobjectstore as ros
 
@@ -37,26 +36,11 @@ def test_counters_follow_the_work(tmp_path: Path) -> None:
     assert asyncio.run(ros.current_metrics_async()).total.bytes_out == total.bytes_out
 
 
-class _Unavailable(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(503)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def unavailable_server() -> Iterator[str]:
     """Answers every request with 503: a storm no real server can be asked for."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Unavailable)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with FaultServer(default=Status(503)) as server:
+        yield server.endpoint
 
 
 def test_retries_are_counted_and_the_status_is_reported(unavailable_server: str) -> None:
