@@ -145,14 +145,15 @@ fn looks_like_early_eof(text: &str) -> bool {
 /// GET returns `Generic { source: Precondition { .. } }` when the retry gets a 412 (the object changed
 /// under an `if_match` read). The most specific variant in the chain decides the kind.
 fn most_specific(err: &object_store::Error) -> &object_store::Error {
+    // Only a `Generic` wrapper is looked through: `AlreadyExists` caused by a 412 stays itself.
     let mut current: &(dyn StdError + 'static) = err;
     let mut found = err;
-    while let Some(source) = current.source() {
+    while matches!(found, object_store::Error::Generic { .. }) {
+        let Some(source) = current.source() else {
+            break;
+        };
         if let Some(inner) = source.downcast_ref::<object_store::Error>() {
             found = inner;
-            if !matches!(inner, object_store::Error::Generic { .. }) {
-                break;
-            }
         }
         current = source;
     }

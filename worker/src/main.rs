@@ -45,6 +45,8 @@ fn run() -> Result<i32, String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let output = server::output(output);
+    let direct = std::sync::Arc::clone(&output);
     let writer = std::thread::Builder::new()
         .name("writer".into())
         .spawn(move || server::write_loop(rx, output))
@@ -59,6 +61,7 @@ fn run() -> Result<i32, String> {
         ops::Ctx::new(arena, stores, tx.clone()),
         runtime.handle().clone(),
         tx,
+        direct,
         args.concurrency,
     );
     let end = server.run(std::io::stdin().lock());

@@ -3,10 +3,12 @@
 use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use futures::future::{AbortHandle, Abortable, BoxFuture};
+use futures::task::noop_waker_ref;
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::codec::{self, Decoded, Request, Success, MAX_FRAME};
 use crate::errors::{ErrorInfo, Kind};
@@ -46,26 +48,42 @@ fn read_frame(input: &mut impl Read, body: &mut Vec<u8>) -> Result<Option<()>, S
     Ok(Some(()))
 }
 
+/// The protocol output, shared by the writer thread (answers of tasks) and the read loop (answers it
+/// gives inline). Frames go whole under the lock, so they never interleave.
+pub type Output = Arc<Mutex<BufWriter<std::fs::File>>>;
+
+pub fn output(file: std::fs::File) -> Output {
+    Arc::new(Mutex::new(BufWriter::with_capacity(256 * 1024, file)))
+}
+
+fn write_frame(out: &mut BufWriter<std::fs::File>, frame: &[u8]) {
+    let header = (frame.len() as u32).to_be_bytes();
+    if out
+        .write_all(&header)
+        .and_then(|()| out.write_all(frame))
+        .is_err()
+    {
+        std::process::exit(0); // the parent has gone
+    }
+}
+
+fn flush(out: &mut BufWriter<std::fs::File>) {
+    if out.flush().is_err() {
+        std::process::exit(0);
+    }
+}
+
 /// Writes every queued frame, flushing only when the queue is empty, so responses that finish
 /// together leave in one write. Exits the process when the parent has gone.
-pub fn write_loop(mut rx: mpsc::UnboundedReceiver<Vec<u8>>, output: impl Write) {
-    let mut out = BufWriter::with_capacity(256 * 1024, output);
+pub fn write_loop(mut rx: mpsc::UnboundedReceiver<Vec<u8>>, output: Output) {
     while let Some(frame) = rx.blocking_recv() {
+        let mut out = lock(&output);
         let mut next = Some(frame);
         while let Some(frame) = next {
-            let header = (frame.len() as u32).to_be_bytes();
-            if out
-                .write_all(&header)
-                .and_then(|()| out.write_all(&frame))
-                .is_err()
-            {
-                std::process::exit(0);
-            }
+            write_frame(&mut out, &frame);
             next = rx.try_recv().ok();
         }
-        if out.flush().is_err() {
-            std::process::exit(0);
-        }
+        flush(&mut out);
     }
 }
 
@@ -73,6 +91,10 @@ pub struct Server {
     ctx: Arc<Ctx>,
     runtime: Handle,
     out: mpsc::UnboundedSender<Vec<u8>>,
+    /// Where the read loop writes the answers it gives inline; flushed before it waits for input.
+    direct: Output,
+    /// Whether `direct` holds answers not flushed yet.
+    unflushed: std::cell::Cell<bool>,
     permits: Arc<Semaphore>,
     /// The requests running as tasks, by id, so that a `cancel` can stop one.
     running: Arc<Mutex<HashMap<u64, AbortHandle>>>,
@@ -83,12 +105,15 @@ impl Server {
         ctx: Ctx,
         runtime: Handle,
         out: mpsc::UnboundedSender<Vec<u8>>,
+        direct: Output,
         concurrency: usize,
     ) -> Self {
         Server {
             ctx: Arc::new(ctx),
             runtime,
             out,
+            direct,
+            unflushed: std::cell::Cell::new(false),
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             running: Arc::new(Mutex::new(HashMap::new())),
         }
@@ -99,19 +124,35 @@ impl Server {
         let _ = self.out.send(codec::encode_response(id, result));
     }
 
+    /// An answer given by the read loop itself; it leaves when the loop has no more input at hand,
+    /// so a burst of requests answered inline goes out in one write.
+    fn answer_inline(&self, id: u64, result: &Result<Success, ErrorInfo>) {
+        write_frame(&mut lock(&self.direct), &codec::encode_response(id, result));
+        self.unflushed.set(true);
+    }
+
     pub fn run(&self, input: impl Read) -> End {
+        // Operations polled on this thread may use tokio (timers, spawn_blocking).
+        let _runtime = self.runtime.enter();
         let mut input = BufReader::with_capacity(256 * 1024, input);
         let mut body = Vec::new();
         loop {
+            if self.unflushed.get() && input.buffer().is_empty() {
+                flush(&mut lock(&self.direct));
+                self.unflushed.set(false);
+            }
             match read_frame(&mut input, &mut body) {
-                Ok(None) => return End::Eof,
+                Ok(None) => {
+                    flush(&mut lock(&self.direct));
+                    return End::Eof;
+                }
                 Err(message) => return self.fatal(message),
                 Ok(Some(())) => {}
             }
             match codec::decode_request(&body) {
                 Err(message) => return self.fatal(message),
                 Ok(Decoded::Invalid { id, message }) => {
-                    self.send(id, &Err(ErrorInfo::new(Kind::Protocol, message)))
+                    self.answer_inline(id, &Err(ErrorInfo::new(Kind::Protocol, message)))
                 }
                 Ok(Decoded::Request(request)) => self.dispatch(request),
             }
@@ -119,6 +160,7 @@ impl Server {
     }
 
     fn fatal(&self, message: String) -> End {
+        flush(&mut lock(&self.direct));
         self.send(0, &Err(ErrorInfo::new(Kind::Protocol, message.clone())));
         End::Protocol(message)
     }
@@ -140,18 +182,44 @@ impl Server {
         if let Request::Ping(_) = request {
             // Answered by the read loop itself, past the concurrency limit: a worker that answers
             // pings is reading its input, however busy its requests keep it.
-            self.send(id, &Ok(Success::Empty));
+            self.answer_inline(id, &Ok(Success::Empty));
             return;
         }
         if let Some(routed) = stream_command(&self.ctx, &request) {
             // Stream commands go to their stream's task, which answers them in order.
             if let Err(e) = routed {
-                self.send(id, &Err(e));
+                self.answer_inline(id, &Err(e));
             }
             return;
         }
         let fault = faults::prelude(&request, &self.out);
         let operation = operation(Arc::clone(&self.ctx), request);
+        let mut work: BoxFuture<'static, Result<Success, ErrorInfo>> = Box::pin(async move {
+            if let Some(fault) = fault {
+                fault.await;
+            }
+            operation.await
+        });
+        // One poll here first: what can finish without waiting (most `memory://` calls, a bad key)
+        // is answered by this thread, sparing the hand-offs to a task and to the writer thread.
+        let permit = Arc::clone(&self.permits).try_acquire_owned().ok();
+        if permit.is_some() {
+            let mut cx = Context::from_waker(noop_waker_ref());
+            if let Poll::Ready(result) = work.as_mut().poll(&mut cx) {
+                self.answer_inline(id, &result);
+                return;
+            }
+        }
+        self.spawn(id, work, permit);
+    }
+
+    /// Runs `work` as a task that a `cancel` can stop, holding a concurrency permit.
+    fn spawn(
+        &self,
+        id: u64,
+        work: BoxFuture<'static, Result<Success, ErrorInfo>>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
         let out = self.out.clone();
         let permits = Arc::clone(&self.permits);
         let running = Arc::clone(&self.running);
@@ -159,23 +227,28 @@ impl Server {
         lock(&running).insert(id, handle);
         let work = Abortable::new(
             async move {
-                let _permit = permits.acquire_owned().await;
-                if let Some(fault) = fault {
-                    fault.await;
-                }
-                operation.await
+                let _permit = match permit {
+                    Some(permit) => permit,
+                    None => permits.acquire_owned().await.ok()?,
+                };
+                Some(work.await)
             },
             registration,
         );
         self.runtime.spawn(async move {
             // Whichever wins, the request gets exactly one response: its result, or `cancelled`
             // once its work (and every write into its region) has stopped.
-            let result = work.await.unwrap_or_else(|_| {
-                Err(ErrorInfo::new(
+            let result = match work.await {
+                Ok(Some(result)) => result,
+                Ok(None) => Err(ErrorInfo::new(
+                    Kind::Protocol,
+                    "the worker is shutting down",
+                )),
+                Err(_) => Err(ErrorInfo::new(
                     Kind::Cancelled,
                     "cancelled by the caller before it finished",
-                ))
-            });
+                )),
+            };
             lock(&running).remove(&id);
             let _ = out.send(codec::encode_response(id, &result));
         });
