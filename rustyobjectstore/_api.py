@@ -18,7 +18,7 @@ from rustyobjectstore import _files, _ops
 from rustyobjectstore._codec import Region
 from rustyobjectstore._config import StaticConfig, StoreConfig
 from rustyobjectstore._connection import Connection
-from rustyobjectstore._errors import ConfigurationError
+from rustyobjectstore._errors import ConfigurationError, WorkerCrashedError
 from rustyobjectstore._listing import AsyncListIterator, AsyncListStream, ListIterator, ListStream
 from rustyobjectstore._metrics import Metrics
 from rustyobjectstore._objectmeta import ObjectMeta
@@ -40,6 +40,9 @@ _lock = threading.Lock()
 _pool: Pool | None = None
 # What a pool started on demand uses: set by init_object_store, inherited by a forked child.
 _settings: StaticConfig | None = None
+# Set once the interpreter's exit has shut the pool down: a daemon thread still calling must not
+# start a new pool (its workers would only die with the process).
+_exiting = False
 
 
 def init_object_store(config: StaticConfig | None = None) -> None:
@@ -67,14 +70,21 @@ def shutdown_object_store() -> None:
         pool.close()
 
 
-atexit.register(shutdown_object_store)
+def _shutdown_at_exit() -> None:
+    global _exiting
+    _exiting = True
+    shutdown_object_store()
+
+
+atexit.register(_shutdown_at_exit)
 
 
 def _after_fork_in_child() -> None:
     """A forked child never touches its parent's workers: it drops its copies of their pipes (so
     they still see EOF when the parent goes) and starts its own pool on its first call."""
-    global _lock, _pool
+    global _exiting, _lock, _pool
     _lock = threading.Lock()  # it may have been held by a thread that did not survive the fork
+    _exiting = False  # the child has its own life, and its own exit
     pool, _pool = _pool, None
     if pool is not None:
         pool.abandon()
@@ -92,6 +102,10 @@ def current_pool() -> Pool:
         return pool
     with _lock:
         if _pool is None or _pool.pid != os.getpid():
+            if _exiting:
+                raise WorkerCrashedError(
+                    "the interpreter is exiting: the object store pool is shut down", op="start"
+                )
             _pool = Pool(_settings or StaticConfig())
         return _pool
 

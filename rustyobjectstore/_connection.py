@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -18,7 +19,14 @@ from rustyobjectstore import __version__
 from rustyobjectstore import _codec as codec
 from rustyobjectstore._arena import Arena
 from rustyobjectstore._binary import find_worker
-from rustyobjectstore._codec import PROTOCOL_VERSION, Message, Region, encode_frame, register
+from rustyobjectstore._codec import (
+    PROTOCOL_VERSION,
+    FrameError,
+    Message,
+    Region,
+    encode_frame,
+    register,
+)
 from rustyobjectstore._config import StaticConfig, StoreSpec
 from rustyobjectstore._errors import (
     ObjectStoreError,
@@ -32,6 +40,11 @@ from rustyobjectstore._steps import deferring
 from rustyobjectstore._transport import Closed, Transport
 
 HANDSHAKE_TIMEOUT = 30.0
+
+TransportFactory = Callable[
+    [Sequence[str], Sequence[int], Callable[[Message], None], Callable[[Closed], None]], Transport
+]
+"""What starts a worker: ``Transport`` itself, or an in-process fake in the tests."""
 
 
 class Call(Future[Message]):
@@ -53,7 +66,12 @@ class _Pending:
 
 
 class Connection:
-    def __init__(self, settings: StaticConfig, counters: SlotCounters | None = None) -> None:
+    def __init__(
+        self,
+        settings: StaticConfig,
+        counters: SlotCounters | None = None,
+        transport: TransportFactory = Transport,
+    ) -> None:
         self.counters = counters or SlotCounters()
         self.worker_path = find_worker(settings.worker_path)
         self.arena = Arena(settings.arena_size)
@@ -82,7 +100,7 @@ class Connection:
             str(settings.cache_tti_secs),
         ]
         try:
-            self.transport = Transport(argv, [self.arena.fd], self._on_message, self._on_close)
+            self.transport = transport(argv, [self.arena.fd], self._on_message, self._on_close)
         except BaseException:
             self.arena.close()
             raise
@@ -129,11 +147,13 @@ class Connection:
             number = self._stores.get(spec)
             if number is None:
                 number = len(self._stores) + 1
-                self._send(
-                    register(
-                        number, spec.url, dict(spec.options), dict(spec.client), dict(spec.retry)
-                    )
+                message = register(
+                    number, spec.url, dict(spec.options), dict(spec.client), dict(spec.retry)
                 )
+                try:
+                    self._send(message)
+                except OSError:
+                    pass  # the worker is gone: the request that follows fails as crashed
                 self._stores[spec] = number
         return number
 
@@ -143,7 +163,11 @@ class Connection:
         request_id = next(self._ids)
         future = Call(request_id)
         message["id"] = request_id
-        frame = encode_frame(message)  # a frame over the limit fails here, before anything is owed
+        try:
+            frame = encode_frame(message)
+        except FrameError as exc:
+            # Over the limit: refused here, before anything is owed.
+            raise ProtocolError(f"the request cannot be sent: {exc}", op=op, path=path) from None
         with self._lock:
             if self.closed is not None:
                 future.set_exception(self._crashed(op, path))

@@ -50,7 +50,12 @@ def allocate(arena: Arena, length: int) -> Step[Region]:
 def call(
     conn: Connection, message: Message, op: str, path: str | None, region: Region | None = None
 ) -> Step[Message]:
-    future = conn.request(message, op, path)
+    try:
+        future = conn.request(message, op, path)
+    except BaseException:
+        if region is not None:
+            conn.arena.release(region)  # never sent (a frame over the limit): nothing writes it
+        raise
     try:
         response: Message = yield future
     except BaseException as exc:

@@ -71,6 +71,7 @@ class Transport:
         self._stdin_closed = False
         self._held: list[bytes] = []
         self._kill_reason: str | None = None
+        self._closing = False
         self.process = subprocess.Popen(
             list(argv),
             stdin=subprocess.PIPE,
@@ -137,6 +138,10 @@ class Transport:
                         reason = f"its output ended inside a frame ({decoder.pending} bytes)"
                     break
                 for message in decoder.feed(data):
+                    if self._closing:
+                        # Shut down: what it still says (an answer, or an error from its own
+                        # shutdown cancelling the work) is not delivered; its calls fail as cut off.
+                        continue
                     self._on_message(message)
         except FrameError as exc:
             reason = f"protocol error in its output: {exc}"
@@ -155,8 +160,21 @@ class Transport:
 
     def _drain_stderr(self) -> None:
         assert self.process.stderr is not None
-        for raw in self.process.stderr:
-            self._stderr.append(raw.decode("utf-8", "replace").rstrip())
+        fd = self.process.stderr.fileno()
+        partial = b""
+        while True:
+            try:
+                data = os.read(fd, _READ_CHUNK)  # in chunks: a flood must not cost a read per byte
+            except OSError:
+                break
+            if not data:
+                break
+            lines = (partial + data).split(b"\n")
+            partial = lines.pop()[-_READ_CHUNK:]  # a line without an end is kept bounded too
+            for line in lines[-STDERR_LINES:]:
+                self._stderr.append(line.decode("utf-8", "replace").rstrip())
+        if partial:
+            self._stderr.append(partial.decode("utf-8", "replace").rstrip())
 
     def kill(self, reason: str) -> None:
         """Kills the worker; ``reason`` is what its crash report will say."""
@@ -180,6 +198,9 @@ class Transport:
         assert self.process.stdin is not None
         with self._write_lock:
             self._stdin_closed = True
+            if self._kill_reason is None:
+                self._kill_reason = "shut down before it answered"
+            self._closing = True
             try:
                 self.process.stdin.close()
             except OSError:

@@ -2,9 +2,10 @@
 //! region allocation and never touches a region while a request that names it is in flight, so each
 //! request has its region to itself.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::{FromRawFd, RawFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use memmap2::MmapRaw;
@@ -14,6 +15,10 @@ use crate::errors::{ErrorInfo, Kind};
 
 pub struct Arena {
     map: MmapRaw,
+    /// Regions (by start) still reachable from work that outlives its request's future: a payload
+    /// lent to an upload, a blocking file read. A cancelled request is answered only once its region
+    /// is out of this table, so Python never reuses memory something still reads or writes.
+    in_use: Mutex<HashMap<usize, usize>>,
 }
 
 // The mapping lives as long as the Arena; regions handed to tasks are disjoint (protocol.md section 4).
@@ -34,7 +39,10 @@ impl Arena {
         }
         let len = usize::try_from(size).map_err(std::io::Error::other)?;
         let map = memmap2::MmapOptions::new().len(len).map_raw(&file)?;
-        Ok(Arena { map })
+        Ok(Arena {
+            map,
+            in_use: Mutex::new(HashMap::new()),
+        })
     }
 
     pub fn len(&self) -> u64 {
@@ -95,21 +103,49 @@ impl Arena {
     /// request ends, since Python reuses the region after the response.
     pub fn borrow(self: &Arc<Self>, offset: usize, len: usize) -> Bytes {
         Bytes::from_owner(RegionRef {
-            arena: Arc::clone(self),
-            offset,
+            guard: self.guard(offset),
             len,
         })
+    }
+
+    /// Marks the region starting at `offset` in use until the guard drops.
+    pub fn guard(self: &Arc<Self>, offset: usize) -> RegionGuard {
+        *crate::ops::lock(&self.in_use).entry(offset).or_insert(0) += 1;
+        RegionGuard {
+            arena: Arc::clone(self),
+            offset,
+        }
+    }
+
+    pub fn in_use(&self, offset: usize) -> bool {
+        crate::ops::lock(&self.in_use).contains_key(&offset)
+    }
+}
+
+pub struct RegionGuard {
+    arena: Arc<Arena>,
+    offset: usize,
+}
+
+impl Drop for RegionGuard {
+    fn drop(&mut self) {
+        let mut in_use = crate::ops::lock(&self.arena.in_use);
+        if let Some(count) = in_use.get_mut(&self.offset) {
+            *count -= 1;
+            if *count == 0 {
+                in_use.remove(&self.offset);
+            }
+        }
     }
 }
 
 struct RegionRef {
-    arena: Arc<Arena>,
-    offset: usize,
+    guard: RegionGuard,
     len: usize,
 }
 
 impl AsRef<[u8]> for RegionRef {
     fn as_ref(&self) -> &[u8] {
-        self.arena.region(self.offset, self.len)
+        self.guard.arena.region(self.guard.offset, self.len)
     }
 }

@@ -57,6 +57,16 @@ pub enum Request {
 }
 
 impl Request {
+    /// The region whose bytes the request reads or writes, for requests that name one.
+    pub fn region(&self) -> Option<Region> {
+        match self {
+            Request::Get(r) => Some(r.region),
+            Request::Put(r) => Some(r.region),
+            Request::MultipartPart(r) => Some(r.region),
+            _ => None,
+        }
+    }
+
     pub fn id(&self) -> Option<u64> {
         match self {
             Request::Register(_) | Request::Cancel(_) => None,

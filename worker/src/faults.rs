@@ -3,7 +3,8 @@
 //!
 //! A request whose key starts with `__fault__/<fault>/` runs that fault before its work, inside its
 //! task: `panic`, `abort`, `exit` (status 0), `hang`, `sleep/<ms>`, `garbage` (an undecodable frame),
-//! `truncated` (a frame whose map is cut short), `oversize` (a frame over the limit), `stdout` (stray
+//! `truncated` (a frame whose map is cut short), `oversize` (a frame over the limit) (these three
+//! instead of an answer: the request then never finishes), `stdout` (stray
 //! prints), `stderr/<MiB>` (a flood), `alloc/<MiB>` (allocate and touch). The request then runs as
 //! usual with its whole key.
 
@@ -49,14 +50,18 @@ pub fn prelude(
             "exit" => std::process::exit(0),
             "hang" => std::future::pending::<()>().await,
             "sleep" => tokio::time::sleep(Duration::from_millis(number)).await,
+            // A bad frame instead of the answer: the request then waits for the end Python gives it.
             "garbage" => {
                 let _ = out.send(b"\xc1 this is not msgpack".to_vec());
+                std::future::pending::<()>().await
             }
             "truncated" => {
                 let _ = out.send(vec![0x83, 0xa2, b'i', b'd']);
+                std::future::pending::<()>().await
             }
             "oversize" => {
                 let _ = out.send(vec![0x80; MAX_FRAME + 1]);
+                std::future::pending::<()>().await
             }
             "stdout" => {
                 for i in 0..1000 {

@@ -193,6 +193,7 @@ impl Server {
             return;
         }
         let fault = faults::prelude(&request, &self.out);
+        let region = request.region().map(|(offset, _)| offset as usize);
         let operation = operation(Arc::clone(&self.ctx), request);
         let mut work: BoxFuture<'static, Result<Success, ErrorInfo>> = Box::pin(async move {
             if let Some(fault) = fault {
@@ -206,11 +207,14 @@ impl Server {
         if permit.is_some() {
             let mut cx = Context::from_waker(noop_waker_ref());
             if let Poll::Ready(result) = work.as_mut().poll(&mut cx) {
-                self.answer_inline(id, &result);
-                return;
+                if !region.is_some_and(|offset| self.ctx.arena.in_use(offset)) {
+                    self.answer_inline(id, &result);
+                    return;
+                }
+                work = Box::pin(std::future::ready(result));
             }
         }
-        self.spawn(id, work, permit);
+        self.spawn(id, work, permit, region);
     }
 
     /// Runs `work` as a task that a `cancel` can stop, holding a concurrency permit.
@@ -219,8 +223,10 @@ impl Server {
         id: u64,
         work: BoxFuture<'static, Result<Success, ErrorInfo>>,
         permit: Option<OwnedSemaphorePermit>,
+        region: Option<usize>,
     ) {
         let out = self.out.clone();
+        let arena = Arc::clone(&self.ctx.arena);
         let permits = Arc::clone(&self.permits);
         let running = Arc::clone(&self.running);
         let (handle, registration) = AbortHandle::new_pair();
@@ -250,6 +256,13 @@ impl Server {
                 )),
             };
             lock(&running).remove(&id);
+            if let Some(offset) = region {
+                // Work cut off by a cancel may still hold the region (an upload's payload, a
+                // blocking file read): the answer waits until it has let go.
+                while arena.in_use(offset) {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
             let _ = out.send(codec::encode_response(id, &result));
         });
     }

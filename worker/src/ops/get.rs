@@ -52,8 +52,10 @@ pub async fn get(ctx: &Ctx, r: GetRequest) -> Result<Success, ErrorInfo> {
     match result.payload {
         GetResultPayload::File(file, _) => {
             let arena = Arc::clone(&ctx.arena);
+            let guard = arena.guard(offset); // the read goes on if the request is cancelled
             let start = result.range.start;
             let read = tokio::task::spawn_blocking(move || {
+                let _guard = guard;
                 file.read_exact_at(arena.region_mut(offset, want), start)
             })
             .await
