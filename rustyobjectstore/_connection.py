@@ -48,12 +48,22 @@ TransportFactory = Callable[
 
 
 class Call(Future[Message]):
-    """The future of one request, knowing its id so that it can be cancelled."""
+    """The future of one request, knowing its id so that it can be cancelled. A thread that waits
+    for its result reads the answer itself when nobody else is reading (``Transport.lead``)."""
 
-    def __init__(self, request_id: int) -> None:
+    def __init__(self, request_id: int, lead: Callable[[Call, float | None], None]) -> None:
         super().__init__()
         self.request_id = request_id
+        self._lead = lead
         self.set_running_or_notify_cancel()
+
+    def result(self, timeout: float | None = None) -> Message:
+        if not self.done():
+            until = None if timeout is None else time.monotonic() + timeout
+            self._lead(self, timeout)
+            if until is not None:
+                timeout = max(0.0, until - time.monotonic())
+        return super().result(timeout)
 
 
 class _Pending:
@@ -104,6 +114,7 @@ class Connection:
         except BaseException:
             self.arena.close()
             raise
+        self.transport.wants_reader = self._owed
         try:
             try:
                 hello = self._hello.result(timeout=HANDSHAKE_TIMEOUT)
@@ -157,11 +168,27 @@ class Connection:
                 self._stores[spec] = number
         return number
 
-    def request(self, message: Message, op: str, path: str | None) -> Call:
+    def _owed(self) -> bool:
+        return bool(self._pending) or not self._hello.done()
+
+    def _lead(self, call: Call, timeout: float | None) -> None:
+        lead = getattr(self.transport, "lead", None)
+        if lead is not None:
+            lead(call.done, timeout)
+
+    def _expect(self) -> None:
+        expect = getattr(self.transport, "expect", None)
+        if expect is not None:
+            expect()
+
+    def request(
+        self, message: Message, op: str, path: str | None, *, awaited: bool = False
+    ) -> Call:
         """Sends ``message`` with a fresh id; the call resolves with the response map, or fails with
-        the error it carries, or with ``WorkerCrashedError`` if the worker dies first."""
+        the error it carries, or with ``WorkerCrashedError`` if the worker dies first. ``awaited``:
+        the caller waits for this call's result next (and so reads its answer if nobody else is)."""
         request_id = next(self._ids)
-        future = Call(request_id)
+        future = Call(request_id, self._lead)
         message["id"] = request_id
         try:
             frame = encode_frame(message)
@@ -182,8 +209,10 @@ class Connection:
                 self.transport.queue(frame)
                 bridge.defer(self.transport)
         except OSError:
-            # The reader thread will see the death and fail every pending call, this one included.
+            # The reader will see the death and fail every pending call, this one included.
             pass
+        if bridge is not None or not awaited:
+            self._expect()
         return future
 
     def give_up(self, call: Call, region: Region | None = None) -> None:
@@ -193,6 +222,7 @@ class Connection:
             self.arena.release_after(call, region)
         if call.done():
             return
+        self._expect()  # its answer is still owed, and its caller no longer reads it
         try:
             # After any frame still held for this loop turn, so the request is never behind it.
             self._send(codec.cancel(call.request_id))

@@ -51,7 +51,7 @@ def call(
     conn: Connection, message: Message, op: str, path: str | None, region: Region | None = None
 ) -> Step[Message]:
     try:
-        future = conn.request(message, op, path)
+        future = conn.request(message, op, path, awaited=True)
     except BaseException:
         if region is not None:
             conn.arena.release(region)  # never sent (a frame over the limit): nothing writes it

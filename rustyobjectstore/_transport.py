@@ -1,5 +1,11 @@
-"""The transport: spawns one worker, writes frames to its stdin, and reads its stdout on a thread.
+"""The transport: spawns one worker, writes frames to its stdin, and reads its stdout.
 Bytes and frames only: what the messages mean is the connection's business.
+
+Reading is a token that one thread holds at a time. A sync caller waiting for its answer takes it
+when nobody is reading and reads the answer itself (``lead``): one thread wake-up per call instead
+of two. Otherwise the reader thread takes it whenever answers are owed (asyncio calls, requests
+nobody waits on) and reads until none are; it is also woken when the worker's stderr ends, so a
+death is seen at once even with nothing in flight.
 
 stderr is drained into a bounded ring of lines, so a chatty worker can never block on a full pipe and
 a crash report can quote its last words.
@@ -11,9 +17,11 @@ import collections
 import contextlib
 import fcntl
 import os
+import select
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -72,6 +80,15 @@ class Transport:
         self._held: list[bytes] = []
         self._kill_reason: str | None = None
         self._closing = False
+        # Reading: whoever holds the token owns the decoder and delivers what it reads.
+        self._token = threading.Lock()
+        self._wake = threading.Event()
+        self._wake.set()  # the handshake is owed
+        self._decoder = FrameDecoder()
+        self._ended = False
+        self._stderr_ended = False
+        self.wants_reader: Callable[[], bool] = lambda: True
+        """Whether answers are owed: set by the connection."""
         self.process = subprocess.Popen(
             list(argv),
             stdin=subprocess.PIPE,
@@ -124,31 +141,77 @@ class Transport:
                 written = os.write(self._stdin_fd, view)
                 view = view[written:]
 
+    def expect(self) -> None:
+        """An answer is owed that no caller will read itself: make sure someone reads."""
+        self._wake.set()
+
+    def lead(self, done: Callable[[], bool], timeout: float | None = None) -> None:
+        """Reads and delivers answers on this thread until ``done()`` (or ``timeout`` seconds pass,
+        or the stream ends), if nobody else is reading; otherwise returns at once, and whoever is
+        reading delivers."""
+        if done():
+            return
+        if not self._token.acquire(blocking=False):
+            self._wake.set()  # the holder may be just letting go: have the reader thread look
+            return
+        try:
+            until = None if timeout is None else time.monotonic() + timeout
+            while not done() and not self._ended:
+                left = None if until is None else until - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                self._pump(left)
+        finally:
+            self._token.release()
+            if self.wants_reader() or self._closing or self._stderr_ended:
+                self._wake.set()  # answers for others are still owed: hand over to the thread
+
     def _read_loop(self) -> None:
+        while not self._ended:
+            self._wake.wait()
+            self._wake.clear()
+            with self._token:
+                while not self._ended and (
+                    self.wants_reader() or self._closing or self._stderr_ended
+                ):
+                    self._pump(None)
+
+    def _pump(self, timeout: float | None) -> None:
+        """One read (waiting at most ``timeout``), its messages delivered; at the end of the
+        stream, the transport's end. Only the token's holder calls it."""
         assert self.process.stdout is not None
         fd = self.process.stdout.fileno()
-        decoder = FrameDecoder()
-        reason = "its output ended"
-        protocol_error = False
+        if timeout is not None and not select.select([fd], [], [], timeout)[0]:
+            return
         try:
-            while True:
-                data = os.read(fd, _READ_CHUNK)
-                if not data:
-                    if decoder.pending:
-                        reason = f"its output ended inside a frame ({decoder.pending} bytes)"
-                    break
-                for message in decoder.feed(data):
-                    if self._closing:
-                        # Shut down: what it still says (an answer, or an error from its own
-                        # shutdown cancelling the work) is not delivered; its calls fail as cut off.
-                        continue
-                    self._on_message(message)
-        except FrameError as exc:
-            reason = f"protocol error in its output: {exc}"
-            protocol_error = True
-            self.process.kill()
+            data = os.read(fd, _READ_CHUNK)
         except OSError as exc:
-            reason = f"reading its output failed: {exc}"
+            self._end(f"reading its output failed: {exc}")
+            return
+        if not data:
+            pending = self._decoder.pending
+            self._end(
+                f"its output ended inside a frame ({pending} bytes)"
+                if pending
+                else "its output ended"
+            )
+            return
+        try:
+            messages = self._decoder.feed(data)
+        except FrameError as exc:
+            self.process.kill()
+            self._end(f"protocol error in its output: {exc}", protocol_error=True)
+            return
+        for message in messages:
+            if self._closing:
+                # Shut down: what it still says (an answer, or an error from its own shutdown
+                # cancelling the work) is not delivered; its calls fail as cut off.
+                continue
+            self._on_message(message)
+
+    def _end(self, reason: str, protocol_error: bool = False) -> None:
+        self._ended = True
+        self._wake.set()  # let the reader thread see the end and finish
         try:
             returncode: int | None = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -175,6 +238,10 @@ class Transport:
                 self._stderr.append(line.decode("utf-8", "replace").rstrip())
         if partial:
             self._stderr.append(partial.decode("utf-8", "replace").rstrip())
+        # The worker has (almost certainly) exited: read its output to the end, so its death is
+        # seen now, not at the next call.
+        self._stderr_ended = True
+        self._wake.set()
 
     def kill(self, reason: str) -> None:
         """Kills the worker; ``reason`` is what its crash report will say."""
@@ -205,6 +272,7 @@ class Transport:
                 self.process.stdin.close()
             except OSError:
                 pass
+        self._wake.set()  # read to the end, so the reader thread can finish
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
