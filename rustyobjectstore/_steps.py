@@ -103,8 +103,10 @@ def _wait_sync(awaited: Awaited, limit: Deadline | None) -> Any:
     try:
         return awaited.result(timeout=timeout)
     except TimeoutError:
-        if awaited.done() or limit is None:
+        if limit is None:
             raise  # the operation's own timeout error
+        if awaited.done():  # its own timeout error, or an answer that came just as time ran out
+            return awaited.result()
         raise limit.expired() from None
 
 
@@ -218,8 +220,8 @@ async def _wait_async(bridge: _LoopBridge, awaited: Awaited, limit: Deadline | N
     try:
         return await asyncio.wait_for(bridge.wrap(awaited), timeout)
     except TimeoutError:
-        if awaited.done():
-            raise  # the operation's own timeout error
+        if awaited.done():  # its own timeout error, or an answer that came just as time ran out
+            return awaited.result()
         raise limit.expired() from None
 
 
