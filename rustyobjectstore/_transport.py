@@ -80,8 +80,9 @@ class Transport:
         self._held: list[bytes] = []
         self._kill_reason: str | None = None
         self._closing = False
-        # Reading: whoever holds the token owns the decoder and delivers what it reads.
-        self._token = threading.Lock()
+        # Reading: one thread at a time (``_reading``) owns the decoder and delivers what it reads.
+        self._state = threading.Lock()
+        self._reading = False
         self._wake = threading.Event()
         self._wake.set()  # the handshake is owed
         self._decoder = FrameDecoder()
@@ -102,6 +103,8 @@ class Transport:
         self._stdin_fd = self.process.stdin.fileno()
         _grow_pipe(self._stdin_fd)
         _grow_pipe(self.process.stdout.fileno())
+        self._poller = select.poll()
+        self._poller.register(self.process.stdout.fileno(), select.POLLIN)
         self._stderr_thread = threading.Thread(
             target=self._drain_stderr, daemon=True, name=f"rustyobjectstore-stderr-{self.pid}"
         )
@@ -151,38 +154,73 @@ class Transport:
         reading delivers."""
         if done():
             return
-        if not self._token.acquire(blocking=False):
-            self._wake.set()  # the holder may be just letting go: have the reader thread look
-            return
+        took = False
         try:
+            # Taken and given back inside `with` blocks, which a Ctrl-C cannot split: raised
+            # anywhere else, it still finds `took` telling the truth.
+            with self._state:
+                if not self._reading:
+                    self._reading = took = True
+            if not took:
+                self._wake.set()  # the reader may be just letting go: have the thread look
+                return
+            main = threading.current_thread() is threading.main_thread()
             until = None if timeout is None else time.monotonic() + timeout
             while not done() and not self._ended:
                 left = None if until is None else until - time.monotonic()
                 if left is not None and left <= 0:
                     break
-                self._pump(left)
+                self._pump(left, main)
         finally:
-            self._token.release()
-            if self.wants_reader() or self._closing or self._stderr_ended:
-                self._wake.set()  # answers for others are still owed: hand over to the thread
+            if took:
+                with self._state:
+                    self._reading = False
+                if self.wants_reader() or self._closing or self._stderr_ended:
+                    self._wake.set()  # answers for others are still owed: the thread reads them
 
     def _read_loop(self) -> None:
         while not self._ended:
-            self._wake.wait()
+            # Woken when answers are owed; the timeout only mends a hand-over that a Ctrl-C cut.
+            self._wake.wait(1.0)
             self._wake.clear()
-            with self._token:
+            with self._state:
+                busy, self._reading = self._reading, True
+            if busy:
+                continue  # a caller is reading: it wakes this thread when it lets go with answers owed
+            try:
                 while not self._ended and (
                     self.wants_reader() or self._closing or self._stderr_ended
                 ):
-                    self._pump(None)
+                    self._pump(None, False)
+            finally:
+                with self._state:
+                    self._reading = False
 
-    def _pump(self, timeout: float | None) -> None:
+    def _pump(self, timeout: float | None, main: bool) -> None:
         """One read (waiting at most ``timeout``), its messages delivered; at the end of the
-        stream, the transport's end. Only the token's holder calls it."""
+        stream, the transport's end. Only the reader calls it."""
         assert self.process.stdout is not None
         fd = self.process.stdout.fileno()
+        if main:
+            # Ctrl-C lands on the main thread. While it waits for input nothing is lost; raised
+            # after bytes were read and before they were delivered (a window of microseconds), it
+            # may have dropped some, so the stream is no longer trusted and the worker is replaced.
+            wait_ms = None if timeout is None else max(0, int(timeout * 1000))
+            if not self._poller.poll(wait_ms):
+                return
+            delivered = False
+            try:
+                self._take(fd)
+                delivered = True
+            finally:
+                if not delivered and not self._ended:
+                    self.kill("interrupted while its answers were being read")
+            return
         if timeout is not None and not select.select([fd], [], [], timeout)[0]:
             return
+        self._take(fd)
+
+    def _take(self, fd: int) -> None:
         try:
             data = os.read(fd, _READ_CHUNK)
         except OSError as exc:
