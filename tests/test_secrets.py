@@ -139,3 +139,27 @@ def test_a_canary_secret_shows_nowhere_even_at_the_most_verbose_logging(
     for text in texts:
         assert CANARY not in text
         assert CANARY_KEY not in text
+
+
+def test_a_worker_maps_only_the_arena_it_was_given(tmp_path: Path) -> None:
+    """Frames name keys and regions, never a file to map: after reads and writes of every kind on a
+    local store, each worker's only shared mapping is its arena, and nothing of the store is mapped."""
+    root = tmp_path / "store"
+    root.mkdir()
+    conf = ros.Config(root.as_uri())
+    payload = os.urandom(20 * 1024 * 1024)  # big enough for multipart and ranged reads
+    ros.put_object("big", payload, conf)
+    assert ros.get_object("big", conf) == payload
+    ros.get_object_to_file("big", tmp_path / "copy", conf)
+    with ros.get_object_view("big", conf) as view:
+        assert view[:16] == payload[:16]
+    checked = 0
+    for conn in _api.current_pool().connections:
+        for line in Path(f"/proc/{conn.pid}/maps").read_text().splitlines():
+            fields = line.split(maxsplit=5)
+            name = fields[5] if len(fields) == 6 else ""
+            assert str(tmp_path) not in name, line
+            if fields[1][3] == "s":  # a shared mapping
+                assert name.startswith("/memfd:rustyobjectstore-arena"), line
+                checked += 1
+    assert checked == len(_api.current_pool().connections)
