@@ -238,7 +238,11 @@ def silent_server() -> Iterator[SilentServer]:
 # The prelude of every child script: a pool, a file store, a store whose calls never end, and
 # helpers that loop calls and say so on stdout.
 PRELUDE = """
-import asyncio, atexit, os, sys, threading, time
+import asyncio, atexit, os, signal, sys, threading, time
+
+# Python leaves SIGINT alone when it starts ignored (a test run launched in the background): make
+# Ctrl-C a KeyboardInterrupt here whatever the parent did.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 after_exit = []  # run after the library's own exit handler (atexit runs the last registered first)
 
