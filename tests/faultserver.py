@@ -299,14 +299,17 @@ class _Handler(BaseHTTPRequestHandler):
         status, headers, body = self._response(path)
         self._send(status, headers, body)
 
-    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+    def _send(
+        self, status: int, headers: dict[str, str], body: bytes, sent: int | None = None
+    ) -> None:
+        """Headers for the whole ``body``, then its first ``sent`` bytes (all by default)."""
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(body)
+            self.wfile.write(body if sent is None else body[:sent])
 
     def _status(self, code: int, retry_after: str | None) -> None:
         _, headers, body = _error(code, "SlowDown" if code in (429, 503) else "InternalError")
@@ -316,13 +319,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _cut_short(self, path: str, cut: CutShort) -> None:
         status, headers, body = self._response(path)
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body[: min(cut.sent, max(0, len(body) - 1))])
+        self._send(status, headers, body, sent=min(cut.sent, max(0, len(body) - 1)))
         if cut.replace_with is not None:
             with self.server.owner._lock:
                 self.server.owner.objects[path] = cut.replace_with
