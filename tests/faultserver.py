@@ -1,4 +1,5 @@
-"""A scriptable loopback HTTP/1.1 server that answers S3-style GET / HEAD / PUT requests.
+"""A scriptable loopback HTTP/1.1 server that answers S3-style GET / HEAD / PUT / DELETE requests and
+multi-object deletes (``POST ?delete``).
 
 It is the only fake in the tests, and only for faults a real server cannot be made to produce on cue:
 a storm of 5xx or 429 answers, a connection reset, a response slower than the client's timeout, a
@@ -16,6 +17,7 @@ If-Match). Every request is recorded in ``requests``.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 import socket
 import struct
@@ -45,7 +47,8 @@ LAST_MODIFIED = "Tue, 01 Apr 2025 12:00:00 GMT"
 
 @dataclass(frozen=True)
 class Serve:
-    """Answer correctly: the object's bytes (or the asked range, 206), a stored PUT, 404 if absent."""
+    """Answer correctly: the object's bytes (or the asked range, 206), a stored PUT, a DELETE (204,
+    present or not), a multi-object delete; 404 for an absent object."""
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         self._answer()
 
+    def do_DELETE(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self._answer()
+
     def _answer(self) -> None:
         owner = self.server.owner
         length = int(self.headers.get("Content-Length", 0) or 0)
@@ -265,6 +274,12 @@ class _Handler(BaseHTTPRequestHandler):
                 with owner._lock:
                     owner.objects[path] = body
                 self._send(200, {"ETag": e_tag_of(body)}, b"")
+            elif self.command == "DELETE":
+                with owner._lock:
+                    owner.objects.pop(path, None)
+                self._send(204, {}, b"")
+            elif self.command == "POST":
+                self._delete_many(path, body)
             else:
                 self._serve(path)
         except (BrokenPipeError, ConnectionResetError):
@@ -316,6 +331,16 @@ class _Handler(BaseHTTPRequestHandler):
         if retry_after is not None:
             headers["Retry-After"] = retry_after
         self._send(code, headers, body)
+
+    def _delete_many(self, bucket: str, body: bytes) -> None:
+        """S3's DeleteObjects: every listed key is deleted (present or not) and reported so."""
+        keys = [html.unescape(k) for k in re.findall(r"<Key>(.*?)</Key>", body.decode())]
+        with self.server.owner._lock:
+            for key in keys:
+                self.server.owner.objects.pop(f"{bucket}/{key}", None)
+        deleted = "".join(f"<Deleted><Key>{html.escape(key)}</Key></Deleted>" for key in keys)
+        answer = f'<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult>{deleted}</DeleteResult>'
+        self._send(200, {"Content-Type": "application/xml"}, answer.encode())
 
     def _cut_short(self, path: str, cut: CutShort) -> None:
         status, headers, body = self._response(path)

@@ -369,3 +369,40 @@ def test_a_503_storm_on_the_parts_fails_with_the_status(
         _readers(tmp_path)[reader](at(big, max_retries=2))
     assert caught.value.status_code == 503 and "after 2 retries" in str(caught.value)
     assert not (tmp_path / "target").exists()
+
+
+# Bulk deletes. A batch request that fails as a whole is one error for all its keys, so each key
+# of that batch is deleted on its own and reports its own outcome: none is reported deleted unless
+# it is gone. (object_store deletes a single S3 key with a one-key batch request too.)
+
+
+def _bulk(server: FaultServer, n: int) -> list[str]:
+    keys = [f"bulk/{i:04d}" for i in range(n)]
+    server.objects.update({f"/bucket/{key}": b"x" for key in keys})
+    return keys
+
+
+def test_bulk_delete_batches_keys_a_thousand_a_request(server: FaultServer) -> None:
+    keys = _bulk(server, 1001)
+    assert ros.bulk_delete_objects([*keys, "bulk/never-existed"], at(server, max_retries=0)) == []
+    assert methods(server.requests) == ["POST", "POST"]
+    assert server.objects == {PATH: SMALL}
+
+
+def test_bulk_delete_falls_back_to_single_deletes_when_a_batch_fails(server: FaultServer) -> None:
+    keys = _bulk(server, 5)
+    server.script(Status(500))
+    assert ros.bulk_delete_objects(keys, at(server, max_retries=0)) == []
+    first, *singles = server.requests
+    assert methods(server.requests) == ["POST"] * 6
+    assert all(single.body_size < first.body_size / 2 for single in singles)
+    assert server.objects == {PATH: SMALL}
+
+
+def test_bulk_delete_reports_each_key_that_stays(server: FaultServer) -> None:
+    keys = _bulk(server, 5)
+    server.script(Status(500), *[Status(403)] * 3)  # the batch, then three of the single deletes
+    failed = ros.bulk_delete_objects(keys, at(server, max_retries=0))
+    assert len(failed) == 3 and all(isinstance(f.error, ros.PermissionDeniedError) for f in failed)
+    remaining = sorted(path.removeprefix("/bucket/") for path in server.objects if path != PATH)
+    assert sorted(f.path for f in failed) == remaining

@@ -22,12 +22,18 @@ use crate::codec::StoreConfig;
 use crate::errors::{self, ErrorInfo, Kind};
 use crate::metrics::{CountingConnector, HttpCounters};
 
+const S3_DELETE_BATCH: usize = 1000;
+const AZURE_DELETE_BATCH: usize = 256;
+
 /// A built store and what its errors must never show.
 pub struct Store {
     pub inner: Arc<dyn ObjectStore>,
     /// The store keeps a put's payload after the put returns (`memory://`), so it must get a copy
     /// rather than a view of an arena region that Python will reuse.
     pub keeps_payload: bool,
+    /// How many keys one bulk-delete request of this backend carries (S3: 1,000, Azure: 256;
+    /// the others delete key by key, so any size serves).
+    pub delete_batch: usize,
     /// A `file://` store: object_store's local store cannot hold every key the others can.
     local: bool,
     secrets: Vec<String>,
@@ -260,6 +266,11 @@ fn build_inner(
         ))),
         None => Ok(()),
     };
+    let delete_batch = if scheme == ObjectStoreScheme::MicrosoftAzure {
+        AZURE_DELETE_BATCH
+    } else {
+        S3_DELETE_BATCH
+    };
     let (inner, keeps_payload): (Arc<dyn ObjectStore>, bool) = match scheme {
         ObjectStoreScheme::Memory => {
             no_options("memory://")?;
@@ -285,6 +296,7 @@ fn build_inner(
             return Ok(Store {
                 inner: Arc::new(fs),
                 keeps_payload: false,
+                delete_batch: S3_DELETE_BATCH,
                 local: true,
                 secrets: secrets.to_vec(),
             });
@@ -317,6 +329,7 @@ fn build_inner(
     Ok(Store {
         inner,
         keeps_payload,
+        delete_batch,
         local: false,
         secrets: secrets.to_vec(),
     })

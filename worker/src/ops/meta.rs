@@ -1,11 +1,15 @@
 //! `head`, `delete`, `bulk_delete`, `copy` and `rename`.
 
+use std::sync::Arc;
+
 use futures::{stream, StreamExt};
+use object_store::path::Path;
 use object_store::{CopyMode, CopyOptions, ObjectStoreExt, RenameOptions, RenameTargetMode};
 
 use crate::codec::{BulkDeleteRequest, CopyRequest, Meta, PathRequest, Success};
 use crate::errors::{ErrorInfo, Kind};
 use crate::ops::Ctx;
+use crate::stores::Store;
 
 pub async fn head(ctx: &Ctx, r: PathRequest) -> Result<Success, ErrorInfo> {
     let store = ctx.stores.get(r.store)?;
@@ -27,8 +31,8 @@ pub async fn delete(ctx: &Ctx, r: PathRequest) -> Result<Success, ErrorInfo> {
     Ok(Success::Empty)
 }
 
-/// Deletes many keys the way the backend batches them (S3: 1,000 a request, Azure: 256). A key that
-/// was already gone counts as deleted, as S3 has it on every backend.
+/// Deletes many keys the way the backend batches them (S3: 1,000 a request, Azure: 256), a few
+/// batches at a time. A key that was already gone counts as deleted, as S3 has it on every backend.
 pub async fn bulk_delete(ctx: &Ctx, r: BulkDeleteRequest) -> Result<Success, ErrorInfo> {
     let store = ctx.stores.get(r.store)?;
     let mut failed = Vec::new();
@@ -39,25 +43,65 @@ pub async fn bulk_delete(ctx: &Ctx, r: BulkDeleteRequest) -> Result<Success, Err
             Err(e) => failed.push((key, e)),
         }
     }
-    let paths: Vec<_> = valid.iter().map(|(_, p)| Ok(p.clone())).collect();
-    let paths = stream::iter(paths).boxed();
-    // Results come back in input order (object_store's delete_stream contract).
-    let results: Vec<_> = store.inner.delete_stream(paths).collect().await;
-    for ((key, path), result) in valid.iter().zip(results) {
-        let Err(e) = result else { continue };
-        if store.error(&e).kind == Kind::NotFound {
-            continue;
-        }
-        // One entry of a batch can fail on its own (a busy server answers one sub-request with an
-        // error): it gets one more, single delete before it is reported.
-        if let Err(e) = store.inner.delete(path).await {
-            let info = store.error(&e);
-            if info.kind != Kind::NotFound {
-                failed.push((key.clone(), info));
-            }
+    // Owned batches: a future that borrows from this one trips the compiler's `Send` check.
+    let batches: Vec<Vec<Path>> = valid
+        .chunks(store.delete_batch)
+        .map(|batch| batch.iter().map(|(_, path)| path.clone()).collect())
+        .collect();
+    let outcomes: Vec<Vec<Option<ErrorInfo>>> = stream::iter(batches)
+        .map(|batch| delete_batch(Arc::clone(&store), batch))
+        .buffered(BATCHES_AT_ONCE)
+        .collect()
+        .await;
+    for ((key, _), outcome) in valid.into_iter().zip(outcomes.into_iter().flatten()) {
+        if let Some(info) = outcome {
+            failed.push((key, info));
         }
     }
     Ok(Success::BulkDelete { failed })
+}
+
+const BATCHES_AT_ONCE: usize = 8;
+const SINGLE_DELETES_AT_ONCE: usize = 10;
+
+/// One batch through `delete_stream`: the error of each key, or `None` once it is gone.
+///
+/// A batch request that fails as a whole comes back as one error, not one per key, so its answers
+/// no longer line up with the keys; and one entry of a batch can fail on its own (a busy server
+/// answers one sub-request with an error). Either way the key gets one more, single delete, whose
+/// outcome is the one reported.
+async fn delete_batch(store: Arc<Store>, batch: Vec<Path>) -> Vec<Option<ErrorInfo>> {
+    let paths: Vec<_> = batch.iter().cloned().map(Ok).collect();
+    let answers: Vec<_> = store
+        .inner
+        .delete_stream(stream::iter(paths).boxed())
+        .collect()
+        .await;
+    let answers: Vec<Option<_>> = if answers.len() == batch.len() {
+        answers.into_iter().map(Some).collect()
+    } else {
+        batch.iter().map(|_| None).collect()
+    };
+    stream::iter(batch.into_iter().zip(answers))
+        .map(|(path, answer)| {
+            let store = Arc::clone(&store);
+            async move {
+                let gone = |result: &object_store::Result<_>| match result {
+                    Ok(_) => true,
+                    Err(e) => store.error(e).kind == Kind::NotFound,
+                };
+                if answer.as_ref().is_some_and(gone) {
+                    return None;
+                }
+                match store.inner.delete(&path).await {
+                    Err(e) if store.error(&e).kind != Kind::NotFound => Some(store.error(&e)),
+                    _ => None,
+                }
+            }
+        })
+        .buffered(SINGLE_DELETES_AT_ONCE)
+        .collect()
+        .await
 }
 
 pub async fn copy(ctx: &Ctx, r: CopyRequest) -> Result<Success, ErrorInfo> {
