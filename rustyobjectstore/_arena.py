@@ -62,24 +62,32 @@ class Arena:
         self._closed = False
         self._unmapped = False
 
+    def take(self, length: int) -> Region | None:
+        """A region of ``length`` bytes if one is free now and nobody waits before this caller."""
+        return self._grant(length, None)
+
     def allocate(self, length: int) -> Future[Region]:
         """A region of ``length`` bytes, now or when enough is released (FIFO)."""
         future: Future[Region] = Future()
         future.set_running_or_notify_cancel()
+        region = self._grant(length, future)
+        if region is not None:
+            future.set_result(region)
+        return future
+
+    def _grant(self, length: int, waiter: Future[Region] | None) -> Region | None:
+        """A region now, or None after queueing ``waiter`` (if any) for the next release."""
         if length == 0:
-            future.set_result((0, 0))
-            return future
+            return (0, 0)
         if length > self.size:
             raise ValueError(f"a {length}-byte region cannot fit a {self.size}-byte arena")
         with self._lock:
             if self._unmapped:
                 raise WorkerCrashedError("the worker is gone and its shared memory with it")
             region = None if self._waiters else self._take(length)
-            if region is None:
-                self._waiters.append((length, future))
-                return future
-        future.set_result(region)
-        return future
+            if region is None and waiter is not None:
+                self._waiters.append((length, waiter))
+            return region
 
     def _take(self, length: int) -> Region | None:
         need = (length + _ALIGN - 1) // _ALIGN * _ALIGN

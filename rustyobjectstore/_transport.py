@@ -145,8 +145,10 @@ class Transport:
                 view = view[written:]
 
     def expect(self) -> None:
-        """An answer is owed that no caller will read itself: make sure someone reads."""
-        self._wake.set()
+        """An answer is owed that no caller will read itself: make sure someone reads. Whoever
+        reads now checks for owed answers after letting go, so only an idle reader needs waking."""
+        if not self._reading:
+            self._wake.set()
 
     def lead(self, done: Callable[[], bool], timeout: float | None = None) -> None:
         """Reads and delivers answers on this thread until ``done()`` (or ``timeout`` seconds pass,
@@ -195,6 +197,8 @@ class Transport:
             finally:
                 with self._state:
                     self._reading = False
+                if self.wants_reader():
+                    self._wake.set()  # owed since the check above, by a caller that saw us reading
 
     def _pump(self, timeout: float | None, main: bool) -> None:
         """One read (waiting at most ``timeout``), its messages delivered; at the end of the
