@@ -678,3 +678,42 @@ def test_the_fake_sees_each_request_once_and_a_crash_fails_them() -> None:
         assert time.monotonic() - started < WAIT
     finally:
         conn.close()
+
+
+# Call is a Future with a cheaper condition: every way of waiting for one still works.
+
+
+def _no_lead(call: Call, timeout: float | None) -> None:
+    pass
+
+
+def test_a_call_wakes_every_kind_of_waiter() -> None:
+    calls = [Call(i, _no_lead) for i in range(3)]
+    assert all(c.running() and not c.done() and not c.cancel() for c in calls)
+    seen: list[object] = []
+    calls[0].add_done_callback(lambda c: seen.append(c.result()))
+    with pytest.raises(TimeoutError):
+        calls[0].result(timeout=0.01)
+    got: dict[str, object] = {}
+
+    def waiters() -> None:
+        got["result"] = calls[0].result(timeout=10)
+        got["exception"] = calls[1].exception(timeout=10)
+        done, _ = wait_all(calls, timeout=10)
+        got["wait"] = len(done)
+
+    threads = [threading.Thread(target=waiters) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.05)  # the waiters are blocked by now
+    calls[0].set_result({"ok": True})
+    calls[1].set_exception(UnknownError("boom"))
+    calls[2].set_result({"ok": False})
+    for thread in threads:
+        thread.join(10)
+    assert not any(thread.is_alive() for thread in threads)
+    assert got["result"] == {"ok": True} and isinstance(got["exception"], UnknownError)
+    assert got["wait"] == 3 and seen == [{"ok": True}]
+    late: list[object] = []
+    calls[2].add_done_callback(late.append)  # already done: runs at once
+    assert late == [calls[2]]
