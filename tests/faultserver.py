@@ -94,6 +94,7 @@ class Request:
     range: str | None
     if_match: str | None
     body_size: int
+    content_sha256: str | None = None  # what a signed S3 request says its body hashes to
 
 
 def e_tag_of(data: bytes) -> str:
@@ -257,7 +258,12 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         path = self.path.split("?", 1)[0]
         request = Request(
-            self.command, path, self.headers.get("Range"), self.headers.get("If-Match"), len(body)
+            self.command,
+            path,
+            self.headers.get("Range"),
+            self.headers.get("If-Match"),
+            len(body),
+            self.headers.get("x-amz-content-sha256"),
         )
         behaviour = owner._take(request)
         try:

@@ -13,6 +13,8 @@ status storms, connection resets, slow answers, bodies cut short. What each one 
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -406,3 +408,16 @@ def test_bulk_delete_reports_each_key_that_stays(server: FaultServer) -> None:
     assert len(failed) == 3 and all(isinstance(f.error, ros.PermissionDeniedError) for f in failed)
     remaining = sorted(path.removeprefix("/bucket/") for path in server.objects if path != PATH)
     assert sorted(f.path for f in failed) == remaining
+
+
+@pytest.mark.parametrize("unsigned", [False, True])
+def test_unsigned_payload_signs_without_hashing_the_body(
+    server: FaultServer, unsigned: bool
+) -> None:
+    conf = dataclasses.replace(at(server, max_retries=0), unsigned_payload=unsigned)
+    ros.put_object(KEY, b"payload", conf)
+    assert ros.get_object(KEY, conf) == b"payload"
+    put = server.requests[0]
+    assert put.method == "PUT"
+    expected = "UNSIGNED-PAYLOAD" if unsigned else hashlib.sha256(b"payload").hexdigest()
+    assert put.content_sha256 == expected
