@@ -13,7 +13,8 @@ One run, the same data and the same server for every library:
   (median of N calls), 64 KiB x 1,000 with 64 in flight, 64 MiB x 10 and 1 GiB x 1 one at a time.
 
 "In flight" is asyncio.gather under a semaphore for rustyobjectstore, obstore and s3fs, and a
-ThreadPoolExecutor of 16 threads for boto3 and azure-storage-blob. Medians over ``--repeats`` (3).
+ThreadPoolExecutor of 16 threads for boto3 and azure-storage-blob. Medians over ``--repeats`` (3),
+the libraries taking turns sample by sample (s3fs, in its own process, runs after them).
 Prints a table per server (medians, and rustyobjectstore's ratio to each peer: above 1 means
 rustyobjectstore is faster), and writes all raw samples as JSON and a chart as PNG.
 
@@ -45,7 +46,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -748,10 +749,29 @@ def make_client(lib: str, server: Server) -> Client:
 # --- measuring -----------------------------------------------------------------------------------
 
 
+def measure_together(
+    clients: Sequence[Client], server: str, workload: Workload, payload: bytes, repeats: int
+) -> list[Record]:
+    """Every client on one workload, their samples taken in turns (each client's first put, then
+    each one's second...), so that a slow spell of the shared machine weighs on every library
+    alike instead of on whichever ran through it."""
+    runs = [measure(client, server, workload, payload, repeats) for client in clients]
+    records: list[Record] = []
+    while runs:
+        for run in list(runs):
+            try:
+                next(run)
+            except StopIteration as finished:
+                records += finished.value
+                runs.remove(run)
+    return records
+
+
 def measure(
     client: Client, server: str, workload: Workload, payload: bytes, repeats: int
-) -> list[Record]:
-    """Puts then gets (and each extra get variant), ``repeats`` times each; cleans up after."""
+) -> Generator[None, None, list[Record]]:
+    """Puts then gets (and each extra get variant), ``repeats`` times each; cleans up after.
+    Pauses (yields) after each sample, so that ``measure_together`` can take turns."""
     w = workload
     keys = [f"bench/{client.lib}/{w.key}/{i:06d}" for i in range(w.count)]
     columns = {client.lib: "", **client.get_variants}
@@ -782,6 +802,7 @@ def measure(
                 client.variant = variant
                 for _ in range(repeats):
                     current.samples.append(_timed(client, op, keys, payload, w))
+                    yield
                 log(f"  {server} {w.key} {op} {lib}: {_fmt_sample(current, w)}")
                 current = None
         client.variant = ""
@@ -1338,8 +1359,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 try:
                     for w in chosen:
                         payload = make_payload(w.size)
-                        for client in clients.values():
-                            records += measure(client, name, w, payload, repeats)
+                        records += measure_together(
+                            list(clients.values()), name, w, payload, repeats
+                        )
                         del payload
                 finally:
                     for client in clients.values():
