@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import stat
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -69,26 +69,38 @@ def fill_from_file(fd: int) -> Fill:
     return fill
 
 
-def _mode_for(target: Path) -> int:
-    """The replaced file keeps its permissions; a new one gets the usual 0666 less the umask."""
+def _kept_mode(target: Path) -> int | None:
+    """The permissions of the file being replaced, if there is one."""
     try:
         return stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return None
+
+
+def _create_temp(target: Path) -> tuple[int, Path]:
+    """A new temp file beside ``target``, created 0666 so the kernel applies the umask, as for any
+    new file (reading the umask would mean setting it, for every thread of the process at once)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.part"
+        try:
+            return os.open(temp, flags, 0o666), temp
+        except FileExistsError:
+            continue
 
 
 @contextlib.contextmanager
 def temp_beside(target: Path) -> Iterator[int]:
     """An fd of a temp file next to ``target``, renamed over it only if the block succeeds, so a
-    reader never sees a partial file and a failure leaves the old one untouched."""
-    mode = _mode_for(target)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    reader never sees a partial file and a failure leaves the old one untouched. A replaced file
+    keeps its permissions; a new one gets the usual 0666 less the umask."""
+    mode = _kept_mode(target)
+    fd, temp = _create_temp(target)
     try:
         yield fd
         os.fsync(fd)
-        os.chmod(temp, mode)
+        if mode is not None:
+            os.chmod(temp, mode)
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -48,7 +48,7 @@ SETTLE_SECS = 10.0
 THREAD_PREFIX = "rustyobjectstore-"
 ARENA_NAME = "rustyobjectstore-arena"
 TEMP_DIRS = (tempfile.gettempdir(), "/dev/shm")
-_PART_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.part$")  # temp_beside's mkstemp names
+_PART_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.part$")  # temp_beside's names
 
 _wider_key = pytest.StashKey[set[str]]()  # what wider-scoped fixtures brought up
 

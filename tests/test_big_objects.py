@@ -71,6 +71,30 @@ def test_a_failed_download_leaves_the_old_file(conf: AnyConf, tmp_path: Path) ->
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
 
 
+def test_a_download_gets_the_permissions_any_new_file_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = ros.Config("memory:///modes")
+    ros.put_object("m/obj", b"data", conf)
+    old = os.umask(0o027)
+
+    def no_umask(mask: int) -> int:
+        raise AssertionError("setting the umask, even briefly, changes it for every thread")
+
+    monkeypatch.setattr(os, "umask", no_umask)
+    try:
+        ros.get_object_to_file("m/obj", tmp_path / "new.bin", conf)
+        kept = tmp_path / "kept.bin"
+        kept.write_bytes(b"old")
+        kept.chmod(0o604)
+        ros.get_object_to_file("m/obj", kept, conf)
+    finally:
+        monkeypatch.undo()
+        os.umask(old)
+    assert (tmp_path / "new.bin").stat().st_mode & 0o777 == 0o640
+    assert kept.stat().st_mode & 0o777 == 0o604 and kept.read_bytes() == b"data"
+
+
 def test_async_file_twins(conf: AnyConf, tmp_path: Path) -> None:
     source = tmp_path / "a.bin"
     digest = _random_file(source, 12 * MiB)
