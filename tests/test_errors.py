@@ -53,6 +53,22 @@ def test_keys_that_could_escape_a_local_root_are_rejected(key: str, tmp_path: ob
     assert list(root.iterdir()) == []
 
 
+@pytest.mark.parametrize("key", ["C:", "dir/C:/x", "dir/abC:", "dir/hello|", "A#B:"])
+def test_keys_a_local_store_cannot_hold_are_rejected_before_any_file(
+    key: str, tmp_path: object
+) -> None:
+    from pathlib import Path
+
+    root = Path(str(tmp_path)) / "root"
+    root.mkdir()
+    with pytest.raises(ros.InvalidPathError, match=r"drive letter|cannot end in"):
+        ros.put_object(key, b"x", ros.Config(root.as_uri()))
+    assert list(root.iterdir()) == []
+    elsewhere = ros.Config("memory:///drive-letters")
+    assert ros.put_object(key, b"x", elsewhere) == 1  # a key like any other there
+    assert ros.get_object(key, elsewhere) == b"x"
+
+
 def test_a_wrong_azure_key_is_a_permission_error_without_the_key(
     azurite_server: RunningServer, azure_container: str
 ) -> None:

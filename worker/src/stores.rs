@@ -56,11 +56,19 @@ impl Store {
         }
         let path = Path::parse(key).map_err(|e| invalid(&e.to_string()))?;
         // The local store turns keys into file URLs, where a segment such as "C:" is a Windows
-        // drive letter and does not map back to the same file.
-        if self.local && path.parts().any(|p| is_drive_letter(p.as_ref())) {
-            return Err(invalid(
-                "a segment shaped like a drive letter (\"C:\") cannot be a local file name",
-            ));
+        // drive letter and does not map back to the same file; and a key whose last segment ends
+        // in one ("abC:") fails when its staged upload is renamed into place.
+        if self.local {
+            if path.parts().any(|p| is_drive_letter(p.as_ref())) {
+                return Err(invalid(
+                    "a segment shaped like a drive letter (\"C:\") cannot be a local file name",
+                ));
+            }
+            if ends_in_drive_letter(key) {
+                return Err(invalid(
+                    "a local file name cannot end in a letter and ':' or '|' (\"abC:\")",
+                ));
+            }
         }
         Ok(path)
     }
@@ -181,8 +189,14 @@ impl Stores {
 }
 
 fn is_drive_letter(segment: &str) -> bool {
-    let b = segment.as_bytes();
-    b.len() == 2 && b[0].is_ascii_alphabetic() && (b[1] == b':' || b[1] == b'|')
+    segment.len() == 2 && ends_in_drive_letter(segment)
+}
+
+fn ends_in_drive_letter(name: &str) -> bool {
+    match name.as_bytes() {
+        [.., letter, b':' | b'|'] => letter.is_ascii_alphabetic(),
+        _ => false,
+    }
 }
 
 fn is_memory(url: &str) -> bool {
