@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,38 @@ def azure_config(azurite: RunningServer, container: str, **overrides: object) ->
     }
     fields.update(overrides)
     return ros.AzureConfig(**fields)  # type: ignore[arg-type]
+
+
+class SilentServer:
+    """A loopback listener that takes connections and never answers: a call aimed at it stays in
+    flight until its client gives up, the only way to hold a call open (or time it out) on cue."""
+
+    HANG_GUARD = 20.0  # seconds: wait_for_request fails instead of blocking forever
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.listener.settimeout(self.HANG_GUARD)
+        self.endpoint = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.accepted: list[socket.socket] = []
+
+    def wait_for_request(self) -> None:
+        """Returns once a worker has connected: its call is in flight, and stays so."""
+        connection, _ = self.listener.accept()
+        self.accepted.append(connection)
+
+    def close(self) -> None:
+        for connection in self.accepted:
+            connection.close()
+        self.listener.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[SilentServer]:
+    server = SilentServer()
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import socket
-import threading
 import uuid
-from collections.abc import Iterator
 
 import pytest
-from conftest import azure_config, s3_at, s3_config
+from conftest import SilentServer, azure_config, s3_at, s3_config
 from emulators import AZURITE_KEY, RunningServer
 
 import rustyobjectstore as ros
@@ -151,35 +149,8 @@ def test_a_refused_connection_is_a_connection_error() -> None:
     assert isinstance(caught.value, ros.ObjectStoreConnectionError)
 
 
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """Accepts connections and never answers: the only way to make a request time out on cue."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in accepted:
-        conn.close()
-    listener.close()
-
-
-def test_a_silent_server_is_a_timeout_error(silent_server: int) -> None:
-    conf = s3_at(f"http://127.0.0.1:{silent_server}", max_retries=0, request_timeout_secs=0.5)
+def test_a_silent_server_is_a_timeout_error(silent_server: SilentServer) -> None:
+    conf = s3_at(silent_server.endpoint, max_retries=0, request_timeout_secs=0.5)
     with pytest.raises(TimeoutError) as caught:
         ros.get_object("k", conf)
     assert ros.is_timeout(caught.value)

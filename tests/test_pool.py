@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import s3_at
+from conftest import SilentServer, s3_at
 
 import rustyobjectstore as ros
 from rustyobjectstore import _api, _binary
@@ -109,17 +109,11 @@ def test_a_killed_worker_fails_its_calls_and_is_replaced(fresh_pool: None, tmp_p
 
 
 def test_a_call_in_flight_on_a_dying_worker_gets_a_crash_error(
-    fresh_pool: None, tmp_path: Path
+    fresh_pool: None, silent_server: SilentServer
 ) -> None:
     # A silent server keeps the call in flight while the worker is killed.
-    import socket
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
     ros.init_object_store(StaticConfig(n_workers=1, crash_retries_for_reads=0))
-    endpoint = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    conf = s3_at(endpoint, request_timeout_secs=60, max_retries=0)
+    conf = s3_at(silent_server.endpoint, request_timeout_secs=60, max_retries=0)
     errors: list[BaseException] = []
 
     def call() -> None:
@@ -130,12 +124,10 @@ def test_a_call_in_flight_on_a_dying_worker_gets_a_crash_error(
 
     thread = threading.Thread(target=call)
     thread.start()
-    accepted, _ = listener.accept()  # the request has reached the server
+    silent_server.wait_for_request()  # the request has reached the server
     (connection,) = _api.current_pool().connections
     os.kill(connection.pid, signal.SIGKILL)
     thread.join(timeout=10)
-    accepted.close()
-    listener.close()
     assert not thread.is_alive()
     (error,) = errors
     assert isinstance(error, ros.WorkerCrashedError)

@@ -15,7 +15,6 @@ import os
 import pickle
 import select
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import s3_config
+from conftest import SilentServer, s3_config
 from emulators import RunningServer
 
 import rustyobjectstore as ros
@@ -204,35 +203,6 @@ def spawn_child() -> Iterator[Callable[..., Child]]:
     yield start
     for child in children:
         child.close()
-
-
-class SilentServer:
-    """A TCP listener that accepts and never answers: a call aimed at it stays in flight."""
-
-    def __init__(self) -> None:
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.listener.settimeout(HANG_GUARD)
-        self.endpoint = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.accepted: list[socket.socket] = []
-
-    def wait_for_request(self) -> None:
-        """Returns once a worker has connected: its call is in flight, and stays so."""
-        connection, _ = self.listener.accept()
-        self.accepted.append(connection)
-
-    def close(self) -> None:
-        for connection in self.accepted:
-            connection.close()
-        self.listener.close()
-
-
-@pytest.fixture
-def silent_server() -> Iterator[SilentServer]:
-    server = SilentServer()
-    yield server
-    server.close()
 
 
 # The prelude of every child script: a pool, a file store, a store whose calls never end, and
