@@ -93,10 +93,8 @@ async fn delete_batch(store: Arc<Store>, batch: Vec<Path>) -> Vec<Option<ErrorIn
                 if answer.as_ref().is_some_and(gone) {
                     return None;
                 }
-                match store.inner.delete(&path).await {
-                    Err(e) if store.error(&e).kind != Kind::NotFound => Some(store.error(&e)),
-                    _ => None,
-                }
+                let error = store.inner.delete(&path).await.err()?;
+                Some(store.error(&error)).filter(|info| info.kind != Kind::NotFound)
             }
         })
         .buffered(SINGLE_DELETES_AT_ONCE)
