@@ -205,24 +205,24 @@ class Transport:
         stream, the transport's end. Only the reader calls it."""
         assert self.process.stdout is not None
         fd = self.process.stdout.fileno()
-        if main:
-            # Ctrl-C lands on the main thread. While it waits for input nothing is lost; raised
-            # after bytes were read and before they were delivered (a window of microseconds), it
-            # may have dropped some, so the stream is no longer trusted and the worker is replaced.
+        # The main thread waits in poll, not read: Ctrl-C lands there, and while it waits for
+        # input nothing is lost.
+        if main or timeout is not None:
             wait_ms = None if timeout is None else max(0, int(timeout * 1000))
             if not self._poller.poll(wait_ms):
                 return
-            delivered = False
-            try:
-                self._take(fd)
-                delivered = True
-            finally:
-                if not delivered and not self._ended:
-                    self.kill("interrupted while its answers were being read")
+        if not main:
+            self._take(fd)
             return
-        if timeout is not None and not select.select([fd], [], [], timeout)[0]:
-            return
-        self._take(fd)
+        # Raised after bytes were read and before they were delivered (a window of microseconds),
+        # a Ctrl-C may have dropped some: the stream is no longer trusted and the worker replaced.
+        delivered = False
+        try:
+            self._take(fd)
+            delivered = True
+        finally:
+            if not delivered and not self._ended:
+                self.kill("interrupted while its answers were being read")
 
     def _take(self, fd: int) -> None:
         try:
