@@ -163,11 +163,17 @@ class StoreSpec:
     options: tuple[tuple[str, str], ...]
     client: tuple[tuple[str, Any], ...] = ()
     retry: tuple[tuple[str, Any], ...] = ()
+    #: A memory store lives in one worker: every call on it must go there.
+    pinned: bool = field(init=False, compare=False)
+    _hash: int = field(init=False, compare=False, repr=False)
 
-    @property
-    def pinned(self) -> bool:
-        """A memory store lives in one worker: every call on it must go there."""
-        return self.url.startswith("memory:")
+    def __post_init__(self) -> None:
+        # Looked up by the pool and the connection on every call: worked out once.
+        object.__setattr__(self, "pinned", self.url.startswith("memory:"))
+        object.__setattr__(self, "_hash", hash((self.url, self.options, self.client, self.retry)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __repr__(self) -> str:
         shown = {k: ("***" if is_secret_option(k) else v) for k, v in self.options}

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from concurrent.futures._base import RUNNING
+from concurrent.futures._base import FINISHED, RUNNING
 from typing import Any
 
 from rustyobjectstore import __version__
@@ -96,13 +96,30 @@ class Call(Future[Message]):
         self.request_id = request_id
         self._lead = lead
 
+    # A call is never cancelled (its future is running from the start), so it is done exactly when
+    # finished; `set_result`/`set_exception` write the outcome before the state, so once the state
+    # reads FINISHED the outcome is there, without taking the lock (done() is asked several times
+    # per call).
+    def done(self) -> bool:
+        return self._state == FINISHED
+
     def result(self, timeout: float | None = None) -> Message:
-        if not self.done():
+        if self._state != FINISHED:
             until = None if timeout is None else time.monotonic() + timeout
             self._lead(self, timeout)
             if until is not None:
                 timeout = max(0.0, until - time.monotonic())
-        return super().result(timeout)
+            if self._state != FINISHED:
+                return super().result(timeout)
+        exception = self._exception
+        if exception is not None:
+            try:
+                raise exception
+            finally:
+                # As Future does: the traceback's frame must not keep the call, and so the error
+                # itself, alive in a cycle.
+                del self, exception
+        return self._result  # type: ignore[return-value]
 
 
 class _Pending:
@@ -132,6 +149,7 @@ class Connection:
         self._ping: tuple[float, Future[Message]] | None = None
         self._hello: Future[Message] = Future()
         self._hello.set_running_or_notify_cancel()
+        self._greeted = False  # `_hello.done()` without its lock, asked on every read
         self.closed: Closed | None = None
         argv = [
             self.worker_path,
@@ -208,7 +226,7 @@ class Connection:
         return number
 
     def _owed(self) -> bool:
-        return bool(self._pending) or not self._hello.done()
+        return bool(self._pending) or not self._greeted
 
     def _lead(self, call: Call, timeout: float | None) -> None:
         lead = getattr(self.transport, "lead", None)
@@ -273,7 +291,8 @@ class Connection:
 
     def _on_message(self, message: Message) -> None:
         self.last_heard = time.monotonic()
-        if not self._hello.done():
+        if not self._greeted:
+            self._greeted = True
             self._hello.set_result(message)
             return
         request_id = message.get("id")

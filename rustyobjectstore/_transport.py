@@ -103,8 +103,9 @@ class Transport:
         self._stdin_fd = self.process.stdin.fileno()
         _grow_pipe(self._stdin_fd)
         _grow_pipe(self.process.stdout.fileno())
+        self._stdout_fd = self.process.stdout.fileno()
         self._poller = select.poll()
-        self._poller.register(self.process.stdout.fileno(), select.POLLIN)
+        self._poller.register(self._stdout_fd, select.POLLIN)
         self._stderr_thread = threading.Thread(
             target=self._drain_stderr, daemon=True, name=f"rustyobjectstore-stderr-{self.pid}"
         )
@@ -203,8 +204,7 @@ class Transport:
     def _pump(self, timeout: float | None, main: bool) -> None:
         """One read (waiting at most ``timeout``), its messages delivered; at the end of the
         stream, the transport's end. Only the reader calls it."""
-        assert self.process.stdout is not None
-        fd = self.process.stdout.fileno()
+        fd = self._stdout_fd
         # The main thread waits in poll, not read: Ctrl-C lands there, and while it waits for
         # input nothing is lost.
         if main or timeout is not None:
