@@ -142,15 +142,22 @@ class _LoopBridge:
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        # Weakly: the bridges map loops weakly to bridges, which must not keep them alive.
+        self._loop = weakref.ref(loop)
         self._lock = threading.Lock()
         self._ready: list[tuple[Future[Any], asyncio.Future[Any]]] = []
         self._dirty: set[Flushable] = set()
 
     def defer(self, transport: Flushable) -> None:
         if not self._dirty:
-            self._loop.call_soon(self._flush)
+            self._running_loop().call_soon(self._flush)
         self._dirty.add(transport)
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop, from code running on it (so it is alive)."""
+        loop = self._loop()
+        assert loop is not None
+        return loop
 
     def _flush(self) -> None:
         dirty, self._dirty = self._dirty, set()
@@ -158,7 +165,7 @@ class _LoopBridge:
             transport.flush()
 
     def wrap(self, future: Future[Any]) -> asyncio.Future[Any]:
-        waiter = self._loop.create_future()
+        waiter = self._running_loop().create_future()
         future.add_done_callback(lambda done: self._finished(done, waiter))
         return waiter
 
@@ -167,8 +174,10 @@ class _LoopBridge:
             self._ready.append((done, waiter))
             first = len(self._ready) == 1
         if first:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-                self._loop.call_soon_threadsafe(self._resolve)
+            loop = self._loop()
+            if loop is not None:  # else the loop is gone, and nobody waits
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+                    loop.call_soon_threadsafe(self._resolve)
 
     def _resolve(self) -> None:
         with self._lock:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
@@ -180,6 +182,22 @@ def test_async_twins(conf: AnyConf) -> None:
             await ros.get_object_async("async/3", conf)
 
     asyncio.run(main())
+
+
+def test_an_event_loop_is_freed_once_its_run_ends() -> None:
+    # Each asyncio.run() is a new loop; one that the library kept would pile up in a long program.
+    conf = ros.Config("memory://")
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def main() -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        await ros.put_object_async("loops/k", b"x", conf)
+        assert await ros.get_object_async("loops/k", conf) == b"x"
+
+    for _ in range(3):
+        asyncio.run(main())
+    gc.collect()
+    assert [ref() for ref in loops] == [None, None, None]
 
 
 def test_many_threads_each_get_their_own_bytes(conf: AnyConf) -> None:

@@ -714,6 +714,11 @@ def test_a_call_wakes_every_kind_of_waiter() -> None:
     assert not any(thread.is_alive() for thread in threads)
     assert got["result"] == {"ok": True} and isinstance(got["exception"], UnknownError)
     assert got["wait"] == 3 and seen == [{"ok": True}]
+    # Asked again once done (no lock taken then): the same outcome, every time.
+    for _ in range(2):
+        assert calls[0].result(0) == {"ok": True}
+        with pytest.raises(UnknownError, match="boom"):
+            calls[1].result(0)
     late: list[object] = []
     calls[2].add_done_callback(late.append)  # already done: runs at once
     assert late == [calls[2]]
