@@ -8,6 +8,7 @@ before it buffers the body.
 from __future__ import annotations
 
 import struct
+import threading
 from typing import Any
 
 import msgpack
@@ -25,8 +26,15 @@ class FrameError(Exception):
     """The byte stream broke the framing rules: nothing after this point can be trusted."""
 
 
+_packers = threading.local()
+
+
 def encode_frame(message: Message) -> bytes:
-    body: bytes = msgpack.packb(message, use_bin_type=True)
+    # A packer per thread, kept: ``packb`` builds a new one (and its buffer) for every frame.
+    packer: msgpack.Packer | None = getattr(_packers, "packer", None)
+    if packer is None:
+        packer = _packers.packer = msgpack.Packer(use_bin_type=True)
+    body: bytes = packer.pack(message)
     if len(body) > MAX_FRAME:
         raise FrameError(f"a {len(body)}-byte frame is over the {MAX_FRAME}-byte limit")
     return _HEADER.pack(len(body)) + body

@@ -198,6 +198,14 @@ def test_builders_produce_the_request_bytes(vector: Vector) -> None:
     assert int.from_bytes(frame[:4], "big") == len(frame) - 4
 
 
+def test_a_message_that_cannot_be_packed_leaves_the_next_frame_whole() -> None:
+    # The packer is kept between frames: what a failed frame had packed must not leak into the next.
+    for bad in ({"op": "ping", "id": object()}, {"op": "ping", "id": 2**70}):
+        with pytest.raises((TypeError, OverflowError)):
+            codec.encode_frame(bad)
+        assert msgpack.unpackb(codec.encode_frame(codec.ping())[4:]) == codec.ping()
+
+
 @pytest.mark.parametrize("vector", REQUESTS, ids=_names(REQUESTS))
 def test_request_vectors_are_their_messages(vector: Vector) -> None:
     body = bytes.fromhex(vector["msgpack_hex"])
