@@ -101,9 +101,9 @@ class Transport:
         )
         assert self.process.stdin and self.process.stdout and self.process.stderr
         self._stdin_fd = self.process.stdin.fileno()
-        _grow_pipe(self._stdin_fd)
-        _grow_pipe(self.process.stdout.fileno())
         self._stdout_fd = self.process.stdout.fileno()
+        _grow_pipe(self._stdin_fd)
+        _grow_pipe(self._stdout_fd)
         self._poller = select.poll()
         self._poller.register(self._stdout_fd, select.POLLIN)
         self._stderr_thread = threading.Thread(
