@@ -48,17 +48,18 @@ def azure_config(azurite: RunningServer, container: str, **overrides: object) ->
     return ros.AzureConfig(**fields)  # type: ignore[arg-type]
 
 
+HANG_GUARD = 20.0  # seconds: generous, only there so that a hang fails instead of blocking forever
+
+
 class SilentServer:
     """A loopback listener that takes connections and never answers: a call aimed at it stays in
     flight until its client gives up, the only way to hold a call open (or time it out) on cue."""
-
-    HANG_GUARD = 20.0  # seconds: wait_for_request fails instead of blocking forever
 
     def __init__(self) -> None:
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(16)
-        self.listener.settimeout(self.HANG_GUARD)
+        self.listener.settimeout(HANG_GUARD)  # wait_for_request fails, never blocks
         self.endpoint = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.accepted: list[socket.socket] = []
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SilentServer, s3_config
+from conftest import HANG_GUARD, SilentServer, s3_config
 from emulators import RunningServer
 
 import rustyobjectstore as ros
@@ -39,7 +39,6 @@ from rustyobjectstore._config import StaticConfig
 WORKER_NAME = "rustyobjectstore-worker"
 MARK_VAR = "ROS_PROCESS_LIFE_MARK"
 REPO = Path(__file__).resolve().parent.parent
-HANG_GUARD = 20.0  # seconds: generous, only there so that a hang fails instead of blocking forever
 
 StoreConfig = ros.Config | ros.AWSConfig
 

@@ -13,22 +13,20 @@ import rustyobjectstore as ros
 
 AnyConf = ros.Config | ros.AWSConfig | ros.AzureConfig
 
-# A portable segment: any run of printable characters but "/", never "." or "..", no "\\"
-# (Azure turns it into "/"), and not shaped like a drive letter ("C:"), which a local store cannot
-# hold (protocol.md section 5).
-_segment = (
-    st.text(
-        alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="/\\"),
-        min_size=1,
-        max_size=20,
-    )
-    .filter(lambda s: s not in (".", "..") and s == s.strip())
-    .filter(lambda s: not (len(s) == 2 and s[0].isascii() and s[0].isalpha() and s[1] in ":|"))
-)
+# A portable segment: any run of printable characters but "/", never "." or "..", and no "\\"
+# (Azure turns it into "/").
+_segment = st.text(
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="/\\"),
+    min_size=1,
+    max_size=20,
+).filter(lambda s: s not in (".", "..") and s == s.strip())
+# What a local store refuses (protocol.md section 5): a segment shaped like a drive letter ("C:"),
+# and a key ending in one ("abC:").
+_NOT_LOCAL = re.compile(r"(^|/)[A-Za-z][:|]/|[A-Za-z][:|]$")
 keys = (
     st.lists(_segment, min_size=1, max_size=4)
     .map("/".join)
-    .filter(lambda k: not re.search(r"[A-Za-z][:|]$", k))  # "abC:": a local store refuses it too
+    .filter(lambda k: not _NOT_LOCAL.search(k))
 )
 
 _settings = settings(
