@@ -6,6 +6,7 @@ pub mod meta;
 pub mod multipart;
 pub mod put;
 pub mod stream;
+pub mod upload_writer;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -59,11 +59,16 @@ fn take(ctx: &Ctx, upload: u64) -> Result<Upload, ErrorInfo> {
 
 pub async fn complete(ctx: &Ctx, r: UploadRequest) -> Result<Success, ErrorInfo> {
     let mut entry = take(ctx, r.upload)?;
-    let result = entry
-        .upload
-        .complete()
-        .await
-        .map_err(|e| entry.store.error(&e))?;
+    let result = match entry.upload.complete().await {
+        Ok(result) => result,
+        Err(e) => {
+            // The upload is out of the table, so nobody else can drop its parts: do it here, as
+            // object_store's own `WriteMultipart::finish` does. The completion's error is the one
+            // to report.
+            let _ = entry.upload.abort().await;
+            return Err(entry.store.error(&e));
+        }
+    };
     Ok(Success::Put {
         e_tag: result.e_tag,
         version: result.version,

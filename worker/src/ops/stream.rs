@@ -16,6 +16,7 @@ use tokio_util::io::StreamReader;
 
 use crate::codec::{self, Meta, StreamOpen, Success};
 use crate::errors::{ErrorInfo, Kind};
+use crate::ops::upload_writer::UploadWriter;
 use crate::ops::{lock, Ctx};
 use crate::stores::Store;
 
@@ -74,19 +75,19 @@ fn decoder(codec: Option<Codec>, reader: Reader) -> Reader {
 
 /// A writer that can still reach the upload underneath, to abort it.
 trait Sink: AsyncWrite + Send + Unpin {
-    fn upload(&mut self) -> &mut BufWriter;
+    fn upload(&mut self) -> &mut UploadWriter;
 }
 
-impl Sink for BufWriter {
-    fn upload(&mut self) -> &mut BufWriter {
+impl Sink for UploadWriter {
+    fn upload(&mut self) -> &mut UploadWriter {
         self
     }
 }
 
 macro_rules! encoder_sink {
     ($($encoder:ident),*) => {$(
-        impl Sink for $encoder<BufWriter> {
-            fn upload(&mut self) -> &mut BufWriter {
+        impl Sink for $encoder<UploadWriter> {
+            fn upload(&mut self) -> &mut UploadWriter {
                 self.get_mut()
             }
         }
@@ -94,7 +95,7 @@ macro_rules! encoder_sink {
 }
 encoder_sink!(GzipEncoder, DeflateEncoder, ZlibEncoder, ZstdEncoder);
 
-fn encoder(codec: Option<Codec>, upload: BufWriter) -> Box<dyn Sink> {
+fn encoder(codec: Option<Codec>, upload: UploadWriter) -> Box<dyn Sink> {
     match codec {
         None => Box::new(upload),
         Some(Codec::Gzip) => Box::new(GzipEncoder::new(upload)),
@@ -239,7 +240,7 @@ pub async fn write_open(ctx: &Arc<Ctx>, r: StreamOpen) -> Result<Success, ErrorI
     let store = ctx.stores.get(r.store)?;
     let path = store.key(&r.path)?;
     let upload = BufWriter::with_capacity(Arc::clone(&store.inner), path, WRITE_BUFFER);
-    let sink = encoder(codec, upload);
+    let sink = encoder(codec, UploadWriter::new(upload));
     let (handle, commands) = register(ctx);
     tokio::spawn(write_task(
         Arc::clone(ctx),
