@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import io
 import os
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -30,6 +29,7 @@ from rustyobjectstore._streams import (
     AsyncObjectReader,
     AsyncObjectWriter,
     ObjectReader,
+    ObjectStreamReader,
     ObjectWriter,
     check_codec,
     get_stream,
@@ -314,12 +314,12 @@ def get_object_stream(
     *,
     decompress: str | None = None,
     progress: Progress | None = None,
-) -> io.BufferedReader:
+) -> ObjectStreamReader:
     """A readable binary file object over the object, decompressed in the worker when
     ``decompress`` is "gzip", "deflate", "zlib" or "zstd". Close it (or use ``with``)."""
     check_codec(decompress)
     reader, meta = run_sync(get_stream(current_pool(), conf, path, decompress, progress))
-    return io.BufferedReader(ObjectReader(reader, meta), buffer_size=READ_CHUNK)
+    return ObjectStreamReader(ObjectReader(reader, meta), buffer_size=READ_CHUNK)
 
 
 async def get_object_stream_async(

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator, Iterator
 from rustyobjectstore import _codec as codec
 from rustyobjectstore import _ops
 from rustyobjectstore._config import StoreConfig
+from rustyobjectstore._finalizers import later
 from rustyobjectstore._objectmeta import ObjectMeta
 from rustyobjectstore._pool import Pool
-from rustyobjectstore._steps import Step, in_background, run_async, run_sync
+from rustyobjectstore._steps import Step, run_async, run_sync
 
 CHUNK_ENTRIES = 1000
 
@@ -21,7 +22,8 @@ class _Listing:
     def __init__(self, pool: Pool, prefix: str, conf: StoreConfig, offset: str | None) -> None:
         self.prefix = prefix
         self.offset = offset
-        self.connection, self.store = pool.route(conf.spec())
+        keys = (prefix,) if offset is None else (prefix, offset)
+        self.connection, self.store = _ops.route(pool, conf, *keys)
         self.started = False
         self.done = False
         self.cursor: int | None = None
@@ -77,8 +79,9 @@ class ListStream:
             yield chunk
 
     def __del__(self) -> None:
-        if not self._listing.done:
-            in_background(self._listing.finish)
+        listing: _Listing | None = self.__dict__.get("_listing")  # None: __init__ raised
+        if listing is not None and not listing.done:
+            later(listing.finish)
 
 
 class AsyncListStream:
@@ -102,8 +105,9 @@ class AsyncListStream:
             yield chunk
 
     def __del__(self) -> None:
-        if not self._listing.done:
-            in_background(self._listing.finish)
+        listing: _Listing | None = self.__dict__.get("_listing")  # None: __init__ raised
+        if listing is not None and not listing.done:
+            later(listing.finish)
 
 
 class ListIterator(Iterator[ObjectMeta]):

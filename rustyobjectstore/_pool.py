@@ -13,6 +13,7 @@ from rustyobjectstore import _steps
 from rustyobjectstore._config import StaticConfig, StoreSpec
 from rustyobjectstore._connection import Connection
 from rustyobjectstore._errors import WorkerCrashedError
+from rustyobjectstore._finalizers import run_queued
 from rustyobjectstore._metrics import SlotCounters
 
 
@@ -43,6 +44,7 @@ class Pool:
     def _watch(self) -> None:
         stall = self.settings.worker_stall_secs
         while not self._stop.wait(min(1.0, stall / 4)):
+            run_queued()  # what finalizers handed over, for a program that makes no more calls
             for connection in self.connections:
                 connection.check_stalled(stall)
 

@@ -16,30 +16,18 @@ import contextlib
 import threading
 import time
 import weakref
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_all
 from contextvars import ContextVar
 from typing import Any, NamedTuple, Protocol, TypeVar, Union
 
 from rustyobjectstore._errors import DeadlineExceededError
+from rustyobjectstore._finalizers import run_queued
 
 T = TypeVar("T")
 Awaited = Union["Future[Any]", "list[Future[Any]]"]
 Step = Generator[Awaited, Any, T]
-
-
-def in_background(work: Callable[[], object]) -> None:
-    """Runs ``work`` on a fresh daemon thread, ignoring its errors. For finalizers: they run at any
-    allocation on any thread, maybe one holding a lock ``work`` needs, or the reader thread that
-    delivers the answers ``work`` would wait for."""
-
-    def run() -> None:
-        with contextlib.suppress(Exception):
-            work()
-
-    with contextlib.suppress(RuntimeError):  # the interpreter is shutting down: the workers see EOF
-        threading.Thread(target=run, daemon=True, name="rustyobjectstore-finalizer").start()
 
 
 def _first_error(futures: list[Future[Any]]) -> list[Any]:
@@ -111,6 +99,7 @@ def _wait_sync(awaited: Awaited, limit: Deadline | None) -> Any:
 
 
 def run_sync(step: Step[T]) -> T:
+    run_queued()
     limit = _call_deadline()
     value: Any = None
     error: BaseException | None = None
@@ -235,6 +224,7 @@ async def _wait_async(bridge: _LoopBridge, awaited: Awaited, limit: Deadline | N
 
 
 async def run_async(step: Step[T]) -> T:
+    run_queued()
     bridge = _bridge()
     limit = _call_deadline()
     value: Any = None

@@ -17,10 +17,11 @@ from rustyobjectstore._codec import Message, Region
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._connection import Connection, response_field
 from rustyobjectstore._errors import ConfigurationError
+from rustyobjectstore._finalizers import later
 from rustyobjectstore._objectmeta import ObjectMeta
-from rustyobjectstore._ops import Progress, allocate, call, readable_view, writable_view
+from rustyobjectstore._ops import Progress, allocate, call, readable_view, route, writable_view
 from rustyobjectstore._pool import Pool
-from rustyobjectstore._steps import Step, in_background, run_async, run_sync
+from rustyobjectstore._steps import Step, run_async, run_sync
 
 CODECS = ("gzip", "deflate", "zlib", "zstd")
 READ_CHUNK = 1024 * 1024
@@ -53,7 +54,7 @@ class _Stream:
 def open_stream(
     pool: Pool, conf: StoreConfig, path: str, op: str, codec_name: str | None
 ) -> Step[tuple[_Stream, Message]]:
-    conn, store = pool.route(conf.spec())
+    conn, store = route(pool, conf, path)
     message = codec.stream_open(op, store, path, codec_name)
     response = yield from call(conn, message, "get" if op == "read_open" else "put", path)
     return _Stream(conn, int(response_field(response, "stream")), path), response
@@ -91,6 +92,16 @@ def close_stream(stream: _Stream, op: str) -> Step[Any]:
     return (yield from call(stream.conn, codec.stream_op(op, stream.stream), op, stream.path))
 
 
+def discard(stream: _Stream, op: str) -> None:
+    """Closes ``stream`` without waiting for the answer, for a stream nobody holds any more (see
+    ``_finalizers``): the worker takes ``op`` after every command already sent on the stream."""
+    if stream.closed:
+        return
+    stream.closed = True
+    if stream.conn.alive:
+        stream.conn.request(codec.stream_op(op, stream.stream), op, stream.path)
+
+
 class ObjectReader(io.RawIOBase):
     """The raw side of ``get_object_stream``; users get it wrapped in an ``io.BufferedReader``."""
 
@@ -121,6 +132,20 @@ class ObjectReader(io.RawIOBase):
                     run_sync(close_stream(self._reader, "read_close"))
             finally:
                 super().close()
+
+    def __del__(self) -> None:
+        # Not IOBase's close(), which would wait for the worker inside a finalizer.
+        if not self._reader.closed:
+            reader = self._reader
+            later(lambda: discard(reader, "read_close"))
+
+
+class ObjectStreamReader(io.BufferedReader):
+    """What ``get_object_stream`` returns: a buffered ``ObjectReader`` that, garbage-collected
+    unclosed, lets go of its stream without waiting in the finalizer (IOBase's would close it)."""
+
+    def __del__(self) -> None:
+        pass  # the ObjectReader beneath lets go of the stream in its own finalizer
 
 
 def get_stream(
@@ -158,6 +183,11 @@ class AsyncObjectReader:
         if self._reader.conn.alive:
             await run_async(close_stream(self._reader, "read_close"))
         self._reader.closed = True
+
+    def __del__(self) -> None:
+        if not self._reader.closed:
+            reader = self._reader
+            later(lambda: discard(reader, "read_close"))
 
     async def __aenter__(self) -> AsyncObjectReader:
         return self
@@ -236,6 +266,16 @@ def abort(writer: _Writer) -> Step[None]:
     writer.closed = True
 
 
+def discard_writer(writer: _Writer) -> None:
+    """``abort`` without waiting, for a writer nobody holds any more: the chunks still in flight
+    give their memory back when answered, and the worker aborts after storing them."""
+    writer.buffer.clear()
+    while writer.in_flight:
+        future, region = writer.in_flight.popleft()
+        writer.conn.arena.release_after(future, region)
+    discard(writer, "write_abort")
+
+
 def put_stream(
     pool: Pool, conf: StoreConfig, path: str, compress: str | None, progress: Progress | None
 ) -> Step[_Writer]:
@@ -296,7 +336,7 @@ class ObjectWriter(io.RawIOBase):
     def __del__(self) -> None:
         if not self.closed:
             writer = self._writer
-            in_background(lambda: run_sync(abort(writer)))
+            later(lambda: discard_writer(writer))
 
 
 class AsyncObjectWriter:
@@ -338,3 +378,9 @@ class AsyncObjectWriter:
             await self.close()
         else:
             await self.cancel()
+
+    def __del__(self) -> None:
+        # Unclosed and collected: dropped, never completed, as for the sync writer.
+        if not self.closed:
+            writer = self._writer
+            later(lambda: discard_writer(writer))
