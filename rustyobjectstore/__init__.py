@@ -51,6 +51,7 @@ from rustyobjectstore._config import (
 )
 from rustyobjectstore._errors import (
     AlreadyExistsError,
+    BucketNotFoundError,
     BufferTooSmallError,
     CancelledByCallerError,
     ConfigurationError,
@@ -105,6 +106,7 @@ __all__ = [
     "current_metrics_async",
     "AWSConfig",
     "AlreadyExistsError",
+    "BucketNotFoundError",
     "AsyncListIterator",
     "AsyncListStream",
     "AsyncObjectReader",

@@ -2,6 +2,7 @@
 
     ObjectStoreError
     ├── NotFoundError                (FileNotFoundError)   kind "not_found"
+    │   └── BucketNotFoundError                            kind "bucket_not_found"
     ├── PermissionDeniedError        (PermissionError)     kind "permission": 401 / 403
     ├── ObjectStoreTimeoutError      (TimeoutError)        kind "timeout"
     │   └── DeadlineExceededError                          kind "deadline" (Python side)
@@ -69,6 +70,13 @@ def _rebuild(
 
 class NotFoundError(ObjectStoreError, FileNotFoundError):
     kind = "not_found"
+
+
+class BucketNotFoundError(NotFoundError):
+    """The bucket or container itself does not exist (the message names it), so no key in it
+    can be read or written."""
+
+    kind = "bucket_not_found"
 
 
 class PermissionDeniedError(ObjectStoreError, PermissionError):
@@ -181,6 +189,7 @@ ERROR_CLASSES: dict[str, type[ObjectStoreError]] = {
     cls.kind: cls
     for cls in (
         NotFoundError,
+        BucketNotFoundError,
         PermissionDeniedError,
         ObjectStoreTimeoutError,
         DeadlineExceededError,

@@ -28,6 +28,7 @@ from rustyobjectstore._ops import (
     fetch_ranges,
     read,
     retry_on_crash,
+    route,
     write,
 )
 from rustyobjectstore._pool import Pool
@@ -168,7 +169,7 @@ def view(pool: Pool, conf: StoreConfig, path: str) -> Step[tuple[Connection, Reg
 def _view_once(pool: Pool, conf: StoreConfig, path: str) -> Step[tuple[Connection, Region, int]]:
     """The first part says the size; the rest is fetched straight into a region of that size."""
     settings = pool.settings
-    conn, store = pool.route(conf.spec())
+    conn, store = route(pool, conf, path)
     first = yield from allocate(conn.arena, settings.multipart_get_threshold)
     message = codec.get(store, path, first, whole=False)
     response = yield from call(conn, message, "get", path, first)

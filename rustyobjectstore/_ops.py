@@ -18,7 +18,7 @@ from typing import Any, Literal
 from rustyobjectstore import _codec as codec
 from rustyobjectstore._arena import Arena
 from rustyobjectstore._codec import Message, Region
-from rustyobjectstore._config import StoreConfig
+from rustyobjectstore._config import StoreConfig, _StoreConfig
 from rustyobjectstore._connection import Call, Connection, response_field
 from rustyobjectstore._errors import (
     BufferTooSmallError,
@@ -48,6 +48,21 @@ def allocate(arena: Arena, length: int) -> Step[Region]:
         future.add_done_callback(lambda f: arena.release(f.result()))
         raise
     return region
+
+
+def route(pool: Pool, conf: StoreConfig, *keys: str) -> tuple[Connection, int]:
+    """The worker for a call on ``conf``, and the store's number on it. Arguments of the wrong type
+    are a ``TypeError`` that says what was expected, before anything is sent (``get_object(conf,
+    "key")`` has them the wrong way round)."""
+    if not isinstance(conf, _StoreConfig):
+        raise TypeError(
+            "expected a store configuration (Config, AWSConfig, AzureConfig or GCSConfig) after "
+            f"the key, got {type(conf).__name__}; the key comes first: get_object(path, conf)"
+        )
+    for key in keys:
+        if not isinstance(key, str):
+            raise TypeError(f"an object key must be a str, got {type(key).__name__}")
+    return pool.route(conf.spec())
 
 
 def call(
@@ -239,7 +254,7 @@ def _read_once(
     """The object (or ``byte_range`` of it) into ``dest``; returns its size. ``capacity`` is how much
     the destination can hold, if it is bounded."""
     settings = pool.settings
-    conn, store = pool.route(conf.spec())
+    conn, store = route(pool, conf, path)
     first = settings.multipart_get_threshold
     if capacity is not None:
         first = min(first, capacity)
@@ -328,7 +343,7 @@ def _write_once(
     conditional)."""
     settings = pool.settings
     fields = _mode_fields(mode)
-    conn, store = pool.route(conf.spec())
+    conn, store = route(pool, conf, path)
     single = size <= settings.multipart_put_threshold
     if fields["mode"] is not None and not single:
         if size > settings.arena_size // 2:
@@ -410,7 +425,7 @@ def head(pool: Pool, conf: StoreConfig, path: str) -> Step[ObjectMeta]:
 
 
 def _head_once(pool: Pool, conf: StoreConfig, path: str) -> Step[ObjectMeta]:
-    conn, store = pool.route(conf.spec())
+    conn, store = route(pool, conf, path)
     response = yield from call(conn, codec.path_op("head", store, path), "head", path)
     return ObjectMeta.from_wire(response_field(response, "meta"))
 
@@ -420,7 +435,7 @@ def delete(pool: Pool, conf: StoreConfig, path: str) -> Step[None]:
 
 
 def _delete_once(pool: Pool, conf: StoreConfig, path: str) -> Step[None]:
-    conn, store = pool.route(conf.spec())
+    conn, store = route(pool, conf, path)
     yield from call(conn, codec.path_op("delete", store, path), "delete", path)
 
 
@@ -458,7 +473,7 @@ def _copy_once(
     pool: Pool, conf: StoreConfig, op: str, src: str, dst: str, overwrite: bool
 ) -> Step[None]:
     """``copy`` or ``rename`` within one store."""
-    conn, store = pool.route(conf.spec())
+    conn, store = route(pool, conf, src, dst)
     yield from call(conn, codec.copy(op, store, src, dst, overwrite), op, src)
 
 
@@ -482,7 +497,7 @@ def bulk_delete(pool: Pool, conf: StoreConfig, paths: list[str]) -> Step[list[Bu
 def _bulk_delete_once(
     pool: Pool, conf: StoreConfig, paths: list[str]
 ) -> Step[list[BulkDeleteFailure]]:
-    conn, store = pool.route(conf.spec())
+    conn, store = route(pool, conf, *paths)
     batches = [paths[i : i + BULK_DELETE_BATCH] for i in range(0, len(paths), BULK_DELETE_BATCH)]
     calls = [
         conn.request(codec.bulk_delete(store, batch), "bulk_delete", None) for batch in batches

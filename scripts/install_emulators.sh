@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the project-local test emulators (idempotent).
+# Install the project-local test emulators and test interpreters (idempotent).
 #
 # Azurite (Azure Blob emulator) comes from npm into $ROOT/.emulators/azurite.
 # moto (S3 emulator) comes from PyPI through the project's test extras
@@ -39,3 +39,32 @@ else
     fi
     echo "azurite $AZURITE_VERSION installed"
 fi
+
+# The other Pythons the project supports, for tests/test_exit.py: a venv each in
+# $ROOT/.emulators/pythonX.Y with the library's dependencies (the library itself comes from the
+# checkout, on PYTHONPATH). pyenv's versions first, then pythonX.Y on PATH.
+OTHER_PYTHONS="3.10 3.11 3.12 3.13"
+find_python() {
+    local version="$1" candidate
+    if command -v pyenv >/dev/null 2>&1; then
+        for candidate in "$(pyenv root)/versions/$version".*/bin/python; do
+            [[ -x "$candidate" ]] && { echo "$candidate"; return 0; }
+        done
+    fi
+    command -v "python$version" 2>/dev/null
+}
+for version in $OTHER_PYTHONS; do
+    venv="$ROOT/.emulators/python$version"
+    if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c 'import msgpack, typing_extensions' 2>/dev/null; then
+        echo "python $version already set up in $venv"
+        continue
+    fi
+    python="$(find_python "$version" || true)"
+    if [[ -z "$python" ]]; then
+        echo "install_emulators.sh: no Python $version found (pyenv install $version, or put python$version on PATH)" >&2
+        exit 1
+    fi
+    echo "setting up python $version ($python) in $venv"
+    "$python" -m venv --clear "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check msgpack typing_extensions
+done

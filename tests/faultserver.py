@@ -33,6 +33,7 @@ __all__ = [
     "Behaviour",
     "CutShort",
     "FaultServer",
+    "Hold",
     "Request",
     "Reset",
     "Serve",
@@ -43,6 +44,9 @@ __all__ = [
 ]
 
 LAST_MODIFIED = "Tue, 01 Apr 2025 12:00:00 GMT"
+HOLD_GUARD = (
+    30.0  # seconds a Hold waits for release() at most: a forgotten release fails, not hangs
+)
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,18 @@ class Serve:
 
 @dataclass(frozen=True)
 class Status:
-    """Answer with this status and an S3-style XML error body, optionally with Retry-After."""
+    """Answer with this status and an S3-style XML error body, optionally with Retry-After; ``s3_code``
+    is the body's ``<Code>`` (by default one that fits the status)."""
 
     code: int
     retry_after: str | None = None
+    s3_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Answer like ``Serve``, but only once ``FaultServer.release()`` is called: a call that stays
+    in flight for as long as a test needs, then completes normally."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +94,7 @@ class CutShort:
     replace_with: bytes | None = None
 
 
-Behaviour = Serve | Status | Reset | Stall | CutShort
+Behaviour = Serve | Status | Reset | Stall | CutShort | Hold
 
 
 @dataclass(frozen=True)
@@ -134,6 +146,7 @@ class FaultServer:
         self._requests: list[Request] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._released = threading.Event()
         self._connections: set[socket.socket] = set()
         self._httpd = _HTTPServer(self)
         self._thread = threading.Thread(
@@ -149,6 +162,10 @@ class FaultServer:
         """Appends behaviours for the next requests, one each, in order."""
         with self._lock:
             self._script.extend(behaviours)
+
+    def release(self) -> None:
+        """Lets every ``Hold`` answer go, now and from now on."""
+        self._released.set()
 
     def storm(self, behaviour: Behaviour, times: int) -> None:
         self.script(*([behaviour] * times))
@@ -166,6 +183,7 @@ class FaultServer:
 
     def close(self) -> None:
         self._stopping.set()
+        self._released.set()
         self._httpd.shutdown()
         with self._lock:
             open_now = list(self._connections)
@@ -266,9 +284,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.headers.get("x-amz-content-sha256"),
         )
         behaviour = owner._take(request)
+        if isinstance(behaviour, Hold):
+            owner._released.wait(HOLD_GUARD)
         try:
             if isinstance(behaviour, Status):
-                self._status(behaviour.code, behaviour.retry_after)
+                self._status(behaviour)
             elif isinstance(behaviour, Reset):
                 self._reset()
             elif isinstance(behaviour, Stall):
@@ -332,10 +352,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body if sent is None else body[:sent])
 
-    def _status(self, code: int, retry_after: str | None) -> None:
-        _, headers, body = _error(code, "SlowDown" if code in (429, 503) else "InternalError")
-        if retry_after is not None:
-            headers["Retry-After"] = retry_after
+    def _status(self, status: Status) -> None:
+        code = status.code
+        s3_code = status.s3_code or ("SlowDown" if code in (429, 503) else "InternalError")
+        _, headers, body = _error(code, s3_code)
+        if status.retry_after is not None:
+            headers["Retry-After"] = status.retry_after
         self._send(code, headers, body)
 
     def _delete_many(self, bucket: str, body: bytes) -> None:

@@ -8,6 +8,7 @@ use object_store::client::{HttpError, HttpErrorKind};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     NotFound,
+    BucketNotFound,
     Permission,
     Timeout,
     Connection,
@@ -31,6 +32,7 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::NotFound => "not_found",
+            Kind::BucketNotFound => "bucket_not_found",
             Kind::Permission => "permission",
             Kind::Timeout => "timeout",
             Kind::Connection => "connection",
@@ -68,12 +70,39 @@ impl ErrorInfo {
         }
     }
 
+    /// A "not found" whose answer says that the bucket (or container) itself is missing becomes its
+    /// own kind, naming the bucket: the object's key is not what is wrong.
+    /// `bucket` says which, as in `container "c"`.
+    pub fn naming_missing_bucket(self, bucket: Option<&str>) -> Self {
+        // object_store makes a 404 on a conditional put a failed precondition.
+        let not_found = matches!(self.kind, Kind::NotFound | Kind::Precondition);
+        if !not_found || !BUCKET_MISSING.iter().any(|m| self.message.contains(m)) {
+            return self;
+        }
+        let what = bucket.unwrap_or("the bucket or container");
+        ErrorInfo {
+            kind: Kind::BucketNotFound,
+            message: format!("{what} does not exist: {}", self.message),
+            status: self.status,
+        }
+    }
+
     /// Removes the given secret values and every URL query string from the message.
     pub fn redacted(mut self, secrets: &[String]) -> Self {
         self.message = redact(&self.message, secrets);
         self
     }
 }
+
+/// What servers answer when the bucket or container itself is missing: S3 and GCS's XML API
+/// (`NoSuchBucket`), Azure (`ContainerNotFound`, and only its message in a batch delete's answer),
+/// GCS's JSON API.
+const BUCKET_MISSING: [&str; 4] = [
+    "NoSuchBucket",
+    "ContainerNotFound",
+    "The specified container does not exist",
+    "The specified bucket does not exist",
+];
 
 /// The full chain of an error as one line: object_store's own Display often hides the root cause.
 fn chain_text(err: &(dyn StdError + 'static)) -> String {
@@ -160,9 +189,18 @@ fn most_specific(err: &object_store::Error) -> &object_store::Error {
     found
 }
 
+/// What the HTTP client says of a plain `http://` URL when `allow_http` is not set.
+const HTTP_NOT_ALLOWED: &str = "URL scheme is not allowed";
+
 pub fn from_object_store(err: &object_store::Error) -> ErrorInfo {
     use object_store::Error as E;
-    let text = chain_text(err);
+    let mut text = chain_text(err);
+    if text.contains(HTTP_NOT_ALLOWED) {
+        text = format!(
+            "plain http:// is refused unless the store's allow_http option is \"true\" (the typed \
+             configurations set it for an http:// host): {text}"
+        );
+    }
     let (kind, status) = match most_specific(err) {
         E::NotFound { .. } => (Kind::NotFound, Some(404)),
         E::PermissionDenied { .. } => (Kind::Permission, Some(403)),
@@ -183,6 +221,9 @@ pub fn from_object_store(err: &object_store::Error) -> ErrorInfo {
 }
 
 fn classify_generic(err: &object_store::Error, text: &str) -> (Kind, Option<u16>) {
+    if text.contains(HTTP_NOT_ALLOWED) {
+        return (Kind::Config, None);
+    }
     let status = status_in(text);
     if let Some(status) = status {
         let kind = match status {
@@ -275,6 +316,31 @@ mod tests {
         let info = from_object_store(&outer);
         assert_eq!(info.kind, Kind::Precondition);
         assert_eq!(info.status, Some(412));
+    }
+
+    #[test]
+    fn a_missing_bucket_is_its_own_kind_naming_the_bucket() {
+        let missing = ErrorInfo {
+            kind: Kind::NotFound,
+            message: "... 404 Not Found: <Error><Code>NoSuchBucket</Code></Error>".to_string(),
+            status: Some(404),
+        };
+        let named = missing.clone().naming_missing_bucket(Some("bucket \"b1\""));
+        assert_eq!(named.kind, Kind::BucketNotFound);
+        assert!(named.message.starts_with("bucket \"b1\" does not exist: "));
+        let unnamed = missing.naming_missing_bucket(None);
+        assert!(unnamed
+            .message
+            .starts_with("the bucket or container does not exist: "));
+        let key = ErrorInfo {
+            kind: Kind::NotFound,
+            message: "... <Code>NoSuchKey</Code>".to_string(),
+            status: Some(404),
+        };
+        assert_eq!(
+            key.clone().naming_missing_bucket(Some("bucket \"b1\"")),
+            key
+        );
     }
 
     #[test]

@@ -36,6 +36,11 @@ pub struct Store {
     pub delete_batch: usize,
     /// A `file://` store: object_store's local store cannot hold every key the others can.
     local: bool,
+    /// The bucket or container of a cloud store (`bucket "b"`), named when it turns out to be
+    /// missing.
+    bucket: Option<String>,
+    /// Requests go out unsigned (`skip_signature`): a refusal then says so.
+    unsigned: bool,
     secrets: Vec<String>,
 }
 
@@ -74,7 +79,15 @@ impl Store {
     }
 
     pub fn error(&self, err: &object_store::Error) -> ErrorInfo {
-        errors::from_object_store(err).redacted(&self.secrets)
+        let mut info = errors::from_object_store(err).naming_missing_bucket(self.bucket.as_deref());
+        if self.unsigned && info.kind == Kind::Permission {
+            info.message = format!(
+                "the request was sent unsigned (the configuration has no credentials, so it is \
+                 anonymous): pass keys to reach a private bucket; {}",
+                info.message
+            );
+        }
+        info.redacted(&self.secrets)
     }
 
     pub fn redact(&self, info: ErrorInfo) -> ErrorInfo {
@@ -246,6 +259,7 @@ fn build_inner(
     secrets: &[String],
     http: &Arc<HttpCounters>,
 ) -> Result<Store, ErrorInfo> {
+    check_file_url(&config.url)?;
     let url = Url::parse(&config.url).map_err(|e| {
         ErrorInfo::new(
             Kind::ParseUrl,
@@ -261,7 +275,7 @@ fn build_inner(
     // The builders share these methods but no trait. Client options go first: with_client_options
     // replaces what with_config set (allow_http).
     macro_rules! cloud_store {
-        ($builder:ident, $key:ty, $label:literal) => {{
+        ($builder:ident, $key:ty, $label:literal, $bucket:expr) => {{
             let mut b = $builder::new()
                 .with_url(url.as_str())
                 .with_client_options(client_options(config)?)
@@ -270,8 +284,15 @@ fn build_inner(
             for (k, v) in &config.options {
                 b = b.with_config(parse_option::<$key>(k, $label)?, v);
             }
+            // The builder reads the URL only when it builds: a bucket named there is the host of
+            // a bucket-style URL (in an https URL the host is the service's).
+            let bucket: Option<String> = $bucket(&b).or_else(|| {
+                matches!(url.scheme(), "s3" | "s3a" | "gs" | "az" | "azure")
+                    .then(|| url.host_str().map(str::to_string))
+                    .flatten()
+            });
             let store: Arc<dyn ObjectStore> = Arc::new(b.build().map_err(|e| build_error(&e))?);
-            store
+            (store, bucket)
         }};
     }
     let no_options = |store: &str| match config.options.keys().next() {
@@ -285,10 +306,10 @@ fn build_inner(
     } else {
         S3_DELETE_BATCH
     };
-    let (inner, keeps_payload): (Arc<dyn ObjectStore>, bool) = match scheme {
+    let (inner, bucket): (Arc<dyn ObjectStore>, Option<String>) = match scheme {
         ObjectStoreScheme::Memory => {
             no_options("memory://")?;
-            (Arc::new(InMemory::new()), true)
+            (Arc::new(InMemory::new()), None)
         }
         ObjectStoreScheme::Local => {
             no_options("file://")?;
@@ -312,22 +333,36 @@ fn build_inner(
                 keeps_payload: false,
                 delete_batch: S3_DELETE_BATCH,
                 local: true,
+                bucket: None,
+                unsigned: false,
                 secrets: secrets.to_vec(),
             });
         }
-        ObjectStoreScheme::AmazonS3 => (
-            cloud_store!(AmazonS3Builder, AmazonS3ConfigKey, "S3"),
-            false,
+        ObjectStoreScheme::AmazonS3 => cloud_store!(
+            AmazonS3Builder,
+            AmazonS3ConfigKey,
+            "S3",
+            |b: &AmazonS3Builder| b.get_config_value(&AmazonS3ConfigKey::Bucket)
         ),
-        ObjectStoreScheme::MicrosoftAzure => (
-            cloud_store!(MicrosoftAzureBuilder, AzureConfigKey, "Azure"),
-            false,
+        ObjectStoreScheme::MicrosoftAzure => cloud_store!(
+            MicrosoftAzureBuilder,
+            AzureConfigKey,
+            "Azure",
+            |b: &MicrosoftAzureBuilder| b.get_config_value(&AzureConfigKey::ContainerName)
         ),
-        ObjectStoreScheme::GoogleCloudStorage => (
-            cloud_store!(GoogleCloudStorageBuilder, GoogleConfigKey, "GCS"),
-            false,
+        ObjectStoreScheme::GoogleCloudStorage => cloud_store!(
+            GoogleCloudStorageBuilder,
+            GoogleConfigKey,
+            "GCS",
+            |b: &GoogleCloudStorageBuilder| b.get_config_value(&GoogleConfigKey::Bucket)
         ),
-        ObjectStoreScheme::Http => (cloud_store!(HttpBuilder, ClientConfigKey, "HTTP"), false),
+        ObjectStoreScheme::Http => {
+            let (store, _) =
+                cloud_store!(HttpBuilder, ClientConfigKey, "HTTP", |_: &HttpBuilder| {
+                    None::<String>
+                });
+            (store, None)
+        }
         other => {
             return Err(ErrorInfo::new(
                 Kind::ParseUrl,
@@ -335,6 +370,13 @@ fn build_inner(
             ))
         }
     };
+    let keeps_payload = scheme == ObjectStoreScheme::Memory;
+    let noun = if scheme == ObjectStoreScheme::MicrosoftAzure {
+        "container"
+    } else {
+        "bucket"
+    };
+    let bucket = bucket.map(|name| format!("{noun} {name:?}"));
     let inner: Arc<dyn ObjectStore> = if prefix.as_ref().is_empty() {
         inner
     } else {
@@ -345,8 +387,39 @@ fn build_inner(
         keeps_payload,
         delete_batch,
         local: false,
+        bucket,
+        unsigned: config
+            .options
+            .get("skip_signature")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true")),
         secrets: secrets.to_vec(),
     })
+}
+
+/// A `file:` URL must name an absolute path: the URL parser takes `file:data` for `/data` and
+/// `file://./data` for a host named ".", neither of which is what was meant.
+fn check_file_url(url: &str) -> Result<(), ErrorInfo> {
+    let Some(rest) = url
+        .get(..5)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("file:"))
+        .map(|_| &url[5..])
+    else {
+        return Ok(());
+    };
+    let absolute = match rest.strip_prefix("//") {
+        Some(after) => after.starts_with('/') || after.starts_with("localhost/"),
+        None => rest.starts_with('/'),
+    };
+    if absolute {
+        return Ok(());
+    }
+    Err(ErrorInfo::new(
+        Kind::ParseUrl,
+        format!(
+            "{url:?} is not an absolute file: URL: a local store needs an absolute path, as in \
+             \"file:///data/store\" (in Python, pathlib.Path(\"data\").resolve().as_uri())"
+        ),
+    ))
 }
 
 fn parse_option<K: FromStr>(name: &str, store: &str) -> Result<K, ErrorInfo> {
@@ -406,4 +479,33 @@ fn retry_config(config: &StoreConfig) -> Result<RetryConfig, ErrorInfo> {
         retry.backoff.base = base.0;
     }
     Ok(retry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_url_must_name_an_absolute_path() {
+        for good in [
+            "file:///data",
+            "file:/data",
+            "FILE:///data",
+            "file://localhost/data",
+            "memory://",
+        ] {
+            assert!(check_file_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "file:data",
+            "file://./data",
+            "file://data/x",
+            "file:./data",
+            "file:",
+        ] {
+            let err = check_file_url(bad).expect_err(bad);
+            assert_eq!(err.kind, Kind::ParseUrl);
+            assert!(err.message.contains("absolute"), "{}", err.message);
+        }
+    }
 }

@@ -1,0 +1,100 @@
+"""Bad input gets a clear, typed error that says what to do, and sends nothing it should not."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import azure_config, s3_config
+from emulators import RunningServer
+from faultserver import FaultServer, Status
+
+import rustyobjectstore as ros
+
+MEMORY = ros.Config("memory:///bad-input")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: ros.get_object(MEMORY, "key"),  # type: ignore[arg-type]
+        lambda: ros.put_object(MEMORY, b"x", "key"),  # type: ignore[arg-type]
+        lambda: ros.head_object("key", None),  # type: ignore[arg-type]
+        lambda: list(ros.list_objects(MEMORY, "prefix")),  # type: ignore[arg-type]
+        lambda: ros.put_object_stream(MEMORY, "key"),  # type: ignore[arg-type]
+        lambda: ros.get_object_stream(MEMORY, "key"),  # type: ignore[arg-type]
+    ],
+)
+def test_a_configuration_in_the_wrong_place_is_a_type_error(call: Callable[[], object]) -> None:
+    with pytest.raises(TypeError, match=r"expected a store configuration .* the key comes first"):
+        call()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: ros.get_object(b"key", MEMORY),  # type: ignore[arg-type]
+        lambda: ros.copy_object("a", 7, MEMORY),  # type: ignore[arg-type]
+        lambda: ros.bulk_delete_objects(["a", None], MEMORY),  # type: ignore[list-item]
+        lambda: ros.delete_object(Path("k"), MEMORY),  # type: ignore[arg-type]
+    ],
+)
+def test_a_key_that_is_not_a_str_is_a_type_error(call: Callable[[], object]) -> None:
+    with pytest.raises(TypeError, match="an object key must be a str, got"):
+        call()
+
+
+@pytest.mark.parametrize("url", ["file:data", "file://./data", "file:./data", "file://data/x"])
+def test_a_relative_file_url_says_an_absolute_path_is_needed(url: str) -> None:
+    with pytest.raises(ros.ParseURLError, match="needs an absolute path"):
+        ros.get_object("k", ros.Config(url))
+
+
+def test_an_absolute_file_url_in_either_form_works(tmp_path: Path) -> None:
+    (tmp_path / "k").write_bytes(b"local")
+    assert ros.get_object("k", ros.Config(f"file:{tmp_path}")) == b"local"
+    assert ros.get_object("k", ros.Config(tmp_path.as_uri())) == b"local"
+
+
+def test_an_http_endpoint_without_allow_http_says_to_set_it() -> None:
+    with FaultServer() as server:
+        options = {"region": "us-east-1", "access_key_id": "a", "secret_access_key": "s"}
+        conf = ros.Config("s3://bucket", {**options, "endpoint": server.endpoint})
+        with pytest.raises(ros.ConfigurationError, match='allow_http option is "true"'):
+            ros.get_object("k", conf)
+        assert server.requests == []  # refused before anything was sent
+
+
+def test_an_unsigned_request_that_is_refused_says_it_was_unsigned() -> None:
+    with FaultServer(default=Status(403)) as server:
+        anonymous = ros.AWSConfig("us-east-1", "bucket", host=server.endpoint)
+        with pytest.raises(ros.PermissionDeniedError, match="sent unsigned"):
+            ros.get_object("k", anonymous)
+        signed = ros.AWSConfig("us-east-1", "bucket", "a", "s", host=server.endpoint)
+        with pytest.raises(ros.PermissionDeniedError) as caught:
+            ros.get_object("k", signed)
+        assert "unsigned" not in str(caught.value)
+
+
+def test_azurite_refusing_an_anonymous_read_says_it_was_unsigned(
+    azurite_server: RunningServer, azure_container: str
+) -> None:
+    anonymous = azure_config(azurite_server, azure_container, storage_account_key=None)
+    with pytest.raises(ros.PermissionDeniedError, match="sent unsigned"):
+        ros.get_object("k", anonymous)
+
+
+def test_a_missing_bucket_is_named(moto_server: RunningServer) -> None:
+    with pytest.raises(
+        ros.BucketNotFoundError, match='bucket "no-such-bucket-here" does not exist'
+    ):
+        ros.put_object("k", b"x", s3_config(moto_server, "no-such-bucket-here"))
+
+
+def test_a_missing_container_is_named(azurite_server: RunningServer) -> None:
+    conf = azure_config(azurite_server, "no-such-container-here")
+    with pytest.raises(ros.BucketNotFoundError, match='container "no-such-container-here"'):
+        ros.get_object("k", conf)
+    with pytest.raises(ros.NotFoundError):  # and it is still a NotFoundError, a FileNotFoundError
+        ros.get_object("k", conf)

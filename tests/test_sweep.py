@@ -1,0 +1,169 @@
+"""The refusal sweep: every operation the library offers (``sweep_ops.py``) against every way a
+server refuses, on the loopback fault server and on the real servers that can produce the refusal
+(Azurite with a wrong key or a missing container, moto with a missing bucket).
+
+Each case asserts three things: the typed error of the README's table; the worker unchanged (the
+same process, no restart); and a call in flight on the same worker at the same time (held open by a
+second fault server until the refused operation is over) completes normally. A worker that died
+would fail that call too: the pool here retries no read after a crash.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import HANG_GUARD, azure_config, s3_config
+from emulators import RunningServer
+from faultserver import FaultServer, Hold
+from sweep_ops import KEY, OPERATIONS, REFUSALS, Expected
+
+import rustyobjectstore as ros
+from rustyobjectstore import _api
+from rustyobjectstore._config import StoreConfig
+
+pytestmark = pytest.mark.timeout(120)  # a hang guard only
+
+PATH = f"/bucket/{KEY}"
+# A gzip stream, so that a decompressing read has something real to decompress.
+OBJECT = gzip.compress(bytes(range(256)) * 16)
+
+
+# Answers without a body, which cannot be cut short mid-body (a reset right after their headers
+# races the client's read of them): "reset" covers these.
+NO_ANSWER_BODY = {
+    "put", "put_create", "put_update", "put_async", "write_stream", "write_stream_gzip",
+    "write_stream_async", "put_from_file", "head",
+}  # fmt: skip
+
+# Where an operation's outcome differs from its refusal's, and why.
+EXCEPTIONS: dict[tuple[str, str], Expected] = {
+    # A HEAD answer has no body: S3 says "missing bucket" to a HEAD with a bare 404.
+    ("head", "missing_bucket"): ros.NotFoundError,
+    # object_store: a 404 to a conditional update means the version to replace is gone.
+    ("put_update", "missing_key"): ros.PreconditionFailedError,
+    # A conditional create that fails its precondition found the key there.
+    ("put_create", "precondition"): ros.AlreadyExistsError,
+    # A key that is already gone is not a failure of a bulk delete.
+    ("bulk_delete", "missing_key"): None,
+}
+
+CASES = [
+    (op, refusal)
+    for op in OPERATIONS
+    for refusal in REFUSALS
+    if not (refusal == "reset_mid_body" and op in NO_ANSWER_BODY)
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_worker() -> Iterator[None]:
+    """One worker, so that every call of a case shares it, and no read retried after a crash."""
+    saved = _api.current_pool().settings
+    ros.shutdown_object_store()
+    ros.init_object_store(ros.StaticConfig(n_workers=1, crash_retries_for_reads=0))
+    yield
+    ros.shutdown_object_store()
+    ros.init_object_store(saved)
+
+
+def fault_config(server: FaultServer, **opts: float) -> StoreConfig:
+    options = {
+        "region": "us-east-1",
+        "access_key_id": "a",
+        "secret_access_key": "s",
+        "endpoint": server.endpoint,
+        "allow_http": "true",
+        "copy_if_not_exists": "multipart",
+    }
+    client = {"max_retries": 1, "initial_backoff_ms": 1, "max_backoff_ms": 5, **opts}
+    return ros.Config("s3://bucket", options, ros.ClientOptions(**client))  # type: ignore[arg-type]
+
+
+def worker_pid() -> int:
+    (connection,) = _api.current_pool().connections
+    return connection.pid
+
+
+def refused_beside_a_call_in_flight(
+    op: str, conf: StoreConfig, expected: Expected, scratch: Path
+) -> None:
+    """Runs ``op`` on ``conf`` while another call on the same worker is held in flight; checks
+    the outcome, the worker, and that the other call then completes normally."""
+    pid = worker_pid()
+    restarts = ros.current_metrics().total.restarts
+    with FaultServer(default=Hold()) as companion, ThreadPoolExecutor(1) as runner:
+        companion.objects[PATH] = OBJECT
+        in_flight = runner.submit(ros.get_object, KEY, fault_config(companion))
+        deadline = time.monotonic() + HANG_GUARD
+        while not companion.requests and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert companion.requests, "the call to hold never reached its server"
+        try:
+            if expected is None:
+                OPERATIONS[op](conf, scratch)
+            else:
+                with pytest.raises(expected) as caught:
+                    OPERATIONS[op](conf, scratch)
+                assert type(caught.value) is expected, repr(caught.value)
+        finally:
+            companion.release()
+        assert in_flight.result(timeout=HANG_GUARD) == OBJECT
+    assert worker_pid() == pid
+    assert ros.current_metrics().total.restarts == restarts
+
+
+@pytest.mark.parametrize(("op", "refusal"), CASES)
+def test_on_the_fault_server(op: str, refusal: str, tmp_path: Path) -> None:
+    behaviour, expected = REFUSALS[refusal]
+    expected = EXCEPTIONS.get((op, refusal), expected)
+    with FaultServer(default=behaviour) as server:
+        server.objects[PATH] = OBJECT
+        # One try, and a short timeout: only the kind of failure is under test here.
+        conf = fault_config(server, max_retries=0, request_timeout_secs=0.3)
+        refused_beside_a_call_in_flight(op, conf, expected, tmp_path)
+
+
+# The real servers. Azurite checks the account key's signature; moto checks no key, but knows its
+# buckets.
+
+WRONG_KEY = "d3Jvbmcga2V5IGZvciB0aGUgc3dlZXA="  # base64, as an account key is
+
+
+@pytest.mark.parametrize("op", OPERATIONS)
+def test_azurite_with_a_wrong_key(
+    op: str, azurite_server: RunningServer, azure_container: str, tmp_path: Path
+) -> None:
+    conf = azure_config(azurite_server, azure_container, storage_account_key=WRONG_KEY)
+    expected = ros.PermissionDeniedError
+    refused_beside_a_call_in_flight(
+        op, conf, REAL_EXCEPTIONS.get((op, "azure"), expected), tmp_path
+    )
+
+
+@pytest.mark.parametrize("op", OPERATIONS)
+def test_azurite_with_a_missing_container(
+    op: str, azurite_server: RunningServer, tmp_path: Path
+) -> None:
+    conf = azure_config(azurite_server, "no-such-container")
+    expected = REAL_EXCEPTIONS.get((op, "missing"), ros.BucketNotFoundError)
+    refused_beside_a_call_in_flight(op, conf, expected, tmp_path)
+
+
+@pytest.mark.parametrize("op", OPERATIONS)
+def test_moto_with_a_missing_bucket(op: str, moto_server: RunningServer, tmp_path: Path) -> None:
+    conf = s3_config(moto_server, "no-such-bucket")
+    expected = REAL_EXCEPTIONS.get((op, "missing"), ros.BucketNotFoundError)
+    expected = REAL_EXCEPTIONS.get((op, "moto"), expected)
+    refused_beside_a_call_in_flight(op, conf, expected, tmp_path)
+
+
+REAL_EXCEPTIONS: dict[tuple[str, str], Expected] = {
+    ("head", "missing"): ros.NotFoundError,  # a HEAD answer has no body to say why
+    # S3 without a copy_if_not_exists option cannot copy only-if-absent; it never asks the server.
+    ("copy_if_absent", "moto"): ros.NotSupportedError,
+}
