@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -40,19 +41,29 @@ __all__ = [
     "AZURITE_ACCOUNT",
     "AZURITE_BIN",
     "AZURITE_KEY",
+    "MINIO_BIN",
+    "MINIO_KEY",
+    "MINIO_SECRET",
     "HttpResponse",
     "RunningServer",
     "azure_request",
     "create_azure_container",
+    "create_minio_bucket",
     "create_s3_bucket",
     "main",
     "reset_moto",
     "start_azurite",
+    "start_minio",
     "start_moto",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
 AZURITE_BIN = ROOT / ".emulators" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
+
+# MinIO, built by scripts/install_minio.sh; its root user's keys, for tests only.
+MINIO_BIN = ROOT / ".emulators" / "bin" / "minio"
+MINIO_KEY = "rustyobjectstore"
+MINIO_SECRET = "rustyobjectstore-minio-secret"
 
 AZURITE_ACCOUNT = "devstoreaccount1"
 # The well-known, published Azurite / Azure Storage Emulator development key.
@@ -70,6 +81,7 @@ LOG_TAIL_CHARS = 4000
 # so there is no window in which another process can take it.
 _MOTO_LISTENING = re.compile(r"Running on http://127\.0\.0\.1:(\d+)")
 _AZURITE_LISTENING = re.compile(r"successfully listens on http://127\.0\.0\.1:(\d+)")
+_MINIO_LISTENING = re.compile(r"API: http://127\.0\.0\.1:(\d+)")
 
 # urllib without proxies: the servers are on loopback whatever HTTP(S)_PROXY says.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -98,6 +110,15 @@ class RunningServer:
 
     def log_tail(self, limit: int = LOG_TAIL_CHARS) -> str:
         return _read_tail(self.log_path, limit)
+
+    def kill(self) -> None:
+        """SIGKILL the server (no chance to flush or say goodbye), reap it, remove its temp dir."""
+        try:
+            if self._process.poll() is None:
+                self._process.kill()
+                self._process.wait()
+        finally:
+            shutil.rmtree(self._workdir, ignore_errors=True)
 
     def stop(self) -> None:
         """Stop the server by its own PID and remove its temp dir; idempotent.
@@ -144,6 +165,54 @@ def create_s3_bucket(endpoint: str, name: str) -> None:
         f"creating S3 bucket {name!r} at {endpoint} failed: HTTP {response.status}: "
         f"{response.body[:500]!r}"
     )
+
+
+def start_minio(data: Path, port: int = 0) -> RunningServer:
+    """Start MinIO on 127.0.0.1 storing in ``data`` (kept: a restart on the same ``data`` and
+    ``port`` finds what was stored); ready when ``/minio/health/live`` is 200. Its keys are
+    ``MINIO_KEY`` / ``MINIO_SECRET``."""
+    if not MINIO_BIN.exists():
+        raise RuntimeError(
+            f"MinIO is not installed at {MINIO_BIN}: run scripts/install_emulators.sh"
+        )
+    port = port or _free_port()
+
+    def ready(endpoint: str) -> bool:
+        return _http("GET", f"{endpoint}/minio/health/live").status == HTTPStatus.OK
+
+    argv = [
+        str(MINIO_BIN), "server", str(data),
+        "--address", f"{HOST}:{port}", "--console-address", f"{HOST}:{_free_port()}",
+    ]  # fmt: skip
+    return _launch(
+        name="minio",
+        argv=argv,
+        listening=_MINIO_LISTENING,
+        endpoint=lambda found: f"http://{HOST}:{found}",
+        ready=ready,
+        env={"MINIO_ROOT_USER": MINIO_KEY, "MINIO_ROOT_PASSWORD": MINIO_SECRET},
+    )
+
+
+def create_minio_bucket(endpoint: str, name: str) -> None:
+    """Create a bucket on MinIO (which wants a signed request: boto3 signs it)."""
+    import boto3
+
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=MINIO_KEY,
+        aws_secret_access_key=MINIO_SECRET, region_name="us-east-1",
+    )  # fmt: skip
+    try:
+        client.create_bucket(Bucket=name)
+    finally:
+        client.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def start_azurite() -> RunningServer:

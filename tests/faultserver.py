@@ -31,6 +31,7 @@ from typing import Any
 
 __all__ = [
     "Behaviour",
+    "Canned",
     "CutShort",
     "FaultServer",
     "Hold",
@@ -66,6 +67,15 @@ class Status:
 
 
 @dataclass(frozen=True)
+class Canned:
+    """Answer with exactly this status and body (XML), whatever was asked: an answer a real server
+    would never give, to see that the client survives it."""
+
+    code: int
+    body: bytes
+
+
+@dataclass(frozen=True)
 class Hold:
     """Answer like ``Serve``, but only once ``FaultServer.release()`` is called: a call that stays
     in flight for as long as a test needs, then completes normally."""
@@ -94,7 +104,7 @@ class CutShort:
     replace_with: bytes | None = None
 
 
-Behaviour = Serve | Status | Reset | Stall | CutShort | Hold
+Behaviour = Serve | Status | Reset | Stall | CutShort | Hold | Canned
 
 
 @dataclass(frozen=True)
@@ -289,6 +299,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if isinstance(behaviour, Status):
                 self._status(behaviour)
+            elif isinstance(behaviour, Canned):
+                self._send(behaviour.code, {"Content-Type": "application/xml"}, behaviour.body)
             elif isinstance(behaviour, Reset):
                 self._reset()
             elif isinstance(behaviour, Stall):

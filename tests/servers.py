@@ -21,12 +21,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 from emulators import (
     RunningServer,
     create_azure_container,
+    create_minio_bucket,
     create_s3_bucket,
     start_azurite,
+    start_minio,
     start_moto,
 )
 
-__all__ = ["azure_container", "azurite_server", "moto_server", "s3_bucket"]
+__all__ = [
+    "azure_container",
+    "azurite_server",
+    "minio_bucket",
+    "minio_server",
+    "moto_server",
+    "s3_bucket",
+]
 
 
 def _unique_name() -> str:
@@ -55,6 +64,24 @@ def azurite_server() -> Iterator[RunningServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def minio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """MinIO for the session (it checks keys, where moto does not), on a data dir of its own."""
+    server = start_minio(tmp_path_factory.mktemp("minio-data"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def minio_bucket(minio_server: RunningServer) -> str:
+    """The name of a fresh, empty bucket on ``minio_server``."""
+    name = _unique_name()
+    create_minio_bucket(minio_server.endpoint, name)
+    return name
 
 
 @pytest.fixture

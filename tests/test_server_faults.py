@@ -22,7 +22,17 @@ from pathlib import Path
 
 import pytest
 from conftest import s3_at
-from faultserver import CutShort, FaultServer, Request, Reset, Serve, Stall, Status, e_tag_of
+from faultserver import (
+    Canned,
+    CutShort,
+    FaultServer,
+    Request,
+    Reset,
+    Serve,
+    Stall,
+    Status,
+    e_tag_of,
+)
 
 import rustyobjectstore as ros
 from rustyobjectstore import _api
@@ -399,6 +409,26 @@ def test_bulk_delete_falls_back_to_single_deletes_when_a_batch_fails(server: Fau
     assert methods(server.requests) == ["POST"] * 6
     assert all(single.body_size < first.body_size / 2 for single in singles)
     assert server.objects == {PATH: SMALL}
+
+
+def test_a_bulk_delete_answer_naming_a_key_not_asked_for_does_not_crash_the_worker(
+    server: FaultServer,
+) -> None:
+    # object_store's S3 client unwraps the lookup of each key that an answer's <Error> names; such
+    # an answer is taken as a batch that failed, and the keys go one by one.
+    keys = _bulk(server, 3)
+    foreign = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult><Error><Key>not/asked</Key>'
+        b"<Code>InternalError</Code><Message>no</Message></Error></DeleteResult>"
+    )
+    server.script(Canned(200, foreign))
+    (worker,) = [c.pid for c in _api.current_pool().connections][:1]
+    restarts = ros.current_metrics().total.restarts
+    assert ros.bulk_delete_objects(keys, at(server, max_retries=0)) == []  # by single deletes
+    assert methods(server.requests) == ["POST"] * 4
+    assert server.objects == {PATH: SMALL}
+    assert ros.current_metrics().total.restarts == restarts
+    assert worker in [c.pid for c in _api.current_pool().connections]
 
 
 def test_bulk_delete_reports_each_key_that_stays(server: FaultServer) -> None:

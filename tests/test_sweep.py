@@ -1,6 +1,7 @@
 """The refusal sweep: every operation the library offers (``sweep_ops.py``) against every way a
 server refuses, on the loopback fault server and on the real servers that can produce the refusal
-(Azurite with a wrong key or a missing container, moto with a missing bucket).
+(MinIO with a wrong secret or a missing bucket, Azurite with a wrong key or a missing container,
+moto with a missing bucket).
 
 Each case asserts three things: the typed error of the README's table; the worker unchanged (the
 same process, no restart); and a call in flight on the same worker at the same time (held open by a
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import HANG_GUARD, azure_config, s3_config
-from emulators import RunningServer
+from emulators import MINIO_KEY, MINIO_SECRET, RunningServer
 from faultserver import FaultServer, Hold
 from sweep_ops import KEY, OPERATIONS, REFUSALS, Expected
 
@@ -128,10 +129,34 @@ def test_on_the_fault_server(op: str, refusal: str, tmp_path: Path) -> None:
         refused_beside_a_call_in_flight(op, conf, expected, tmp_path)
 
 
-# The real servers. Azurite checks the account key's signature; moto checks no key, but knows its
+# The real servers. MinIO and Azurite check the signature; moto checks no key, but knows its
 # buckets.
 
 WRONG_KEY = "d3Jvbmcga2V5IGZvciB0aGUgc3dlZXA="  # base64, as an account key is
+
+
+def minio_config(minio: RunningServer, bucket: str, secret: str = MINIO_SECRET) -> StoreConfig:
+    return ros.AWSConfig(
+        "us-east-1", bucket, MINIO_KEY, secret, host=minio.endpoint,
+        opts=ros.ClientOptions(max_retries=1, initial_backoff_ms=1, max_backoff_ms=5),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("op", OPERATIONS)
+def test_minio_with_a_wrong_secret(
+    op: str, minio_server: RunningServer, minio_bucket: str, tmp_path: Path
+) -> None:
+    conf = minio_config(minio_server, minio_bucket, secret="not-the-secret")
+    expected = REAL_EXCEPTIONS.get((op, "minio"), ros.PermissionDeniedError)
+    refused_beside_a_call_in_flight(op, conf, expected, tmp_path)
+
+
+@pytest.mark.parametrize("op", OPERATIONS)
+def test_minio_with_a_missing_bucket(op: str, minio_server: RunningServer, tmp_path: Path) -> None:
+    conf = minio_config(minio_server, "no-such-bucket")
+    expected = REAL_EXCEPTIONS.get((op, "missing"), ros.BucketNotFoundError)
+    expected = REAL_EXCEPTIONS.get((op, "minio"), expected)
+    refused_beside_a_call_in_flight(op, conf, expected, tmp_path)
 
 
 @pytest.mark.parametrize("op", OPERATIONS)
@@ -166,4 +191,5 @@ REAL_EXCEPTIONS: dict[tuple[str, str], Expected] = {
     ("head", "missing"): ros.NotFoundError,  # a HEAD answer has no body to say why
     # S3 without a copy_if_not_exists option cannot copy only-if-absent; it never asks the server.
     ("copy_if_absent", "moto"): ros.NotSupportedError,
+    ("copy_if_absent", "minio"): ros.NotSupportedError,
 }
