@@ -50,6 +50,7 @@ __all__ = [
     "create_azure_container",
     "create_minio_bucket",
     "create_s3_bucket",
+    "ensure_installed",
     "main",
     "reset_moto",
     "start_azurite",
@@ -167,14 +168,27 @@ def create_s3_bucket(endpoint: str, name: str) -> None:
     )
 
 
+def ensure_installed(program: Path, what: str) -> None:
+    """Runs ``scripts/install_emulators.sh`` (Azurite, MinIO, the test Pythons) if ``program`` is
+    missing: installed on first use, so the README's two commands suffice on a fresh machine."""
+    if program.is_file() and os.access(program, os.X_OK):
+        return
+    install = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "install_emulators.sh")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if install.returncode != 0 or not program.is_file():
+        raise RuntimeError(
+            f"{what} is not installed ({program} is missing) and "
+            f"scripts/install_emulators.sh failed:\n{install.stderr[-2000:]}"
+        )
+
+
 def start_minio(data: Path, port: int = 0) -> RunningServer:
     """Start MinIO on 127.0.0.1 storing in ``data`` (kept: a restart on the same ``data`` and
     ``port`` finds what was stored); ready when ``/minio/health/live`` is 200. Its keys are
     ``MINIO_KEY`` / ``MINIO_SECRET``."""
-    if not MINIO_BIN.exists():
-        raise RuntimeError(
-            f"MinIO is not installed at {MINIO_BIN}: run scripts/install_emulators.sh"
-        )
+    ensure_installed(MINIO_BIN, "MinIO")
     port = port or _free_port()
 
     def ready(endpoint: str) -> bool:
@@ -217,18 +231,7 @@ def _free_port() -> int:
 
 def start_azurite() -> RunningServer:
     """Start Azurite's blob service on 127.0.0.1, in memory; ready on any answer."""
-    if not (AZURITE_BIN.is_file() and os.access(AZURITE_BIN, os.X_OK)):
-        # Installed on first use, so the README's two commands suffice on a fresh machine.
-        install = subprocess.run(
-            ["bash", str(ROOT / "scripts" / "install_emulators.sh")],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if install.returncode != 0 or not AZURITE_BIN.is_file():
-            msg = (
-                f"Azurite is not installed ({AZURITE_BIN} is missing) and "
-                f"scripts/install_emulators.sh failed:\n{install.stderr[-2000:]}"
-            )
-            raise RuntimeError(msg)
+    ensure_installed(AZURITE_BIN, "Azurite")
 
     def ready(endpoint: str) -> bool:
         # Unauthenticated, so 403; any HTTP status means the service answers.

@@ -6,9 +6,9 @@ Python 3.11 waits forever in ``Thread.start()`` when a finalizer starts a thread
 interpreter exit, so a failed listing collected there once hung its script: finalizers now only
 queue their work (``rustyobjectstore/_finalizers.py``).
 
-The interpreters come from ``scripts/install_emulators.sh``: a venv per version under
-``.emulators/`` with only the library's dependencies (the library comes from the checkout); a
-missing one fails.
+The interpreters come from ``scripts/install_emulators.sh`` (run on first use): a venv per version
+under ``.emulators/`` with only the library's dependencies (the library comes from the checkout);
+one that cannot be had fails the test.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from emulators import ensure_installed
 from faultserver import FaultServer
 from sweep_ops import OPERATIONS, REFUSALS
 
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.timeout(600)
 
 def interpreter(version: str) -> str:
     path = ROOT / ".emulators" / f"python{version}" / "bin" / "python"
-    assert path.exists(), f"no Python {version} at {path}: run scripts/install_emulators.sh"
+    ensure_installed(path, f"Python {version}")
     return str(path)
 
 

@@ -6,6 +6,8 @@ mod args;
 mod codec;
 mod errors;
 mod faults;
+#[cfg(test)]
+mod fuzz;
 mod metrics;
 mod ops;
 mod server;

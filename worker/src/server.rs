@@ -24,7 +24,7 @@ pub enum End {
 }
 
 /// Reads one frame; `Ok(None)` is a clean EOF before a frame starts.
-fn read_frame(input: &mut impl Read, body: &mut Vec<u8>) -> Result<Option<()>, String> {
+pub(crate) fn read_frame(input: &mut impl Read, body: &mut Vec<u8>) -> Result<Option<()>, String> {
     let mut header = [0u8; 4];
     let mut got = 0;
     while got < 4 {

@@ -15,14 +15,14 @@ use crate::codec::{
 };
 use crate::errors::{ErrorInfo, Kind};
 
-struct Vector {
+pub(crate) struct Vector {
     name: String,
     message: Value,
-    bytes: Vec<u8>,
+    pub(crate) bytes: Vec<u8>,
     expect: Option<Value>,
 }
 
-fn load(file: &str) -> Vec<Vector> {
+pub(crate) fn load(file: &str) -> Vec<Vector> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/vectors")
         .join(file);
