@@ -249,6 +249,10 @@ class Stats:
         with self._lock:
             self.errors[type(exc).__name__, op] += 1
 
+    def not_allowed(self, op: str, exc: BaseException) -> None:
+        with self._lock:
+            self.unexpected[type(exc).__name__, op] += 1
+
     def problem(self, kind: str, message: str) -> None:
         with self._lock:
             self.problems[kind] += 1
@@ -677,8 +681,7 @@ class Chaos:
             self.stats.outcome(plan.op, "raced", rs)  # a concurrent write changed the object
             return
         self.stats.outcome(plan.op, "unexpected", rs)
-        with self.stats._lock:
-            self.stats.unexpected[type(error).__name__, plan.op] += 1
+        self.stats.not_allowed(plan.op, error)
         frames = traceback.extract_tb(error.__traceback__)[-3:]
         where = " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
         self.stats.problem(

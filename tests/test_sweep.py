@@ -142,54 +142,45 @@ def minio_config(minio: RunningServer, bucket: str, secret: str = MINIO_SECRET) 
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("op", OPERATIONS)
-def test_minio_with_a_wrong_secret(
-    op: str, minio_server: RunningServer, minio_bucket: str, tmp_path: Path
-) -> None:
-    conf = minio_config(minio_server, minio_bucket, secret="not-the-secret")
-    expected = REAL_EXCEPTIONS.get((op, "minio"), ros.PermissionDeniedError)
-    refused_beside_a_call_in_flight(op, conf, expected, tmp_path)
-
-
-@pytest.mark.parametrize("op", OPERATIONS)
-def test_minio_with_a_missing_bucket(op: str, minio_server: RunningServer, tmp_path: Path) -> None:
-    conf = minio_config(minio_server, "no-such-bucket")
-    expected = REAL_EXCEPTIONS.get((op, "missing"), ros.BucketNotFoundError)
-    expected = REAL_EXCEPTIONS.get((op, "minio"), expected)
-    refused_beside_a_call_in_flight(op, conf, expected, tmp_path)
-
-
-@pytest.mark.parametrize("op", OPERATIONS)
-def test_azurite_with_a_wrong_key(
-    op: str, azurite_server: RunningServer, azure_container: str, tmp_path: Path
-) -> None:
-    conf = azure_config(azurite_server, azure_container, storage_account_key=WRONG_KEY)
-    expected = ros.PermissionDeniedError
-    refused_beside_a_call_in_flight(
-        op, conf, REAL_EXCEPTIONS.get((op, "azure"), expected), tmp_path
-    )
-
-
-@pytest.mark.parametrize("op", OPERATIONS)
-def test_azurite_with_a_missing_container(
-    op: str, azurite_server: RunningServer, tmp_path: Path
-) -> None:
-    conf = azure_config(azurite_server, "no-such-container")
-    expected = REAL_EXCEPTIONS.get((op, "missing"), ros.BucketNotFoundError)
-    refused_beside_a_call_in_flight(op, conf, expected, tmp_path)
-
-
-@pytest.mark.parametrize("op", OPERATIONS)
-def test_moto_with_a_missing_bucket(op: str, moto_server: RunningServer, tmp_path: Path) -> None:
-    conf = s3_config(moto_server, "no-such-bucket")
-    expected = REAL_EXCEPTIONS.get((op, "missing"), ros.BucketNotFoundError)
-    expected = REAL_EXCEPTIONS.get((op, "moto"), expected)
-    refused_beside_a_call_in_flight(op, conf, expected, tmp_path)
-
-
-REAL_EXCEPTIONS: dict[tuple[str, str], Expected] = {
-    ("head", "missing"): ros.NotFoundError,  # a HEAD answer has no body to say why
-    # S3 without a copy_if_not_exists option cannot copy only-if-absent; it never asks the server.
-    ("copy_if_absent", "moto"): ros.NotSupportedError,
-    ("copy_if_absent", "minio"): ros.NotSupportedError,
+# The error each real server's refusal means.
+REAL_REFUSALS: dict[str, type[ros.ObjectStoreError]] = {
+    "minio_wrong_secret": ros.PermissionDeniedError,
+    "minio_missing_bucket": ros.BucketNotFoundError,
+    "azurite_wrong_key": ros.PermissionDeniedError,
+    "azurite_missing_container": ros.BucketNotFoundError,
+    "moto_missing_bucket": ros.BucketNotFoundError,
 }
+
+
+def real_config(refusal: str, request: pytest.FixtureRequest) -> StoreConfig:
+    if refusal.startswith("minio"):
+        minio: RunningServer = request.getfixturevalue("minio_server")
+        if refusal == "minio_wrong_secret":
+            bucket: str = request.getfixturevalue("minio_bucket")
+            return minio_config(minio, bucket, secret="not-the-secret")
+        return minio_config(minio, "no-such-bucket")
+    if refusal.startswith("azurite"):
+        azurite: RunningServer = request.getfixturevalue("azurite_server")
+        if refusal == "azurite_wrong_key":
+            container: str = request.getfixturevalue("azure_container")
+            return azure_config(azurite, container, storage_account_key=WRONG_KEY)
+        return azure_config(azurite, "no-such-container")
+    return s3_config(request.getfixturevalue("moto_server"), "no-such-bucket")
+
+
+def real_expected(op: str, refusal: str) -> Expected:
+    if op == "head" and "missing" in refusal:
+        return ros.NotFoundError  # a HEAD answer has no body to say why
+    if op == "copy_if_absent" and not refusal.startswith("azurite"):
+        # S3 without a copy_if_not_exists option cannot copy only-if-absent; it asks no server.
+        return ros.NotSupportedError
+    return REAL_REFUSALS[refusal]
+
+
+@pytest.mark.parametrize("refusal", REAL_REFUSALS)
+@pytest.mark.parametrize("op", OPERATIONS)
+def test_on_a_real_server(
+    op: str, refusal: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    conf = real_config(refusal, request)
+    refused_beside_a_call_in_flight(op, conf, real_expected(op, refusal), tmp_path)

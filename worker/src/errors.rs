@@ -71,8 +71,8 @@ impl ErrorInfo {
     }
 
     /// A "not found" whose answer says that the bucket (or container) itself is missing becomes its
-    /// own kind, naming the bucket: the object's key is not what is wrong.
-    /// `bucket` says which, as in `container "c"`.
+    /// own kind, naming the bucket (`bucket` says which, as in `container "c"`): the object's key
+    /// is not what is wrong.
     pub fn naming_missing_bucket(self, bucket: Option<&str>) -> Self {
         // object_store makes a 404 on a conditional put a failed precondition.
         let not_found = matches!(self.kind, Kind::NotFound | Kind::Precondition);
@@ -194,11 +194,14 @@ const HTTP_NOT_ALLOWED: &str = "URL scheme is not allowed";
 
 pub fn from_object_store(err: &object_store::Error) -> ErrorInfo {
     use object_store::Error as E;
-    let mut text = chain_text(err);
+    let text = chain_text(err);
     if text.contains(HTTP_NOT_ALLOWED) {
-        text = format!(
-            "plain http:// is refused unless the store's allow_http option is \"true\" (the typed \
-             configurations set it for an http:// host): {text}"
+        return ErrorInfo::new(
+            Kind::Config,
+            format!(
+                "plain http:// is refused unless the store's allow_http option is \"true\" (the \
+                 typed configurations set it for an http:// host): {text}"
+            ),
         );
     }
     let (kind, status) = match most_specific(err) {
@@ -221,9 +224,6 @@ pub fn from_object_store(err: &object_store::Error) -> ErrorInfo {
 }
 
 fn classify_generic(err: &object_store::Error, text: &str) -> (Kind, Option<u16>) {
-    if text.contains(HTTP_NOT_ALLOWED) {
-        return (Kind::Config, None);
-    }
     let status = status_in(text);
     if let Some(status) = status {
         let kind = match status {

@@ -390,8 +390,8 @@ fn build_inner(
         bucket,
         unsigned: config
             .options
-            .get("skip_signature")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            .iter()
+            .any(|(k, v)| k.ends_with("skip_signature") && v.eq_ignore_ascii_case("true")),
         secrets: secrets.to_vec(),
     })
 }
