@@ -153,6 +153,7 @@ REFUSALS: dict[str, tuple[Behaviour, Expected]] = {
     "missing_key": (Status(404), ros.NotFoundError),
     "missing_bucket": (Status(404, s3_code="NoSuchBucket"), ros.BucketNotFoundError),
     "precondition": (Status(412), ros.PreconditionFailedError),
+    "conflict": (Status(409), ros.AlreadyExistsError),  # S3's answer to a conditional write race
     "server_error": (Status(503), ros.HTTPStatusError),
     "reset": (Reset(), ros.ObjectStoreConnectionError),
     "reset_mid_body": (CutShort(10, reset=True), ros.EarlyEOFError),

@@ -21,15 +21,25 @@ pub async fn put(ctx: &Ctx, r: PutRequest) -> Result<Success, ErrorInfo> {
     let (offset, len) = ctx.arena.check(r.region)?;
     let store = ctx.stores.get(r.store)?;
     let path = store.key(&r.path)?;
+    let mode = put_mode(&r)?;
+    let updating = matches!(mode, PutMode::Update(_));
     let options = PutOptions {
-        mode: put_mode(&r)?,
+        mode,
         ..PutOptions::default()
     };
     let result = store
         .inner
         .put_opts(&path, payload(ctx, &store, offset, len), options)
         .await
-        .map_err(|e| store.error(&e))?;
+        .map_err(|e| {
+            let mut info = store.error(&e);
+            if updating && info.kind == Kind::AlreadyExists {
+                // object_store calls every 409 "already exists"; to an update it means another
+                // conditional write got there first (S3's ConditionalRequestConflict).
+                info.kind = Kind::Precondition;
+            }
+            info
+        })?;
     Ok(Success::Put {
         e_tag: result.e_tag,
         version: result.version,
