@@ -18,6 +18,7 @@ from rustyobjectstore._codec import Region
 from rustyobjectstore._config import StaticConfig, StoreConfig
 from rustyobjectstore._connection import Connection
 from rustyobjectstore._errors import ConfigurationError, WorkerCrashedError
+from rustyobjectstore._finalizers import later
 from rustyobjectstore._listing import AsyncListIterator, AsyncListStream, ListIterator, ListStream
 from rustyobjectstore._metrics import Metrics
 from rustyobjectstore._objectmeta import ObjectMeta
@@ -211,9 +212,17 @@ def _lease(conn: Connection, region: Region, size: int) -> Iterator[memoryview]:
     view = conn.arena.read(region, size).toreadonly()
     try:
         yield view
-    finally:
+    except GeneratorExit:
+        # A block never left, closed by the garbage collector: no lock inside a finalizer.
+        view.release()
+        later(lambda: conn.arena.release(region))
+        raise
+    except BaseException:
         view.release()
         conn.arena.release(region)
+        raise
+    view.release()
+    conn.arena.release(region)
 
 
 def put_object(path: str, data: Buffer, conf: StoreConfig, *, mode: PutMode = "overwrite") -> int:

@@ -1,0 +1,64 @@
+"""What a program abandons (a view whose block it never left, a listing it never finished, a write
+stream it never closed) is let go of without a finalizer taking a lock or starting a thread: the
+release is queued and runs at the next call, or at the pool watchdog's tick
+(``rustyobjectstore/_finalizers.py``)."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+import rustyobjectstore as ros
+from rustyobjectstore import _api
+
+
+@pytest.fixture(autouse=True)
+def no_watchdog() -> Iterator[None]:
+    """A pool without the watchdog, whose tick would also run the queue: here only calls do."""
+    saved = _api.current_pool().settings
+    ros.shutdown_object_store()
+    ros.init_object_store(ros.StaticConfig(n_workers=1, worker_stall_secs=0))
+    yield
+    ros.shutdown_object_store()
+    ros.init_object_store(saved)
+
+
+def allocated() -> int:
+    return sum(c.arena.size - c.arena.free_bytes for c in _api.current_pool().connections)
+
+
+def threads() -> set[str]:
+    return {t.name for t in threading.enumerate()}
+
+
+def test_an_abandoned_view_is_given_back_by_the_next_call() -> None:
+    conf = ros.Config("memory:///finalizers-view")
+    ros.put_object("k", b"v" * 1000, conf)
+    before, running = allocated(), threads()
+    block = ros.get_object_view("k", conf)
+    assert bytes(block.__enter__()[:3]) == b"vvv"
+    assert allocated() > before
+    del block
+    gc.collect()
+    assert threads() <= running  # the collector started nothing
+    assert allocated() > before  # nor released anything: it queued the release
+    ros.head_object("k", conf)  # the next call runs what was queued first
+    assert allocated() == before
+
+
+def test_an_abandoned_listing_and_write_stream_are_released_by_the_next_call() -> None:
+    conf = ros.Config("memory:///finalizers-listing")
+    for i in range(3):
+        ros.put_object(f"k{i}", b"x", conf)
+    running = threads()
+    listing = ros.list_objects_stream("", conf)
+    writer = ros.put_object_stream("new", conf)
+    writer.write(b"never stored")
+    del listing, writer
+    gc.collect()
+    assert threads() <= running
+    assert [m.path for m in ros.list_objects("", conf)] == ["k0", "k1", "k2"]  # "new" dropped
+    assert allocated() == 0
