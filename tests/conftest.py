@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import uuid
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ import pytest
 from emulators import AZURITE_ACCOUNT, AZURITE_KEY, RunningServer
 
 import rustyobjectstore as ros
+from rustyobjectstore import _api
 
 STORE_KINDS = ["memory", "file", "s3", "azure"]
 
@@ -79,6 +81,19 @@ def silent_server() -> Iterator[SilentServer]:
     server = SilentServer()
     yield server
     server.close()
+
+
+@contextlib.contextmanager
+def own_pool(**settings: object) -> Iterator[None]:
+    """A pool of these ``StaticConfig`` settings inside the block; the session's comes back after."""
+    saved = _api.current_pool().settings
+    ros.shutdown_object_store()
+    ros.init_object_store(ros.StaticConfig(**settings))  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        ros.shutdown_object_store()
+        ros.init_object_store(saved)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import leakcheck
 import pytest
+from conftest import own_pool
 
 import rustyobjectstore as ros
 from rustyobjectstore import _api
-from rustyobjectstore._config import StaticConfig
 
 CYCLES = 1000
 WARMUP_CYCLES = 20  # allocator pools, caches and lazy imports settle before the baseline
@@ -41,12 +41,8 @@ def worker_children() -> list[leakcheck.Child]:
 @pytest.fixture
 def one_worker_pool() -> Iterator[None]:
     """A pool of one worker for the test; the session's pool is restored afterwards."""
-    saved = _api.current_pool().settings
-    ros.shutdown_object_store()
-    ros.init_object_store(StaticConfig(n_workers=1))
-    yield
-    ros.shutdown_object_store()
-    ros.init_object_store(saved)
+    with own_pool(n_workers=1):
+        yield
 
 
 def kill_and_read(cycle: int, conf: ros.Config) -> None:

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from conftest import own_pool
 
 import rustyobjectstore as ros
 from rustyobjectstore import _api
@@ -18,12 +19,8 @@ from rustyobjectstore import _api
 @pytest.fixture(autouse=True)
 def no_watchdog() -> Iterator[None]:
     """A pool without the watchdog, whose tick would also run the queue: here only calls do."""
-    saved = _api.current_pool().settings
-    ros.shutdown_object_store()
-    ros.init_object_store(ros.StaticConfig(n_workers=1, worker_stall_secs=0))
-    yield
-    ros.shutdown_object_store()
-    ros.init_object_store(saved)
+    with own_pool(n_workers=1, worker_stall_secs=0):
+        yield
 
 
 def allocated() -> int:

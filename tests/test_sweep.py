@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import HANG_GUARD, azure_config, s3_config
+from conftest import HANG_GUARD, azure_config, own_pool, s3_config
 from emulators import MINIO_KEY, MINIO_SECRET, RunningServer
 from faultserver import FaultServer, Hold
 from sweep_ops import KEY, OPERATIONS, REFUSALS, Expected
@@ -72,12 +72,8 @@ CASES = [
 @pytest.fixture(scope="module", autouse=True)
 def one_worker() -> Iterator[None]:
     """One worker, so that every call of a case shares it, and no read retried after a crash."""
-    saved = _api.current_pool().settings
-    ros.shutdown_object_store()
-    ros.init_object_store(ros.StaticConfig(n_workers=1, crash_retries_for_reads=0))
-    yield
-    ros.shutdown_object_store()
-    ros.init_object_store(saved)
+    with own_pool(n_workers=1, crash_retries_for_reads=0):
+        yield
 
 
 def fault_config(server: FaultServer, **opts: float) -> StoreConfig:
