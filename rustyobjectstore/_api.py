@@ -210,19 +210,18 @@ async def get_object_view_async(path: str, conf: StoreConfig) -> AsyncIterator[m
 @contextlib.contextmanager
 def _lease(conn: Connection, region: Region, size: int) -> Iterator[memoryview]:
     view = conn.arena.read(region, size).toreadonly()
+    collected = False
     try:
         yield view
     except GeneratorExit:
-        # A block never left, closed by the garbage collector: no lock inside a finalizer.
-        view.release()
-        later(lambda: conn.arena.release(region))
+        collected = True  # a block never left, closed by the garbage collector
         raise
-    except BaseException:
+    finally:
         view.release()
-        conn.arena.release(region)
-        raise
-    view.release()
-    conn.arena.release(region)
+        if collected:
+            later(lambda: conn.arena.release(region))  # no lock inside a finalizer
+        else:
+            conn.arena.release(region)
 
 
 def put_object(path: str, data: Buffer, conf: StoreConfig, *, mode: PutMode = "overwrite") -> int:

@@ -17,7 +17,10 @@ CHUNK_ENTRIES = 1000
 
 
 class _Listing:
-    """The state both twins share: where the listing is, and whether it is over."""
+    """The state both twins share: where the listing is, and whether it is over. One abandoned
+    unfinished is let go of through the finalizer queue."""
+
+    done = True  # until __init__ has routed it: a listing it failed to make has nothing to let go
 
     def __init__(self, pool: Pool, prefix: str, conf: StoreConfig, offset: str | None) -> None:
         self.prefix = prefix
@@ -27,6 +30,10 @@ class _Listing:
         self.started = False
         self.done = False
         self.cursor: int | None = None
+
+    def __del__(self) -> None:
+        if not self.done:
+            later(self.finish)
 
     def next_chunk(self) -> Step[list[ObjectMeta] | None]:
         if self.done:
@@ -78,11 +85,6 @@ class ListStream:
         while (chunk := self.next_chunk()) is not None:
             yield chunk
 
-    def __del__(self) -> None:
-        listing: _Listing | None = self.__dict__.get("_listing")  # None: __init__ raised
-        if listing is not None and not listing.done:
-            later(listing.finish)
-
 
 class AsyncListStream:
     """``list_objects_stream_async``: ``await next_chunk()``, ``finish()``, ``async for chunk``."""
@@ -103,11 +105,6 @@ class AsyncListStream:
     async def __aiter__(self) -> AsyncIterator[list[ObjectMeta]]:
         while (chunk := await self.next_chunk()) is not None:
             yield chunk
-
-    def __del__(self) -> None:
-        listing: _Listing | None = self.__dict__.get("_listing")  # None: __init__ raised
-        if listing is not None and not listing.done:
-            later(listing.finish)
 
 
 class ListIterator(Iterator[ObjectMeta]):

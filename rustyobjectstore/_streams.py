@@ -50,6 +50,22 @@ class _Stream:
         if self.progress is not None:
             self.progress(self.done, self.total)
 
+    close_op = ""  # what ends the stream without storing anything: read_close, write_abort
+
+    def discard(self) -> None:
+        """Ends the stream without waiting for the answer, for a stream nobody holds any more (see
+        ``_finalizers``): the worker takes it after every command already sent on the stream."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.conn.alive:
+            self.conn.request(codec.stream_op(self.close_op, self.stream), self.close_op, self.path)
+
+    def abandoned(self) -> None:
+        """For the finalizer of the file object over the stream: queues ``discard`` if unclosed."""
+        if not self.closed:
+            later(self.discard)
+
 
 def open_stream(
     pool: Pool, conf: StoreConfig, path: str, op: str, codec_name: str | None
@@ -65,6 +81,7 @@ def open_stream(
 
 class _Reader(_Stream):
     eof = False
+    close_op = "read_close"
 
 
 def read_into(reader: _Reader, view: memoryview) -> Step[int]:
@@ -90,16 +107,6 @@ def close_stream(stream: _Stream, op: str) -> Step[Any]:
         return None
     stream.closed = True
     return (yield from call(stream.conn, codec.stream_op(op, stream.stream), op, stream.path))
-
-
-def discard(stream: _Stream, op: str) -> None:
-    """Closes ``stream`` without waiting for the answer, for a stream nobody holds any more (see
-    ``_finalizers``): the worker takes ``op`` after every command already sent on the stream."""
-    if stream.closed:
-        return
-    stream.closed = True
-    if stream.conn.alive:
-        stream.conn.request(codec.stream_op(op, stream.stream), op, stream.path)
 
 
 class ObjectReader(io.RawIOBase):
@@ -135,9 +142,7 @@ class ObjectReader(io.RawIOBase):
 
     def __del__(self) -> None:
         # Not IOBase's close(), which would wait for the worker inside a finalizer.
-        if not self._reader.closed:
-            reader = self._reader
-            later(lambda: discard(reader, "read_close"))
+        self._reader.abandoned()
 
 
 class ObjectStreamReader(io.BufferedReader):
@@ -185,9 +190,7 @@ class AsyncObjectReader:
         self._reader.closed = True
 
     def __del__(self) -> None:
-        if not self._reader.closed:
-            reader = self._reader
-            later(lambda: discard(reader, "read_close"))
+        self._reader.abandoned()
 
     async def __aenter__(self) -> AsyncObjectReader:
         return self
@@ -200,12 +203,23 @@ class AsyncObjectReader:
 
 
 class _Writer(_Stream):
+    close_op = "write_abort"
+
     def __init__(self, conn: Connection, stream: int, path: str, chunk: int, window: int) -> None:
         super().__init__(conn, stream, path)
         self.chunk = chunk
         self.window = window
         self.buffer = bytearray()
         self.in_flight: deque[tuple[Future[Message], Region]] = deque()
+
+    def discard(self) -> None:
+        """``abort`` without waiting: the chunks still in flight give their memory back when
+        answered, and the worker aborts after storing them."""
+        self.buffer.clear()
+        while self.in_flight:
+            future, region = self.in_flight.popleft()
+            self.conn.arena.release_after(future, region)
+        super().discard()
 
 
 def _send_chunk(writer: _Writer, data: memoryview) -> Step[None]:
@@ -266,16 +280,6 @@ def abort(writer: _Writer) -> Step[None]:
     writer.closed = True
 
 
-def discard_writer(writer: _Writer) -> None:
-    """``abort`` without waiting, for a writer nobody holds any more: the chunks still in flight
-    give their memory back when answered, and the worker aborts after storing them."""
-    writer.buffer.clear()
-    while writer.in_flight:
-        future, region = writer.in_flight.popleft()
-        writer.conn.arena.release_after(future, region)
-    discard(writer, "write_abort")
-
-
 def put_stream(
     pool: Pool, conf: StoreConfig, path: str, compress: str | None, progress: Progress | None
 ) -> Step[_Writer]:
@@ -334,9 +338,8 @@ class ObjectWriter(io.RawIOBase):
             self.cancel()
 
     def __del__(self) -> None:
-        if not self.closed:
-            writer = self._writer
-            later(lambda: discard_writer(writer))
+        # Not IOBase's close(), which would complete the upload: it is dropped.
+        self._writer.abandoned()
 
 
 class AsyncObjectWriter:
@@ -381,6 +384,4 @@ class AsyncObjectWriter:
 
     def __del__(self) -> None:
         # Unclosed and collected: dropped, never completed, as for the sync writer.
-        if not self.closed:
-            writer = self._writer
-            later(lambda: discard_writer(writer))
+        self._writer.abandoned()

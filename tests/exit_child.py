@@ -12,9 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sweep_ops import OPERATIONS
-
-import rustyobjectstore as ros
+from sweep_ops import OPERATIONS, fault_config
 
 operation = OPERATIONS[sys.argv[1]]
 uncaught = sys.argv[2] == "uncaught"
@@ -22,16 +20,7 @@ scratch = Path(sys.argv[3])
 endpoints = sys.argv[4:]
 refused = 0
 for i, endpoint in enumerate(endpoints):
-    options = {
-        "region": "us-east-1",
-        "access_key_id": "a",
-        "secret_access_key": "s",
-        "endpoint": endpoint,
-        "allow_http": "true",
-    }
-    conf = ros.Config(
-        "s3://bucket", options, ros.ClientOptions(max_retries=0, request_timeout_secs=0.3)
-    )
+    conf = fault_config(endpoint, max_retries=0, request_timeout_secs=0.3)
     if uncaught and i == len(endpoints) - 1:
         print(f"refused {refused}", flush=True)
         operation(conf, scratch)

@@ -28,6 +28,22 @@ BIG = os.urandom(11 * MiB)
 SMALL = b"payload " * 12  # about 100 bytes: the write stream's single put
 
 Operation = Callable[[StoreConfig, Path], object]
+
+
+def fault_config(endpoint: str, **opts: float) -> StoreConfig:
+    """An S3 store on the loopback fault server at ``endpoint``; ``opts`` go to ClientOptions."""
+    options = {
+        "region": "us-east-1",
+        "access_key_id": "a",
+        "secret_access_key": "s",
+        "endpoint": endpoint,
+        "allow_http": "true",
+        "copy_if_not_exists": "multipart",
+    }
+    client = {"max_retries": 1, "initial_backoff_ms": 1, "max_backoff_ms": 5, **opts}
+    return ros.Config("s3://bucket", options, ros.ClientOptions(**client))  # type: ignore[arg-type]
+
+
 Expected = type[ros.ObjectStoreError] | None  # None: the operation succeeds
 
 

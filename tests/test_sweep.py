@@ -21,7 +21,7 @@ import pytest
 from conftest import HANG_GUARD, azure_config, own_pool, s3_config
 from emulators import MINIO_KEY, MINIO_SECRET, RunningServer
 from faultserver import FaultServer, Hold
-from sweep_ops import KEY, OPERATIONS, REFUSALS, Expected
+from sweep_ops import KEY, OPERATIONS, REFUSALS, Expected, fault_config
 
 import rustyobjectstore as ros
 from rustyobjectstore import _api
@@ -76,19 +76,6 @@ def one_worker() -> Iterator[None]:
         yield
 
 
-def fault_config(server: FaultServer, **opts: float) -> StoreConfig:
-    options = {
-        "region": "us-east-1",
-        "access_key_id": "a",
-        "secret_access_key": "s",
-        "endpoint": server.endpoint,
-        "allow_http": "true",
-        "copy_if_not_exists": "multipart",
-    }
-    client = {"max_retries": 1, "initial_backoff_ms": 1, "max_backoff_ms": 5, **opts}
-    return ros.Config("s3://bucket", options, ros.ClientOptions(**client))  # type: ignore[arg-type]
-
-
 def worker_pid() -> int:
     (connection,) = _api.current_pool().connections
     return connection.pid
@@ -103,7 +90,7 @@ def refused_beside_a_call_in_flight(
     restarts = ros.current_metrics().total.restarts
     with FaultServer(default=Hold()) as companion, ThreadPoolExecutor(1) as runner:
         companion.objects[PATH] = OBJECT
-        in_flight = runner.submit(ros.get_object, KEY, fault_config(companion))
+        in_flight = runner.submit(ros.get_object, KEY, fault_config(companion.endpoint))
         deadline = time.monotonic() + HANG_GUARD
         while not companion.requests and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -133,7 +120,7 @@ def test_on_the_fault_server(op: str, refusal: str, tmp_path: Path) -> None:
         # machine cannot pass for one.
         retries = RETRIED.get(refusal, 0)
         timeout = 0.3 if refusal == "timeout" else 10.0
-        conf = fault_config(server, max_retries=retries, request_timeout_secs=timeout)
+        conf = fault_config(server.endpoint, max_retries=retries, request_timeout_secs=timeout)
         refused_beside_a_call_in_flight(op, conf, expected, tmp_path)
 
 

@@ -30,14 +30,6 @@ pub struct UploadWriter {
     state: State,
 }
 
-fn finished() -> io::Error {
-    io::Error::other("the upload is already finished")
-}
-
-fn failed() -> io::Error {
-    io::Error::other("the upload already failed")
-}
-
 impl UploadWriter {
     pub fn new(inner: BufWriter) -> Self {
         UploadWriter {
@@ -59,10 +51,25 @@ impl UploadWriter {
     }
 
     fn refusal(&self) -> io::Error {
-        match self.state {
-            State::Failed => failed(),
-            _ => finished(),
+        io::Error::other(match self.state {
+            State::Failed => "the upload already failed",
+            _ => "the upload is already finished",
+        })
+    }
+
+    /// `poll` on the writer while it is open; a failure leaves it failed.
+    fn while_open<T>(
+        &mut self,
+        poll: impl FnOnce(Pin<&mut BufWriter>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if self.state != State::Open {
+            return Poll::Ready(Err(self.refusal()));
         }
+        let result = ready!(poll(Pin::new(&mut self.inner)));
+        if result.is_err() {
+            self.state = State::Failed;
+        }
+        Poll::Ready(result)
     }
 }
 
@@ -72,25 +79,11 @@ impl AsyncWrite for UploadWriter {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if self.state != State::Open {
-            return Poll::Ready(Err(self.refusal()));
-        }
-        let result = ready!(Pin::new(&mut self.inner).poll_write(cx, buf));
-        if result.is_err() {
-            self.state = State::Failed;
-        }
-        Poll::Ready(result)
+        self.while_open(|writer| writer.poll_write(cx, buf))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.state != State::Open {
-            return Poll::Ready(Err(self.refusal()));
-        }
-        let result = ready!(Pin::new(&mut self.inner).poll_flush(cx));
-        if result.is_err() {
-            self.state = State::Failed;
-        }
-        Poll::Ready(result)
+        self.while_open(|writer| writer.poll_flush(cx))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
