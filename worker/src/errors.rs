@@ -131,6 +131,16 @@ fn http_error_kind(err: &(dyn StdError + 'static)) -> Option<HttpErrorKind> {
     None
 }
 
+/// A request that broke off without an answer (a reset, a timeout): object_store sends it again
+/// only when its method is idempotent, so a caller whose operation is idempotent by meaning (a
+/// delete sent as S3's bulk POST) may send it again itself.
+pub fn broke_off_unanswered(err: &object_store::Error) -> bool {
+    matches!(
+        http_error_kind(err),
+        Some(HttpErrorKind::Interrupted | HttpErrorKind::Timeout)
+    )
+}
+
 /// A local write that failed for want of room: a full disk, a quota, a file size limit.
 fn disk_is_full(err: &(dyn StdError + 'static)) -> bool {
     let mut current = Some(err);

@@ -41,6 +41,8 @@ pub struct Store {
     bucket: Option<String>,
     /// Requests go out unsigned (`skip_signature`): a refusal then says so.
     unsigned: bool,
+    /// The store's retry settings, for what the worker sends again itself (`ops::resend`).
+    pub retry: RetryConfig,
     secrets: Vec<String>,
 }
 
@@ -335,6 +337,7 @@ fn build_inner(
                 local: true,
                 bucket: None,
                 unsigned: false,
+                retry: RetryConfig::default(),
                 secrets: secrets.to_vec(),
             });
         }
@@ -392,6 +395,7 @@ fn build_inner(
             .options
             .iter()
             .any(|(k, v)| k.ends_with("skip_signature") && v.eq_ignore_ascii_case("true")),
+        retry: retry_config(config)?,
         secrets: secrets.to_vec(),
     })
 }

@@ -1,13 +1,14 @@
 //! `head`, `delete`, `bulk_delete`, `copy` and `rename`.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::{stream, StreamExt};
 use object_store::path::Path;
 use object_store::{CopyMode, CopyOptions, ObjectStoreExt, RenameOptions, RenameTargetMode};
 
 use crate::codec::{BulkDeleteRequest, CopyRequest, Meta, PathRequest, Success};
-use crate::errors::{ErrorInfo, Kind};
+use crate::errors::{self, ErrorInfo, Kind};
 use crate::ops::Ctx;
 use crate::stores::Store;
 
@@ -23,12 +24,37 @@ pub async fn head(ctx: &Ctx, r: PathRequest) -> Result<Success, ErrorInfo> {
 pub async fn delete(ctx: &Ctx, r: PathRequest) -> Result<Success, ErrorInfo> {
     let store = ctx.stores.get(r.store)?;
     let path = store.key(&r.path)?;
-    store
-        .inner
-        .delete(&path)
+    delete_resending(&store, &path)
         .await
         .map_err(|e| store.error(&e))?;
     Ok(Success::Empty)
+}
+
+/// A delete, sent again when it broke off unanswered, as often and as late as the store's retry
+/// settings allow. object_store resends only requests whose method is idempotent, and a delete goes
+/// out as S3's bulk POST; but deleting twice leaves what deleting once does, and a stale pooled
+/// connection (the server restarted) resets the first request on it.
+async fn delete_resending(store: &Store, path: &Path) -> object_store::Result<()> {
+    let started = Instant::now();
+    let backoff = &store.retry.backoff;
+    let mut wait = backoff.init_backoff;
+    let mut sent = 0;
+    loop {
+        let error = match store.inner.delete(path).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        sent += 1;
+        let out_of_time = started.elapsed() + wait > store.retry.retry_timeout;
+        if !errors::broke_off_unanswered(&error) || sent > store.retry.max_retries || out_of_time {
+            return Err(error);
+        }
+        tokio::time::sleep(wait).await;
+        // Checked: the settings come from the user, and an overflowing `mul_f64` panics.
+        wait = Duration::try_from_secs_f64(wait.as_secs_f64() * backoff.base)
+            .unwrap_or(backoff.max_backoff)
+            .min(backoff.max_backoff);
+    }
 }
 
 /// Deletes many keys the way the backend batches them (S3: 1,000 a request, Azure: 256), a few
@@ -93,7 +119,7 @@ async fn delete_batch(store: Arc<Store>, batch: Vec<Path>) -> Vec<Option<ErrorIn
                 if answer.as_ref().is_some_and(gone) {
                     return None;
                 }
-                let error = store.inner.delete(&path).await.err()?;
+                let error = delete_resending(&store, &path).await.err()?;
                 Some(store.error(&error)).filter(|info| info.kind != Kind::NotFound)
             }
         })
