@@ -9,11 +9,11 @@ import atexit
 import contextlib
 import os
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 
 from typing_extensions import Buffer
 
-from rustyobjectstore import _files, _ops
+from rustyobjectstore import _files, _ops, _ranges
 from rustyobjectstore._codec import Region
 from rustyobjectstore._config import StaticConfig, StoreConfig
 from rustyobjectstore._connection import Connection
@@ -24,6 +24,7 @@ from rustyobjectstore._metrics import Metrics
 from rustyobjectstore._objectmeta import ObjectMeta
 from rustyobjectstore._ops import BulkDeleteFailure, Progress, PutMode
 from rustyobjectstore._pool import Pool
+from rustyobjectstore._ranges import COALESCE
 from rustyobjectstore._steps import run_async, run_sync
 from rustyobjectstore._streams import (
     READ_CHUNK,
@@ -111,11 +112,6 @@ def current_pool() -> Pool:
         return _pool
 
 
-def _check_range(start: int, end: int) -> None:
-    if not (0 <= start <= end):
-        raise ValueError(f"the range must satisfy 0 <= start <= end, got [{start}, {end})")
-
-
 def get_object_into(path: str, buffer: Buffer, conf: StoreConfig) -> int:
     """Reads the object into ``buffer`` (any writable buffer) and returns its size. A buffer too small
     raises ``BufferTooSmallError`` with the object's size; nothing is written beyond the buffer."""
@@ -138,25 +134,61 @@ async def get_object_async(path: str, conf: StoreConfig) -> bytes:
     return await run_async(_files.as_bytes(current_pool(), conf, path))
 
 
-def get_object_range(path: str, start: int, end: int, conf: StoreConfig) -> bytes:
-    """Bytes ``start`` (inclusive) to ``end`` (exclusive); a range past the end is cut at the end."""
-    _check_range(start, end)
-    if start == end:
-        head_object(path, conf)  # an empty range still needs the object to exist
-        return b""
-    dest = _ops.IntoBytes()
-    run_sync(_ops.read(current_pool(), conf, path, dest, byte_range=(start, end)))
-    return dest.result()
+def get_object_range(path: str, start: int, end: int | None, conf: StoreConfig) -> bytes:
+    """Bytes ``start`` (inclusive) to ``end`` (exclusive), cut at the object's end as ``data[start:end]``
+    cuts them. ``end=None`` reads to the end; a negative ``start`` with ``end=None`` reads the last
+    ``-start`` bytes in one request: ``footer = get_object_range("t.parquet", -8, None, conf)``."""
+    return run_sync(_ranges.one_range(current_pool(), conf, path, start, end))
 
 
-async def get_object_range_async(path: str, start: int, end: int, conf: StoreConfig) -> bytes:
-    _check_range(start, end)
-    if start == end:
-        await head_object_async(path, conf)
-        return b""
-    dest = _ops.IntoBytes()
-    await run_async(_ops.read(current_pool(), conf, path, dest, byte_range=(start, end)))
-    return dest.result()
+async def get_object_range_async(
+    path: str, start: int, end: int | None, conf: StoreConfig
+) -> bytes:
+    return await run_async(_ranges.one_range(current_pool(), conf, path, start, end))
+
+
+def get_object_ranges(
+    path: str, ranges: Sequence[tuple[int, int]], conf: StoreConfig, *, coalesce: int = COALESCE
+) -> list[bytes]:
+    """The bytes of each ``(start, end)`` range, in the order given, each cut at the object's end as
+    slicing cuts it. Ranges at most ``coalesce`` bytes apart (1 MiB) share one request, requests run
+    ``StaticConfig.max_parallel_parts`` at a time, all pinned to one version of the object (a change
+    meanwhile is a ``PreconditionFailedError``). Ranges may be unsorted, overlap or be empty:
+    ``header, footer = get_object_ranges("t.bin", [(0, 4), (size - 8, size)], conf)``."""
+    return run_sync(_ranges.ranges_bytes(current_pool(), conf, path, ranges, coalesce))
+
+
+async def get_object_ranges_async(
+    path: str, ranges: Sequence[tuple[int, int]], conf: StoreConfig, *, coalesce: int = COALESCE
+) -> list[bytes]:
+    return await run_async(_ranges.ranges_bytes(current_pool(), conf, path, ranges, coalesce))
+
+
+def get_object_ranges_into(
+    path: str,
+    ranges: Sequence[tuple[int, int]],
+    buffers: Sequence[Buffer],
+    conf: StoreConfig,
+    *,
+    coalesce: int = COALESCE,
+) -> list[int]:
+    """``get_object_ranges`` into one writable buffer per range (each must hold its range's length);
+    returns how many bytes each got (fewer at the object's end):
+    ``sizes = get_object_ranges_into(key, [(0, 1024)], [bytearray(1024)], conf)``."""
+    views = [_ops.writable_view(b) for b in buffers]
+    return run_sync(_ranges.ranges_into(current_pool(), conf, path, ranges, views, coalesce))
+
+
+async def get_object_ranges_into_async(
+    path: str,
+    ranges: Sequence[tuple[int, int]],
+    buffers: Sequence[Buffer],
+    conf: StoreConfig,
+    *,
+    coalesce: int = COALESCE,
+) -> list[int]:
+    views = [_ops.writable_view(b) for b in buffers]
+    return await run_async(_ranges.ranges_into(current_pool(), conf, path, ranges, views, coalesce))
 
 
 def get_object_to_file(

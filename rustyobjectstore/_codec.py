@@ -98,9 +98,11 @@ def get(
     region: Region,
     *,
     whole: bool,
-    range: tuple[int, int] | None = None,
+    range: tuple[int, int | None] | None = None,
+    suffix: int | None = None,
     if_match: str | None = None,
 ) -> Message:
+    """``range`` is ``(start, end)`` or ``(start, None)``, to the end; ``suffix`` the last bytes."""
     message: Message = {
         "op": "get",
         "store": store,
@@ -110,6 +112,8 @@ def get(
     }
     if range is not None:
         message["range"] = list(range)
+    if suffix is not None:
+        message["suffix"] = suffix
     if if_match is not None:
         message["if_match"] = if_match
     return message

@@ -12,6 +12,7 @@
     ├── AlreadyExistsError           (FileExistsError)     kind "already_exists"
     ├── PreconditionFailedError                            kind "precondition"
     ├── NotModifiedError                                   kind "not_modified"
+    ├── RangeNotSatisfiableError     (ValueError)          kind "range_not_satisfiable": 416
     ├── NotSupportedError            (NotImplementedError) kind "not_supported"
     ├── InvalidPathError             (ValueError)          kind "invalid_path"
     ├── BufferTooSmallError          (ValueError)          kind "buffer_too_small" (Python side)
@@ -118,6 +119,13 @@ class NotModifiedError(ObjectStoreError):
     kind = "not_modified"
 
 
+class RangeNotSatisfiableError(ObjectStoreError, ValueError):
+    """A range that starts at or past the object's end (HTTP 416). The range reads cut ranges at
+    the end instead, as slicing does; this reaches callers of the protocol only."""
+
+    kind = "range_not_satisfiable"
+
+
 class NotSupportedError(ObjectStoreError, NotImplementedError):
     kind = "not_supported"
 
@@ -199,6 +207,7 @@ ERROR_CLASSES: dict[str, type[ObjectStoreError]] = {
         AlreadyExistsError,
         PreconditionFailedError,
         NotModifiedError,
+        RangeNotSatisfiableError,
         NotSupportedError,
         InvalidPathError,
         BufferTooSmallError,

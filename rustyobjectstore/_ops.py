@@ -231,12 +231,13 @@ def read(
     dest: Destination,
     *,
     capacity: int | None = None,
-    byte_range: tuple[int, int] | None = None,
+    byte_range: tuple[int, int | None] | None = None,
+    suffix: int | None = None,
     progress: Progress | None = None,
 ) -> Step[int]:
     def once() -> Step[int]:
         return _read_once(pool, conf, path, dest, capacity=capacity, byte_range=byte_range,
-                          progress=progress)  # fmt: skip
+                          suffix=suffix, progress=progress)  # fmt: skip
 
     return (yield from retry_on_crash(pool, once, write=False))
 
@@ -248,26 +249,31 @@ def _read_once(
     dest: Destination,
     *,
     capacity: int | None = None,
-    byte_range: tuple[int, int] | None = None,
+    byte_range: tuple[int, int | None] | None = None,
+    suffix: int | None = None,
     progress: Progress | None = None,
 ) -> Step[int]:
-    """The object (or ``byte_range`` of it) into ``dest``; returns its size. ``capacity`` is how much
-    the destination can hold, if it is bounded."""
+    """The object (or ``byte_range`` of it, to the end when its end is None, or its last ``suffix``
+    bytes) into ``dest``; returns the size read. ``capacity`` is how much the destination can hold,
+    if it is bounded."""
     settings = pool.settings
     conn, store = route(pool, conf, path)
     first = settings.multipart_get_threshold
     if capacity is not None:
         first = min(first, capacity)
-    if byte_range is not None:
+    if byte_range is not None and byte_range[1] is not None:
         first = min(first, byte_range[1] - byte_range[0])
+    if suffix is not None:
+        first = min(first, suffix)
     # A destination that the first region covers must hold the whole object, so the worker need not
     # read a body that cannot fit.
     whole = capacity is not None and capacity <= settings.multipart_get_threshold
     region = yield from allocate(conn.arena, first)
-    message = codec.get(store, path, region, whole=whole, range=byte_range)
+    message = codec.get(store, path, region, whole=whole, range=byte_range, suffix=suffix)
     response = yield from call(conn, message, "get", path, region)
     try:
         size = int(response_field(response, "size"))
+        base = int(response_field(response, "start"))
         written = int(response_field(response, "written"))
         dest.open(size)
         dest.put(0, conn.arena.read(region, written))
@@ -284,7 +290,6 @@ def _read_once(
     advance(0)
     if written < size:
         e_tag = ObjectMeta.from_wire(response_field(response, "meta")).e_tag
-        base = byte_range[0] if byte_range else 0
         part = settings.multipart_get_part_size
         ranges = [(base + s, base + min(s + part, size)) for s in range(written, size, part)]
         yield from fetch_ranges(pool, conn, store, path, e_tag, ranges, dest, base, advance)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from emulators import AZURITE_ACCOUNT, AZURITE_KEY, RunningServer
+from emulators import AZURITE_ACCOUNT, AZURITE_KEY, MINIO_KEY, MINIO_SECRET, RunningServer
 
 import rustyobjectstore as ros
 from rustyobjectstore import _api
@@ -28,6 +28,13 @@ def s3_config(moto: RunningServer, bucket: str, **overrides: object) -> ros.AWSC
     }
     fields.update(overrides)
     return ros.AWSConfig(**fields)  # type: ignore[arg-type]
+
+
+def minio_config(minio: RunningServer, bucket: str, secret: str = MINIO_SECRET) -> ros.AWSConfig:
+    return ros.AWSConfig(
+        "us-east-1", bucket, MINIO_KEY, secret, host=minio.endpoint,
+        opts=ros.ClientOptions(max_retries=1, initial_backoff_ms=1, max_backoff_ms=5),
+    )  # fmt: skip
 
 
 def s3_at(endpoint: str, **opts: float | int) -> ros.AWSConfig:

@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import HANG_GUARD, azure_config, own_pool, s3_config
-from emulators import MINIO_KEY, MINIO_SECRET, RunningServer
+from conftest import HANG_GUARD, azure_config, minio_config, own_pool, s3_config
+from emulators import RunningServer
 from faultserver import FaultServer, Hold
 from sweep_ops import KEY, OPERATIONS, REFUSALS, Expected, fault_config
 
@@ -128,13 +128,6 @@ def test_on_the_fault_server(op: str, refusal: str, tmp_path: Path) -> None:
 # buckets.
 
 WRONG_KEY = "d3Jvbmcga2V5IGZvciB0aGUgc3dlZXA="  # base64, as an account key is
-
-
-def minio_config(minio: RunningServer, bucket: str, secret: str = MINIO_SECRET) -> StoreConfig:
-    return ros.AWSConfig(
-        "us-east-1", bucket, MINIO_KEY, secret, host=minio.endpoint,
-        opts=ros.ClientOptions(max_retries=1, initial_backoff_ms=1, max_backoff_ms=5),
-    )  # fmt: skip
 
 
 # The error each real server's refusal means.

@@ -85,6 +85,12 @@ BUILDERS: dict[str, Callable[[], Message]] = {
         2,
     ),
     "get_range_only": lambda: _with_id(codec.get(3, "k", (7, 8), whole=True, range=(0, 8)), 3),
+    "get_to_the_end": lambda: _with_id(
+        codec.get(1, "k", (0, 4096), whole=False, range=(100, None)), 29
+    ),
+    "get_suffix": lambda: _with_id(
+        codec.get(1, "data.parquet", (0, 65536), whole=False, suffix=65536), 30
+    ),
     "head": lambda: _with_id(codec.path_op("head", 1, "dir/\u00fcber.txt"), 4),
     "put": lambda: _with_id(codec.put(1, "dir/new.bin", (8589934592, 65536)), 5),
     "delete": lambda: _with_id(codec.path_op("delete", 1, "dir/old.bin"), 6),

@@ -161,8 +161,12 @@ pub struct GetRequest {
     pub region: Region,
     #[serde(default)]
     pub whole: bool,
+    /// `[start, end)`, or `[start, nil]`: from `start` to the end.
     #[serde(default)]
-    pub range: Option<(u64, u64)>,
+    pub range: Option<(u64, Option<u64>)>,
+    /// The last `suffix` bytes (never with `range`).
+    #[serde(default)]
+    pub suffix: Option<u64>,
     #[serde(default)]
     pub if_match: Option<String>,
 }
@@ -336,6 +340,8 @@ pub enum Success {
     Empty,
     Get {
         size: u64,
+        /// Where in the object the returned bytes start (a suffix's start is learned here).
+        start: u64,
         written: u64,
         meta: Meta,
     },
@@ -473,7 +479,7 @@ pub fn encode_response(id: u64, result: &Result<Success, ErrorInfo>) -> Vec<u8> 
                 | Success::ReadOpen { .. }
                 | Success::Read { .. }
                 | Success::Metrics { .. } => 2,
-                Success::Get { .. } => 3,
+                Success::Get { .. } => 4,
             };
             w.map(2 + extra);
             w.key_uint("id", id);
@@ -483,10 +489,12 @@ pub fn encode_response(id: u64, result: &Result<Success, ErrorInfo>) -> Vec<u8> 
                 Success::Empty => {}
                 Success::Get {
                     size,
+                    start,
                     written,
                     meta,
                 } => {
                     w.key_uint("size", *size);
+                    w.key_uint("start", *start);
                     w.key_uint("written", *written);
                     w.str("meta");
                     w.meta(meta);

@@ -17,6 +17,7 @@ pub enum Kind {
     AlreadyExists,
     Precondition,
     NotModified,
+    RangeNotSatisfiable,
     NotSupported,
     InvalidPath,
     Config,
@@ -41,6 +42,7 @@ impl Kind {
             Kind::AlreadyExists => "already_exists",
             Kind::Precondition => "precondition",
             Kind::NotModified => "not_modified",
+            Kind::RangeNotSatisfiable => "range_not_satisfiable",
             Kind::NotSupported => "not_supported",
             Kind::InvalidPath => "invalid_path",
             Kind::Config => "config",
@@ -199,6 +201,10 @@ fn most_specific(err: &object_store::Error) -> &object_store::Error {
     found
 }
 
+/// What object_store's local and memory stores say of a range that starts at or past the end
+/// (its `InvalidGetRange::StartTooLarge`, which the crate does not export).
+const START_PAST_THE_END: &str = "Wanted range starting at";
+
 /// What the HTTP client says of a plain `http://` URL when `allow_http` is not set.
 const HTTP_NOT_ALLOWED: &str = "URL scheme is not allowed";
 
@@ -242,9 +248,13 @@ fn classify_generic(err: &object_store::Error, text: &str) -> (Kind, Option<u16>
             404 => Kind::NotFound,
             408 => Kind::Timeout,
             412 => Kind::Precondition,
+            416 => Kind::RangeNotSatisfiable,
             _ => Kind::HttpStatus,
         };
         return (kind, Some(status));
+    }
+    if text.contains(START_PAST_THE_END) {
+        return (Kind::RangeNotSatisfiable, None);
     }
     if looks_like_early_eof(text) {
         return (Kind::EarlyEof, None);

@@ -111,6 +111,7 @@ fn expected_request(name: &str) -> Request {
             region: region(0, 1048576),
             whole: true,
             range: None,
+            suffix: None,
             if_match: None,
         }),
         "get_range_if_match" => Request::Get(GetRequest {
@@ -119,7 +120,8 @@ fn expected_request(name: &str) -> Request {
             path: "dir/object.bin".into(),
             region: region(4096, 100),
             whole: false,
-            range: Some((5_000_000_000, 5_000_000_100)),
+            range: Some((5_000_000_000, Some(5_000_000_100))),
+            suffix: None,
             if_match: Some("\"0x8DC1E2F3A4B5C6D\"".into()),
         }),
         "get_range_only" => Request::Get(GetRequest {
@@ -128,7 +130,28 @@ fn expected_request(name: &str) -> Request {
             path: "k".into(),
             region: region(7, 8),
             whole: true,
-            range: Some((0, 8)),
+            range: Some((0, Some(8))),
+            suffix: None,
+            if_match: None,
+        }),
+        "get_to_the_end" => Request::Get(GetRequest {
+            id: 29,
+            store: 1,
+            path: "k".into(),
+            region: region(0, 4096),
+            whole: false,
+            range: Some((100, None)),
+            suffix: None,
+            if_match: None,
+        }),
+        "get_suffix" => Request::Get(GetRequest {
+            id: 30,
+            store: 1,
+            path: "data.parquet".into(),
+            region: region(0, 65536),
+            whole: false,
+            range: None,
+            suffix: Some(65536),
             if_match: None,
         }),
         "head" => Request::Head(path_request(4, 1, "dir/\u{fc}ber.txt")),
@@ -305,7 +328,12 @@ fn request_json(request: &Request) -> Value {
             map.insert("path".into(), json!(r.path));
             map.insert("region".into(), region_json(&r.region));
             map.insert("whole".into(), json!(r.whole));
-            insert_some(&mut map, "range", r.range.as_ref().map(region_json));
+            insert_some(
+                &mut map,
+                "range",
+                r.range.map(|(start, end)| json!([start, end])),
+            );
+            insert_some(&mut map, "suffix", r.suffix);
             insert_some(&mut map, "if_match", r.if_match.clone());
             ("get", Some(r.id))
         }
@@ -645,8 +673,25 @@ fn encoded_response(name: &str) -> Vec<u8> {
             9,
             Success::Get {
                 size: 11,
+                start: 0,
                 written: 11,
                 meta: meta_a(),
+            },
+        ),
+        "success_get_suffix" => ok(
+            31,
+            Success::Get {
+                size: 8,
+                start: 1000,
+                written: 8,
+                meta: Meta {
+                    path: "data.parquet".into(),
+                    size: 1008,
+                    version: Some(
+                        "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo".into(),
+                    ),
+                    ..meta_a()
+                },
             },
         ),
         "success_head" => ok(10, Success::Head { meta: meta_b() }),

@@ -4,7 +4,10 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use object_store::{GetOptions, GetRange, GetResultPayload};
+use object_store::path::Path;
+use object_store::{
+    GetOptions, GetRange, GetResult, GetResultPayload, ObjectStore, ObjectStoreExt,
+};
 
 use crate::codec::{GetRequest, Meta, Success};
 use crate::errors::{ErrorInfo, Kind};
@@ -14,30 +17,25 @@ pub async fn get(ctx: &Ctx, r: GetRequest) -> Result<Success, ErrorInfo> {
     let (offset, capacity) = ctx.arena.check(r.region)?;
     let store = ctx.stores.get(r.store)?;
     let path = store.key(&r.path)?;
-    if let Some((start, end)) = r.range {
-        if start >= end {
-            return Err(ErrorInfo::new(
-                Kind::Protocol,
-                format!("empty or reversed range [{start}, {end})"),
-            ));
-        }
-    }
     let options = GetOptions {
-        range: r.range.map(|(start, end)| GetRange::Bounded(start..end)),
+        range: byte_range(r.range, r.suffix)?,
         if_match: r.if_match,
         ..GetOptions::default()
     };
-    let result = store
-        .inner
-        .get_opts(&path, options)
-        .await
-        .map_err(|e| store.error(&e))?;
+    let result = match store.inner.get_opts(&path, options.clone()).await {
+        Err(e) if options.range.is_some() && needs_the_size(&e) => {
+            by_head(&store.inner, &path, options, e).await
+        }
+        other => other,
+    }
+    .map_err(|e| store.error(&e))?;
     let meta = Meta::from(&result.meta);
     let size = result.range.end - result.range.start;
     if r.whole && size > capacity as u64 {
         // Python reports a too-small buffer with the size; reading the body would be wasted.
         return Ok(Success::Get {
             size,
+            start: result.range.start,
             written: 0,
             meta,
         });
@@ -80,7 +78,69 @@ pub async fn get(ctx: &Ctx, r: GetRequest) -> Result<Success, ErrorInfo> {
     }
     Ok(Success::Get {
         size,
+        start: result.range.start,
         written: want as u64,
         meta,
     })
+}
+
+/// What object_store says of a range answer to a range of an empty object, which has no byte to
+/// start at: S3 servers ignore the range and send the whole object; Azurite answers with
+/// "Content-Range: bytes 0--1/0".
+const EMPTY_OBJECT_ANSWERS: [&str; 2] = [
+    "Received non-partial response when range requested",
+    "Failed to parse value for CONTENT_RANGE header",
+];
+
+/// A ranged read that the backend refused for want of the object's size: a suffix where it has no
+/// suffix requests (Azure), any range of an empty object on an S3 server.
+fn needs_the_size(error: &object_store::Error) -> bool {
+    let text = error.to_string();
+    matches!(error, object_store::Error::NotSupported { .. })
+        || EMPTY_OBJECT_ANSWERS
+            .iter()
+            .any(|answer| text.contains(answer))
+}
+
+/// Such a read again, once a head has told the size: an empty object is read whole, a suffix as
+/// the bounded range, pinned to the head's e_tag so a change between the two is a precondition
+/// error, not a splice; anything else keeps its first error.
+async fn by_head(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+    mut options: GetOptions,
+    error: object_store::Error,
+) -> object_store::Result<GetResult> {
+    let meta = store.head(path).await?;
+    options.range = match options.range {
+        _ if meta.size == 0 => None,
+        Some(GetRange::Suffix(n)) => {
+            Some(GetRange::Bounded(meta.size.saturating_sub(n)..meta.size))
+        }
+        _ => return Err(error),
+    };
+    if options.if_match.is_none() {
+        options.if_match = meta.e_tag;
+    }
+    store.get_opts(path, options).await
+}
+
+/// The request's `range` or `suffix` as object_store's range; an empty, reversed or doubly given
+/// one is a protocol error (Python sends none of them).
+fn byte_range(
+    range: Option<(u64, Option<u64>)>,
+    suffix: Option<u64>,
+) -> Result<Option<GetRange>, ErrorInfo> {
+    let refuse = |what: String| Err(ErrorInfo::new(Kind::Protocol, what));
+    match (range, suffix) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => refuse("a get takes a range or a suffix, not both".into()),
+        (None, Some(0)) => refuse("an empty suffix".into()),
+        (None, Some(n)) => Ok(Some(GetRange::Suffix(n))),
+        (Some((start, None)), None) => Ok(Some(GetRange::Offset(start))),
+        (Some((start, Some(end))), None) if start >= end => {
+            refuse(format!("empty or reversed range [{start}, {end})"))
+        }
+        (Some((start, Some(end))), None) => Ok(Some(GetRange::Bounded(start..end))),
+    }
 }
