@@ -128,6 +128,8 @@ class Workload:
     count: int
     in_flight: int  # 1: sync calls one at a time
     unit: Unit
+    ops: tuple[str, ...] = ("put", "get")
+    object_size: int = 0  # ranges: the one object the ranges are read from
 
     @property
     def latency(self) -> bool:
@@ -144,7 +146,21 @@ def workloads(quick: bool) -> list[Workload]:
     ]
     if not quick:
         chosen.append(Workload("huge", "1 GiB x 1", GiB, 1, 1, "GB/s"))
+    chosen.append(
+        Workload("ranges", f"{RANGES} random 64 KiB ranges of a 64 MiB object, one call",
+                 64 * KiB, RANGES, 1, "ops/s", ops=("ranges",), object_size=64 * MiB)
+    )  # fmt: skip
     return chosen
+
+
+RANGES = 256
+
+
+def random_ranges(w: Workload) -> list[tuple[int, int]]:
+    """The ranges every library reads: the same for all, in no order."""
+    rng = random.Random(SEED)
+    starts = [rng.randrange(0, w.object_size - w.size) for _ in range(w.count)]
+    return [(s, s + w.size) for s in starts]
 
 
 def make_payload(size: int, seed: int = SEED) -> bytes:
@@ -221,6 +237,10 @@ class Client:
 
     def fetch(self, key: str) -> bytes:
         """The object's bytes, to check what was written (not timed)."""
+        raise NotImplementedError
+
+    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        """Every range of one object, as the library reads many at once."""
         raise NotImplementedError
 
     def delete(self, keys: Sequence[str]) -> None:
@@ -320,6 +340,9 @@ class RosClient(Client):
     def fetch(self, key: str) -> bytes:
         return self.ros.get_object(key, self.conf)
 
+    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        return self.ros.get_object_ranges(key, ranges, self.conf)
+
     def delete(self, keys: Sequence[str]) -> None:
         try:
             self.ros.bulk_delete_objects(keys, self.conf)
@@ -361,6 +384,18 @@ class ObstoreClient(Client):
     def fetch(self, key: str) -> bytes:
         return bytes(self.obs.get(self.store, key).bytes())
 
+    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        starts, ends = [s for s, _ in ranges], [e for _, e in ranges]
+
+        async def call() -> list[Any]:
+            # obstore makes its future at the call: it needs the running loop.
+            got: list[Any] = await self.obs.get_ranges_async(
+                self.store, key, starts=starts, ends=ends
+            )
+            return got
+
+        return [bytes(b) for b in asyncio.run(call())]
+
     def delete(self, keys: Sequence[str]) -> None:
         for start in range(0, len(keys), 1000):
             self.obs.delete(self.store, list(keys[start : start + 1000]))
@@ -381,6 +416,12 @@ class ThreadedClient(Client):
 
     def put_many(self, keys: Sequence[str], data: bytes, in_flight: int) -> float:
         return self._threaded(len(keys), lambda i: self.put_one(keys[i], data))
+
+    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        return list(self.pool.map(lambda r: self.get_range(key, *r), ranges))
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        raise NotImplementedError
 
     def get_many(self, keys: Sequence[str], size: int, in_flight: int) -> float:
         return self._threaded(len(keys), lambda i: self.get_one(keys[i], size))
@@ -418,6 +459,13 @@ class Boto3Client(ThreadedClient):
         data: bytes = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return data
 
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        answer = self.client.get_object(
+            Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}"
+        )
+        data: bytes = answer["Body"].read()
+        return data
+
     def delete(self, keys: Sequence[str]) -> None:
         for start in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[start : start + 1000]]
@@ -448,6 +496,9 @@ class AzureClient(ThreadedClient):
 
     def fetch(self, key: str) -> bytes:
         return bytes(self.container.download_blob(key).readall())
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        return bytes(self.container.download_blob(key, offset=start, length=end - start).readall())
 
     def delete(self, keys: Sequence[str]) -> None:
         def one(i: int) -> None:
@@ -773,6 +824,8 @@ def measure(
     """Puts then gets (and each extra get variant), ``repeats`` times each; cleans up after.
     Pauses (yields) after each sample, so that ``measure_together`` can take turns."""
     w = workload
+    if w.ops == ("ranges",):
+        return (yield from measure_ranges(client, server, w, payload, repeats))
     keys = [f"bench/{client.lib}/{w.key}/{i:06d}" for i in range(w.count)]
     columns = {client.lib: "", **client.get_variants}
     records = {
@@ -824,6 +877,33 @@ def measure(
     for record in records.values():
         summarize(record, w)
     return list(records.values())
+
+
+def measure_ranges(
+    client: Client, server: str, w: Workload, payload: bytes, repeats: int
+) -> Generator[None, None, list[Record]]:
+    """One object, then its ranges read ``repeats`` times; the bytes are checked once."""
+    key = f"bench/{client.lib}/{w.key}/object"
+    ranges = random_ranges(w)
+    record = Record(server, w.key, "ranges", client.lib, "ok", w.unit)
+    try:
+        client.put_one(key, payload)
+        if client.get_ranges(key, ranges) != [payload[s:e] for s, e in ranges]:
+            raise RuntimeError(f"{key}: the ranges read differ from the bytes written")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            client.get_ranges(key, ranges)
+            record.samples.append(time.perf_counter() - start)
+            yield
+        log(f"  {server} {w.key} ranges {client.lib}: {_fmt_sample(record, w)}")
+    except Exception as e:
+        log(f"  {server} {w.key} {client.lib}: FAILED: {_short(e)}")
+        record.status, record.reason = "failed", _short(e)
+    finally:
+        with contextlib.suppress(Exception):
+            client.delete([key])
+    summarize(record, w)
+    return [record]
 
 
 def _timed(client: Client, op: str, keys: Sequence[str], payload: bytes, w: Workload) -> Any:
@@ -1007,6 +1087,7 @@ def _runs(argv: list[str]) -> bool:
 def measure_s3fs(
     python: Path, server: Server, chosen: Sequence[Workload], repeats: int, workdir: Path
 ) -> tuple[dict[str, str], list[Record]]:
+    chosen = [w for w in chosen if w.ops == OPS]  # the runner knows puts and gets
     assert server.s3 is not None
     runner = workdir / "s3fs_runner.py"
     runner.write_text(S3FS_RUNNER)
@@ -1147,7 +1228,7 @@ def render_tables(
             head += [f"vs {p}" for p in peers]
         rows = [head]
         for w in chosen:
-            for op in OPS:
+            for op in w.ops:
                 row = [w.label, op, w.unit]
                 for lib in columns:
                     row.append(_cell(index.get((server.name, w.key, op, lib)), w.unit))
@@ -1184,7 +1265,7 @@ def render_png(
     except ImportError:
         return "matplotlib is not installed: no PNG (pip install matplotlib)"
     index = {(r.server, r.workload, r.op, r.lib): r for r in records}
-    groups = [(w, op) for w in chosen for op in OPS]
+    groups = [(w, op) for w in chosen for op in w.ops]
     panels = []
     for server in servers:
         peers = [
@@ -1268,7 +1349,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=list(LIBS),
         help=f"comma-separated, from {','.join(LIBS)} (default: all)",
     )
-    keys = ("small", "latency", "medium", "large", "huge")
+    keys = tuple(w.key for w in workloads(False))
     parser.add_argument(
         "--workloads",
         type=lambda v: _split(v, keys, "--workloads"),
@@ -1358,7 +1439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             clients.pop(lib, None)
                 try:
                     for w in chosen:
-                        payload = make_payload(w.size)
+                        payload = make_payload(w.object_size or w.size)
                         records += measure_together(
                             list(clients.values()), name, w, payload, repeats
                         )
@@ -1470,7 +1551,7 @@ def _mark(
     reason: str,
 ) -> None:
     for w in chosen:
-        for op in OPS:
+        for op in w.ops:
             records.append(Record(server, w.key, op, lib, status, w.unit, reason))
             if lib == ROS and op == "get":
                 records.append(Record(server, w.key, op, ROS_BYTES, status, w.unit, reason))

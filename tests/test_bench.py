@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "scripts" / "bench.py"
 SERVERS = ("memory", "file")
-QUICK_WORKLOADS = {"small", "latency", "medium", "large"}
+QUICK_WORKLOADS = {"small", "latency", "medium", "large", "ranges"}
 
 
 def _positive(sample: Any) -> bool:
@@ -55,6 +55,8 @@ def test_quick_run_on_local_stores(tmp_path: Path) -> None:
         for workload in document["workloads"]:
             cells = [("put", "rustyobjectstore"), ("get", "rustyobjectstore")]
             cells.append(("get", "rustyobjectstore[get_object]"))
+            if workload["key"] == "ranges":  # one object, its ranges read in one call
+                cells = [("ranges", "rustyobjectstore")]
             for op, lib in cells:
                 record = index.get((server, workload["key"], op, lib))
                 where = f"{server} {workload['key']} {op} {lib}"
