@@ -35,6 +35,8 @@ from rustyobjectstore._api import (
     list_objects_async,
     list_objects_stream,
     list_objects_stream_async,
+    list_with_delimiter,
+    list_with_delimiter_async,
     put_object,
     put_object_async,
     put_object_from_file,
@@ -53,6 +55,7 @@ from rustyobjectstore._config import (
     GCSConfig,
     StaticConfig,
 )
+from rustyobjectstore._directories import ListResult
 from rustyobjectstore._errors import (
     AlreadyExistsError,
     BucketNotFoundError,
@@ -130,6 +133,7 @@ __all__ = [
     "HTTPStatusError",
     "InvalidPathError",
     "ListIterator",
+    "ListResult",
     "ListStream",
     "NotFoundError",
     "NotModifiedError",
@@ -182,6 +186,8 @@ __all__ = [
     "list_objects_async",
     "list_objects_stream",
     "list_objects_stream_async",
+    "list_with_delimiter",
+    "list_with_delimiter_async",
     "put_object",
     "put_object_async",
     "put_object_stream",

@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 
 from typing_extensions import Buffer
 
-from rustyobjectstore import _files, _ops, _ranges
+from rustyobjectstore import _directories, _files, _ops, _ranges
 from rustyobjectstore._codec import Region
 from rustyobjectstore._config import StaticConfig, StoreConfig
 from rustyobjectstore._connection import Connection
+from rustyobjectstore._directories import ListResult
 from rustyobjectstore._errors import ConfigurationError, WorkerCrashedError
 from rustyobjectstore._finalizers import later
 from rustyobjectstore._listing import AsyncListIterator, AsyncListStream, ListIterator, ListStream
@@ -300,6 +301,18 @@ def list_objects_async(
     prefix: str, conf: StoreConfig, *, offset: str | None = None
 ) -> AsyncListIterator:
     return AsyncListIterator(current_pool(), prefix, conf, offset)
+
+
+def list_with_delimiter(prefix: str, conf: StoreConfig) -> ListResult:
+    """One level of a "directory": the objects directly under ``prefix``'s directory whose keys
+    start with ``prefix`` (a plain string prefix, as ``list_objects`` has it), and the common
+    prefixes below it, each in key order:
+    ``top = list_with_delimiter("data/", conf); top.common_prefixes  # ["data/year=2026"]``."""
+    return run_sync(_directories.one_level(current_pool(), conf, prefix))
+
+
+async def list_with_delimiter_async(prefix: str, conf: StoreConfig) -> ListResult:
+    return await run_async(_directories.one_level(current_pool(), conf, prefix))
 
 
 def list_objects_stream(prefix: str, conf: StoreConfig, *, offset: str | None = None) -> ListStream:

@@ -24,6 +24,7 @@ from rustyobjectstore._api import (
     get_object_to_file,
     head_object,
     list_objects,
+    list_with_delimiter,
     put_object_from_file,
     put_object_stream,
 )
@@ -58,6 +59,7 @@ examples:
   %(prog)s cp ./data.bin s3://bucket/dir/data.bin -o region=us-east-1
   %(prog)s cp s3://bucket/dir/data.bin ./copy.bin -o region=us-east-1
   %(prog)s ls file:///tmp/dir/
+  %(prog)s ls -r s3://bucket/logs/2026- -o region=us-east-1
   %(prog)s cat gs://bucket/notes.txt | head"""
 
 
@@ -184,12 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     ls = commands.add_parser(
         "ls",
         parents=[common],
-        help="list the objects whose key starts with the URL's key",
-        description="Print 'SIZE LAST_MODIFIED KEY' for every object whose key starts with the "
-        "URL's key, a plain string prefix (file:///tmp/d/ lists keys under tmp/d/; "
-        "file:///tmp/d would also match tmp/dx).",
+        help="list one level under the URL's key (-r: every key below it)",
+        description="One level, as 'aws s3 ls' has it: 'PRE NAME/' for each common prefix (a "
+        "\"directory\"), then 'SIZE LAST_MODIFIED NAME' for each object directly there, names "
+        "relative to the URL's directory. With -r, every object whose key starts with the URL's "
+        "key, with its whole key. The URL's key is a plain string prefix (file:///tmp/d/ lists "
+        "under tmp/d/; file:///tmp/d also matches tmp/dx).",
     )
     ls.add_argument("url", metavar="URL")
+    ls.add_argument("-r", "--recursive", action="store_true", help="every key below, not one level")
     cp.set_defaults(command_parser=cp)
     ls.set_defaults(command_parser=ls)
 
@@ -344,8 +349,17 @@ def _iso(meta: ObjectMeta, timespec: str) -> str:
     return meta.last_modified.isoformat(timespec=timespec)
 
 
-def cmd_ls(url: str, options: dict[str, str], out: TextIO) -> None:
+def cmd_ls(url: str, options: dict[str, str], out: TextIO, *, recursive: bool = False) -> None:
     target = parse_url(url, options)
+    if not recursive:
+        level = list_with_delimiter(target.key, target.config)
+        directory = target.key[: target.key.rfind("/") + 1]  # what the names are relative to
+        for prefix in level.common_prefixes:
+            out.write(f"{'PRE':>12}  {prefix[len(directory) :]}/\n")
+        for meta in level.objects:
+            out.write(f"{meta.size:>12}  {_iso(meta, 'seconds')}  {meta.path[len(directory) :]}\n")
+        out.flush()
+        return
     listing = list_objects(target.key, target.config)
     try:
         for meta in listing:
@@ -410,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     command: str = args.command
     actions: dict[str, Callable[[], None]] = {
         "cp": lambda: cmd_cp(args.src, args.dst, options),
-        "ls": lambda: cmd_ls(args.url, options, sys.stdout),
+        "ls": lambda: cmd_ls(args.url, options, sys.stdout, recursive=args.recursive),
         "cat": lambda: cmd_cat(args.url, options),
         "rm": lambda: cmd_rm(args.url, options),
         "stat": lambda: cmd_stat(args.url, options, sys.stdout),

@@ -151,10 +151,15 @@ def upload_op(op: str, upload: int) -> Message:
     return {"op": op, "upload": upload}
 
 
-def list_start(store: int, prefix: str, page: int, offset: str | None = None) -> Message:
+def list_start(
+    store: int, prefix: str, page: int, offset: str | None = None, *, delimiter: bool = False
+) -> Message:
+    """``delimiter``: one level only, objects and common prefixes."""
     message: Message = {"op": "list", "store": store, "prefix": prefix, "page": page}
     if offset is not None:
         message["offset"] = offset
+    if delimiter:
+        message["delimiter"] = True
     return message
 
 

@@ -146,6 +146,10 @@ OPERATIONS: dict[str, Operation] = {
     "get_async": lambda conf, scratch: asyncio.run(ros.get_object_async(KEY, conf)),
     "get_into": _get_into,
     "get_range": lambda conf, scratch: ros.get_object_range(KEY, 2, 10, conf),
+    "get_suffix": lambda conf, scratch: ros.get_object_range(KEY, -10, None, conf),
+    "get_ranges": lambda conf, scratch: ros.get_object_ranges(
+        KEY, [(20, 30), (0, 10)], conf, coalesce=0
+    ),
     "get_view": _get_view,
     "get_to_file": lambda conf, scratch: ros.get_object_to_file(KEY, scratch / "download", conf),
     "read_stream": _read_stream(None),
@@ -154,6 +158,7 @@ OPERATIONS: dict[str, Operation] = {
     "list": _list,
     "list_stream": _list_stream,
     "list_async": _list_async,
+    "list_one_level": lambda conf, scratch: ros.list_with_delimiter("", conf),
     "copy": lambda conf, scratch: ros.copy_object(KEY, OTHER, conf),
     "copy_if_absent": lambda conf, scratch: ros.copy_object(KEY, OTHER, conf, overwrite=False),
     "rename": lambda conf, scratch: ros.rename_object(KEY, OTHER, conf),

@@ -148,14 +148,14 @@ def test_cp_of_a_missing_local_file_fails(tmp_path: Path) -> None:
 # --- ls, cat, rm, stat -----------------------------------------------------------------------------
 
 
-def test_ls_lists_exactly_the_keys_under_a_prefix(tmp_path: Path) -> None:
+def test_ls_r_lists_exactly_the_keys_under_a_prefix(tmp_path: Path) -> None:
     root = tmp_path / "store"
     sizes = {"d/a": 1, "d/sub/b": 22, "d/sub/deeper/c": 333, "dx/e": 4, "other/f": 5}
     for name, size in sizes.items():
         ros.put_object(key(root / name), b"z" * size, FILE_STORE)
     start = datetime.now(timezone.utc) - timedelta(minutes=5)
 
-    out = ok(run_cli("ls", url(root / "d") + "/")).stdout.decode()
+    out = ok(run_cli("ls", "-r", url(root / "d") + "/")).stdout.decode()
     listed: dict[str, int] = {}
     for line in out.splitlines():
         listed_size, modified, listed_key = line.split()
@@ -167,10 +167,22 @@ def test_ls_lists_exactly_the_keys_under_a_prefix(tmp_path: Path) -> None:
     assert len(out.splitlines()) == 3
 
     # The key part is a plain string prefix: "d" also matches "dx/".
-    out = ok(run_cli("ls", url(root / "d"))).stdout.decode()
+    out = ok(run_cli("ls", "--recursive", url(root / "d"))).stdout.decode()
     assert sorted(line.split()[2] for line in out.splitlines()) == sorted(
         key(root / n) for n in ("d/a", "d/sub/b", "d/sub/deeper/c", "dx/e")
     )
+
+
+def test_ls_lists_one_level_relative_to_the_url(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    for name in ("d/a", "d/sub/b", "d/sub/deeper/c", "dx/e", "other/f"):
+        ros.put_object(key(root / name), b"zz", FILE_STORE)
+    out = ok(run_cli("ls", url(root / "d") + "/")).stdout.decode().splitlines()
+    assert [line.split() for line in out[:1]] == [["PRE", "sub/"]]
+    assert [(line.split()[0], line.split()[2]) for line in out[1:]] == [("2", "a")]
+    # Names are relative to the URL's directory; "d" matches "d/" and "dx/".
+    out = ok(run_cli("ls", url(root / "d"))).stdout.decode().splitlines()
+    assert [line.split() for line in out] == [["PRE", "d/"], ["PRE", "dx/"]]
 
 
 def test_ls_of_an_empty_prefix_prints_nothing(tmp_path: Path) -> None:

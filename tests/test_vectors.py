@@ -100,6 +100,9 @@ BUILDERS: dict[str, Callable[[], Message]] = {
     "multipart_abort": lambda: _with_id(codec.upload_op("multipart_abort", 43), 10),
     "list": lambda: _with_id(codec.list_start(1, "dir/", 1000), 11),
     "list_with_offset": lambda: _with_id(codec.list_start(1, "dir/", 10000, offset="dir/m"), 12),
+    "list_one_level": lambda: _with_id(
+        codec.list_start(1, "data/year=2026/", 1000, delimiter=True), 32
+    ),
     "list_next": lambda: _with_id(codec.cursor_op("list_next", 5), 13),
     "list_close": lambda: _with_id(codec.cursor_op("list_close", 6), 2**64 - 1),
     "put_create": lambda: _with_id(codec.put(1, "dir/new.bin", (0, 11), mode="create"), 14),

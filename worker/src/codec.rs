@@ -258,6 +258,9 @@ pub struct ListRequest {
     #[serde(default)]
     pub offset: Option<String>,
     pub page: u32,
+    /// One level only: the objects directly under the prefix's directory, and its subdirectories.
+    #[serde(default)]
+    pub delimiter: bool,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -357,6 +360,8 @@ pub enum Success {
     },
     List {
         entries: Vec<Meta>,
+        /// The common prefixes of a `delimiter` listing (omitted when there are none).
+        prefixes: Vec<String>,
         cursor: Option<u64>,
     },
     BulkDelete {
@@ -474,8 +479,8 @@ pub fn encode_response(id: u64, result: &Result<Success, ErrorInfo>) -> Vec<u8> 
                 | Success::Upload { .. }
                 | Success::BulkDelete { .. }
                 | Success::Stream { .. } => 1,
+                Success::List { prefixes, .. } => 2 + u32::from(!prefixes.is_empty()),
                 Success::Put { .. }
-                | Success::List { .. }
                 | Success::ReadOpen { .. }
                 | Success::Read { .. }
                 | Success::Metrics { .. } => 2,
@@ -510,11 +515,22 @@ pub fn encode_response(id: u64, result: &Result<Success, ErrorInfo>) -> Vec<u8> 
                     w.opt_str(version);
                 }
                 Success::Upload { upload } => w.key_uint("upload", *upload),
-                Success::List { entries, cursor } => {
+                Success::List {
+                    entries,
+                    prefixes,
+                    cursor,
+                } => {
                     w.str("entries");
                     w.array(entries.len() as u32);
                     for m in entries {
                         w.meta(m);
+                    }
+                    if !prefixes.is_empty() {
+                        w.str("prefixes");
+                        w.array(prefixes.len() as u32);
+                        for p in prefixes {
+                            w.str(p);
+                        }
                     }
                     w.str("cursor");
                     match cursor {

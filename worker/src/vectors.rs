@@ -179,6 +179,7 @@ fn expected_request(name: &str) -> Request {
             prefix: "dir/".into(),
             offset: None,
             page: 1000,
+            delimiter: false,
         }),
         "list_with_offset" => Request::List(ListRequest {
             id: 12,
@@ -186,6 +187,15 @@ fn expected_request(name: &str) -> Request {
             prefix: "dir/".into(),
             offset: Some("dir/m".into()),
             page: 10_000,
+            delimiter: false,
+        }),
+        "list_one_level" => Request::List(ListRequest {
+            id: 32,
+            store: 1,
+            prefix: "data/year=2026/".into(),
+            offset: None,
+            page: 1000,
+            delimiter: true,
         }),
         "list_next" => Request::ListNext(CursorRequest { id: 13, cursor: 5 }),
         "list_close" => Request::ListClose(CursorRequest {
@@ -374,6 +384,9 @@ fn request_json(request: &Request) -> Value {
             map.insert("prefix".into(), json!(r.prefix));
             insert_some(&mut map, "offset", r.offset.clone());
             map.insert("page".into(), json!(r.page));
+            if r.delimiter {
+                map.insert("delimiter".into(), json!(true));
+            }
             ("list", Some(r.id))
         }
         Request::ListNext(r) | Request::ListClose(r) => {
@@ -714,6 +727,7 @@ fn encoded_response(name: &str) -> Vec<u8> {
             14,
             Success::List {
                 entries: vec![meta_a(), meta_b(), meta_c()],
+                prefixes: vec![],
                 cursor: Some(3),
             },
         ),
@@ -721,6 +735,15 @@ fn encoded_response(name: &str) -> Vec<u8> {
             u64::MAX,
             Success::List {
                 entries: vec![],
+                prefixes: vec![],
+                cursor: None,
+            },
+        ),
+        "success_list_one_level" => ok(
+            33,
+            Success::List {
+                entries: vec![meta_a()],
+                prefixes: vec!["dir/sub".into(), "dir/\u{fc}ber".into()],
                 cursor: None,
             },
         ),

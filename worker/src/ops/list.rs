@@ -13,9 +13,15 @@ use crate::stores::Store;
 use std::sync::Arc;
 
 pub struct Listing {
-    stream: BoxStream<'static, object_store::Result<ObjectMeta>>,
+    stream: BoxStream<'static, object_store::Result<Entry>>,
     store: Arc<Store>,
     page: usize,
+}
+
+/// One item of a listing: an object, or (one level only) a common prefix, a "directory".
+enum Entry {
+    Object(ObjectMeta),
+    Prefix(Path),
 }
 
 /// object_store lists by whole path segments; protocol.md promises a plain string prefix, so list the
@@ -41,6 +47,18 @@ pub async fn list(ctx: &Ctx, r: ListRequest) -> Result<Success, ErrorInfo> {
     }
     let store = ctx.stores.get(r.store)?;
     let dir = directory_of(&r.prefix)?;
+    if r.delimiter {
+        let stream = one_level(&store, dir, r.prefix, r.offset).await?;
+        return next_page(
+            ctx,
+            Listing {
+                stream,
+                store,
+                page: r.page as usize,
+            },
+        )
+        .await;
+    }
     let raw = match &r.offset {
         Some(offset) => store
             .inner
@@ -70,6 +88,7 @@ pub async fn list(ctx: &Ctx, r: ListRequest) -> Result<Success, ErrorInfo> {
     } else {
         stream
     };
+    let stream = stream.map_ok(Entry::Object).boxed();
     let listing = Listing {
         stream,
         store,
@@ -78,15 +97,54 @@ pub async fn list(ctx: &Ctx, r: ListRequest) -> Result<Success, ErrorInfo> {
     next_page(ctx, listing).await
 }
 
+/// The objects directly under `dir` and its subdirectories, those that start with the whole
+/// `prefix` (and come after `offset`), objects and prefixes each in key order.
+async fn one_level(
+    store: &Store,
+    dir: Option<Path>,
+    prefix: String,
+    offset: Option<String>,
+) -> Result<BoxStream<'static, object_store::Result<Entry>>, ErrorInfo> {
+    let found = store
+        .inner
+        .list_with_delimiter(dir.as_ref())
+        .await
+        .map_err(|e| store.error(&e))?;
+    let wanted = move |key: &str| {
+        key.starts_with(prefix.as_str()) && offset.as_deref().is_none_or(|o| key > o)
+    };
+    let mut objects: Vec<ObjectMeta> = found
+        .objects
+        .into_iter()
+        .filter(|m| wanted(m.location.as_ref()))
+        .collect();
+    objects.sort_by(|a, b| a.location.cmp(&b.location));
+    let mut prefixes: Vec<Path> = found
+        .common_prefixes
+        .into_iter()
+        .filter(|p| wanted(p.as_ref()))
+        .collect();
+    prefixes.sort();
+    let entries = objects
+        .into_iter()
+        .map(Entry::Object)
+        .chain(prefixes.into_iter().map(Entry::Prefix))
+        .map(Ok);
+    Ok(futures::stream::iter(entries).boxed())
+}
+
 async fn next_page(ctx: &Ctx, mut listing: Listing) -> Result<Success, ErrorInfo> {
     let mut entries = Vec::with_capacity(listing.page.min(1024));
-    while entries.len() < listing.page {
+    let mut prefixes = Vec::new();
+    while entries.len() + prefixes.len() < listing.page {
         match listing.stream.next().await {
-            Some(Ok(meta)) => entries.push(Meta::from(&meta)),
+            Some(Ok(Entry::Object(meta))) => entries.push(Meta::from(&meta)),
+            Some(Ok(Entry::Prefix(path))) => prefixes.push(path.to_string()),
             Some(Err(e)) => return Err(listing.store.error(&e)),
             None => {
                 return Ok(Success::List {
                     entries,
+                    prefixes,
                     cursor: None,
                 })
             }
@@ -96,6 +154,7 @@ async fn next_page(ctx: &Ctx, mut listing: Listing) -> Result<Success, ErrorInfo
     lock(&ctx.listings).insert(cursor, listing);
     Ok(Success::List {
         entries,
+        prefixes,
         cursor: Some(cursor),
     })
 }

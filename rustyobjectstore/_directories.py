@@ -1,0 +1,53 @@
+"""One level of a "directory": ``list_with_delimiter``, the objects directly under a prefix and the
+common prefixes below it, gathered from the worker's pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rustyobjectstore import _codec as codec
+from rustyobjectstore._config import StoreConfig
+from rustyobjectstore._connection import response_field
+from rustyobjectstore._errors import ProtocolError
+from rustyobjectstore._objectmeta import ObjectMeta
+from rustyobjectstore._ops import call, retry_on_crash, route
+from rustyobjectstore._pool import Pool
+from rustyobjectstore._steps import Step
+
+PAGE_ENTRIES = 5000  # objects and prefixes per answer: far below the frame limit
+
+
+@dataclass(frozen=True)
+class ListResult:
+    """``objects``: the objects directly under the prefix's "directory" whose keys start with the
+    prefix; ``common_prefixes``: the "subdirectories" there, as keys without the trailing ``/``
+    (``"data/year=2026"``). Each in key order."""
+
+    objects: list[ObjectMeta]
+    common_prefixes: list[str]
+
+
+def one_level(pool: Pool, conf: StoreConfig, prefix: str) -> Step[ListResult]:
+    return (
+        yield from retry_on_crash(pool, lambda: _one_level_once(pool, conf, prefix), write=False)
+    )
+
+
+def _one_level_once(pool: Pool, conf: StoreConfig, prefix: str) -> Step[ListResult]:
+    conn, store = route(pool, conf, prefix)
+    message = codec.list_start(store, prefix, PAGE_ENTRIES, delimiter=True)
+    response = yield from call(conn, message, "list", prefix)
+    objects: list[ObjectMeta] = []
+    prefixes: list[str] = []
+    while True:
+        objects += [ObjectMeta.from_wire(m) for m in response_field(response, "entries")]
+        found = response.get("prefixes", [])
+        if not isinstance(found, list) or not all(isinstance(p, str) for p in found):
+            raise ProtocolError(f"bad list prefixes {found!r}")
+        prefixes += found
+        cursor = response_field(response, "cursor")
+        if cursor is None:
+            return ListResult(objects, prefixes)
+        if not isinstance(cursor, int):
+            raise ProtocolError(f"bad list cursor {cursor!r}")
+        response = yield from call(conn, codec.cursor_op("list_next", cursor), "list", prefix)
