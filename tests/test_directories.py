@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from conftest import minio_config
@@ -67,3 +68,20 @@ def test_one_level_on_minio(minio_server: RunningServer, minio_bucket: str) -> N
     _seed(conf)
     for prefix, expected in EXPECTED.items():
         assert _shape(ros.list_with_delimiter(prefix, conf)) == expected, prefix
+
+
+def test_a_local_prefix_inside_a_name_walks_only_what_matches(tmp_path: Path) -> None:
+    """``file:///t`` once walked all of ``/``: here a directory that loops back on itself, which a
+    walk into it fails on, sits beside the matching ones."""
+    (tmp_path / "loop").mkdir()
+    (tmp_path / "loop" / "self").symlink_to("..")
+    conf = ros.Config(tmp_path.as_uri())
+    for key in ("sto/a", "stx/deep/b", "s"):
+        ros.put_object(key, b"x", conf)
+    assert [m.path for m in ros.list_objects("st", conf)] == ["sto/a", "stx/deep/b"]
+    assert [m.path for m in ros.list_objects("st", conf, offset="sto/a")] == ["stx/deep/b"]
+    assert [m.path for m in ros.list_objects("s", conf)] == ["s", "sto/a", "stx/deep/b"]
+    assert [m.path for m in ros.list_objects("sto/a", conf)] == ["sto/a"]
+    assert _shape(ros.list_with_delimiter("st", conf)) == ([], ["sto", "stx"])
+    with pytest.raises(ros.ObjectStoreError, match="loop"):
+        list(ros.list_objects("", conf))  # a walk into it does fail

@@ -59,11 +59,17 @@ pub async fn list(ctx: &Ctx, r: ListRequest) -> Result<Success, ErrorInfo> {
         )
         .await;
     }
-    let raw = match &r.offset {
-        Some(offset) => store
-            .inner
-            .list_with_offset(dir.as_ref(), &Path::from(offset.as_str())),
-        None => store.inner.list(dir.as_ref()),
+    let raw = if store.lists_unsorted() && !r.prefix.is_empty() && !r.prefix.ends_with('/') {
+        // A local prefix that ends inside a name: walk only the entries that match it, not the
+        // whole directory (`file:///t` would walk all of `/`).
+        matching_entries(&store, dir, &r.prefix).await?
+    } else {
+        match &r.offset {
+            Some(offset) => store
+                .inner
+                .list_with_offset(dir.as_ref(), &Path::from(offset.as_str())),
+            None => store.inner.list(dir.as_ref()),
+        }
     };
     let prefix = r.prefix;
     let offset = r.offset;
@@ -95,6 +101,33 @@ pub async fn list(ctx: &Ctx, r: ListRequest) -> Result<Success, ErrorInfo> {
         page: r.page as usize,
     };
     next_page(ctx, listing).await
+}
+
+/// Every object under `dir` whose key starts with `prefix`: the matching objects of its one level,
+/// then everything below each matching subdirectory.
+async fn matching_entries(
+    store: &Store,
+    dir: Option<Path>,
+    prefix: &str,
+) -> Result<BoxStream<'static, object_store::Result<ObjectMeta>>, ErrorInfo> {
+    let level = store
+        .inner
+        .list_with_delimiter(dir.as_ref())
+        .await
+        .map_err(|e| store.error(&e))?;
+    let objects: Vec<_> = level
+        .objects
+        .into_iter()
+        .filter(|m| m.location.as_ref().starts_with(prefix))
+        .map(Ok)
+        .collect();
+    let mut streams = vec![futures::stream::iter(objects).boxed()];
+    for sub in level.common_prefixes {
+        if sub.as_ref().starts_with(prefix) {
+            streams.push(store.inner.list(Some(&sub)));
+        }
+    }
+    Ok(futures::stream::iter(streams).flatten().boxed())
 }
 
 /// The objects directly under `dir` and its subdirectories, those that start with the whole
