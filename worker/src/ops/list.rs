@@ -110,60 +110,58 @@ async fn matching_entries(
     dir: Option<Path>,
     prefix: &str,
 ) -> Result<BoxStream<'static, object_store::Result<ObjectMeta>>, ErrorInfo> {
-    let level = store
-        .inner
-        .list_with_delimiter(dir.as_ref())
-        .await
-        .map_err(|e| store.error(&e))?;
-    let objects: Vec<_> = level
-        .objects
-        .into_iter()
-        .filter(|m| m.location.as_ref().starts_with(prefix))
-        .map(Ok)
-        .collect();
-    let mut streams = vec![futures::stream::iter(objects).boxed()];
-    for sub in level.common_prefixes {
-        if sub.as_ref().starts_with(prefix) {
-            streams.push(store.inner.list(Some(&sub)));
-        }
+    let (objects, subdirectories) = level_of(store, dir, |key| key.starts_with(prefix)).await?;
+    let mut streams = vec![futures::stream::iter(objects.into_iter().map(Ok)).boxed()];
+    for sub in subdirectories {
+        streams.push(store.inner.list(Some(&sub)));
     }
     Ok(futures::stream::iter(streams).flatten().boxed())
 }
 
 /// The objects directly under `dir` and its subdirectories, those that start with the whole
-/// `prefix` (and come after `offset`), objects and prefixes each in key order.
+/// `prefix` (and come after `offset`): objects, then prefixes.
 async fn one_level(
     store: &Store,
     dir: Option<Path>,
     prefix: String,
     offset: Option<String>,
 ) -> Result<BoxStream<'static, object_store::Result<Entry>>, ErrorInfo> {
-    let found = store
-        .inner
-        .list_with_delimiter(dir.as_ref())
-        .await
-        .map_err(|e| store.error(&e))?;
-    let wanted = move |key: &str| {
-        key.starts_with(prefix.as_str()) && offset.as_deref().is_none_or(|o| key > o)
-    };
-    let mut objects: Vec<ObjectMeta> = found
-        .objects
-        .into_iter()
-        .filter(|m| wanted(m.location.as_ref()))
-        .collect();
-    objects.sort_by(|a, b| a.location.cmp(&b.location));
-    let mut prefixes: Vec<Path> = found
-        .common_prefixes
-        .into_iter()
-        .filter(|p| wanted(p.as_ref()))
-        .collect();
-    prefixes.sort();
+    let wanted =
+        |key: &str| key.starts_with(prefix.as_str()) && offset.as_deref().is_none_or(|o| key > o);
+    let (objects, prefixes) = level_of(store, dir, wanted).await?;
     let entries = objects
         .into_iter()
         .map(Entry::Object)
         .chain(prefixes.into_iter().map(Entry::Prefix))
         .map(Ok);
     Ok(futures::stream::iter(entries).boxed())
+}
+
+/// The objects and the subdirectories directly under `dir` whose keys `wanted` keeps, each in key
+/// order.
+async fn level_of(
+    store: &Store,
+    dir: Option<Path>,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<(Vec<ObjectMeta>, Vec<Path>), ErrorInfo> {
+    let found = store
+        .inner
+        .list_with_delimiter(dir.as_ref())
+        .await
+        .map_err(|e| store.error(&e))?;
+    let mut objects: Vec<ObjectMeta> = found
+        .objects
+        .into_iter()
+        .filter(|m| wanted(m.location.as_ref()))
+        .collect();
+    objects.sort_by(|a, b| a.location.cmp(&b.location));
+    let mut subdirectories: Vec<Path> = found
+        .common_prefixes
+        .into_iter()
+        .filter(|p| wanted(p.as_ref()))
+        .collect();
+    subdirectories.sort();
+    Ok((objects, subdirectories))
 }
 
 async fn next_page(ctx: &Ctx, mut listing: Listing) -> Result<Success, ErrorInfo> {
