@@ -176,8 +176,7 @@ def get_object_ranges_into(
     """``get_object_ranges`` into one writable buffer per range (each must hold its range's length);
     returns how many bytes each got (fewer at the object's end):
     ``sizes = get_object_ranges_into(key, [(0, 1024)], [bytearray(1024)], conf)``."""
-    views = [_ops.writable_view(b) for b in buffers]
-    return run_sync(_ranges.ranges_into(current_pool(), conf, path, ranges, views, coalesce))
+    return run_sync(_ranges.ranges_into(current_pool(), conf, path, ranges, buffers, coalesce))
 
 
 async def get_object_ranges_into_async(
@@ -188,8 +187,9 @@ async def get_object_ranges_into_async(
     *,
     coalesce: int = COALESCE,
 ) -> list[int]:
-    views = [_ops.writable_view(b) for b in buffers]
-    return await run_async(_ranges.ranges_into(current_pool(), conf, path, ranges, views, coalesce))
+    return await run_async(
+        _ranges.ranges_into(current_pool(), conf, path, ranges, buffers, coalesce)
+    )
 
 
 def get_object_to_file(

@@ -14,6 +14,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from typing_extensions import Buffer
+
 from rustyobjectstore import _codec as codec
 from rustyobjectstore._codec import Message, Region
 from rustyobjectstore._config import StoreConfig
@@ -24,7 +26,15 @@ from rustyobjectstore._errors import (
     RangeNotSatisfiableError,
 )
 from rustyobjectstore._objectmeta import ObjectMeta
-from rustyobjectstore._ops import IntoBytes, allocate, head, read, retry_on_crash, route
+from rustyobjectstore._ops import (
+    IntoBytes,
+    allocate,
+    head,
+    read,
+    retry_on_crash,
+    route,
+    writable_view,
+)
 from rustyobjectstore._pool import Pool
 from rustyobjectstore._steps import Step
 
@@ -263,14 +273,15 @@ def ranges_into(
     conf: StoreConfig,
     path: str,
     ranges: Sequence[Range],
-    buffers: Sequence[memoryview],
+    buffers: Sequence[Buffer],
     coalesce: int,
 ) -> Step[list[int]]:
     checked = check_ranges(ranges)
+    views = [writable_view(b) for b in buffers]
     _check_coalesce(coalesce)
-    if len(buffers) != len(checked):
-        raise ValueError(f"{len(checked)} ranges but {len(buffers)} buffers")
-    for i, ((start, end), view) in enumerate(zip(checked, buffers, strict=True)):
+    if len(views) != len(checked):
+        raise ValueError(f"{len(checked)} ranges but {len(views)} buffers")
+    for i, ((start, end), view) in enumerate(zip(checked, views, strict=True)):
         if len(view) < end - start:
             raise BufferTooSmallError(
                 f"buffer {i} holds {len(view)} bytes but range {i} asks for {end - start}",
@@ -278,7 +289,7 @@ def ranges_into(
             )  # fmt: skip
     gathered = yield from gather(pool, conf, path, checked, coalesce)
     sizes = []
-    for i, view in enumerate(buffers):
+    for i, view in enumerate(views):
         data = gathered.result(i)
         view[: len(data)] = data
         sizes.append(len(data))
