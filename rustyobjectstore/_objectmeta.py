@@ -9,6 +9,7 @@ from typing import Any
 from rustyobjectstore._errors import ProtocolError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_new = object.__new__
 
 
 @dataclass(frozen=True)
@@ -22,15 +23,18 @@ class ObjectMeta:
     @classmethod
     def from_wire(cls, meta: Any) -> ObjectMeta:
         try:
-            nanos = int(meta["last_modified"])
-            return cls(
+            made = _new(cls)
+            # A listing builds one per entry: filling the fields' dict directly costs a third of
+            # what the frozen dataclass's __init__ (a guarded setattr per field) does.
+            made.__dict__.update(
                 path=str(meta["path"]),
                 size=int(meta["size"]),
-                last_modified=_EPOCH + timedelta(microseconds=nanos // 1000),
+                last_modified=_EPOCH + timedelta(0, 0, int(meta["last_modified"]) // 1000),
                 e_tag=meta.get("e_tag"),
                 version=meta.get("version"),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+            return made
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise ProtocolError(f"malformed object metadata {meta!r}: {exc}") from None
 
 
