@@ -25,7 +25,8 @@ class ObjectMeta:
         try:
             made = _new(cls)
             # A listing builds one per entry: filling the fields' dict directly costs a third of
-            # what the frozen dataclass's __init__ (a guarded setattr per field) does.
+            # what the frozen dataclass's __init__ (a guarded setattr per field) does. (With
+            # slots=True there would be no __dict__: this would have to change.)
             made.__dict__.update(
                 path=str(meta["path"]),
                 size=int(meta["size"]),
