@@ -208,6 +208,15 @@ def test_a_bulk_delete_reset_once_loses_no_key(server: FaultServer) -> None:
     assert not server.objects
 
 
+def test_a_resent_delete_that_finds_the_key_gone_succeeds(server: FaultServer) -> None:
+    """The send that broke off may have deleted the key; only the first send's 404 is an error."""
+    server.script(Reset(), Status(404, s3_code="NoSuchKey"))
+    ros.delete_object(KEY, at(server, max_retries=2))
+    server.script(Status(404, s3_code="NoSuchKey"))
+    with pytest.raises(ros.NotFoundError):
+        ros.delete_object(KEY, at(server, max_retries=2))
+
+
 def test_a_delete_reset_storm_stops_when_the_retries_run_out(server: FaultServer) -> None:
     server.default = Reset()
     with pytest.raises(ros.ObjectStoreConnectionError):
