@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 from rustyobjectstore import _codec as codec
 from rustyobjectstore._config import StoreConfig
-from rustyobjectstore._connection import response_field
 from rustyobjectstore._errors import ProtocolError
 from rustyobjectstore._objectmeta import ObjectMeta
-from rustyobjectstore._ops import call, retry_on_crash, route
+from rustyobjectstore._ops import call, list_page, retry_on_crash, route
 from rustyobjectstore._pool import Pool
 from rustyobjectstore._steps import Step
 
@@ -40,14 +39,12 @@ def _one_level_once(pool: Pool, conf: StoreConfig, prefix: str) -> Step[ListResu
     objects: list[ObjectMeta] = []
     prefixes: list[str] = []
     while True:
-        objects += [ObjectMeta.from_wire(m) for m in response_field(response, "entries")]
+        entries, cursor = list_page(response)
+        objects += entries
         found = response.get("prefixes", [])
         if not isinstance(found, list) or not all(isinstance(p, str) for p in found):
             raise ProtocolError(f"bad list prefixes {found!r}")
         prefixes += found
-        cursor = response_field(response, "cursor")
         if cursor is None:
             return ListResult(objects, prefixes)
-        if not isinstance(cursor, int):
-            raise ProtocolError(f"bad list cursor {cursor!r}")
         response = yield from call(conn, codec.cursor_op("list_next", cursor), "list", prefix)

@@ -447,7 +447,8 @@ def _delete_once(pool: Pool, conf: StoreConfig, path: str) -> Step[None]:
 Page = tuple[list[ObjectMeta], int | None]
 
 
-def _page(response: Message) -> Page:
+def list_page(response: Message) -> Page:
+    """A list answer's metas and cursor (None at the end)."""
     entries = [ObjectMeta.from_wire(m) for m in response_field(response, "entries")]
     cursor = response_field(response, "cursor")
     if cursor is not None and not isinstance(cursor, int):
@@ -459,11 +460,11 @@ def list_first(
     conn: Connection, store: int, prefix: str, page: int, offset: str | None
 ) -> Step[Page]:
     message = codec.list_start(store, prefix, page, offset)
-    return _page((yield from call(conn, message, "list", prefix)))
+    return list_page((yield from call(conn, message, "list", prefix)))
 
 
 def list_next(conn: Connection, cursor: int, prefix: str) -> Step[Page]:
-    return _page((yield from call(conn, codec.cursor_op("list_next", cursor), "list", prefix)))
+    return list_page((yield from call(conn, codec.cursor_op("list_next", cursor), "list", prefix)))
 
 
 def copy(pool: Pool, conf: StoreConfig, op: str, src: str, dst: str, overwrite: bool) -> Step[None]:

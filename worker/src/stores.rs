@@ -41,7 +41,7 @@ pub struct Store {
     bucket: Option<String>,
     /// Requests go out unsigned (`skip_signature`): a refusal then says so.
     unsigned: bool,
-    /// The store's retry settings, for what the worker sends again itself (`ops::resend`).
+    /// The store's retry settings, for what the worker sends again itself (`ops::meta`'s deletes).
     pub retry: RetryConfig,
     secrets: Vec<String>,
 }
@@ -274,6 +274,7 @@ fn build_inner(
             format!("unsupported URL {:?}: {e}", config.url),
         )
     })?;
+    let retry = retry_config(config)?;
     // The builders share these methods but no trait. Client options go first: with_client_options
     // replaces what with_config set (allow_http).
     macro_rules! cloud_store {
@@ -281,7 +282,7 @@ fn build_inner(
             let mut b = $builder::new()
                 .with_url(url.as_str())
                 .with_client_options(client_options(config)?)
-                .with_retry(retry_config(config)?)
+                .with_retry(retry.clone())
                 .with_http_connector(CountingConnector(Arc::clone(http)));
             for (k, v) in &config.options {
                 b = b.with_config(parse_option::<$key>(k, $label)?, v);
@@ -395,7 +396,7 @@ fn build_inner(
             .options
             .iter()
             .any(|(k, v)| k.ends_with("skip_signature") && v.eq_ignore_ascii_case("true")),
-        retry: retry_config(config)?,
+        retry,
         secrets: secrets.to_vec(),
     })
 }
