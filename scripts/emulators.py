@@ -446,7 +446,7 @@ def _http(
     url: str,
     body: bytes | None = None,
     headers: Mapping[str, str] | None = None,
-    timeout: float = 10.0,
+    timeout: float = 30.0,  # an emulator on a loaded 2-core machine can take over 10 s
 ) -> HttpResponse:
     """One request on a fresh connection; any HTTP status is returned.
 
