@@ -13,7 +13,7 @@ from typing import Any
 
 import msgpack
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_FRAME = 4 * 1024 * 1024
 MAX_LIST_PAGE = 10_000
 

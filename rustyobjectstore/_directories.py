@@ -9,7 +9,7 @@ from rustyobjectstore import _codec as codec
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._errors import ProtocolError
 from rustyobjectstore._objectmeta import ObjectMeta
-from rustyobjectstore._ops import call, list_page, retry_on_crash, route
+from rustyobjectstore._ops import call, list_cursor, list_objects_of, retry_on_crash, route
 from rustyobjectstore._pool import Pool
 from rustyobjectstore._steps import Step
 
@@ -39,8 +39,8 @@ def _one_level_once(pool: Pool, conf: StoreConfig, prefix: str) -> Step[ListResu
     objects: list[ObjectMeta] = []
     prefixes: list[str] = []
     while True:
-        entries, cursor = list_page(response)
-        objects += entries
+        cursor = list_cursor(response)
+        objects += list_objects_of(response)
         found = response.get("prefixes", [])
         if not isinstance(found, list) or not all(isinstance(p, str) for p in found):
             raise ProtocolError(f"bad list prefixes {found!r}")

@@ -4,10 +4,13 @@ iterators built on it, each with an asyncio twin. A listing stays on the worker 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future
 
 from rustyobjectstore import _codec as codec
 from rustyobjectstore import _ops
+from rustyobjectstore._codec import Message
 from rustyobjectstore._config import StoreConfig
+from rustyobjectstore._connection import Call
 from rustyobjectstore._finalizers import later
 from rustyobjectstore._objectmeta import ObjectMeta
 from rustyobjectstore._pool import Pool
@@ -18,7 +21,10 @@ CHUNK_ENTRIES = 1000
 
 class _Listing:
     """The state both twins share: where the listing is, and whether it is over. One abandoned
-    unfinished is let go of through the finalizer queue."""
+    unfinished is let go of through the finalizer queue.
+
+    The next page is asked for as soon as a page arrives, before this one's metas are built: the
+    worker reads it while Python builds (one page ahead, never more)."""
 
     done = True  # until __init__ has routed it: a listing it failed to make has nothing to let go
 
@@ -29,27 +35,44 @@ class _Listing:
         self.connection, self.store = _ops.route(pool, conf, *keys)
         self.started = False
         self.done = False
-        self.cursor: int | None = None
+        self.ahead: Call | None = None  # the list_next sent for the page after the last one
+        self.broken: BaseException | None = None
 
     def __del__(self) -> None:
         if not self.done:
             later(self.finish)
 
     def next_chunk(self) -> Step[list[ObjectMeta] | None]:
+        if self.broken is not None:
+            raise self.broken  # the page it failed on is lost: the listing cannot go on
         if self.done:
             return None
+        try:
+            response = yield from self._next_response()
+            cursor = _ops.list_cursor(response)
+        except BaseException as exc:
+            self.broken, self.done = exc, True
+            raise
+        if cursor is None:
+            self.done = True
+        else:
+            message = codec.cursor_op("list_next", cursor)
+            self.ahead = self.connection.request(message, "list", self.prefix)
+        return _ops.list_objects_of(response) or None
+
+    def _next_response(self) -> Step[Message]:
         if not self.started:
             self.started = True
-            page = yield from _ops.list_first(
-                self.connection, self.store, self.prefix, CHUNK_ENTRIES, self.offset
-            )
-        else:
-            assert self.cursor is not None
-            page = yield from _ops.list_next(self.connection, self.cursor, self.prefix)
-        entries, self.cursor = page
-        if self.cursor is None:
-            self.done = True
-        return entries or None
+            message = codec.list_start(self.store, self.prefix, CHUNK_ENTRIES, self.offset)
+            return (yield from _ops.call(self.connection, message, "list", self.prefix))
+        ahead, self.ahead = self.ahead, None
+        assert ahead is not None
+        try:
+            response: Message = yield ahead
+        except BaseException:
+            self.connection.give_up(ahead)
+            raise
+        return response
 
     def finish(self) -> bool:
         """Stops the listing; True the first time, False after. The worker's side is dropped
@@ -57,11 +80,20 @@ class _Listing:
         if self.done:
             return False
         self.done = True
-        if self.cursor is not None and self.connection.alive:
-            message = codec.cursor_op("list_close", self.cursor)
-            self.connection.request(message, "list", self.prefix)
-        self.cursor = None
+        ahead, self.ahead = self.ahead, None
+        if ahead is not None:
+            # Its answer opens the page after it: close that once it is known (on the thread that
+            # delivers answers, which must not send; the finalizer queue does).
+            ahead.add_done_callback(lambda answered: later(lambda: self._close(answered)))
         return True
+
+    def _close(self, answered: Future[Message]) -> None:
+        if answered.cancelled() or answered.exception() is not None:
+            return
+        cursor = answered.result().get("cursor")
+        if isinstance(cursor, int) and self.connection.alive:
+            message = codec.cursor_op("list_close", cursor)
+            self.connection.request(message, "list", self.prefix)
 
 
 class ListStream:

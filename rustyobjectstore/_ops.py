@@ -444,27 +444,16 @@ def _delete_once(pool: Pool, conf: StoreConfig, path: str) -> Step[None]:
     yield from call(conn, codec.path_op("delete", store, path), "delete", path)
 
 
-Page = tuple[list[ObjectMeta], int | None]
-
-
-def list_page(response: Message) -> Page:
-    """A list answer's metas and cursor (None at the end)."""
-    entries = [ObjectMeta.from_wire(m) for m in response_field(response, "entries")]
+def list_cursor(response: Message) -> int | None:
+    """Where a list answer's listing goes on (None: it is done)."""
     cursor = response_field(response, "cursor")
-    if cursor is not None and not isinstance(cursor, int):
+    if cursor is not None and (type(cursor) is not int or cursor < 0):
         raise ProtocolError(f"bad list cursor {cursor!r}")
-    return entries, cursor
+    return cursor
 
 
-def list_first(
-    conn: Connection, store: int, prefix: str, page: int, offset: str | None
-) -> Step[Page]:
-    message = codec.list_start(store, prefix, page, offset)
-    return list_page((yield from call(conn, message, "list", prefix)))
-
-
-def list_next(conn: Connection, cursor: int, prefix: str) -> Step[Page]:
-    return list_page((yield from call(conn, codec.cursor_op("list_next", cursor), "list", prefix)))
+def list_objects_of(response: Message) -> list[ObjectMeta]:
+    return ObjectMeta.from_columns(response_field(response, "objects"))
 
 
 def copy(pool: Pool, conf: StoreConfig, op: str, src: str, dst: str, overwrite: bool) -> Step[None]:

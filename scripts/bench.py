@@ -150,10 +150,17 @@ def workloads(quick: bool) -> list[Workload]:
         Workload("ranges", f"{RANGES} random 64 KiB ranges of a 64 MiB object, one call",
                  64 * KiB, RANGES, 1, "ops/s", ops=("ranges",), object_size=64 * MiB)
     )  # fmt: skip
+    keys = 5_000 if quick else 50_000
+    chosen.append(Workload("list", f"listing {keys:,} keys", 1, keys, 64, "ops/s", ops=("list",)))
+    chosen.append(
+        Workload("tree", f"one level of each of {TREE_DIRS} directories of {TREE_KEYS // TREE_DIRS} "
+                 "keys, and of their parent", 1, TREE_DIRS + 1, 1, "ops/s", ops=("list_dir",))
+    )  # fmt: skip
     return chosen
 
 
 RANGES = 256
+TREE_DIRS, TREE_KEYS = 100, 10_000
 
 
 def random_ranges(w: Workload) -> list[tuple[int, int]]:
@@ -244,6 +251,15 @@ class Client:
         raise NotImplementedError
 
     def delete(self, keys: Sequence[str]) -> None:
+        raise NotImplementedError
+
+    def list_keys(self, prefix: str) -> int:
+        """How many keys start with ``prefix``, each listed as the library lists them (metadata
+        and all)."""
+        raise NotImplementedError
+
+    def list_level(self, prefix: str) -> tuple[int, int]:
+        """The objects and the "subdirectories" directly under ``prefix`` (which ends in /)."""
         raise NotImplementedError
 
     def prepare(self, size: int, in_flight: int) -> None:
@@ -343,6 +359,13 @@ class RosClient(Client):
     def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
         return self.ros.get_object_ranges(key, ranges, self.conf)
 
+    def list_keys(self, prefix: str) -> int:
+        return sum(len(chunk) for chunk in self.ros.list_objects_stream(prefix, self.conf))
+
+    def list_level(self, prefix: str) -> tuple[int, int]:
+        level = self.ros.list_with_delimiter(prefix, self.conf)
+        return len(level.objects), len(level.common_prefixes)
+
     def delete(self, keys: Sequence[str]) -> None:
         try:
             self.ros.bulk_delete_objects(keys, self.conf)
@@ -395,6 +418,13 @@ class ObstoreClient(Client):
             return got
 
         return [bytes(b) for b in asyncio.run(call())]
+
+    def list_keys(self, prefix: str) -> int:
+        return sum(len(chunk) for chunk in self.obs.list(self.store, prefix))
+
+    def list_level(self, prefix: str) -> tuple[int, int]:
+        level = self.obs.list_with_delimiter(self.store, prefix)
+        return len(level["objects"]), len(level["common_prefixes"])
 
     def delete(self, keys: Sequence[str]) -> None:
         for start in range(0, len(keys), 1000):
@@ -466,6 +496,22 @@ class Boto3Client(ThreadedClient):
         data: bytes = answer["Body"].read()
         return data
 
+    def list_keys(self, prefix: str) -> int:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        return sum(len(page.get("Contents", [])) for page in pages)
+
+    def list_level(self, prefix: str) -> tuple[int, int]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+        )
+        objects = prefixes = 0
+        for page in pages:
+            objects += len(page.get("Contents", []))
+            prefixes += len(page.get("CommonPrefixes", []))
+        return objects, prefixes
+
     def delete(self, keys: Sequence[str]) -> None:
         for start in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[start : start + 1000]]
@@ -499,6 +545,18 @@ class AzureClient(ThreadedClient):
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
         return bytes(self.container.download_blob(key, offset=start, length=end - start).readall())
+
+    def list_keys(self, prefix: str) -> int:
+        return sum(1 for _ in self.container.list_blobs(name_starts_with=prefix))
+
+    def list_level(self, prefix: str) -> tuple[int, int]:
+        objects = prefixes = 0
+        for item in self.container.walk_blobs(name_starts_with=prefix, delimiter="/"):
+            if item.name.endswith("/"):
+                prefixes += 1
+            else:
+                objects += 1
+        return objects, prefixes
 
     def delete(self, keys: Sequence[str]) -> None:
         def one(i: int) -> None:
@@ -826,6 +884,8 @@ def measure(
     w = workload
     if w.ops == ("ranges",):
         return (yield from measure_ranges(client, server, w, payload, repeats))
+    if w.ops in (("list",), ("list_dir",)):
+        return (yield from measure_listing(client, server, w, repeats))
     keys = [f"bench/{client.lib}/{w.key}/{i:06d}" for i in range(w.count)]
     columns = {client.lib: "", **client.get_variants}
     records = {
@@ -902,6 +962,48 @@ def measure_ranges(
     finally:
         with contextlib.suppress(Exception):
             client.delete([key])
+    summarize(record, w)
+    return [record]
+
+
+def measure_listing(
+    client: Client, server: str, w: Workload, repeats: int
+) -> Generator[None, None, list[Record]]:
+    """Keys of one byte (put ``w.in_flight`` at once, not timed), then listed ``repeats`` times:
+    all of them (``list``: ``w.count`` keys a listing), or one level of each directory of a tree
+    and of their parent (``list_dir``: ``w.count`` calls); the counts are checked every time."""
+    (op,) = w.ops
+    base = f"bench/{client.lib}/{w.key}/"
+    if op == "list":
+        keys = [f"{base}k{i:06d}" for i in range(w.count)]
+    else:
+        per_dir = TREE_KEYS // TREE_DIRS
+        keys = [f"{base}d{d:03d}/k{k:04d}" for d in range(TREE_DIRS) for k in range(per_dir)]
+    record = Record(server, w.key, op, client.lib, "ok", w.unit)
+    try:
+        client.put_many(keys, b"x", w.in_flight)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            counted: object
+            if op == "list":
+                counted = client.list_keys(base)
+                expected: object = w.count
+            else:
+                counted = [client.list_level(base)] + [
+                    client.list_level(f"{base}d{d:03d}/") for d in range(TREE_DIRS)
+                ]
+                expected = [(0, TREE_DIRS)] + [(TREE_KEYS // TREE_DIRS, 0)] * TREE_DIRS
+            record.samples.append(time.perf_counter() - start)
+            if counted != expected:
+                raise RuntimeError(f"{base}: listed {counted!r}, expected {expected!r}")
+            yield
+        log(f"  {server} {w.key} {op} {client.lib}: {_fmt_sample(record, w)}")
+    except Exception as e:
+        log(f"  {server} {w.key} {client.lib}: FAILED: {_short(e)}")
+        record.status, record.reason = "failed", _short(e)
+    finally:
+        with contextlib.suppress(Exception):
+            client.delete(keys)
     summarize(record, w)
     return [record]
 

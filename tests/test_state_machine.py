@@ -647,9 +647,15 @@ def test_a_fake_that_speaks_another_protocol_is_refused() -> None:
         on_message: Callable[[Message], None],
         on_close: Callable[[Closed], None],
     ) -> FakeWorker:
-        return FakeWorker(argv, fds, on_message, on_close, hello={"t": "hello", "protocol": 2})
+        return FakeWorker(
+            argv,
+            fds,
+            on_message,
+            on_close,
+            hello={"t": "hello", "protocol": codec.PROTOCOL_VERSION + 1},
+        )
 
-    with pytest.raises(ProtocolError, match="speaks protocol 2"):
+    with pytest.raises(ProtocolError, match=f"speaks protocol {codec.PROTOCOL_VERSION + 1}"):
         Connection(SETTINGS, transport=other)
 
 

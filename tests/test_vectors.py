@@ -28,6 +28,7 @@ from rustyobjectstore._errors import (
     error_from_wire,
 )
 from rustyobjectstore._objectmeta import ObjectMeta
+from rustyobjectstore._ops import list_cursor, list_objects_of
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "vectors"
@@ -322,11 +323,20 @@ def test_metas_parse() -> None:
     assert head.last_modified == datetime(1969, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
     assert head.size == 5 * 2**30 and head.e_tag is None
     listing = _response("success_list_with_cursor")
-    entries = [_check_meta(m) for m in listing["entries"]]
+    entries = list_objects_of(listing)
+    columns = listing["objects"]
+    rows = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    assert entries == [_check_meta(row) for row in rows], "columns and maps give the same metas"
     assert [e.path for e in entries] == ["dir/a.txt", "dir/\u00fcber.txt", "dir/zero"]
-    assert listing["cursor"] == 3
+    assert entries[0] == get and entries[1].last_modified == head.last_modified
+    assert list_cursor(listing) == 3
     done = _response("success_list_done")
-    assert done["entries"] == [] and done["cursor"] is None
+    assert list_objects_of(done) == [] and list_cursor(done) is None
+    one_level = _response("success_list_one_level")
+    assert list_objects_of(one_level) == [get] and one_level["prefixes"] == [
+        "dir/sub",
+        "dir/\u00fcber",
+    ]
     opened = _response("success_read_open")
     assert _check_meta(opened["meta"]) == get
     assert opened["stream"] == 3

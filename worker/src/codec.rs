@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::errors::ErrorInfo;
 
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 pub const MAX_FRAME: usize = 4 * 1024 * 1024;
 pub const MAX_LIST_PAGE: u32 = 10_000;
 #[cfg(not(feature = "fault-injection"))]
@@ -330,7 +330,13 @@ impl From<&object_store::ObjectMeta> for Meta {
         Meta {
             path: m.location.to_string(),
             size: m.size,
-            last_modified_ns: m.last_modified.timestamp_nanos_opt().unwrap_or(i64::MAX),
+            // Whole microseconds, what Python's datetime holds (and what its listing decoder
+            // relies on to round exactly).
+            last_modified_ns: m
+                .last_modified
+                .timestamp_micros()
+                .checked_mul(1000)
+                .unwrap_or(i64::MAX),
             e_tag: m.e_tag.clone(),
             version: m.version.clone(),
         }
@@ -431,6 +437,37 @@ impl Writer {
             self.key_uint("status", u64::from(status));
         }
     }
+    /// A page of metas as columns, one array per field: Python builds them with loops that run in
+    /// C, a third of what decoding and reading a map per entry costs.
+    fn objects(&mut self, entries: &[Meta]) {
+        let n = entries.len() as u32;
+        self.map(5);
+        self.str("path");
+        self.array(n);
+        for m in entries {
+            self.str(&m.path);
+        }
+        self.str("size");
+        self.array(n);
+        for m in entries {
+            self.uint(m.size);
+        }
+        self.str("last_modified");
+        self.array(n);
+        for m in entries {
+            self.int(m.last_modified_ns);
+        }
+        self.str("e_tag");
+        self.array(n);
+        for m in entries {
+            self.opt_str(&m.e_tag);
+        }
+        self.str("version");
+        self.array(n);
+        for m in entries {
+            self.opt_str(&m.version);
+        }
+    }
     fn meta(&mut self, m: &Meta) {
         self.map(5);
         self.key_str("path", &m.path);
@@ -520,11 +557,8 @@ pub fn encode_response(id: u64, result: &Result<Success, ErrorInfo>) -> Vec<u8> 
                     prefixes,
                     cursor,
                 } => {
-                    w.str("entries");
-                    w.array(entries.len() as u32);
-                    for m in entries {
-                        w.meta(m);
-                    }
+                    w.str("objects");
+                    w.objects(entries);
                     if !prefixes.is_empty() {
                         w.str("prefixes");
                         w.array(prefixes.len() as u32);

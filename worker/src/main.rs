@@ -8,6 +8,7 @@ mod errors;
 mod faults;
 #[cfg(test)]
 mod fuzz;
+mod local_walk;
 mod metrics;
 mod ops;
 mod server;

@@ -3,6 +3,7 @@
 //! idle. `memory://` stores hold the data, so they are never evicted.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -34,8 +35,9 @@ pub struct Store {
     /// How many keys one bulk-delete request of this backend carries (S3: 1,000, Azure: 256;
     /// the others delete key by key, so any size serves).
     pub delete_batch: usize,
-    /// A `file://` store: object_store's local store cannot hold every key the others can.
-    local: bool,
+    /// A `file://` store's root directory: object_store's local store cannot hold every key the
+    /// others can, and the worker lists it itself (`local_walk`).
+    pub local_root: Option<PathBuf>,
     /// The bucket or container of a cloud store (`bucket "b"`), named when it turns out to be
     /// missing.
     bucket: Option<String>,
@@ -65,7 +67,7 @@ impl Store {
         // The local store turns keys into file URLs, where a segment such as "C:" is a Windows
         // drive letter and does not map back to the same file; and a key whose last segment ends
         // in one ("abC:") fails when its staged upload is renamed into place.
-        if self.local {
+        if self.local_root.is_some() {
             if path.parts().any(|p| is_drive_letter(p.as_ref())) {
                 return Err(invalid(
                     "a segment shaped like a drive letter (\"C:\") cannot be a local file name",
@@ -94,11 +96,6 @@ impl Store {
 
     pub fn redact(&self, info: ErrorInfo) -> ErrorInfo {
         info.redacted(&self.secrets)
-    }
-
-    /// object_store's local store lists in directory order, not key order.
-    pub fn lists_unsorted(&self) -> bool {
-        self.local
     }
 }
 
@@ -335,7 +332,7 @@ fn build_inner(
                 inner: Arc::new(fs),
                 keeps_payload: false,
                 delete_batch: S3_DELETE_BATCH,
-                local: true,
+                local_root: Some(dir),
                 bucket: None,
                 unsigned: false,
                 retry: RetryConfig::default(),
@@ -390,7 +387,7 @@ fn build_inner(
         inner,
         keeps_payload,
         delete_batch,
-        local: false,
+        local_root: None,
         bucket,
         unsigned: config
             .options

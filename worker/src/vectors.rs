@@ -635,7 +635,7 @@ fn meta_a() -> Meta {
     Meta {
         path: "dir/a.txt".into(),
         size: 11,
-        last_modified_ns: 1_700_000_000_123_456_789,
+        last_modified_ns: 1_700_000_000_123_456_000,
         e_tag: Some("\"9b2cf535f27731c974343645a3985328\"".into()),
         version: None,
     }

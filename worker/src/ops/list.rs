@@ -6,8 +6,9 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::ObjectMeta;
 
-use crate::codec::{CursorRequest, ListRequest, Meta, Success, MAX_LIST_PAGE};
+use crate::codec::{CursorRequest, ListRequest, Meta, Success, MAX_FRAME, MAX_LIST_PAGE};
 use crate::errors::{ErrorInfo, Kind};
+use crate::local_walk;
 use crate::ops::{lock, Ctx};
 use crate::stores::Store;
 use std::sync::Arc;
@@ -59,40 +60,38 @@ pub async fn list(ctx: &Ctx, r: ListRequest) -> Result<Success, ErrorInfo> {
         )
         .await;
     }
-    let raw = if store.lists_unsorted() && !r.prefix.is_empty() && !r.prefix.ends_with('/') {
-        // A local prefix that ends inside a name: walk only the entries that match it, not the
-        // whole directory (`file:///t` would walk all of `/`).
-        matching_entries(&store, dir, &r.prefix).await?
-    } else {
-        match &r.offset {
-            Some(offset) => store
-                .inner
-                .list_with_offset(dir.as_ref(), &Path::from(offset.as_str())),
-            None => store.inner.list(dir.as_ref()),
+    let stream = match store.local_root.clone() {
+        Some(root) => {
+            let (prefix, offset) = (r.prefix, r.offset);
+            // Keys in order on every backend: a local store is read whole and sorted.
+            let mut all =
+                blocking(move || local_objects(&root, dir.as_ref(), &prefix, offset)).await?;
+            all.sort_by(|a, b| a.location.cmp(&b.location));
+            futures::stream::iter(all.into_iter().map(Ok)).boxed()
         }
-    };
-    let prefix = r.prefix;
-    let offset = r.offset;
-    // Some servers (Azurite) ignore the offset: filter here whatever the backend.
-    let stream = raw
-        .filter(move |item| {
-            let keep = match item {
-                Ok(meta) => {
-                    let key = meta.location.as_ref();
-                    key.starts_with(prefix.as_str()) && offset.as_deref().is_none_or(|o| key > o)
-                }
-                Err(_) => true,
+        None => {
+            let raw = match &r.offset {
+                Some(offset) => store
+                    .inner
+                    .list_with_offset(dir.as_ref(), &Path::from(offset.as_str())),
+                None => store.inner.list(dir.as_ref()),
             };
-            std::future::ready(keep)
-        })
-        .boxed();
-    // Keys in order on every backend: a local store is read whole and sorted.
-    let stream = if store.lists_unsorted() {
-        let mut all: Vec<_> = stream.try_collect().await.map_err(|e| store.error(&e))?;
-        all.sort_by(|a: &ObjectMeta, b: &ObjectMeta| a.location.cmp(&b.location));
-        futures::stream::iter(all.into_iter().map(Ok)).boxed()
-    } else {
-        stream
+            let prefix = r.prefix;
+            let offset = r.offset;
+            // Some servers (Azurite) ignore the offset: filter here whatever they send.
+            raw.filter(move |item| {
+                let keep = match item {
+                    Ok(meta) => {
+                        let key = meta.location.as_ref();
+                        key.starts_with(prefix.as_str())
+                            && offset.as_deref().is_none_or(|o| key > o)
+                    }
+                    Err(_) => true,
+                };
+                std::future::ready(keep)
+            })
+            .boxed()
+        }
     };
     let stream = stream.map_ok(Entry::Object).boxed();
     let listing = Listing {
@@ -103,19 +102,43 @@ pub async fn list(ctx: &Ctx, r: ListRequest) -> Result<Success, ErrorInfo> {
     next_page(ctx, listing).await
 }
 
-/// Every object under `dir` whose key starts with `prefix`: the matching objects of its one level,
-/// then everything below each matching subdirectory.
-async fn matching_entries(
-    store: &Store,
-    dir: Option<Path>,
+/// Every object of a local store under `dir` whose key starts with `prefix` (and comes after
+/// `offset`). A prefix that ends inside a name walks only the entries that match it, not the whole
+/// directory (`file:///t` would walk all of `/`): the matching objects of `dir`'s level, then
+/// everything below each subdirectory whose key and `/` start with the prefix (what follows `dir/`
+/// in the prefix has no `/`, so no other holds a wanted key).
+fn local_objects(
+    root: &std::path::Path,
+    dir: Option<&Path>,
     prefix: &str,
-) -> Result<BoxStream<'static, object_store::Result<ObjectMeta>>, ErrorInfo> {
-    let (objects, subdirectories) = level_of(store, dir, |key| key.starts_with(prefix)).await?;
-    let mut streams = vec![futures::stream::iter(objects.into_iter().map(Ok)).boxed()];
-    for sub in subdirectories {
-        streams.push(store.inner.list(Some(&sub)));
+    offset: Option<String>,
+) -> Result<Vec<ObjectMeta>, ErrorInfo> {
+    let wanted = |key: &str| key.starts_with(prefix) && offset.as_deref().is_none_or(|o| key > o);
+    let level = local_walk::level(root, dir)?;
+    let mut all: Vec<ObjectMeta> = level
+        .objects
+        .into_iter()
+        .filter(|m| wanted(m.location.as_ref()))
+        .collect();
+    for sub in level.subdirectories {
+        if format!("{}/", sub.as_ref()).starts_with(prefix) {
+            let below = local_walk::walk(root, Some(&sub))?;
+            all.extend(below.into_iter().filter(|m| wanted(m.location.as_ref())));
+        }
     }
-    Ok(futures::stream::iter(streams).flatten().boxed())
+    Ok(all)
+}
+
+/// Runs blocking file system work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ErrorInfo> + Send + 'static,
+) -> Result<T, ErrorInfo> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        ErrorInfo::new(
+            Kind::Unknown,
+            format!("the listing's file system walk failed: {e}"),
+        )
+    })?
 }
 
 /// The objects directly under `dir` and its subdirectories, those that start with the whole
@@ -144,19 +167,26 @@ async fn level_of(
     dir: Option<Path>,
     wanted: impl Fn(&str) -> bool,
 ) -> Result<(Vec<ObjectMeta>, Vec<Path>), ErrorInfo> {
-    let found = store
-        .inner
-        .list_with_delimiter(dir.as_ref())
-        .await
-        .map_err(|e| store.error(&e))?;
-    let mut objects: Vec<ObjectMeta> = found
-        .objects
+    let (objects, subdirectories) = match store.local_root.clone() {
+        Some(root) => {
+            let level = blocking(move || local_walk::level(&root, dir.as_ref())).await?;
+            (level.objects, level.subdirectories)
+        }
+        None => {
+            let found = store
+                .inner
+                .list_with_delimiter(dir.as_ref())
+                .await
+                .map_err(|e| store.error(&e))?;
+            (found.objects, found.common_prefixes)
+        }
+    };
+    let mut objects: Vec<ObjectMeta> = objects
         .into_iter()
         .filter(|m| wanted(m.location.as_ref()))
         .collect();
     objects.sort_by(|a, b| a.location.cmp(&b.location));
-    let mut subdirectories: Vec<Path> = found
-        .common_prefixes
+    let mut subdirectories: Vec<Path> = subdirectories
         .into_iter()
         .filter(|p| wanted(p.as_ref()))
         .collect();
@@ -164,13 +194,31 @@ async fn level_of(
     Ok((objects, subdirectories))
 }
 
+/// A page ends once its strings pass this many bytes, whatever `page` allows, so that its frame
+/// stays within `MAX_FRAME` (10,000 keys of 1 KiB would not).
+const PAGE_BYTES: usize = MAX_FRAME / 2;
+/// Msgpack headers and the numbers of one entry, at most.
+const ENTRY_OVERHEAD: usize = 32;
+
 async fn next_page(ctx: &Ctx, mut listing: Listing) -> Result<Success, ErrorInfo> {
     let mut entries = Vec::with_capacity(listing.page.min(1024));
     let mut prefixes = Vec::new();
-    while entries.len() + prefixes.len() < listing.page {
+    let mut bytes = 0;
+    while entries.len() + prefixes.len() < listing.page && bytes < PAGE_BYTES {
         match listing.stream.next().await {
-            Some(Ok(Entry::Object(meta))) => entries.push(Meta::from(&meta)),
-            Some(Ok(Entry::Prefix(path))) => prefixes.push(path.to_string()),
+            Some(Ok(Entry::Object(meta))) => {
+                let meta = Meta::from(&meta);
+                bytes += ENTRY_OVERHEAD
+                    + meta.path.len()
+                    + meta.e_tag.as_ref().map_or(0, String::len)
+                    + meta.version.as_ref().map_or(0, String::len);
+                entries.push(meta);
+            }
+            Some(Ok(Entry::Prefix(path))) => {
+                let path = path.to_string();
+                bytes += ENTRY_OVERHEAD + path.len();
+                prefixes.push(path);
+            }
             Some(Err(e)) => return Err(listing.store.error(&e)),
             None => {
                 return Ok(Success::List {
