@@ -37,6 +37,8 @@ from rustyobjectstore._api import (
     list_objects_stream_async,
     list_with_delimiter,
     list_with_delimiter_async,
+    open_reader,
+    open_reader_async,
     put_object,
     put_object_async,
     put_object_from_file,
@@ -98,6 +100,7 @@ from rustyobjectstore._listing import (
 from rustyobjectstore._metrics import Metrics, WorkerMetrics
 from rustyobjectstore._objectmeta import ObjectMeta, UpdateVersion
 from rustyobjectstore._ops import BulkDeleteFailure
+from rustyobjectstore._reader import AsyncRangeReader, RangeReader
 from rustyobjectstore._steps import deadline
 from rustyobjectstore._streams import AsyncObjectReader, AsyncObjectWriter, ObjectWriter
 
@@ -119,6 +122,7 @@ __all__ = [
     "AsyncListStream",
     "AsyncObjectReader",
     "AsyncObjectWriter",
+    "AsyncRangeReader",
     "AzureConfig",
     "BufferTooSmallError",
     "BulkDeleteFailure",
@@ -147,6 +151,7 @@ __all__ = [
     "PermissionDeniedError",
     "PreconditionFailedError",
     "ProtocolError",
+    "RangeReader",
     "RangeNotSatisfiableError",
     "StaticConfig",
     "StorageFullError",
@@ -188,6 +193,8 @@ __all__ = [
     "list_objects_stream_async",
     "list_with_delimiter",
     "list_with_delimiter_async",
+    "open_reader",
+    "open_reader_async",
     "put_object",
     "put_object_async",
     "put_object_stream",

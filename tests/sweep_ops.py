@@ -83,6 +83,20 @@ def _read_stream(decompress: str | None) -> Operation:
     return run
 
 
+def _open_reader(conf: StoreConfig, scratch: Path) -> object:
+    # Blocks far smaller than the object: the open's request, then ranged ones pinned to it.
+    with ros.open_reader(KEY, conf, block_size=64) as reader:
+        return reader.read()
+
+
+def _open_reader_async(conf: StoreConfig, scratch: Path) -> object:
+    async def main() -> bytes:
+        async with await ros.open_reader_async(KEY, conf, block_size=64) as reader:
+            return await reader.read()
+
+    return asyncio.run(main())
+
+
 def _put_from_file(data: bytes) -> Operation:
     def run(conf: StoreConfig, scratch: Path) -> object:
         source = scratch / f"upload-{len(data)}"
@@ -154,6 +168,8 @@ OPERATIONS: dict[str, Operation] = {
     "get_to_file": lambda conf, scratch: ros.get_object_to_file(KEY, scratch / "download", conf),
     "read_stream": _read_stream(None),
     "read_stream_gzip": _read_stream("gzip"),
+    "open_reader": _open_reader,
+    "open_reader_async": _open_reader_async,
     "head": lambda conf, scratch: ros.head_object(KEY, conf),
     "list": _list,
     "list_stream": _list_stream,

@@ -1,0 +1,585 @@
+"""The blocks behind ``open_reader``: one version of an object, read in fixed-size blocks by ranged
+gets pinned to the e_tag of the first answer, written once as steps for both reader twins.
+
+Where a block's bytes live:
+
+- ``held``: in shared memory, its request in flight or answered: the block being read and those
+  requested ahead of it, at most ``read_ahead + 1`` in all. Reads copy straight out of them.
+- ``cache``: copied into process memory, at most ``cache_blocks``, least recently used out first.
+  A held block goes there when reads move away from it; one read through in order from its start
+  (a sequential pass) is let go instead, so a scan does not flush the cache.
+
+Unlike ``fetch_ranges``' window, held blocks outlive the step that asked for them (read-ahead is in
+flight between reads), so the reader owns them and ``discard`` gives them up. Shared memory is
+shared with every other call on the worker: blocks ahead are asked for only while the arena stays
+at least half free, and after each operation a reader gives back what it holds if the arena has
+run short, so readers left idle cannot starve other calls.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict, deque
+
+from rustyobjectstore import _codec as codec
+from rustyobjectstore._codec import Message, Region
+from rustyobjectstore._config import StoreConfig
+from rustyobjectstore._connection import Call, Connection, response_field
+from rustyobjectstore._errors import (
+    EarlyEOFError,
+    ObjectStoreError,
+    PreconditionFailedError,
+    RangeNotSatisfiableError,
+    WorkerCrashedError,
+)
+from rustyobjectstore._finalizers import later
+from rustyobjectstore._objectmeta import ObjectMeta
+from rustyobjectstore._ops import allocate, head, retry_on_crash, route
+from rustyobjectstore._pool import Pool
+from rustyobjectstore._steps import Step
+
+_NEWLINE = re.compile(b"\n")  # searches a memoryview where it is, which bytes.find cannot
+_LINES = re.compile(b"[^\n]*\n")
+_LINES_TO_THE_END = re.compile(b"[^\n]*\n|[^\n]+")
+LINE_CHUNK = 16 * 1024  # lines are split ahead from this much of the block at hand
+
+
+class _Fetch:
+    """One block's request and the shared memory it lands in."""
+
+    __slots__ = ("call", "checked", "conn", "keep", "length", "read_to", "region", "tries")
+
+    def __init__(
+        self, conn: Connection, region: Region, call: Call, length: int, tries: int
+    ) -> None:
+        self.conn = conn
+        self.region = region
+        self.call = call
+        self.length = length
+        self.tries = tries  # crash retries spent on this block
+        self.checked = False  # answered, and the answer is of the version opened
+        self.read_to = 0  # read in order from its start up to here; -1 once read out of order
+        self.keep = False  # worth caching when reads move away: it has been read from
+
+    def view(self) -> memoryview:
+        return self.conn.arena.read(self.region, self.length)
+
+    def consumed(self, at: int, n: int) -> bool:
+        """Notes that bytes ``at`` to ``at + n`` were read; True once the block has been read
+        through in order from its start."""
+        self.keep = True
+        self.read_to = at + n if at == self.read_to else -1
+        return self.read_to == self.length
+
+    def landed(self) -> bool:
+        return self.checked or self.call.done()
+
+    def drop(self) -> None:
+        """Gives the request up (the worker is told to stop it, if it still runs) and its memory
+        back once it is answered (at once, if it is)."""
+        self.conn.give_up(self.call, self.region)
+
+
+class Sink:
+    """Where a read's bytes go, piece by piece, in order."""
+
+    keeps_views = False  # holds the pieces (views of held blocks) until the read ends
+    full = False  # wants no more: a line sink that has found its newline
+    open_ended = False  # where it will be full is not known: a line's end
+
+    def take(self, piece: memoryview) -> int:
+        raise NotImplementedError
+
+    def harden(self) -> None:
+        """Copies any pieces it keeps, so that the blocks they view can be let go."""
+
+    def finish(self) -> None:
+        """The read is over: the pieces it keeps are used now, while their blocks are held."""
+
+
+class IntoView(Sink):
+    def __init__(self, view: memoryview) -> None:
+        self.view = view
+        self.at = 0
+
+    def take(self, piece: memoryview) -> int:
+        n = len(piece)
+        self.view[self.at : self.at + n] = piece
+        self.at += n
+        return n
+
+
+class Collect(Sink):
+    """The bytes read, as one ``bytes``, copied once where the read's blocks stay held; with
+    ``line``, up to and including the first newline."""
+
+    keeps_views = True
+
+    def __init__(self, line: bool = False) -> None:
+        self.line = self.open_ended = line
+        self.pieces: list[bytes | memoryview] = []
+        self.data = b""
+
+    def take(self, piece: memoryview) -> int:
+        if self.line:
+            found = _NEWLINE.search(piece)
+            if found is not None:
+                piece = piece[: found.end()]
+                self.full = True
+        self.pieces.append(piece)
+        return len(piece)
+
+    def harden(self) -> None:
+        self.pieces = [bytes(piece) for piece in self.pieces]  # bytes(bytes) is the same object
+
+    def finish(self) -> None:
+        pieces, self.pieces = self.pieces, []
+        self.data = bytes(pieces[0]) if len(pieces) == 1 else b"".join(pieces)
+
+
+class Blocks:
+    """The reader's state: its version of the object, its position, and its blocks."""
+
+    def __init__(
+        self, pool: Pool, conf: StoreConfig, path: str, meta: ObjectMeta, block_size: int,
+        cache_blocks: int, read_ahead: int,
+    ) -> None:  # fmt: skip
+        self.pool = pool
+        self.conf = conf
+        self.path = path
+        self.meta = meta
+        self.size = meta.size
+        self.block_size = block_size
+        self.cache_blocks = cache_blocks
+        self.read_ahead = read_ahead
+        self.count = -(-meta.size // block_size)  # blocks in the object
+        self.pos = 0
+        self.expected = 0  # where a sequential read starts: where the last one ended
+        self.ahead_of = -1  # the block whose read-ahead was sent last
+        self.worker: tuple[Connection, int] | None = None
+        self.held: dict[int, _Fetch] = {}
+        self.spent: list[_Fetch] = []  # read through during this read, viewed by its sink
+        self.cache: OrderedDict[int, bytes] = OrderedDict()
+        self.lines: deque[bytes] = deque()  # split ahead, the first at ``lines_at``
+        self.lines_at = -1
+        self.closed = False
+
+    def span(self, k: int) -> tuple[int, int]:
+        start = k * self.block_size
+        return start, min(start + self.block_size, self.size)
+
+    # Reading
+
+    def read(self, n: int, sink: Sink) -> Step[None]:
+        """Up to ``n`` bytes from the position (``n < 0``: to the end) into ``sink``; the position
+        moves past what it took."""
+        end = self.size if n < 0 else min(self.size, self.pos + n)
+        at = self.pos
+        sequential = at == self.expected
+        try:
+            while at < end and not sink.full:
+                k = at // self.block_size
+                if k not in self.cache and k not in self.held:
+                    self._make_room(k, sink)
+                    yield from self._fetch_now(k)
+                # Before waiting: while sequential, the blocks ahead; else those this read needs.
+                last = k + self.read_ahead
+                if not sequential:
+                    last = min(last, k if sink.open_ended else (end - 1) // self.block_size)
+                self._ask(k + 1, last)
+                first = k * self.block_size
+                data = self.cache.get(k)
+                if data is not None:
+                    self.cache.move_to_end(k)
+                    view, fetch = memoryview(data), None
+                else:
+                    fetch = yield from self._landed(k)
+                    view = fetch.view()
+                taken = sink.take(view[at - first : min(len(view), end - first)])
+                # The last block stays: nothing comes after it to make room for.
+                if fetch is not None and fetch.consumed(at - first, taken) and k < self.count - 1:
+                    self._spend(k, sink)
+                at += taken
+            sink.finish()
+        finally:
+            self._let_go_spent()
+        self.pos = self.expected = at
+        self._settle(sequential)
+
+    def at_hand(self, n: int) -> memoryview | None:
+        """What a read of ``n`` bytes at the position wants, if a block at hand (cached, or held and
+        checked) holds all of it and the read ends inside that block (or in the last one): such a
+        read needs no request and changes no block, so it can skip the step and its driver. None
+        otherwise, the position not at a byte, or ``n`` 0."""
+        if not 0 <= self.pos < self.size or n == 0:
+            return None
+        k, off = divmod(self.pos, self.block_size)
+        data = self.cache.get(k)
+        if data is not None:
+            view = memoryview(data)
+        else:
+            fetch = self.held.get(k)
+            if fetch is None or not fetch.checked:
+                return None
+            view = fetch.view()
+        end = len(view) if n < 0 else min(len(view), off + n)
+        if end == len(view) and k < self.count - 1:
+            return None  # reads the block through: the step lets it go
+        return view[off:end]
+
+    def took(self, n: int) -> None:
+        """A read served ``at_hand`` took ``n`` bytes; a sequential one sends the read-ahead (which
+        never waits) once per block, so that the step which reaches the block's end finds the next
+        one on its way."""
+        k, off = divmod(self.pos, self.block_size)
+        fetch = self.held.get(k)
+        if fetch is not None:
+            fetch.consumed(off, n)
+        else:
+            self.cache.move_to_end(k)
+        sequential = self.pos == self.expected
+        self.pos = self.expected = self.pos + n
+        if sequential and self.ahead_of != k:
+            self.ahead_of = k
+            self._ask(k + 1, k + self.read_ahead)
+
+    def _settle(self, sequential: bool) -> None:
+        """After a read: blocks outside the window at the position go (at or past the end, the
+        window at the last block), read-ahead goes out."""
+        k = max(0, min(self.pos, self.size - 1)) // self.block_size
+        for j in [j for j in self.held if not k <= j <= k + self.read_ahead]:
+            self._evict(j)
+        if sequential and self.pos < self.size:
+            self.ahead_of = k
+            self._ask(k, k + self.read_ahead)
+        self.relieve()
+
+    def relieve(self) -> None:
+        """Gives back the answered blocks held in an arena that has run short (less than half free):
+        an idle reader must not keep memory that other calls wait for."""
+        for j, fetch in list(self.held.items()):
+            arena = fetch.conn.arena
+            if fetch.landed() and arena.free_bytes < arena.size // 2:
+                self._evict(j)
+
+    def _room(self) -> int:
+        return self.read_ahead + 1 - len(self.held) - len(self.spent)
+
+    def _make_room(self, k: int, sink: Sink) -> None:
+        """Room for block ``k`` within ``read_ahead + 1`` held blocks: the farthest ahead go first,
+        then, the sink's pieces copied, those behind ``k``."""
+        while self._room() <= 0:
+            ahead = [j for j in self.held if j > k]
+            if not ahead:
+                sink.harden()
+                self._let_go_spent()
+                for j in [j for j in self.held if j < k]:
+                    self._evict(j)
+                return
+            self._drop(max(ahead))
+
+    def _spend(self, k: int, sink: Sink) -> None:
+        """Block ``k`` has been read through: let go now, or once the read is over if the sink
+        still views it (one such block at most: a longer read copies what it has)."""
+        fetch = self.held.pop(k)
+        if sink.keeps_views and not self.spent:
+            self.spent.append(fetch)
+            return
+        sink.harden()
+        self._let_go_spent()
+        fetch.drop()
+
+    def _let_go_spent(self) -> None:
+        spent, self.spent = self.spent, []
+        for fetch in spent:
+            fetch.drop()
+
+    def _evict(self, k: int) -> None:
+        """Block ``k`` leaves shared memory, copied into the cache if it has been read from."""
+        fetch = self.held.pop(k)
+        try:
+            if self.cache_blocks and fetch.keep and fetch.read_to != fetch.length:
+                if self._ready(fetch):
+                    self._remember(k, bytes(fetch.view()))
+        finally:
+            fetch.drop()
+
+    def _remember(self, k: int, data: bytes) -> None:
+        self.cache[k] = data
+        self.cache.move_to_end(k)
+        while len(self.cache) > self.cache_blocks:
+            self.cache.popitem(last=False)
+
+    def _drop(self, k: int) -> None:
+        self.held.pop(k).drop()
+
+    # Requests
+
+    def _send(
+        self, k: int, conn: Connection, store: int, region: Region, tries: int, awaited: bool
+    ) -> _Fetch:
+        start, end = self.span(k)
+        message = codec.get(store, self.path, region, whole=True, range=(start, end),
+                            if_match=self.meta.e_tag)  # fmt: skip
+        try:
+            call = conn.request(message, "get", self.path, awaited=awaited)
+        except BaseException:
+            conn.arena.release(region)  # never sent: nothing writes it
+            raise
+        fetch = self.held[k] = _Fetch(conn, region, call, end - start, tries)
+        return fetch
+
+    def _worker(self) -> tuple[Connection, int]:
+        """The worker of the open, while it lives: one worker's blocks come from one process, as
+        a whole get's parts do (spread over several, sequential reads were slower)."""
+        if self.worker is None or not self.worker[0].alive:
+            self.worker = route(self.pool, self.conf, self.path)
+        return self.worker
+
+    def _fetch_now(self, k: int, tries: int = 0) -> Step[_Fetch]:
+        """Requests block ``k``, waiting for shared memory if need be: a read needs it next."""
+        conn, store = self._worker()
+        start, end = self.span(k)
+        region = yield from allocate(conn.arena, end - start)
+        return self._send(k, conn, store, region, tries, awaited=True)
+
+    def _ask(self, first: int, last: int) -> None:
+        """Requests blocks ``first`` to ``last`` that are neither held nor cached, as far as there is
+        room, without waiting."""
+        for j in range(first, min(last + 1, self.count)):
+            if j in self.held or j in self.cache:
+                continue
+            if self._room() <= 0 or not self._fetch_ahead(j):
+                return
+
+    def _fetch_ahead(self, k: int) -> bool:
+        try:
+            conn, store = self._worker()
+        except ObjectStoreError:
+            return False  # no worker to be had: a read that needs the block will say why
+        start, end = self.span(k)
+        arena = conn.arena
+        if arena.free_bytes - (end - start) < arena.size // 2:
+            return False
+        region = arena.take(end - start)
+        if region is None:
+            return False
+        self._send(k, conn, store, region, 0, awaited=False)
+        return True
+
+    def _landed(self, k: int) -> Step[_Fetch]:
+        """Held block ``k``, answered and checked; a worker that died under it costs a retry."""
+        fetch = self.held[k]
+        while not fetch.checked:
+            try:
+                response: Message = yield fetch.call
+                self._check(fetch, response)
+            except WorkerCrashedError:
+                self._drop(k)
+                if fetch.tries >= self.pool.settings.crash_retries_for_reads:
+                    raise
+                fetch = yield from self._fetch_now(k, fetch.tries + 1)
+            except RangeNotSatisfiableError as exc:
+                self._drop(k)
+                raise self._changed("it is shorter now") from exc
+            except BaseException:
+                # An error answer, or the caller stopped waiting (cancelled, a deadline, Ctrl-C):
+                # the request is given up, as every call's is.
+                self._drop(k)
+                raise
+        return fetch
+
+    def _check(self, fetch: _Fetch, response: Message) -> None:
+        """The answer is of the version opened (what ``if_match`` asks of the server, checked again
+        here, and all there is where the backend gives no e_tag) and complete."""
+        meta = ObjectMeta.from_wire(response_field(response, "meta"))
+        opened = self.meta
+        if (meta.size, meta.e_tag) != (opened.size, opened.e_tag) or (
+            opened.e_tag is None and meta.last_modified != opened.last_modified
+        ):
+            raise self._changed(f"e_tag {opened.e_tag} then {meta.e_tag}")
+        written = int(response_field(response, "written"))
+        if written != fetch.length:
+            raise EarlyEOFError(
+                f"a block returned {written} of {fetch.length} bytes", op="get", path=self.path
+            )
+        fetch.checked = True
+
+    def _ready(self, fetch: _Fetch) -> bool:
+        """Answered with the bytes of this version, without waiting."""
+        if fetch.checked:
+            return True
+        if not fetch.call.done() or fetch.call.exception() is not None:
+            return False
+        try:
+            self._check(fetch, fetch.call.result())
+        except ObjectStoreError:
+            return False
+        return True
+
+    def _changed(self, how: str) -> PreconditionFailedError:
+        return PreconditionFailedError(
+            f"the object changed since it was opened ({how})", op="get", path=self.path
+        )
+
+    # Ending
+
+    def discard(self) -> None:
+        """Lets go of every block without waiting; the reader is closed."""
+        self.closed = True
+        held, self.held = self.held, {}
+        for fetch in held.values():
+            fetch.drop()
+        self._let_go_spent()
+        self.cache.clear()
+
+    def abandoned(self) -> None:
+        """For the finalizer of the reader: queues ``discard`` if it is still open."""
+        if not self.closed:
+            later(self.discard)
+
+
+def open_blocks(
+    pool: Pool, conf: StoreConfig, path: str, block_size: int, cache_blocks: int,
+    read_ahead: int,
+) -> Step[Blocks]:  # fmt: skip
+    """One request: the first block, whose answer tells the size and the e_tag that every later
+    request is pinned to."""
+    arena_size = pool.settings.arena_size
+    if block_size > arena_size // 2:
+        raise ValueError(
+            f"block_size ({block_size}) must be at most half of StaticConfig.arena_size "
+            f"({arena_size})"
+        )
+    try:
+        meta, first = yield from retry_on_crash(
+            pool, lambda: _first_block(pool, conf, path, block_size), write=False
+        )
+    except RangeNotSatisfiableError:
+        # Only an empty object has no byte at 0; the answer says nothing more, a head does.
+        meta = yield from head(pool, conf, path)
+        first = None
+    blocks = Blocks(pool, conf, path, meta, block_size, cache_blocks, read_ahead)
+    if first is not None:
+        blocks.held[0] = first
+        blocks.worker = first.conn, first.conn.store_id(conf.spec())
+        blocks.relieve()
+    return blocks
+
+
+def _first_block(
+    pool: Pool, conf: StoreConfig, path: str, block_size: int
+) -> Step[tuple[ObjectMeta, _Fetch | None]]:
+    conn, store = route(pool, conf, path)
+    region = yield from allocate(conn.arena, block_size)
+    message = codec.get(store, path, region, whole=True, range=(0, block_size))
+    try:
+        call = conn.request(message, "get", path, awaited=True)
+    except BaseException:
+        conn.arena.release(region)
+        raise
+    fetch = _Fetch(conn, region, call, block_size, 0)
+    try:
+        response: Message = yield call
+        meta = ObjectMeta.from_wire(response_field(response, "meta"))
+        fetch.length = min(block_size, meta.size)
+        if int(response_field(response, "written")) != fetch.length:
+            raise EarlyEOFError(
+                f"the first block returned {response.get('written')} of {fetch.length} bytes",
+                op="get", path=path,
+            )  # fmt: skip
+    except BaseException:
+        fetch.drop()
+        raise
+    if fetch.length == 0:
+        fetch.drop()  # an empty object, read whole (S3 servers answer a range of one so)
+        return meta, None
+    fetch.checked = True
+    # Kept if reads go elsewhere first: a Parquet reader reads the footer, then comes back.
+    fetch.keep = True
+    return meta, fetch
+
+
+# Reads without a step, when the block at hand serves them (None: it does not).
+
+
+def bytes_at_hand(blocks: Blocks, n: int) -> bytes | None:
+    piece = blocks.at_hand(n)
+    if piece is None:
+        return None
+    blocks.took(len(piece))
+    return bytes(piece)
+
+
+def into_at_hand(blocks: Blocks, view: memoryview) -> int | None:
+    piece = blocks.at_hand(len(view))
+    if piece is None:
+        return None
+    view[: len(piece)] = piece
+    blocks.took(len(piece))
+    return len(piece)
+
+
+def line_at_hand(blocks: Blocks, limit: int) -> bytes | None:
+    if limit < 0:
+        return next_line(blocks)
+    piece = blocks.at_hand(limit)
+    if piece is None:
+        return None
+    found = _NEWLINE.search(piece)
+    if found is not None:
+        piece = piece[: found.end()]
+    elif len(piece) != limit and blocks.pos + len(piece) != blocks.size:
+        return None  # the line goes on in the next block
+    blocks.took(len(piece))
+    return bytes(piece)
+
+
+def next_line(blocks: Blocks) -> bytes | None:
+    """A whole line, from those split ahead while the position is where they start (any read or
+    seek elsewhere moves it, and they are split anew)."""
+    lines = blocks.lines
+    if not lines or blocks.lines_at != blocks.pos:
+        lines = _split_lines(blocks)
+        if not lines:
+            return None
+    line = lines.popleft()
+    blocks.pos = blocks.expected = blocks.lines_at = blocks.pos + len(line)
+    return line
+
+
+def _split_lines(blocks: Blocks) -> deque[bytes]:
+    """The whole lines in the next ``LINE_CHUNK`` bytes of the block at hand, noted as read at once
+    (what is noted read only steers what the cache keeps)."""
+    piece = blocks.at_hand(LINE_CHUNK)
+    if piece is None:
+        return deque()
+    to_the_end = blocks.pos + len(piece) == blocks.size
+    lines = deque((_LINES_TO_THE_END if to_the_end else _LINES).findall(piece))
+    if lines:
+        start = blocks.pos
+        blocks.took(sum(map(len, lines)))
+        blocks.pos = blocks.expected = start
+    blocks.lines, blocks.lines_at = lines, blocks.pos
+    return lines
+
+
+# The steps, for every read.
+
+
+def read_bytes(blocks: Blocks, n: int) -> Step[bytes]:
+    sink = Collect()
+    yield from blocks.read(n, sink)
+    return sink.data
+
+
+def read_into(blocks: Blocks, view: memoryview) -> Step[int]:
+    sink = IntoView(view)
+    yield from blocks.read(len(view), sink)
+    return sink.at
+
+
+def read_line(blocks: Blocks, limit: int) -> Step[bytes]:
+    sink = Collect(line=True)
+    yield from blocks.read(limit, sink)
+    return sink.data
