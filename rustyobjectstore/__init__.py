@@ -49,6 +49,7 @@ from rustyobjectstore._api import (
     rename_object_async,
     shutdown_object_store,
 )
+from rustyobjectstore._conditions import ReadOptions
 from rustyobjectstore._config import (
     AWSConfig,
     AzureConfig,
@@ -152,6 +153,7 @@ __all__ = [
     "PreconditionFailedError",
     "ProtocolError",
     "RangeReader",
+    "ReadOptions",
     "RangeNotSatisfiableError",
     "StaticConfig",
     "StorageFullError",

@@ -11,10 +11,11 @@ import os
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 
-from typing_extensions import Buffer
+from typing_extensions import Buffer, Unpack
 
 from rustyobjectstore import _directories, _files, _ops, _ranges
 from rustyobjectstore._codec import Region
+from rustyobjectstore._conditions import ReadOptions, conditions
 from rustyobjectstore._config import StaticConfig, StoreConfig
 from rustyobjectstore._connection import Connection
 from rustyobjectstore._directories import ListResult
@@ -121,56 +122,76 @@ def current_pool() -> Pool:
         return _pool
 
 
-def get_object_into(path: str, buffer: Buffer, conf: StoreConfig) -> int:
+def get_object_into(
+    path: str, buffer: Buffer, conf: StoreConfig, **options: Unpack[ReadOptions]
+) -> int:
     """Reads the object into ``buffer`` (any writable buffer) and returns its size. A buffer too small
-    raises ``BufferTooSmallError`` with the object's size; nothing is written beyond the buffer."""
+    raises ``BufferTooSmallError`` with the object's size; nothing is written beyond the buffer.
+    Every read function takes the conditions ``if_match``, ``if_none_match``,
+    ``if_modified_since``, ``if_unmodified_since`` and ``version`` (``ReadOptions``):
+    ``n = get_object_into("a.csv", buf, conf, if_none_match=etag)`` raises ``NotModifiedError``
+    while the object is still at ``etag``."""
     view = _ops.writable_view(buffer)
     dest = _ops.IntoBuffer(view, path)
-    return run_sync(_ops.read(current_pool(), conf, path, dest, capacity=len(view)))
+    when = conditions(options)
+    return run_sync(_ops.read(current_pool(), conf, path, dest, capacity=len(view), when=when))
 
 
-async def get_object_into_async(path: str, buffer: Buffer, conf: StoreConfig) -> int:
+async def get_object_into_async(
+    path: str, buffer: Buffer, conf: StoreConfig, **options: Unpack[ReadOptions]
+) -> int:
     view = _ops.writable_view(buffer)
     dest = _ops.IntoBuffer(view, path)
-    return await run_async(_ops.read(current_pool(), conf, path, dest, capacity=len(view)))
+    when = conditions(options)
+    step = _ops.read(current_pool(), conf, path, dest, capacity=len(view), when=when)
+    return await run_async(step)
 
 
-def get_object(path: str, conf: StoreConfig) -> bytes:
-    return run_sync(_files.as_bytes(current_pool(), conf, path))
+def get_object(path: str, conf: StoreConfig, **options: Unpack[ReadOptions]) -> bytes:
+    """The whole object as bytes: ``data = get_object("a.csv", conf, version=v)``."""
+    return run_sync(_files.as_bytes(current_pool(), conf, path, conditions(options)))
 
 
-async def get_object_async(path: str, conf: StoreConfig) -> bytes:
-    return await run_async(_files.as_bytes(current_pool(), conf, path))
+async def get_object_async(path: str, conf: StoreConfig, **options: Unpack[ReadOptions]) -> bytes:
+    return await run_async(_files.as_bytes(current_pool(), conf, path, conditions(options)))
 
 
-def get_object_range(path: str, start: int, end: int | None, conf: StoreConfig) -> bytes:
+def get_object_range(
+    path: str, start: int, end: int | None, conf: StoreConfig, **options: Unpack[ReadOptions]
+) -> bytes:
     """Bytes ``start`` (inclusive) to ``end`` (exclusive), cut at the object's end as ``data[start:end]``
     cuts them. ``end=None`` reads to the end; a negative ``start`` with ``end=None`` reads the last
     ``-start`` bytes in one request: ``footer = get_object_range("t.parquet", -8, None, conf)``."""
-    return run_sync(_ranges.one_range(current_pool(), conf, path, start, end))
+    when = conditions(options)
+    return run_sync(_ranges.one_range(current_pool(), conf, path, start, end, when))
 
 
 async def get_object_range_async(
-    path: str, start: int, end: int | None, conf: StoreConfig
+    path: str, start: int, end: int | None, conf: StoreConfig, **options: Unpack[ReadOptions]
 ) -> bytes:
-    return await run_async(_ranges.one_range(current_pool(), conf, path, start, end))
+    when = conditions(options)
+    return await run_async(_ranges.one_range(current_pool(), conf, path, start, end, when))
 
 
 def get_object_ranges(
-    path: str, ranges: Sequence[tuple[int, int]], conf: StoreConfig, *, coalesce: int = COALESCE
-) -> list[bytes]:
+    path: str, ranges: Sequence[tuple[int, int]], conf: StoreConfig, *, coalesce: int = COALESCE,
+    **options: Unpack[ReadOptions],
+) -> list[bytes]:  # fmt: skip
     """The bytes of each ``(start, end)`` range, in the order given, each cut at the object's end as
     slicing cuts it. Ranges at most ``coalesce`` bytes apart (1 MiB) share one request, requests run
     ``StaticConfig.max_parallel_parts`` at a time, all pinned to one version of the object (a change
     meanwhile is a ``PreconditionFailedError``). Ranges may be unsorted, overlap or be empty:
     ``header, footer = get_object_ranges("t.bin", [(0, 4), (size - 8, size)], conf)``."""
-    return run_sync(_ranges.ranges_bytes(current_pool(), conf, path, ranges, coalesce))
+    when = conditions(options)
+    return run_sync(_ranges.ranges_bytes(current_pool(), conf, path, ranges, coalesce, when))
 
 
 async def get_object_ranges_async(
-    path: str, ranges: Sequence[tuple[int, int]], conf: StoreConfig, *, coalesce: int = COALESCE
-) -> list[bytes]:
-    return await run_async(_ranges.ranges_bytes(current_pool(), conf, path, ranges, coalesce))
+    path: str, ranges: Sequence[tuple[int, int]], conf: StoreConfig, *, coalesce: int = COALESCE,
+    **options: Unpack[ReadOptions],
+) -> list[bytes]:  # fmt: skip
+    when = conditions(options)
+    return await run_async(_ranges.ranges_bytes(current_pool(), conf, path, ranges, coalesce, when))
 
 
 def get_object_ranges_into(
@@ -180,11 +201,14 @@ def get_object_ranges_into(
     conf: StoreConfig,
     *,
     coalesce: int = COALESCE,
+    **options: Unpack[ReadOptions],
 ) -> list[int]:
     """``get_object_ranges`` into one writable buffer per range (each must hold its range's length);
     returns how many bytes each got (fewer at the object's end):
     ``sizes = get_object_ranges_into(key, [(0, 1024)], [bytearray(1024)], conf)``."""
-    return run_sync(_ranges.ranges_into(current_pool(), conf, path, ranges, buffers, coalesce))
+    step = _ranges.ranges_into(current_pool(), conf, path, ranges, buffers, coalesce,
+                               conditions(options))  # fmt: skip
+    return run_sync(step)
 
 
 async def get_object_ranges_into_async(
@@ -194,15 +218,16 @@ async def get_object_ranges_into_async(
     conf: StoreConfig,
     *,
     coalesce: int = COALESCE,
+    **options: Unpack[ReadOptions],
 ) -> list[int]:
-    return await run_async(
-        _ranges.ranges_into(current_pool(), conf, path, ranges, buffers, coalesce)
-    )
+    step = _ranges.ranges_into(current_pool(), conf, path, ranges, buffers, coalesce,
+                               conditions(options))  # fmt: skip
+    return await run_async(step)
 
 
 def open_reader(
     path: str, conf: StoreConfig, *, block_size: int = BLOCK_SIZE,
-    cache_blocks: int = CACHE_BLOCKS, read_ahead: int = READ_AHEAD,
+    cache_blocks: int = CACHE_BLOCKS, read_ahead: int = READ_AHEAD, **options: Unpack[ReadOptions],
 ) -> RangeReader:  # fmt: skip
     """A read-only, seekable binary file object (an ``io.BufferedIOBase``) over the object, read in
     blocks of ``block_size`` bytes by ranged gets. Opening makes one request, the first block,
@@ -213,34 +238,38 @@ def open_reader(
     bytes of the worker's shared memory and ``block_size * cache_blocks`` of its own; close it (or
     use ``with``). Works where a file is expected, pyarrow's readers included:
     ``with open_reader("t.parquet", conf) as f: table = pyarrow.parquet.read_table(f)``."""
-    step = opening(current_pool(), conf, path, block_size, cache_blocks, read_ahead)
+    step = opening(current_pool(), conf, path, block_size, cache_blocks, read_ahead,
+                   conditions(options))  # fmt: skip
     return RangeReader(run_sync(step))
 
 
 async def open_reader_async(
     path: str, conf: StoreConfig, *, block_size: int = BLOCK_SIZE,
-    cache_blocks: int = CACHE_BLOCKS, read_ahead: int = READ_AHEAD,
+    cache_blocks: int = CACHE_BLOCKS, read_ahead: int = READ_AHEAD, **options: Unpack[ReadOptions],
 ) -> AsyncRangeReader:  # fmt: skip
     """``open_reader`` for asyncio: ``async with await open_reader_async("a.bin", conf) as f:
     await f.seek(-8, 2); footer = await f.read()``."""
-    step = opening(current_pool(), conf, path, block_size, cache_blocks, read_ahead)
+    step = opening(current_pool(), conf, path, block_size, cache_blocks, read_ahead,
+                   conditions(options))  # fmt: skip
     return AsyncRangeReader(await run_async(step))
 
 
 def get_object_to_file(
     path: str, local_path: str | os.PathLike[str], conf: StoreConfig, *,
-    progress: Progress | None = None,
+    progress: Progress | None = None, **options: Unpack[ReadOptions],
 ) -> int:  # fmt: skip
     """Downloads into ``local_path`` in bounded memory, parts in parallel; the file is replaced only
     when the whole object has arrived. Returns the size."""
-    return run_sync(_files.download(current_pool(), conf, path, local_path, progress))
+    step = _files.download(current_pool(), conf, path, local_path, progress, conditions(options))
+    return run_sync(step)
 
 
 async def get_object_to_file_async(
     path: str, local_path: str | os.PathLike[str], conf: StoreConfig, *,
-    progress: Progress | None = None,
+    progress: Progress | None = None, **options: Unpack[ReadOptions],
 ) -> int:  # fmt: skip
-    return await run_async(_files.download(current_pool(), conf, path, local_path, progress))
+    step = _files.download(current_pool(), conf, path, local_path, progress, conditions(options))
+    return await run_async(step)
 
 
 def put_object_from_file(
@@ -260,17 +289,22 @@ async def put_object_from_file_async(
 
 
 @contextlib.contextmanager
-def get_object_view(path: str, conf: StoreConfig) -> Iterator[memoryview]:
+def get_object_view(
+    path: str, conf: StoreConfig, **options: Unpack[ReadOptions]
+) -> Iterator[memoryview]:
     """A read-only view of the object in the worker's shared memory, without a copy; the memory is
     given back when the block ends, after which the view raises ``ValueError`` on use."""
-    conn, region, size = run_sync(_files.view(current_pool(), conf, path))
+    conn, region, size = run_sync(_files.view(current_pool(), conf, path, conditions(options)))
     with _lease(conn, region, size) as view:
         yield view
 
 
 @contextlib.asynccontextmanager
-async def get_object_view_async(path: str, conf: StoreConfig) -> AsyncIterator[memoryview]:
-    conn, region, size = await run_async(_files.view(current_pool(), conf, path))
+async def get_object_view_async(
+    path: str, conf: StoreConfig, **options: Unpack[ReadOptions]
+) -> AsyncIterator[memoryview]:
+    step = _files.view(current_pool(), conf, path, conditions(options))
+    conn, region, size = await run_async(step)
     with _lease(conn, region, size) as view:
         yield view
 
@@ -318,12 +352,16 @@ async def delete_object_async(path: str, conf: StoreConfig) -> None:
     await run_async(_ops.delete(current_pool(), conf, path))
 
 
-def head_object(path: str, conf: StoreConfig) -> ObjectMeta:
-    return run_sync(_ops.head(current_pool(), conf, path))
+def head_object(path: str, conf: StoreConfig, **options: Unpack[ReadOptions]) -> ObjectMeta:
+    """The object's metadata, under the same conditions as a read:
+    ``meta = head_object("a.csv", conf, if_modified_since=since)``."""
+    return run_sync(_ops.head(current_pool(), conf, path, conditions(options)))
 
 
-async def head_object_async(path: str, conf: StoreConfig) -> ObjectMeta:
-    return await run_async(_ops.head(current_pool(), conf, path))
+async def head_object_async(
+    path: str, conf: StoreConfig, **options: Unpack[ReadOptions]
+) -> ObjectMeta:
+    return await run_async(_ops.head(current_pool(), conf, path, conditions(options)))
 
 
 def list_objects(prefix: str, conf: StoreConfig, *, offset: str | None = None) -> ListIterator:
@@ -402,11 +440,14 @@ def get_object_stream(
     *,
     decompress: str | None = None,
     progress: Progress | None = None,
+    **options: Unpack[ReadOptions],
 ) -> ObjectStreamReader:
     """A readable binary file object over the object, decompressed in the worker when
     ``decompress`` is "gzip", "deflate", "zlib" or "zstd". Close it (or use ``with``)."""
     check_codec(decompress)
-    reader, meta = run_sync(get_stream(current_pool(), conf, path, decompress, progress))
+    reader, meta = run_sync(
+        get_stream(current_pool(), conf, path, decompress, progress, conditions(options))
+    )
     return ObjectStreamReader(ObjectReader(reader, meta), buffer_size=READ_CHUNK)
 
 
@@ -416,9 +457,12 @@ async def get_object_stream_async(
     *,
     decompress: str | None = None,
     progress: Progress | None = None,
+    **options: Unpack[ReadOptions],
 ) -> AsyncObjectReader:
     check_codec(decompress)
-    reader, meta = await run_async(get_stream(current_pool(), conf, path, decompress, progress))
+    reader, meta = await run_async(
+        get_stream(current_pool(), conf, path, decompress, progress, conditions(options))
+    )
     return AsyncObjectReader(reader, meta)
 
 

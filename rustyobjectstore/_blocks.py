@@ -23,6 +23,7 @@ from collections import OrderedDict, deque
 
 from rustyobjectstore import _codec as codec
 from rustyobjectstore._codec import Message, Region
+from rustyobjectstore._conditions import NONE, Conditions
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._connection import Call, Connection, response_field
 from rustyobjectstore._errors import (
@@ -163,6 +164,7 @@ class Blocks:
         self.lines: deque[bytes] = deque()  # split ahead, the first at ``lines_at``
         self.lines_at = -1
         self.closed = False
+        self.when = NONE  # the version asked for, which every block request names
 
     def span(self, k: int) -> tuple[int, int]:
         start = k * self.block_size
@@ -320,7 +322,7 @@ class Blocks:
     ) -> _Fetch:
         start, end = self.span(k)
         message = codec.get(store, self.path, region, whole=True, range=(start, end),
-                            if_match=self.meta.e_tag)  # fmt: skip
+                            when=self.when.pinned(self.meta.e_tag))  # fmt: skip
         try:
             call = conn.request(message, "get", self.path, awaited=awaited)
         except BaseException:
@@ -441,7 +443,7 @@ class Blocks:
 
 def open_blocks(
     pool: Pool, conf: StoreConfig, path: str, block_size: int, cache_blocks: int,
-    read_ahead: int,
+    read_ahead: int, when: Conditions = NONE,
 ) -> Step[Blocks]:  # fmt: skip
     """One request: the first block, whose answer tells the size and the e_tag that every later
     request is pinned to."""
@@ -453,13 +455,14 @@ def open_blocks(
         )
     try:
         meta, first = yield from retry_on_crash(
-            pool, lambda: _first_block(pool, conf, path, block_size), write=False
+            pool, lambda: _first_block(pool, conf, path, block_size, when), write=False
         )
     except RangeNotSatisfiableError:
         # Only an empty object has no byte at 0; the answer says nothing more, a head does.
-        meta = yield from head(pool, conf, path)
+        meta = yield from head(pool, conf, path, when)
         first = None
     blocks = Blocks(pool, conf, path, meta, block_size, cache_blocks, read_ahead)
+    blocks.when = when
     if first is not None:
         blocks.held[0] = first
         blocks.worker = first.conn, first.conn.store_id(conf.spec())
@@ -468,11 +471,11 @@ def open_blocks(
 
 
 def _first_block(
-    pool: Pool, conf: StoreConfig, path: str, block_size: int
+    pool: Pool, conf: StoreConfig, path: str, block_size: int, when: Conditions
 ) -> Step[tuple[ObjectMeta, _Fetch | None]]:
     conn, store = route(pool, conf, path)
     region = yield from allocate(conn.arena, block_size)
-    message = codec.get(store, path, region, whole=True, range=(0, block_size))
+    message = codec.get(store, path, region, whole=True, range=(0, block_size), when=when.first())
     try:
         call = conn.request(message, "get", path, awaited=True)
     except BaseException:

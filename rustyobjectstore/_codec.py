@@ -101,8 +101,10 @@ def get(
     range: tuple[int, int | None] | None = None,
     suffix: int | None = None,
     if_match: str | None = None,
+    when: Message | None = None,
 ) -> Message:
-    """``range`` is ``(start, end)`` or ``(start, None)``, to the end; ``suffix`` the last bytes."""
+    """``range`` is ``(start, end)`` or ``(start, None)``, to the end; ``suffix`` the last bytes;
+    ``when``: the conditions' fields (``Conditions.first()`` or ``.pinned()``)."""
     message: Message = {
         "op": "get",
         "store": store,
@@ -116,12 +118,17 @@ def get(
         message["suffix"] = suffix
     if if_match is not None:
         message["if_match"] = if_match
+    if when:
+        message.update(when)
     return message
 
 
-def path_op(op: str, store: int, path: str) -> Message:
-    """``head``, ``delete`` and ``multipart_start``."""
-    return {"op": op, "store": store, "path": path}
+def path_op(op: str, store: int, path: str, when: Message | None = None) -> Message:
+    """``head`` (which takes conditions, ``when``), ``delete`` and ``multipart_start``."""
+    message: Message = {"op": op, "store": store, "path": path}
+    if when:
+        message.update(when)
+    return message
 
 
 def put(
@@ -177,11 +184,15 @@ def copy(op: str, store: int, from_path: str, to_path: str, overwrite: bool) -> 
     return {"op": op, "store": store, "from": from_path, "to": to_path, "overwrite": overwrite}
 
 
-def stream_open(op: str, store: int, path: str, codec: str | None = None) -> Message:
-    """``read_open`` and ``write_open``."""
+def stream_open(
+    op: str, store: int, path: str, codec: str | None = None, when: Message | None = None
+) -> Message:
+    """``read_open`` (which takes conditions, ``when``) and ``write_open``."""
     message: Message = {"op": op, "store": store, "path": path}
     if codec is not None:
         message["codec"] = codec
+    if when:
+        message.update(when)
     return message
 
 

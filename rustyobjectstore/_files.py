@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rustyobjectstore import _codec as codec
 from rustyobjectstore._codec import Message, Region
+from rustyobjectstore._conditions import NONE, Conditions
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._connection import Connection, response_field
 from rustyobjectstore._errors import NotSupportedError
@@ -113,12 +114,13 @@ def temp_beside(target: Path) -> Iterator[int]:
 
 def download(
     pool: Pool, conf: StoreConfig, path: str, local_path: str | os.PathLike[str],
-    progress: Progress | None,
+    progress: Progress | None, when: Conditions = NONE,
 ) -> Step[int]:  # fmt: skip
     """The object into ``local_path``, atomically: a partial download never replaces the file."""
     target = Path(local_path)
     with temp_beside(target) as fd:
-        size = yield from read(pool, conf, path, IntoFile(fd, target), progress=progress)
+        size = yield from read(pool, conf, path, IntoFile(fd, target), progress=progress,
+                               when=when)  # fmt: skip
     return size
 
 
@@ -160,18 +162,24 @@ class _TooLargeForAView(NotSupportedError):
     pass
 
 
-def view(pool: Pool, conf: StoreConfig, path: str) -> Step[tuple[Connection, Region, int]]:
+def view(
+    pool: Pool, conf: StoreConfig, path: str, when: Conditions = NONE
+) -> Step[tuple[Connection, Region, int]]:
     """An arena region holding the whole object, for a zero-copy view; the caller releases it. A
     worker that dies under it is replaced and the read tried again (a read's crash retries)."""
-    return (yield from retry_on_crash(pool, lambda: _view_once(pool, conf, path), write=False))
+    return (
+        yield from retry_on_crash(pool, lambda: _view_once(pool, conf, path, when), write=False)
+    )
 
 
-def _view_once(pool: Pool, conf: StoreConfig, path: str) -> Step[tuple[Connection, Region, int]]:
+def _view_once(
+    pool: Pool, conf: StoreConfig, path: str, when: Conditions
+) -> Step[tuple[Connection, Region, int]]:
     """The first part says the size; the rest is fetched straight into a region of that size."""
     settings = pool.settings
     conn, store = route(pool, conf, path)
     first = yield from allocate(conn.arena, settings.multipart_get_threshold)
-    message = codec.get(store, path, first, whole=False)
+    message = codec.get(store, path, first, whole=False, when=when.first())
     response = yield from call(conn, message, "get", path, first)
     size = int(response_field(response, "size"))
     written = int(response_field(response, "written"))
@@ -194,21 +202,22 @@ def _view_once(pool: Pool, conf: StoreConfig, path: str) -> Step[tuple[Connectio
         e_tag = ObjectMeta.from_wire(response_field(response, "meta")).e_tag
         part = settings.multipart_get_part_size
         ranges = [(s, min(s + part, size)) for s in range(written, size, part)]
-        yield from fetch_ranges(pool, conn, store, path, e_tag, ranges, target, 0, lambda n: None)
+        pin = when.pinned(e_tag)
+        yield from fetch_ranges(pool, conn, store, path, pin, ranges, target, 0, lambda n: None)
     except BaseException:
         conn.arena.release_after(target.unfinished, region)
         raise
     return conn, region, size
 
 
-def as_bytes(pool: Pool, conf: StoreConfig, path: str) -> Step[bytes]:
+def as_bytes(pool: Pool, conf: StoreConfig, path: str, when: Conditions = NONE) -> Step[bytes]:
     """The object as new bytes, copied once: the parts land in one arena region (as for a view) and
     leave it in one copy. An object too large for that goes part by part into a buffer instead."""
     try:
-        conn, region, size = yield from view(pool, conf, path)
+        conn, region, size = yield from view(pool, conf, path, when)
     except _TooLargeForAView:
         dest = IntoBytes()
-        yield from read(pool, conf, path, dest)
+        yield from read(pool, conf, path, dest, when=when)
         return dest.result()
     try:
         return bytes(conn.arena.read(region, size))

@@ -58,7 +58,13 @@ class _Listing:
         else:
             message = codec.cursor_op("list_next", cursor)
             self.ahead = self.connection.request(message, "list", self.prefix)
-        return _ops.list_objects_of(response) or None
+        try:
+            return _ops.list_objects_of(response) or None
+        except BaseException as exc:
+            # A page that cannot be read is lost: going on from the next would drop it silently.
+            self.broken = exc
+            self.finish()
+            raise
 
     def _next_response(self) -> Step[Message]:
         if not self.started:

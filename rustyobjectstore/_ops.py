@@ -18,6 +18,7 @@ from typing import Any, Literal
 from rustyobjectstore import _codec as codec
 from rustyobjectstore._arena import Arena
 from rustyobjectstore._codec import Message, Region
+from rustyobjectstore._conditions import NONE, Conditions
 from rustyobjectstore._config import StoreConfig, _StoreConfig
 from rustyobjectstore._connection import Call, Connection, response_field
 from rustyobjectstore._errors import (
@@ -183,13 +184,14 @@ def fetch_ranges(
     conn: Connection,
     store: int,
     path: str,
-    e_tag: str | None,
+    pin: Message,
     ranges: list[tuple[int, int]],
     dest: Destination,
     base: int,
     progress: Callable[[int], None],
 ) -> Step[None]:
-    """Ranged gets of one object, a window of them in flight. ``e_tag`` pins the version so a changed
+    """Ranged gets of one object, a window of them in flight. ``pin`` (``Conditions.pinned``: the
+    first answer's e_tag, and the version asked for) keeps them on one version, so a changed
     object fails instead of being spliced."""
     window = pool.settings.max_parallel_parts
     in_flight: deque[tuple[Call, Region, int, int, bool]] = deque()
@@ -197,7 +199,7 @@ def fetch_ranges(
         for start, end in ranges:
             lent = dest.region_for(start - base, end - start)
             region = lent if lent is not None else (yield from allocate(conn.arena, end - start))
-            message = codec.get(store, path, region, whole=True, range=(start, end), if_match=e_tag)
+            message = codec.get(store, path, region, whole=True, range=(start, end), when=pin)
             future = conn.request(message, "get", path)
             in_flight.append((future, region, start - base, end - start, lent is None))
             while len(in_flight) >= window or (in_flight and start == ranges[-1][0]):
@@ -234,10 +236,11 @@ def read(
     byte_range: tuple[int, int | None] | None = None,
     suffix: int | None = None,
     progress: Progress | None = None,
+    when: Conditions = NONE,
 ) -> Step[int]:
     def once() -> Step[int]:
         return _read_once(pool, conf, path, dest, capacity=capacity, byte_range=byte_range,
-                          suffix=suffix, progress=progress)  # fmt: skip
+                          suffix=suffix, progress=progress, when=when)  # fmt: skip
 
     return (yield from retry_on_crash(pool, once, write=False))
 
@@ -252,6 +255,7 @@ def _read_once(
     byte_range: tuple[int, int | None] | None = None,
     suffix: int | None = None,
     progress: Progress | None = None,
+    when: Conditions = NONE,
 ) -> Step[int]:
     """The object (or ``byte_range`` of it, to the end when its end is None, or its last ``suffix``
     bytes) into ``dest``; returns the size read. ``capacity`` is how much the destination can hold,
@@ -269,7 +273,8 @@ def _read_once(
     # read a body that cannot fit.
     whole = capacity is not None and capacity <= settings.multipart_get_threshold
     region = yield from allocate(conn.arena, first)
-    message = codec.get(store, path, region, whole=whole, range=byte_range, suffix=suffix)
+    message = codec.get(store, path, region, whole=whole, range=byte_range, suffix=suffix,
+                        when=when.first())  # fmt: skip
     response = yield from call(conn, message, "get", path, region)
     try:
         size = int(response_field(response, "size"))
@@ -292,7 +297,8 @@ def _read_once(
         e_tag = ObjectMeta.from_wire(response_field(response, "meta")).e_tag
         part = settings.multipart_get_part_size
         ranges = [(base + s, base + min(s + part, size)) for s in range(written, size, part)]
-        yield from fetch_ranges(pool, conn, store, path, e_tag, ranges, dest, base, advance)
+        pin = when.pinned(e_tag)
+        yield from fetch_ranges(pool, conn, store, path, pin, ranges, dest, base, advance)
     return size
 
 
@@ -425,13 +431,16 @@ def _upload_parts(
         raise
 
 
-def head(pool: Pool, conf: StoreConfig, path: str) -> Step[ObjectMeta]:
-    return (yield from retry_on_crash(pool, lambda: _head_once(pool, conf, path), write=False))
+def head(pool: Pool, conf: StoreConfig, path: str, when: Conditions = NONE) -> Step[ObjectMeta]:
+    return (
+        yield from retry_on_crash(pool, lambda: _head_once(pool, conf, path, when), write=False)
+    )
 
 
-def _head_once(pool: Pool, conf: StoreConfig, path: str) -> Step[ObjectMeta]:
+def _head_once(pool: Pool, conf: StoreConfig, path: str, when: Conditions) -> Step[ObjectMeta]:
     conn, store = route(pool, conf, path)
-    response = yield from call(conn, codec.path_op("head", store, path), "head", path)
+    message = codec.path_op("head", store, path, when.first())
+    response = yield from call(conn, message, "head", path)
     return ObjectMeta.from_wire(response_field(response, "meta"))
 
 

@@ -18,6 +18,7 @@ from typing_extensions import Buffer
 
 from rustyobjectstore import _codec as codec
 from rustyobjectstore._codec import Message, Region
+from rustyobjectstore._conditions import NONE, Conditions
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._connection import Call, Connection, response_field
 from rustyobjectstore._errors import (
@@ -165,16 +166,16 @@ def _members(ranges: list[Range], spans: list[Range]) -> list[list[int]]:
 
 
 def gather(
-    pool: Pool, conf: StoreConfig, path: str, ranges: list[Range], coalesce: int
+    pool: Pool, conf: StoreConfig, path: str, ranges: list[Range], coalesce: int, when: Conditions
 ) -> Step[_Gathered]:
     def once() -> Step[_Gathered]:
-        return _gather_once(pool, conf, path, ranges, coalesce)
+        return _gather_once(pool, conf, path, ranges, coalesce, when)
 
     return (yield from retry_on_crash(pool, once, write=False))
 
 
 def _gather_once(
-    pool: Pool, conf: StoreConfig, path: str, ranges: list[Range], coalesce: int
+    pool: Pool, conf: StoreConfig, path: str, ranges: list[Range], coalesce: int, when: Conditions
 ) -> Step[_Gathered]:
     settings = pool.settings
     conn, store = route(pool, conf, path)
@@ -182,7 +183,7 @@ def _gather_once(
     members = _members(ranges, spans)
     gathered = _Gathered(ranges)
     if not spans:
-        yield from head(pool, conf, path)  # only empty ranges: the object must still exist
+        yield from head(pool, conf, path, when)  # only empty ranges: the object must still exist
         return gathered
     window = settings.max_parallel_parts
     in_flight: deque[tuple[Call, Region, Range, list[int]]] = deque()
@@ -190,9 +191,10 @@ def _gather_once(
         for asked, overlapping in _requests(spans, members, settings.multipart_get_part_size,
                                             gathered):  # fmt: skip
             region = yield from allocate(conn.arena, asked[1] - asked[0])
-            # Once the first answer is in, the rest are pinned to its version.
-            message = codec.get(store, path, region, whole=True, range=asked,
-                                if_match=gathered.e_tag)  # fmt: skip
+            # The conditions decide on the first answer; once it is in, the rest are pinned to
+            # its version.
+            fields = when.first() if gathered.size is None else when.pinned(gathered.e_tag)
+            message = codec.get(store, path, region, whole=True, range=asked, when=fields)
             in_flight.append((conn.request(message, "get", path), region, asked, overlapping))
             while len(in_flight) >= window:
                 yield from _answer(conn, gathered, in_flight, path)
@@ -257,11 +259,12 @@ def _take(
 
 
 def ranges_bytes(
-    pool: Pool, conf: StoreConfig, path: str, ranges: Sequence[Range], coalesce: int
-) -> Step[list[bytes]]:
+    pool: Pool, conf: StoreConfig, path: str, ranges: Sequence[Range], coalesce: int,
+    when: Conditions = NONE,
+) -> Step[list[bytes]]:  # fmt: skip
     checked = check_ranges(ranges)
     _check_coalesce(coalesce)
-    gathered = yield from gather(pool, conf, path, checked, coalesce)
+    gathered = yield from gather(pool, conf, path, checked, coalesce, when)
     return [
         gathered.whole[i] if i in gathered.whole else bytes(gathered.result(i))
         for i in range(len(checked))
@@ -275,6 +278,7 @@ def ranges_into(
     ranges: Sequence[Range],
     buffers: Sequence[Buffer],
     coalesce: int,
+    when: Conditions = NONE,
 ) -> Step[list[int]]:
     checked = check_ranges(ranges)
     views = [writable_view(b) for b in buffers]
@@ -287,7 +291,7 @@ def ranges_into(
                 f"buffer {i} holds {len(view)} bytes but range {i} asks for {end - start}",
                 op="get", path=path,
             )  # fmt: skip
-    gathered = yield from gather(pool, conf, path, checked, coalesce)
+    gathered = yield from gather(pool, conf, path, checked, coalesce, when)
     sizes = []
     for i, view in enumerate(views):
         data = gathered.result(i)
@@ -301,19 +305,21 @@ def _check_coalesce(coalesce: Any) -> None:
         raise ValueError(f"coalesce must be a number of bytes >= 0, got {coalesce!r}")
 
 
-def one_range(pool: Pool, conf: StoreConfig, path: str, start: int, end: int | None) -> Step[bytes]:
+def one_range(
+    pool: Pool, conf: StoreConfig, path: str, start: int, end: int | None, when: Conditions = NONE
+) -> Step[bytes]:
     """``data[start:end]`` of the object; ``end=None`` to the end, a negative ``start`` then the last
     ``-start`` bytes, in one request."""
     check_range(start, end)
     if start == end:
-        yield from head(pool, conf, path)  # an empty range still needs the object to exist
+        yield from head(pool, conf, path, when)  # an empty range still needs the object to exist
         return b""
     dest = IntoBytes()
     try:
         if start < 0:
-            yield from read(pool, conf, path, dest, suffix=-start)
+            yield from read(pool, conf, path, dest, suffix=-start, when=when)
         else:
-            yield from read(pool, conf, path, dest, byte_range=(start, end))
+            yield from read(pool, conf, path, dest, byte_range=(start, end), when=when)
     except RangeNotSatisfiableError:
         return b""
     return dest.result()

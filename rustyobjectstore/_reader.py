@@ -22,6 +22,7 @@ from rustyobjectstore._blocks import (
     read_into,
     read_line,
 )
+from rustyobjectstore._conditions import NONE, Conditions
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._objectmeta import ObjectMeta
 from rustyobjectstore._ops import writable_view
@@ -43,13 +44,14 @@ def _count(name: str, value: Any, least: int) -> int:
 
 
 def opening(
-    pool: Pool, conf: StoreConfig, path: str, block_size: int, cache_blocks: int, read_ahead: int
-) -> Step[Blocks]:
+    pool: Pool, conf: StoreConfig, path: str, block_size: int, cache_blocks: int, read_ahead: int,
+    when: Conditions = NONE,
+) -> Step[Blocks]:  # fmt: skip
     """The arguments checked before anything is sent, then the open step."""
     _count("block_size", block_size, 1)
     _count("cache_blocks", cache_blocks, 0)
     _count("read_ahead", read_ahead, 0)
-    return open_blocks(pool, conf, path, block_size, cache_blocks, read_ahead)
+    return open_blocks(pool, conf, path, block_size, cache_blocks, read_ahead, when)
 
 
 def _size_arg(size: int | None) -> int:

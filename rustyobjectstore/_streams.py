@@ -14,6 +14,7 @@ from typing_extensions import Buffer
 
 from rustyobjectstore import _codec as codec
 from rustyobjectstore._codec import Message, Region
+from rustyobjectstore._conditions import NONE, Conditions
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._connection import Connection, response_field
 from rustyobjectstore._errors import ConfigurationError
@@ -68,10 +69,11 @@ class _Stream:
 
 
 def open_stream(
-    pool: Pool, conf: StoreConfig, path: str, op: str, codec_name: str | None
-) -> Step[tuple[_Stream, Message]]:
+    pool: Pool, conf: StoreConfig, path: str, op: str, codec_name: str | None,
+    when: Conditions = NONE,
+) -> Step[tuple[_Stream, Message]]:  # fmt: skip
     conn, store = route(pool, conf, path)
-    message = codec.stream_open(op, store, path, codec_name)
+    message = codec.stream_open(op, store, path, codec_name, when.first())
     response = yield from call(conn, message, "get" if op == "read_open" else "put", path)
     return _Stream(conn, int(response_field(response, "stream")), path), response
 
@@ -154,9 +156,10 @@ class ObjectStreamReader(io.BufferedReader):
 
 
 def get_stream(
-    pool: Pool, conf: StoreConfig, path: str, decompress: str | None, progress: Progress | None
-) -> Step[tuple[_Reader, ObjectMeta]]:
-    stream, response = yield from open_stream(pool, conf, path, "read_open", decompress)
+    pool: Pool, conf: StoreConfig, path: str, decompress: str | None, progress: Progress | None,
+    when: Conditions = NONE,
+) -> Step[tuple[_Reader, ObjectMeta]]:  # fmt: skip
+    stream, response = yield from open_stream(pool, conf, path, "read_open", decompress, when)
     reader = _Reader(stream.conn, stream.stream, path)
     meta = ObjectMeta.from_wire(response_field(response, "meta"))
     # Decompressed, the total is not known in advance.

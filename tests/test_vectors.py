@@ -19,6 +19,7 @@ import pytest
 
 from rustyobjectstore import _codec as codec
 from rustyobjectstore._codec import MAX_FRAME, FrameDecoder, FrameError, Message
+from rustyobjectstore._conditions import Conditions
 from rustyobjectstore._errors import (
     ERROR_CLASSES,
     DataError,
@@ -93,6 +94,32 @@ BUILDERS: dict[str, Callable[[], Message]] = {
         codec.get(1, "data.parquet", (0, 65536), whole=False, suffix=65536), 30
     ),
     "head": lambda: _with_id(codec.path_op("head", 1, "dir/\u00fcber.txt"), 4),
+    "get_conditional": lambda: _with_id(
+        codec.get(
+            1,
+            "dir/a.txt",
+            (0, 4096),
+            whole=False,
+            when=Conditions(
+                if_none_match='"9b2cf535f27731c974343645a3985328"',
+                if_modified_since=datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc),
+                version="3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY",
+            ).first(),
+        ),
+        34,
+    ),
+    "head_conditional": lambda: _with_id(
+        codec.path_op(
+            "head",
+            1,
+            "dir/a.txt",
+            Conditions(
+                if_match='"9b2cf535f27731c974343645a3985328"',
+                if_unmodified_since=datetime(1969, 12, 31, 23, 59, 59, tzinfo=timezone.utc),
+            ).first(),
+        ),
+        35,
+    ),
     "put": lambda: _with_id(codec.put(1, "dir/new.bin", (8589934592, 65536)), 5),
     "delete": lambda: _with_id(codec.path_op("delete", 1, "dir/old.bin"), 6),
     "multipart_start": lambda: _with_id(codec.path_op("multipart_start", 1, "big/file.bin"), 7),

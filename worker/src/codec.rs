@@ -31,7 +31,7 @@ pub type Region = (u64, u64);
 pub enum Request {
     Register(Register),
     Get(GetRequest),
-    Head(PathRequest),
+    Head(HeadRequest),
     Put(PutRequest),
     Delete(PathRequest),
     MultipartStart(PathRequest),
@@ -71,7 +71,8 @@ impl Request {
         match self {
             Request::Register(_) | Request::Cancel(_) => None,
             Request::Get(r) => Some(r.id),
-            Request::Head(r) | Request::Delete(r) | Request::MultipartStart(r) => Some(r.id),
+            Request::Head(r) => Some(r.id),
+            Request::Delete(r) | Request::MultipartStart(r) => Some(r.id),
             Request::Put(r) => Some(r.id),
             Request::MultipartPart(r) => Some(r.id),
             Request::MultipartComplete(r) | Request::MultipartAbort(r) => Some(r.id),
@@ -167,8 +168,33 @@ pub struct GetRequest {
     /// The last `suffix` bytes (never with `range`).
     #[serde(default)]
     pub suffix: Option<u64>,
+    #[serde(flatten)]
+    pub when: Conditions,
+}
+
+/// The conditions of a read (`get`, `head`, `read_open`), object_store's `GetOptions`.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+pub struct Conditions {
     #[serde(default)]
     pub if_match: Option<String>,
+    #[serde(default)]
+    pub if_none_match: Option<String>,
+    /// Nanoseconds since the Unix epoch, UTC.
+    #[serde(default)]
+    pub if_modified_since: Option<i64>,
+    #[serde(default)]
+    pub if_unmodified_since: Option<i64>,
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct HeadRequest {
+    pub id: u64,
+    pub store: u32,
+    pub path: String,
+    #[serde(flatten)]
+    pub when: Conditions,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -222,6 +248,9 @@ pub struct StreamOpen {
     pub path: String,
     #[serde(default)]
     pub codec: Option<String>,
+    /// `read_open` only.
+    #[serde(flatten)]
+    pub when: Conditions,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]

@@ -163,7 +163,7 @@ fn entry_of(
     let entry = match entry {
         Ok(entry) => entry,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(walk_error(dir, &e.to_string())),
+        Err(e) => return Err(io_error(dir, &e)),
     };
     let path = entry.path();
     let name = entry.file_name().into_string().map_err(|_| {
@@ -186,7 +186,7 @@ fn entry_of(
         match entry.metadata() {
             Ok(meta) => meta,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(walk_error(&path, &e.to_string())),
+            Err(e) => return Err(io_error(&path, &e)),
         }
     };
     Ok(Some((name, meta)))
@@ -199,7 +199,7 @@ fn object(key: &str, meta: &Metadata) -> Result<Option<ObjectMeta>, ErrorInfo> {
     }
     let modified = meta
         .modified()
-        .map_err(|e| walk_error(FsPath::new(key), &e.to_string()))?;
+        .map_err(|e| io_error(FsPath::new(key), &e))?;
     let micros = modified
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros())
@@ -235,7 +235,7 @@ fn read_dir_or_gone(dir: &FsPath) -> Result<Option<fs::ReadDir>, ErrorInfo> {
     match fs::read_dir(dir) {
         Ok(entries) => Ok(Some(entries)),
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(None),
-        Err(e) => Err(walk_error(dir, &e.to_string())),
+        Err(e) => Err(io_error(dir, &e)),
     }
 }
 
@@ -243,17 +243,23 @@ fn metadata_or_gone(path: &FsPath) -> Result<Option<Metadata>, ErrorInfo> {
     match fs::metadata(path) {
         Ok(meta) => Ok(Some(meta)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(walk_error(path, &e.to_string())),
+        Err(e) => Err(io_error(path, &e)),
     }
 }
 
 fn walk_error(path: &FsPath, why: &str) -> ErrorInfo {
-    let kind = if why.contains("ermission denied") {
-        Kind::Permission
-    } else {
-        Kind::Unknown
+    ErrorInfo::new(
+        Kind::Unknown,
+        format!("cannot list {}: {why}", path.display()),
+    )
+}
+
+fn io_error(path: &FsPath, e: &std::io::Error) -> ErrorInfo {
+    let kind = match e.kind() {
+        ErrorKind::PermissionDenied => Kind::Permission,
+        _ => Kind::Unknown,
     };
-    ErrorInfo::new(kind, format!("cannot list {}: {why}", path.display()))
+    ErrorInfo::new(kind, format!("cannot list {}: {e}", path.display()))
 }
 
 #[cfg(test)]

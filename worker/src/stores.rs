@@ -43,6 +43,8 @@ pub struct Store {
     bucket: Option<String>,
     /// Requests go out unsigned (`skip_signature`): a refusal then says so.
     unsigned: bool,
+    /// The store keeps versions an object_store read can name (not `memory://`, `file://`).
+    pub versioned: bool,
     /// The store's retry settings, for what the worker sends again itself (`ops::meta`'s deletes).
     pub retry: RetryConfig,
     secrets: Vec<String>,
@@ -331,6 +333,7 @@ fn build_inner(
             return Ok(Store {
                 inner: Arc::new(fs),
                 keeps_payload: false,
+                versioned: false,
                 delete_batch: S3_DELETE_BATCH,
                 local_root: Some(dir),
                 bucket: None,
@@ -386,6 +389,7 @@ fn build_inner(
     Ok(Store {
         inner,
         keeps_payload,
+        versioned: !keeps_payload, // memory:// keeps no versions
         delete_batch,
         local_root: None,
         bucket,

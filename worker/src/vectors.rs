@@ -9,9 +9,10 @@ use serde_json::{json, Map, Value};
 
 use crate::codec::{
     decode_request, encode_hello, encode_response, BulkDeleteRequest, CancelRequest,
-    ClientSettings, CopyRequest, CursorRequest, Decoded, F64Key, GetRequest, IdRequest,
-    ListRequest, Meta, MultipartPart, PathRequest, PutRequest, Register, Request, RetrySettings,
-    StoreConfig, StreamChunk, StreamOpen, StreamRequest, Success, UploadRequest,
+    ClientSettings, Conditions, CopyRequest, CursorRequest, Decoded, F64Key, GetRequest,
+    HeadRequest, IdRequest, ListRequest, Meta, MultipartPart, PathRequest, PutRequest, Register,
+    Request, RetrySettings, StoreConfig, StreamChunk, StreamOpen, StreamRequest, Success,
+    UploadRequest,
 };
 use crate::errors::{ErrorInfo, Kind};
 
@@ -112,7 +113,7 @@ fn expected_request(name: &str) -> Request {
             whole: true,
             range: None,
             suffix: None,
-            if_match: None,
+            when: Conditions::default(),
         }),
         "get_range_if_match" => Request::Get(GetRequest {
             id: 2,
@@ -122,7 +123,25 @@ fn expected_request(name: &str) -> Request {
             whole: false,
             range: Some((5_000_000_000, Some(5_000_000_100))),
             suffix: None,
-            if_match: Some("\"0x8DC1E2F3A4B5C6D\"".into()),
+            when: Conditions {
+                if_match: Some("\"0x8DC1E2F3A4B5C6D\"".into()),
+                ..Conditions::default()
+            },
+        }),
+        "get_conditional" => Request::Get(GetRequest {
+            id: 34,
+            store: 1,
+            path: "dir/a.txt".into(),
+            region: region(0, 4096),
+            whole: false,
+            range: None,
+            suffix: None,
+            when: Conditions {
+                if_none_match: Some("\"9b2cf535f27731c974343645a3985328\"".into()),
+                if_modified_since: Some(1_700_000_000_000_000_000),
+                version: Some("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY".into()),
+                ..Conditions::default()
+            },
         }),
         "get_range_only" => Request::Get(GetRequest {
             id: 3,
@@ -132,7 +151,7 @@ fn expected_request(name: &str) -> Request {
             whole: true,
             range: Some((0, Some(8))),
             suffix: None,
-            if_match: None,
+            when: Conditions::default(),
         }),
         "get_to_the_end" => Request::Get(GetRequest {
             id: 29,
@@ -142,7 +161,7 @@ fn expected_request(name: &str) -> Request {
             whole: false,
             range: Some((100, None)),
             suffix: None,
-            if_match: None,
+            when: Conditions::default(),
         }),
         "get_suffix" => Request::Get(GetRequest {
             id: 30,
@@ -152,9 +171,24 @@ fn expected_request(name: &str) -> Request {
             whole: false,
             range: None,
             suffix: Some(65536),
-            if_match: None,
+            when: Conditions::default(),
         }),
-        "head" => Request::Head(path_request(4, 1, "dir/\u{fc}ber.txt")),
+        "head" => Request::Head(HeadRequest {
+            id: 4,
+            store: 1,
+            path: "dir/\u{fc}ber.txt".into(),
+            when: Conditions::default(),
+        }),
+        "head_conditional" => Request::Head(HeadRequest {
+            id: 35,
+            store: 1,
+            path: "dir/a.txt".into(),
+            when: Conditions {
+                if_match: Some("\"9b2cf535f27731c974343645a3985328\"".into()),
+                if_unmodified_since: Some(-1_000_000_000),
+                ..Conditions::default()
+            },
+        }),
         "put" => Request::Put(PutRequest {
             id: 5,
             store: 1,
@@ -248,12 +282,14 @@ fn expected_request(name: &str) -> Request {
             store: 1,
             path: "logs/day.zst".into(),
             codec: Some("zstd".into()),
+            when: Conditions::default(),
         }),
         "read_open" => Request::ReadOpen(StreamOpen {
             id: 20,
             store: 1,
             path: "dir/a.txt".into(),
             codec: None,
+            when: Conditions::default(),
         }),
         "read_next" => Request::ReadNext(StreamChunk {
             id: 21,
@@ -266,6 +302,7 @@ fn expected_request(name: &str) -> Request {
             store: 2,
             path: "out/data.gz".into(),
             codec: Some("gzip".into()),
+            when: Conditions::default(),
         }),
         "write_chunk" => Request::WriteChunk(StreamChunk {
             id: 24,
@@ -292,6 +329,14 @@ fn insert_some<T: Into<Value>>(map: &mut Map<String, Value>, key: &str, value: O
     if let Some(v) = value {
         map.insert(key.into(), v.into());
     }
+}
+
+fn insert_conditions(map: &mut Map<String, Value>, when: &Conditions) {
+    insert_some(map, "if_match", when.if_match.clone());
+    insert_some(map, "if_none_match", when.if_none_match.clone());
+    insert_some(map, "if_modified_since", when.if_modified_since);
+    insert_some(map, "if_unmodified_since", when.if_unmodified_since);
+    insert_some(map, "version", when.version.clone());
 }
 
 /// A decoded request as the JSON map Python sends (absent optional fields left out), so it can be
@@ -344,14 +389,19 @@ fn request_json(request: &Request) -> Value {
                 r.range.map(|(start, end)| json!([start, end])),
             );
             insert_some(&mut map, "suffix", r.suffix);
-            insert_some(&mut map, "if_match", r.if_match.clone());
+            insert_conditions(&mut map, &r.when);
             ("get", Some(r.id))
         }
-        Request::Head(r) | Request::Delete(r) | Request::MultipartStart(r) => {
+        Request::Head(r) => {
+            map.insert("store".into(), json!(r.store));
+            map.insert("path".into(), json!(r.path));
+            insert_conditions(&mut map, &r.when);
+            ("head", Some(r.id))
+        }
+        Request::Delete(r) | Request::MultipartStart(r) => {
             map.insert("store".into(), json!(r.store));
             map.insert("path".into(), json!(r.path));
             let op = match request {
-                Request::Head(_) => "head",
                 Request::Delete(_) => "delete",
                 _ => "multipart_start",
             };
@@ -417,6 +467,7 @@ fn request_json(request: &Request) -> Value {
             map.insert("store".into(), json!(r.store));
             map.insert("path".into(), json!(r.path));
             insert_some(&mut map, "codec", r.codec.clone());
+            insert_conditions(&mut map, &r.when);
             let op = match request {
                 Request::ReadOpen(_) => "read_open",
                 _ => "write_open",

@@ -5,13 +5,11 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use object_store::path::Path;
-use object_store::{
-    GetOptions, GetRange, GetResult, GetResultPayload, ObjectStore, ObjectStoreExt,
-};
+use object_store::{GetOptions, GetRange, GetResult, GetResultPayload, ObjectStore};
 
 use crate::codec::{GetRequest, Meta, Success};
 use crate::errors::{ErrorInfo, Kind};
-use crate::ops::Ctx;
+use crate::ops::{conditions, Ctx};
 
 pub async fn get(ctx: &Ctx, r: GetRequest) -> Result<Success, ErrorInfo> {
     let (offset, capacity) = ctx.arena.check(r.region)?;
@@ -19,9 +17,9 @@ pub async fn get(ctx: &Ctx, r: GetRequest) -> Result<Success, ErrorInfo> {
     let path = store.key(&r.path)?;
     let options = GetOptions {
         range: byte_range(r.range, r.suffix)?,
-        if_match: r.if_match,
-        ..GetOptions::default()
+        ..conditions::options(r.when, &store, &r.path)?
     };
+    let version = options.version.clone();
     let result = match store.inner.get_opts(&path, options.clone()).await {
         Err(e) if options.range.is_some() && needs_the_size(&e) => {
             by_head(&store.inner, &path, options, e).await
@@ -29,6 +27,7 @@ pub async fn get(ctx: &Ctx, r: GetRequest) -> Result<Success, ErrorInfo> {
         other => other,
     }
     .map_err(|e| store.error(&e))?;
+    conditions::check_version(&version, &result.meta, &r.path)?;
     let meta = Meta::from(&result.meta);
     let size = result.range.end - result.range.start;
     if r.whole && size > capacity as u64 {
@@ -111,7 +110,12 @@ async fn by_head(
     mut options: GetOptions,
     error: object_store::Error,
 ) -> object_store::Result<GetResult> {
-    let meta = store.head(path).await?;
+    let head = GetOptions {
+        head: true,
+        version: options.version.clone(),
+        ..GetOptions::default()
+    };
+    let meta = store.get_opts(path, head).await?.meta;
     options.range = match options.range {
         _ if meta.size == 0 => None,
         Some(GetRange::Suffix(n)) => {

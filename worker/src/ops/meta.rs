@@ -5,19 +5,30 @@ use std::time::{Duration, Instant};
 
 use futures::{stream, StreamExt};
 use object_store::path::Path;
-use object_store::{CopyMode, CopyOptions, ObjectStoreExt, RenameOptions, RenameTargetMode};
+use object_store::{
+    CopyMode, CopyOptions, GetOptions, ObjectStoreExt, RenameOptions, RenameTargetMode,
+};
 
-use crate::codec::{BulkDeleteRequest, CopyRequest, Meta, PathRequest, Success};
+use crate::codec::{BulkDeleteRequest, CopyRequest, HeadRequest, Meta, PathRequest, Success};
 use crate::errors::{self, ErrorInfo, Kind};
-use crate::ops::Ctx;
+use crate::ops::{conditions, Ctx};
 use crate::stores::Store;
 
-pub async fn head(ctx: &Ctx, r: PathRequest) -> Result<Success, ErrorInfo> {
+pub async fn head(ctx: &Ctx, r: HeadRequest) -> Result<Success, ErrorInfo> {
     let store = ctx.stores.get(r.store)?;
     let path = store.key(&r.path)?;
-    let meta = store.inner.head(&path).await.map_err(|e| store.error(&e))?;
+    let options = GetOptions {
+        head: true,
+        ..conditions::options(r.when, &store, &r.path)?
+    };
+    let found = store
+        .inner
+        .get_opts(&path, options.clone())
+        .await
+        .map_err(|e| store.error(&e))?;
+    conditions::check_version(&options.version, &found.meta, &r.path)?;
     Ok(Success::Head {
-        meta: Meta::from(&meta),
+        meta: Meta::from(&found.meta),
     })
 }
 

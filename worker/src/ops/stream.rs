@@ -9,7 +9,7 @@ use async_compression::tokio::bufread::{DeflateDecoder, GzipDecoder, ZlibDecoder
 use async_compression::tokio::write::{DeflateEncoder, GzipEncoder, ZlibEncoder, ZstdEncoder};
 use futures::TryStreamExt;
 use object_store::buffered::BufWriter;
-use object_store::{GetOptions, GetResultPayload};
+use object_store::GetResultPayload;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio_util::io::StreamReader;
@@ -17,7 +17,7 @@ use tokio_util::io::StreamReader;
 use crate::codec::{self, Meta, StreamOpen, Success};
 use crate::errors::{ErrorInfo, Kind};
 use crate::ops::upload_writer::UploadWriter;
-use crate::ops::{lock, Ctx};
+use crate::ops::{conditions, lock, Ctx};
 use crate::stores::Store;
 
 /// Below this a write stream ends in one put; above it, a multipart upload.
@@ -149,11 +149,13 @@ pub async fn read_open(ctx: &Arc<Ctx>, r: StreamOpen) -> Result<Success, ErrorIn
     let codec = codec_of(r.codec.as_deref())?;
     let store = ctx.stores.get(r.store)?;
     let path = store.key(&r.path)?;
+    let options = conditions::options(r.when, &store, &r.path)?;
     let result = store
         .inner
-        .get_opts(&path, GetOptions::default())
+        .get_opts(&path, options.clone())
         .await
         .map_err(|e| store.error(&e))?;
+    conditions::check_version(&options.version, &result.meta, &r.path)?;
     let meta = Meta::from(&result.meta);
     let range = result.range.clone();
     let raw: Reader = match result.payload {
