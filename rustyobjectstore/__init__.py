@@ -48,6 +48,8 @@ from rustyobjectstore._api import (
     rename_object,
     rename_object_async,
     shutdown_object_store,
+    sign_url,
+    sign_url_async,
 )
 from rustyobjectstore._conditions import ReadOptions
 from rustyobjectstore._config import (
@@ -204,5 +206,7 @@ __all__ = [
     "rename_object",
     "rename_object_async",
     "shutdown_object_store",
+    "sign_url",
+    "sign_url_async",
     "status_code",
 ]

@@ -10,10 +10,11 @@ import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from datetime import timedelta
 
 from typing_extensions import Buffer, Unpack
 
-from rustyobjectstore import _directories, _files, _ops, _ranges
+from rustyobjectstore import _directories, _files, _ops, _ranges, _signing
 from rustyobjectstore._codec import Region
 from rustyobjectstore._conditions import ReadOptions, conditions
 from rustyobjectstore._config import StaticConfig, StoreConfig
@@ -489,6 +490,22 @@ async def put_object_stream_async(
     check_codec(compress)
     step = put_stream(current_pool(), conf, path, compress, progress)
     return AsyncObjectWriter(await run_async(step))
+
+
+def sign_url(method: str, path: str, expires_in: float | timedelta, conf: StoreConfig) -> str:
+    """A pre-signed URL that lets a plain HTTP client ``GET`` or ``PUT`` the object at ``path`` for
+    ``expires_in`` (seconds, or a ``timedelta``), made with the store's credentials: S3's query
+    signature, an Azure service SAS (with the account key), a GCS signed URL (with a service
+    account). A store that cannot sign (``memory://``, ``file://``, ``http(s)://``) raises
+    ``NotSupportedError``. An Azure PUT must send ``x-ms-blob-type: BlockBlob``:
+    ``url = sign_url("GET", "report.csv", 3600, conf); urllib.request.urlopen(url).read()``."""
+    return run_sync(_signing.sign(current_pool(), conf, method, path, expires_in))
+
+
+async def sign_url_async(
+    method: str, path: str, expires_in: float | timedelta, conf: StoreConfig
+) -> str:
+    return await run_async(_signing.sign(current_pool(), conf, method, path, expires_in))
 
 
 def current_metrics() -> Metrics:

@@ -196,6 +196,11 @@ def stream_open(
     return message
 
 
+def sign(store: int, path: str, method: str, expires_secs: int) -> Message:
+    return {"op": "sign", "store": store, "path": path, "method": method,
+            "expires_secs": expires_secs}  # fmt: skip
+
+
 def stream_chunk(op: str, stream: int, region: Region) -> Message:
     """``read_next`` and ``write_chunk``."""
     return {"op": op, "stream": stream, "region": list(region)}

@@ -108,6 +108,7 @@ BUILDERS: dict[str, Callable[[], Message]] = {
         ),
         34,
     ),
+    "sign": lambda: _with_id(codec.sign(2, "dir/\u00fcber.txt", "PUT", 3600), 36),
     "head_conditional": lambda: _with_id(
         codec.path_op(
             "head",
@@ -196,6 +197,7 @@ PROTOCOL_OPS = {
     "write_chunk",
     "write_finish",
     "write_abort",
+    "sign",
     "metrics",
     "ping",
     "cancel",

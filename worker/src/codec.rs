@@ -51,6 +51,7 @@ pub enum Request {
     WriteChunk(StreamChunk),
     WriteFinish(StreamRequest),
     WriteAbort(StreamRequest),
+    Sign(SignRequest),
     Metrics(IdRequest),
     Ping(IdRequest),
     Cancel(CancelRequest),
@@ -83,6 +84,7 @@ impl Request {
             Request::ReadOpen(r) | Request::WriteOpen(r) => Some(r.id),
             Request::ReadNext(r) | Request::WriteChunk(r) => Some(r.id),
             Request::ReadClose(r) | Request::WriteFinish(r) | Request::WriteAbort(r) => Some(r.id),
+            Request::Sign(r) => Some(r.id),
             Request::Metrics(r) | Request::Ping(r) => Some(r.id),
         }
     }
@@ -186,6 +188,16 @@ pub struct Conditions {
     pub if_unmodified_since: Option<i64>,
     #[serde(default)]
     pub version: Option<String>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct SignRequest {
+    pub id: u64,
+    pub store: u32,
+    pub path: String,
+    /// "GET" or "PUT".
+    pub method: String,
+    pub expires_secs: u64,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -393,6 +405,9 @@ pub enum Success {
     Upload {
         upload: u64,
     },
+    Signed {
+        url: String,
+    },
     List {
         entries: Vec<Meta>,
         /// The common prefixes of a `delimiter` listing (omitted when there are none).
@@ -543,6 +558,7 @@ pub fn encode_response(id: u64, result: &Result<Success, ErrorInfo>) -> Vec<u8> 
                 Success::Empty => 0,
                 Success::Head { .. }
                 | Success::Upload { .. }
+                | Success::Signed { .. }
                 | Success::BulkDelete { .. }
                 | Success::Stream { .. } => 1,
                 Success::List { prefixes, .. } => 2 + u32::from(!prefixes.is_empty()),
@@ -581,6 +597,7 @@ pub fn encode_response(id: u64, result: &Result<Success, ErrorInfo>) -> Vec<u8> 
                     w.opt_str(version);
                 }
                 Success::Upload { upload } => w.key_uint("upload", *upload),
+                Success::Signed { url } => w.key_str("url", url),
                 Success::List {
                     entries,
                     prefixes,

@@ -290,6 +290,7 @@ fn operation(ctx: Arc<Ctx>, request: Request) -> BoxFuture<'static, Result<Succe
         Request::Rename(r) => Box::pin(async move { ops::meta::rename(&ctx, r).await }),
         Request::ReadOpen(r) => Box::pin(async move { ops::stream::read_open(&ctx, r).await }),
         Request::WriteOpen(r) => Box::pin(async move { ops::stream::write_open(&ctx, r).await }),
+        Request::Sign(r) => Box::pin(async move { ops::sign::sign(&ctx, r).await }),
         Request::Metrics(_) => {
             let (http_requests, retries) = ctx.stores.http.snapshot();
             Box::pin(async move {

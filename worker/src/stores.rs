@@ -16,6 +16,7 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
+use object_store::signer::Signer;
 use object_store::{ClientConfigKey, ClientOptions, ObjectStore, ObjectStoreScheme, RetryConfig};
 use url::Url;
 
@@ -43,6 +44,8 @@ pub struct Store {
     bucket: Option<String>,
     /// Requests go out unsigned (`skip_signature`): a refusal then says so.
     unsigned: bool,
+    /// What signs URLs for the store's keys (cloud stores only).
+    pub signer: Option<Signing>,
     /// The store keeps versions an object_store read can name (not `memory://`, `file://`).
     pub versioned: bool,
     /// The store's retry settings, for what the worker sends again itself (`ops::meta`'s deletes).
@@ -99,6 +102,15 @@ impl Store {
     pub fn redact(&self, info: ErrorInfo) -> ErrorInfo {
         info.redacted(&self.secrets)
     }
+}
+
+pub struct Signing {
+    pub signer: Arc<dyn Signer>,
+    /// What the store's URL puts before every key.
+    pub prefix: Path,
+    /// object_store's Azure SAS signs the percent-encoded path, which the service does not accept
+    /// (it signs the name): only keys that need no encoding can be signed there.
+    pub plain_keys_only: bool,
 }
 
 pub struct CacheSettings {
@@ -293,8 +305,7 @@ fn build_inner(
                     .then(|| url.host_str().map(str::to_string))
                     .flatten()
             });
-            let store: Arc<dyn ObjectStore> = Arc::new(b.build().map_err(|e| build_error(&e))?);
-            (store, bucket)
+            (Arc::new(b.build().map_err(|e| build_error(&e))?), bucket)
         }};
     }
     let no_options = |store: &str| match config.options.keys().next() {
@@ -308,10 +319,24 @@ fn build_inner(
     } else {
         S3_DELETE_BATCH
     };
-    let (inner, bucket): (Arc<dyn ObjectStore>, Option<String>) = match scheme {
+    // A cloud store signs URLs with its own credentials (object_store's `Signer`).
+    macro_rules! signing {
+        ($built:expr, $plain_keys_only:expr) => {{
+            let (store, bucket) = $built;
+            let signer: Arc<dyn Signer> = store.clone();
+            let signing = (signer, $plain_keys_only);
+            (store as Arc<dyn ObjectStore>, Some(signing), bucket)
+        }};
+    }
+    type Built = (
+        Arc<dyn ObjectStore>,
+        Option<(Arc<dyn Signer>, bool)>,
+        Option<String>,
+    );
+    let (inner, signer, bucket): Built = match scheme {
         ObjectStoreScheme::Memory => {
             no_options("memory://")?;
-            (Arc::new(InMemory::new()), None)
+            (Arc::new(InMemory::new()), None, None)
         }
         ObjectStoreScheme::Local => {
             no_options("file://")?;
@@ -336,36 +361,46 @@ fn build_inner(
                 versioned: false,
                 delete_batch: S3_DELETE_BATCH,
                 local_root: Some(dir),
+                signer: None,
                 bucket: None,
                 unsigned: false,
                 retry: RetryConfig::default(),
                 secrets: secrets.to_vec(),
             });
         }
-        ObjectStoreScheme::AmazonS3 => cloud_store!(
-            AmazonS3Builder,
-            AmazonS3ConfigKey,
-            "S3",
-            |b: &AmazonS3Builder| b.get_config_value(&AmazonS3ConfigKey::Bucket)
+        ObjectStoreScheme::AmazonS3 => signing!(
+            cloud_store!(
+                AmazonS3Builder,
+                AmazonS3ConfigKey,
+                "S3",
+                |b: &AmazonS3Builder| b.get_config_value(&AmazonS3ConfigKey::Bucket)
+            ),
+            false
         ),
-        ObjectStoreScheme::MicrosoftAzure => cloud_store!(
-            MicrosoftAzureBuilder,
-            AzureConfigKey,
-            "Azure",
-            |b: &MicrosoftAzureBuilder| b.get_config_value(&AzureConfigKey::ContainerName)
+        ObjectStoreScheme::MicrosoftAzure => signing!(
+            cloud_store!(
+                MicrosoftAzureBuilder,
+                AzureConfigKey,
+                "Azure",
+                |b: &MicrosoftAzureBuilder| b.get_config_value(&AzureConfigKey::ContainerName)
+            ),
+            true
         ),
-        ObjectStoreScheme::GoogleCloudStorage => cloud_store!(
-            GoogleCloudStorageBuilder,
-            GoogleConfigKey,
-            "GCS",
-            |b: &GoogleCloudStorageBuilder| b.get_config_value(&GoogleConfigKey::Bucket)
+        ObjectStoreScheme::GoogleCloudStorage => signing!(
+            cloud_store!(
+                GoogleCloudStorageBuilder,
+                GoogleConfigKey,
+                "GCS",
+                |b: &GoogleCloudStorageBuilder| b.get_config_value(&GoogleConfigKey::Bucket)
+            ),
+            false
         ),
         ObjectStoreScheme::Http => {
             let (store, _) =
                 cloud_store!(HttpBuilder, ClientConfigKey, "HTTP", |_: &HttpBuilder| {
                     None::<String>
                 });
-            (store, None)
+            (store, None, None)
         }
         other => {
             return Err(ErrorInfo::new(
@@ -384,10 +419,15 @@ fn build_inner(
     let inner: Arc<dyn ObjectStore> = if prefix.as_ref().is_empty() {
         inner
     } else {
-        Arc::new(PrefixStore::new(inner, prefix))
+        Arc::new(PrefixStore::new(inner, prefix.clone()))
     };
     Ok(Store {
         inner,
+        signer: signer.map(|(signer, plain_keys_only)| Signing {
+            signer,
+            prefix,
+            plain_keys_only,
+        }),
         keeps_payload,
         versioned: !keeps_payload, // memory:// keeps no versions
         delete_batch,

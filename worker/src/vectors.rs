@@ -11,8 +11,8 @@ use crate::codec::{
     decode_request, encode_hello, encode_response, BulkDeleteRequest, CancelRequest,
     ClientSettings, Conditions, CopyRequest, CursorRequest, Decoded, F64Key, GetRequest,
     HeadRequest, IdRequest, ListRequest, Meta, MultipartPart, PathRequest, PutRequest, Register,
-    Request, RetrySettings, StoreConfig, StreamChunk, StreamOpen, StreamRequest, Success,
-    UploadRequest,
+    Request, RetrySettings, SignRequest, StoreConfig, StreamChunk, StreamOpen, StreamRequest,
+    Success, UploadRequest,
 };
 use crate::errors::{ErrorInfo, Kind};
 
@@ -314,6 +314,13 @@ fn expected_request(name: &str) -> Request {
             stream: 1 << 32,
         }),
         "write_abort" => Request::WriteAbort(StreamRequest { id: 26, stream: 5 }),
+        "sign" => Request::Sign(SignRequest {
+            id: 36,
+            store: 2,
+            path: "dir/\u{fc}ber.txt".into(),
+            method: "PUT".into(),
+            expires_secs: 3600,
+        }),
         "metrics" => Request::Metrics(IdRequest { id: 27 }),
         "ping" => Request::Ping(IdRequest { id: 28 }),
         "cancel" => Request::Cancel(CancelRequest { target: 1 << 40 }),
@@ -492,6 +499,13 @@ fn request_json(request: &Request) -> Value {
             };
             (op, Some(r.id))
         }
+        Request::Sign(r) => {
+            map.insert("store".into(), json!(r.store));
+            map.insert("path".into(), json!(r.path));
+            map.insert("method".into(), json!(r.method));
+            map.insert("expires_secs".into(), json!(r.expires_secs));
+            ("sign", Some(r.id))
+        }
         Request::Metrics(r) => ("metrics", Some(r.id)),
         Request::Ping(r) => ("ping", Some(r.id)),
         Request::Cancel(r) => {
@@ -551,6 +565,7 @@ fn request_vectors_decode_to_their_messages() {
         "write_chunk",
         "write_finish",
         "write_abort",
+        "sign",
         "metrics",
         "ping",
         "cancel",
@@ -774,6 +789,12 @@ fn encoded_response(name: &str) -> Vec<u8> {
             },
         ),
         "success_upload" => ok(13, Success::Upload { upload: 1 << 32 }),
+        "success_sign" => ok(
+            36,
+            Success::Signed {
+                url: "https://b.s3.amazonaws.com/k?X-Amz-Expires=3600&X-Amz-Signature=ab12".into(),
+            },
+        ),
         "success_list_with_cursor" => ok(
             14,
             Success::List {

@@ -6,6 +6,7 @@ pub mod list;
 pub mod meta;
 pub mod multipart;
 pub mod put;
+pub mod sign;
 pub mod stream;
 pub mod upload_writer;
 
