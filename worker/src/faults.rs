@@ -34,7 +34,8 @@ pub fn prelude(
     let key = match request {
         Request::Get(r) => &r.path,
         Request::Put(r) => &r.path,
-        Request::Head(r) | Request::Delete(r) | Request::MultipartStart(r) => &r.path,
+        Request::Head(r) => &r.path,
+        Request::Delete(r) | Request::MultipartStart(r) => &r.path,
         Request::ReadOpen(r) | Request::WriteOpen(r) => &r.path,
         Request::Copy(r) | Request::Rename(r) => &r.from,
         _ => return None,
