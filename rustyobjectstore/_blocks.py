@@ -143,7 +143,7 @@ class Blocks:
 
     def __init__(
         self, pool: Pool, conf: StoreConfig, path: str, meta: ObjectMeta, block_size: int,
-        cache_blocks: int, read_ahead: int,
+        cache_blocks: int, read_ahead: int, when: Conditions,
     ) -> None:  # fmt: skip
         self.pool = pool
         self.conf = conf
@@ -164,7 +164,7 @@ class Blocks:
         self.lines: deque[bytes] = deque()  # split ahead, the first at ``lines_at``
         self.lines_at = -1
         self.closed = False
-        self.when = NONE  # the version asked for, which every block request names
+        self.when = when  # the version asked for, which every block request names
 
     def span(self, k: int) -> tuple[int, int]:
         start = k * self.block_size
@@ -461,8 +461,7 @@ def open_blocks(
         # Only an empty object has no byte at 0; the answer says nothing more, a head does.
         meta = yield from head(pool, conf, path, when)
         first = None
-    blocks = Blocks(pool, conf, path, meta, block_size, cache_blocks, read_ahead)
-    blocks.when = when
+    blocks = Blocks(pool, conf, path, meta, block_size, cache_blocks, read_ahead, when)
     if first is not None:
         blocks.held[0] = first
         blocks.worker = first.conn, first.conn.store_id(conf.spec())

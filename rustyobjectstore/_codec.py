@@ -100,7 +100,6 @@ def get(
     whole: bool,
     range: tuple[int, int | None] | None = None,
     suffix: int | None = None,
-    if_match: str | None = None,
     when: Message | None = None,
 ) -> Message:
     """``range`` is ``(start, end)`` or ``(start, None)``, to the end; ``suffix`` the last bytes;
@@ -116,8 +115,6 @@ def get(
         message["range"] = list(range)
     if suffix is not None:
         message["suffix"] = suffix
-    if if_match is not None:
-        message["if_match"] = if_match
     if when:
         message.update(when)
     return message

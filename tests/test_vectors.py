@@ -82,7 +82,7 @@ BUILDERS: dict[str, Callable[[], Message]] = {
             (4096, 100),
             whole=False,
             range=(5000000000, 5000000100),
-            if_match='"0x8DC1E2F3A4B5C6D"',
+            when={"if_match": '"0x8DC1E2F3A4B5C6D"'},
         ),
         2,
     ),
