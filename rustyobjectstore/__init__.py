@@ -51,6 +51,7 @@ from rustyobjectstore._api import (
     sign_url,
     sign_url_async,
 )
+from rustyobjectstore._attributes import Attributes
 from rustyobjectstore._conditions import ReadOptions
 from rustyobjectstore._config import (
     AWSConfig,
@@ -122,6 +123,7 @@ __all__ = [
     "AlreadyExistsError",
     "BucketNotFoundError",
     "AsyncListIterator",
+    "Attributes",
     "AsyncListStream",
     "AsyncObjectReader",
     "AsyncObjectWriter",

@@ -9,12 +9,13 @@ import atexit
 import contextlib
 import os
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 
 from typing_extensions import Buffer, Unpack
 
 from rustyobjectstore import _directories, _files, _ops, _ranges, _signing
+from rustyobjectstore._attributes import attached
 from rustyobjectstore._codec import Region
 from rustyobjectstore._conditions import ReadOptions, conditions
 from rustyobjectstore._config import StaticConfig, StoreConfig
@@ -276,17 +277,23 @@ async def get_object_to_file_async(
 def put_object_from_file(
     path: str, local_path: str | os.PathLike[str], conf: StoreConfig, *,
     mode: PutMode = "overwrite", progress: Progress | None = None,
+    attributes: Mapping[str, str] | None = None, tags: Mapping[str, str] | None = None,
 ) -> int:  # fmt: skip
     """Uploads ``local_path`` in bounded memory (a multipart upload above the threshold, parts in
-    parallel), atomically. Returns the size."""
-    return run_sync(_files.upload(current_pool(), conf, path, local_path, mode, progress))
+    parallel), atomically, with the ``attributes`` and ``tags`` that ``put_object`` takes. Returns
+    the size."""
+    extra = attached(attributes, tags)
+    return run_sync(_files.upload(current_pool(), conf, path, local_path, mode, progress, extra))
 
 
 async def put_object_from_file_async(
     path: str, local_path: str | os.PathLike[str], conf: StoreConfig, *,
     mode: PutMode = "overwrite", progress: Progress | None = None,
+    attributes: Mapping[str, str] | None = None, tags: Mapping[str, str] | None = None,
 ) -> int:  # fmt: skip
-    return await run_async(_files.upload(current_pool(), conf, path, local_path, mode, progress))
+    extra = attached(attributes, tags)
+    step = _files.upload(current_pool(), conf, path, local_path, mode, progress, extra)
+    return await run_async(step)
 
 
 @contextlib.contextmanager
@@ -327,22 +334,33 @@ def _lease(conn: Connection, region: Region, size: int) -> Iterator[memoryview]:
             conn.arena.release(region)
 
 
-def put_object(path: str, data: Buffer, conf: StoreConfig, *, mode: PutMode = "overwrite") -> int:
+def put_object(
+    path: str, data: Buffer, conf: StoreConfig, *, mode: PutMode = "overwrite",
+    attributes: Mapping[str, str] | None = None, tags: Mapping[str, str] | None = None,
+) -> int:  # fmt: skip
     """Stores ``data`` (any bytes-like) atomically and returns its size. ``mode="create"`` fails with
     ``AlreadyExistsError`` if the key exists; ``mode=UpdateVersion(e_tag)`` fails with
     ``PreconditionFailedError`` if the object changed; a backend that cannot do either raises
-    ``NotSupportedError``."""
+    ``NotSupportedError``. ``attributes`` (``Content-Type`` and the other standard headers, or user
+    metadata) and ``tags`` go with the object where the store keeps them, else
+    ``NotSupportedError``: ``put_object("a.csv", data, conf, attributes={"Content-Type":
+    "text/csv"})``."""
+    extra = attached(attributes, tags)
     view = _ops.readable_view(data)
-    step = _ops.write(current_pool(), conf, path, len(view), _ops.fill_from(view), mode)
-    return run_sync(step)
+    fill = _ops.fill_from(view)
+    return run_sync(_ops.write(current_pool(), conf, path, len(view), fill, mode, None, extra))
 
 
 async def put_object_async(
-    path: str, data: Buffer, conf: StoreConfig, *, mode: PutMode = "overwrite"
-) -> int:
+    path: str, data: Buffer, conf: StoreConfig, *, mode: PutMode = "overwrite",
+    attributes: Mapping[str, str] | None = None, tags: Mapping[str, str] | None = None,
+) -> int:  # fmt: skip
+    extra = attached(attributes, tags)
     view = _ops.readable_view(data)
-    step = _ops.write(current_pool(), conf, path, len(view), _ops.fill_from(view), mode)
-    return await run_async(step)
+    fill = _ops.fill_from(view)
+    return await run_async(
+        _ops.write(current_pool(), conf, path, len(view), fill, mode, None, extra)
+    )
 
 
 def delete_object(path: str, conf: StoreConfig) -> None:
@@ -473,11 +491,16 @@ def put_object_stream(
     *,
     compress: str | None = None,
     progress: Progress | None = None,
+    attributes: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> ObjectWriter:
     """A writable binary file object; ``close()`` stores the object atomically, ``cancel()`` drops
-    it. Compressed in the worker when ``compress`` names a codec."""
+    it. Compressed in the worker when ``compress`` names a codec. ``attributes`` and ``tags`` as
+    ``put_object`` takes them."""
     check_codec(compress)
-    return ObjectWriter(run_sync(put_stream(current_pool(), conf, path, compress, progress)))
+    extra = attached(attributes, tags)
+    step = put_stream(current_pool(), conf, path, compress, progress, extra)
+    return ObjectWriter(run_sync(step))
 
 
 async def put_object_stream_async(
@@ -486,9 +509,12 @@ async def put_object_stream_async(
     *,
     compress: str | None = None,
     progress: Progress | None = None,
+    attributes: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> AsyncObjectWriter:
     check_codec(compress)
-    step = put_stream(current_pool(), conf, path, compress, progress)
+    extra = attached(attributes, tags)
+    step = put_stream(current_pool(), conf, path, compress, progress, extra)
     return AsyncObjectWriter(await run_async(step))
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgpack
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 MAX_FRAME = 4 * 1024 * 1024
 MAX_LIST_PAGE = 10_000
 
@@ -120,11 +120,12 @@ def get(
     return message
 
 
-def path_op(op: str, store: int, path: str, when: Message | None = None) -> Message:
-    """``head`` (which takes conditions, ``when``), ``delete`` and ``multipart_start``."""
+def path_op(op: str, store: int, path: str, fields: Message | None = None) -> Message:
+    """``head`` (whose ``fields`` are a read's conditions, ``Conditions.first()``), ``delete`` and
+    ``multipart_start`` (whose ``fields`` are a write's attributes, ``Attached.fields()``)."""
     message: Message = {"op": op, "store": store, "path": path}
-    if when:
-        message.update(when)
+    if fields:
+        message.update(fields)
     return message
 
 
@@ -135,7 +136,9 @@ def put(
     mode: str | None = None,
     e_tag: str | None = None,
     version: str | None = None,
+    attached: Message | None = None,
 ) -> Message:
+    """``attached``: the write's attributes and tags (``Attached.fields()``)."""
     message: Message = {"op": "put", "store": store, "path": path, "region": list(region)}
     if mode is not None:
         message["mode"] = mode
@@ -143,6 +146,8 @@ def put(
         message["e_tag"] = e_tag
     if version is not None:
         message["version"] = version
+    if attached:
+        message.update(attached)
     return message
 
 
@@ -182,14 +187,15 @@ def copy(op: str, store: int, from_path: str, to_path: str, overwrite: bool) -> 
 
 
 def stream_open(
-    op: str, store: int, path: str, codec: str | None = None, when: Message | None = None
+    op: str, store: int, path: str, codec: str | None = None, fields: Message | None = None
 ) -> Message:
-    """``read_open`` (which takes conditions, ``when``) and ``write_open``."""
+    """``read_open`` (whose ``fields`` are a read's conditions) and ``write_open`` (whose
+    ``fields`` are a write's attributes and tags)."""
     message: Message = {"op": op, "store": store, "path": path}
     if codec is not None:
         message["codec"] = codec
-    if when:
-        message.update(when)
+    if fields:
+        message.update(fields)
     return message
 
 

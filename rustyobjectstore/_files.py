@@ -12,6 +12,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from rustyobjectstore import _codec as codec
+from rustyobjectstore._attributes import Attached
 from rustyobjectstore._codec import Message, Region
 from rustyobjectstore._conditions import NONE, Conditions
 from rustyobjectstore._config import StoreConfig
@@ -126,12 +127,13 @@ def download(
 
 def upload(
     pool: Pool, conf: StoreConfig, path: str, local_path: str | os.PathLike[str],
-    mode: PutMode, progress: Progress | None,
+    mode: PutMode, progress: Progress | None, attached: Attached,
 ) -> Step[int]:  # fmt: skip
     fd = os.open(local_path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
-        return (yield from write(pool, conf, path, size, fill_from_file(fd), mode, progress))
+        fill = fill_from_file(fd)
+        return (yield from write(pool, conf, path, size, fill, mode, progress, attached))
     finally:
         os.close(fd)
 

@@ -8,6 +8,8 @@ from itertools import repeat
 from operator import truediv
 from typing import Any, NamedTuple
 
+from rustyobjectstore import _attributes
+from rustyobjectstore._attributes import Attributes
 from rustyobjectstore._errors import ProtocolError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -20,8 +22,10 @@ _STR_OR_NONE = {str, type(None)}
 
 
 class ObjectMeta(NamedTuple):
-    """One object: its key, size in bytes, last modification (UTC), and the version tokens a
-    conditional write or read names (``e_tag``, and ``version`` where the store keeps versions).
+    """One object: its key, size in bytes, last modification (UTC), the version tokens a
+    conditional write or read names (``e_tag``, and ``version`` where the store keeps versions),
+    and the ``attributes`` a read answers with: ``head_object``, the readers and streams fill them
+    (``rustyobjectstore._attributes``); a listing does not carry them, so there they are ``None``.
 
     A named tuple: listings build one per key, and a tuple is the cheapest immutable object
     Python makes (a frozen dataclass costs twice as much)."""
@@ -31,6 +35,7 @@ class ObjectMeta(NamedTuple):
     last_modified: datetime
     e_tag: str | None
     version: str | None
+    attributes: Attributes | None = None
 
     @classmethod
     def from_wire(cls, meta: Any) -> ObjectMeta:
@@ -43,7 +48,10 @@ class ObjectMeta(NamedTuple):
             if not (type(e_tag) in _STR_OR_NONE and type(version) in _STR_OR_NONE):
                 raise TypeError("e_tag and version must be str or nil")
             modified = _EPOCH + timedelta(0, 0, int(meta["last_modified"]) // 1000)
-            return _make(cls, (path, size, modified, e_tag, version))
+            attributes = meta.get("attributes")
+            if attributes is not None:
+                attributes = _attributes.from_wire(attributes)
+            return _make(cls, (path, size, modified, e_tag, version, attributes))
         except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
             raise ProtocolError(f"malformed object metadata {meta!r}: {exc}") from None
 
@@ -68,7 +76,7 @@ class ObjectMeta(NamedTuple):
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
             raise ProtocolError(f"malformed listing page: {exc}") from None
         return list(
-            map(_make, repeat(cls), zip(paths, sizes, times, e_tags, versions, strict=True))
+            map(_make, repeat(cls), zip(paths, sizes, times, e_tags, versions, repeat(None)))
         )
 
 

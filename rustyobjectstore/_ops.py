@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from rustyobjectstore import _codec as codec
 from rustyobjectstore._arena import Arena
+from rustyobjectstore._attributes import NOTHING, Attached
 from rustyobjectstore._codec import Message, Region
 from rustyobjectstore._conditions import NONE, Conditions
 from rustyobjectstore._config import StoreConfig, _StoreConfig
@@ -332,10 +333,13 @@ def write(
     fill: Fill,
     mode: PutMode = "overwrite",
     progress: Progress | None = None,
+    attached: Attached = NOTHING,
 ) -> Step[int]:
     return (
         yield from retry_on_crash(
-            pool, lambda: _write_once(pool, conf, path, size, fill, mode, progress), write=True
+            pool,
+            lambda: _write_once(pool, conf, path, size, fill, mode, progress, attached),
+            write=True,
         )
     )
 
@@ -348,6 +352,7 @@ def _write_once(
     fill: Fill,
     mode: PutMode = "overwrite",
     progress: Progress | None = None,
+    attached: Attached = NOTHING,
 ) -> Step[int]:
     """Stores ``size`` bytes that ``fill`` provides, atomically: one put below the threshold, a
     multipart upload above it. A conditional put is always one put (multipart uploads cannot be
@@ -371,13 +376,15 @@ def _write_once(
         except BaseException:
             conn.arena.release(region)
             raise
-        message = codec.put(store, path, region, **fields)
+        message = codec.put(store, path, region, **fields, attached=attached.fields())
         yield from call(conn, message, "put", path, region)
         conn.arena.release(region)
         if progress is not None:
             progress(size, size)
         return size
-    started = yield from call(conn, codec.path_op("multipart_start", store, path), "put", path)
+    started = yield from call(
+        conn, codec.path_op("multipart_start", store, path, attached.fields()), "put", path
+    )
     upload = int(response_field(started, "upload"))
     try:
         yield from _upload_parts(pool, conn, upload, path, size, fill, progress)

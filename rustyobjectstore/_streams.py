@@ -13,6 +13,7 @@ from typing import Any
 from typing_extensions import Buffer
 
 from rustyobjectstore import _codec as codec
+from rustyobjectstore._attributes import NOTHING, Attached
 from rustyobjectstore._codec import Message, Region
 from rustyobjectstore._conditions import NONE, Conditions
 from rustyobjectstore._config import StoreConfig
@@ -70,10 +71,11 @@ class _Stream:
 
 def open_stream(
     pool: Pool, conf: StoreConfig, path: str, op: str, codec_name: str | None,
-    when: Conditions = NONE,
+    fields: Message | None = None,
 ) -> Step[tuple[_Stream, Message]]:  # fmt: skip
+    """``fields``: a read's conditions, or a write's attributes and tags."""
     conn, store = route(pool, conf, path)
-    message = codec.stream_open(op, store, path, codec_name, when.first())
+    message = codec.stream_open(op, store, path, codec_name, fields)
     response = yield from call(conn, message, "get" if op == "read_open" else "put", path)
     return _Stream(conn, int(response_field(response, "stream")), path), response
 
@@ -154,12 +156,20 @@ class ObjectStreamReader(io.BufferedReader):
     def __del__(self) -> None:
         pass  # the ObjectReader beneath lets go of the stream in its own finalizer
 
+    @property
+    def meta(self) -> ObjectMeta:
+        """The object's metadata and attributes, as the read's first answer gave them."""
+        raw: ObjectReader = self.raw  # type: ignore[assignment]  # get_object_stream made it so
+        return raw.meta
+
 
 def get_stream(
     pool: Pool, conf: StoreConfig, path: str, decompress: str | None, progress: Progress | None,
     when: Conditions = NONE,
 ) -> Step[tuple[_Reader, ObjectMeta]]:  # fmt: skip
-    stream, response = yield from open_stream(pool, conf, path, "read_open", decompress, when)
+    stream, response = yield from open_stream(
+        pool, conf, path, "read_open", decompress, when.first()
+    )
     reader = _Reader(stream.conn, stream.stream, path)
     meta = ObjectMeta.from_wire(response_field(response, "meta"))
     # Decompressed, the total is not known in advance.
@@ -284,9 +294,10 @@ def abort(writer: _Writer) -> Step[None]:
 
 
 def put_stream(
-    pool: Pool, conf: StoreConfig, path: str, compress: str | None, progress: Progress | None
-) -> Step[_Writer]:
-    stream, _ = yield from open_stream(pool, conf, path, "write_open", compress)
+    pool: Pool, conf: StoreConfig, path: str, compress: str | None, progress: Progress | None,
+    attached: Attached = NOTHING,
+) -> Step[_Writer]:  # fmt: skip
+    stream, _ = yield from open_stream(pool, conf, path, "write_open", compress, attached.fields())
     settings = pool.settings
     writer = _Writer(
         stream.conn, stream.stream, path, settings.multipart_put_part_size,

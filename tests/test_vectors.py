@@ -18,6 +18,7 @@ import msgpack
 import pytest
 
 from rustyobjectstore import _codec as codec
+from rustyobjectstore._attributes import Attributes, attached
 from rustyobjectstore._codec import MAX_FRAME, FrameDecoder, FrameError, Message
 from rustyobjectstore._conditions import Conditions
 from rustyobjectstore._errors import (
@@ -122,6 +123,37 @@ BUILDERS: dict[str, Callable[[], Message]] = {
         35,
     ),
     "put": lambda: _with_id(codec.put(1, "dir/new.bin", (8589934592, 65536)), 5),
+    "put_attached": lambda: _with_id(
+        codec.put(
+            1,
+            "dir/a.csv",
+            (0, 11),
+            mode="create",
+            attached=attached(
+                {"content-type": "text/csv", "Owner": "etl"}, {"team": "data"}
+            ).fields(),
+        ),
+        37,
+    ),
+    "multipart_start_attached": lambda: _with_id(
+        codec.path_op(
+            "multipart_start",
+            1,
+            "big/file.bin",
+            attached({"Cache-Control": "no-cache"}, None).fields(),
+        ),
+        38,
+    ),
+    "write_open_attached": lambda: _with_id(
+        codec.stream_open(
+            "write_open",
+            2,
+            "out/data.gz",
+            "gzip",
+            attached({"Content-Encoding": "gzip"}, {"a b": "c/d=e", "\u00fc": ""}).fields(),
+        ),
+        39,
+    ),
     "delete": lambda: _with_id(codec.path_op("delete", 1, "dir/old.bin"), 6),
     "multipart_start": lambda: _with_id(codec.path_op("multipart_start", 1, "big/file.bin"), 7),
     "multipart_part": lambda: _with_id(codec.multipart_part(42, (0, 5242880)), 8),
@@ -369,6 +401,15 @@ def test_metas_parse() -> None:
     opened = _response("success_read_open")
     assert _check_meta(opened["meta"]) == get
     assert opened["stream"] == 3
+
+
+def test_a_read_answers_attributes_a_listing_none() -> None:
+    meta = ObjectMeta.from_wire(_response("success_head_attributes")["meta"])
+    assert meta.attributes == Attributes({"Content-Type": "text/csv", "owner": "etl"})
+    assert meta.attributes == {"Content-Type": "text/csv", "owner": "etl"}
+    assert hash(meta) == hash(ObjectMeta.from_wire(_response("success_head_attributes")["meta"]))
+    assert ObjectMeta.from_wire(_response("success_head")["meta"]).attributes is None
+    assert {m.attributes for m in list_objects_of(_response("success_list_with_cursor"))} == {None}
 
 
 def test_success_fields() -> None:

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::errors::ErrorInfo;
 
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 pub const MAX_FRAME: usize = 4 * 1024 * 1024;
 pub const MAX_LIST_PAGE: u32 = 10_000;
 #[cfg(not(feature = "fault-injection"))]
@@ -34,7 +34,7 @@ pub enum Request {
     Head(HeadRequest),
     Put(PutRequest),
     Delete(PathRequest),
-    MultipartStart(PathRequest),
+    MultipartStart(UploadStart),
     MultipartPart(MultipartPart),
     MultipartComplete(UploadRequest),
     MultipartAbort(UploadRequest),
@@ -73,7 +73,8 @@ impl Request {
             Request::Register(_) | Request::Cancel(_) => None,
             Request::Get(r) => Some(r.id),
             Request::Head(r) => Some(r.id),
-            Request::Delete(r) | Request::MultipartStart(r) => Some(r.id),
+            Request::Delete(r) => Some(r.id),
+            Request::MultipartStart(r) => Some(r.id),
             Request::Put(r) => Some(r.id),
             Request::MultipartPart(r) => Some(r.id),
             Request::MultipartComplete(r) | Request::MultipartAbort(r) => Some(r.id),
@@ -229,6 +230,27 @@ pub struct PutRequest {
     pub e_tag: Option<String>,
     #[serde(default)]
     pub version: Option<String>,
+    #[serde(flatten)]
+    pub attached: Attached,
+}
+
+/// What a write attaches to the object besides its bytes (`put`, `multipart_start`, `write_open`).
+#[derive(Debug, Default, Deserialize, PartialEq)]
+pub struct Attached {
+    /// Header name (`Content-Type`, ...) or user metadata name, to its value.
+    #[serde(default, deserialize_with = "nil_as_default")]
+    pub attributes: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "nil_as_default")]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct UploadStart {
+    pub id: u64,
+    pub store: u32,
+    pub path: String,
+    #[serde(flatten)]
+    pub attached: Attached,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -263,6 +285,9 @@ pub struct StreamOpen {
     /// `read_open` only.
     #[serde(flatten)]
     pub when: Conditions,
+    /// `write_open` only.
+    #[serde(flatten)]
+    pub attached: Attached,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -364,6 +389,18 @@ pub struct Meta {
     pub last_modified_ns: i64,
     pub e_tag: Option<String>,
     pub version: Option<String>,
+    /// What a read answers with (`head`, `get`, `read_open`); a listing carries none.
+    pub attributes: Option<Vec<(String, String)>>,
+}
+
+impl Meta {
+    /// The meta of a read's answer, with its attributes.
+    pub fn read(result: &object_store::GetResult) -> Self {
+        Meta {
+            attributes: Some(crate::ops::attributes::read_back(&result.attributes)),
+            ..Meta::from(&result.meta)
+        }
+    }
 }
 
 impl From<&object_store::ObjectMeta> for Meta {
@@ -380,6 +417,7 @@ impl From<&object_store::ObjectMeta> for Meta {
                 .unwrap_or(i64::MAX),
             e_tag: m.e_tag.clone(),
             version: m.version.clone(),
+            attributes: None,
         }
     }
 }
@@ -513,7 +551,7 @@ impl Writer {
         }
     }
     fn meta(&mut self, m: &Meta) {
-        self.map(5);
+        self.map(if m.attributes.is_some() { 6 } else { 5 });
         self.key_str("path", &m.path);
         self.key_uint("size", m.size);
         self.str("last_modified");
@@ -522,6 +560,13 @@ impl Writer {
         self.opt_str(&m.e_tag);
         self.str("version");
         self.opt_str(&m.version);
+        if let Some(attributes) = &m.attributes {
+            self.str("attributes");
+            self.map(attributes.len() as u32);
+            for (name, value) in attributes {
+                self.key_str(name, value);
+            }
+        }
     }
 }
 

@@ -23,6 +23,7 @@ use url::Url;
 use crate::codec::StoreConfig;
 use crate::errors::{self, ErrorInfo, Kind};
 use crate::metrics::{CountingConnector, HttpCounters};
+use crate::ops::attributes::Keeps;
 
 const S3_DELETE_BATCH: usize = 1000;
 const AZURE_DELETE_BATCH: usize = 256;
@@ -48,6 +49,8 @@ pub struct Store {
     pub signer: Option<Signing>,
     /// The store keeps versions an object_store read can name (not `memory://`, `file://`).
     pub versioned: bool,
+    /// What a write can attach to an object here besides its bytes.
+    pub keeps: Keeps,
     /// The store's retry settings, for what the worker sends again itself (`ops::meta`'s deletes).
     pub retry: RetryConfig,
     secrets: Vec<String>,
@@ -359,6 +362,12 @@ fn build_inner(
                 inner: Arc::new(fs),
                 keeps_payload: false,
                 versioned: false,
+                keeps: Keeps {
+                    store: "file://",
+                    standard: false,
+                    metadata: false,
+                    tags: false,
+                },
                 delete_batch: S3_DELETE_BATCH,
                 local_root: Some(dir),
                 signer: None,
@@ -410,6 +419,22 @@ fn build_inner(
         }
     };
     let keeps_payload = scheme == ObjectStoreScheme::Memory;
+    let tagging = !option_is_true(config, "disable_tagging");
+    // object_store sends tags to S3 and Azure only (unless told not to), and user metadata to every
+    // cloud but not over plain HTTP.
+    let (store, metadata, tags) = match scheme {
+        ObjectStoreScheme::Memory => ("memory://", true, false),
+        ObjectStoreScheme::AmazonS3 => ("S3", true, tagging),
+        ObjectStoreScheme::MicrosoftAzure => ("Azure", true, tagging),
+        ObjectStoreScheme::GoogleCloudStorage => ("GCS", true, false),
+        _ => ("HTTP", false, false),
+    };
+    let keeps = Keeps {
+        store,
+        standard: true,
+        metadata,
+        tags,
+    };
     let noun = if scheme == ObjectStoreScheme::MicrosoftAzure {
         "container"
     } else {
@@ -430,13 +455,11 @@ fn build_inner(
         }),
         keeps_payload,
         versioned: !keeps_payload, // memory:// keeps no versions
+        keeps,
         delete_batch,
         local_root: None,
         bucket,
-        unsigned: config
-            .options
-            .iter()
-            .any(|(k, v)| k.ends_with("skip_signature") && v.eq_ignore_ascii_case("true")),
+        unsigned: option_is_true(config, "skip_signature"),
         retry,
         secrets: secrets.to_vec(),
     })
@@ -471,6 +494,14 @@ fn check_file_url(url: &str) -> Result<(), ErrorInfo> {
 fn parse_option<K: FromStr>(name: &str, store: &str) -> Result<K, ErrorInfo> {
     K::from_str(name)
         .map_err(|_| config_error(format!("unknown option {name:?} for an {store} store")))
+}
+
+/// A boolean option (`aws_skip_signature`, `azure_disable_tagging`, ...) under any cloud's prefix.
+fn option_is_true(config: &StoreConfig, name: &str) -> bool {
+    config
+        .options
+        .iter()
+        .any(|(k, v)| k.ends_with(name) && v.eq_ignore_ascii_case("true"))
 }
 
 fn build_error(err: &object_store::Error) -> ErrorInfo {

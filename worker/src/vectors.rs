@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use serde_json::{json, Map, Value};
 
 use crate::codec::{
-    decode_request, encode_hello, encode_response, BulkDeleteRequest, CancelRequest,
+    decode_request, encode_hello, encode_response, Attached, BulkDeleteRequest, CancelRequest,
     ClientSettings, Conditions, CopyRequest, CursorRequest, Decoded, F64Key, GetRequest,
     HeadRequest, IdRequest, ListRequest, Meta, MultipartPart, PathRequest, PutRequest, Register,
     Request, RetrySettings, SignRequest, StoreConfig, StreamChunk, StreamOpen, StreamRequest,
-    Success, UploadRequest,
+    Success, UploadRequest, UploadStart,
 };
 use crate::errors::{ErrorInfo, Kind};
 
@@ -61,6 +61,13 @@ fn hex(bytes: &[u8]) -> String {
 
 fn region(offset: u64, length: u64) -> (u64, u64) {
     (offset, length)
+}
+
+fn pairs(items: &[(&str, &str)]) -> BTreeMap<String, String> {
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn path_request(id: u64, store: u32, path: &str) -> PathRequest {
@@ -197,9 +204,48 @@ fn expected_request(name: &str) -> Request {
             mode: None,
             e_tag: None,
             version: None,
+            attached: Attached::default(),
         }),
         "delete" => Request::Delete(path_request(6, 1, "dir/old.bin")),
-        "multipart_start" => Request::MultipartStart(path_request(7, 1, "big/file.bin")),
+        "multipart_start" => Request::MultipartStart(UploadStart {
+            id: 7,
+            store: 1,
+            path: "big/file.bin".into(),
+            attached: Attached::default(),
+        }),
+        "put_attached" => Request::Put(PutRequest {
+            id: 37,
+            store: 1,
+            path: "dir/a.csv".into(),
+            region: region(0, 11),
+            mode: Some("create".into()),
+            e_tag: None,
+            version: None,
+            attached: Attached {
+                attributes: pairs(&[("Content-Type", "text/csv"), ("owner", "etl")]),
+                tags: pairs(&[("team", "data")]),
+            },
+        }),
+        "multipart_start_attached" => Request::MultipartStart(UploadStart {
+            id: 38,
+            store: 1,
+            path: "big/file.bin".into(),
+            attached: Attached {
+                attributes: pairs(&[("Cache-Control", "no-cache")]),
+                tags: BTreeMap::new(),
+            },
+        }),
+        "write_open_attached" => Request::WriteOpen(StreamOpen {
+            id: 39,
+            store: 2,
+            path: "out/data.gz".into(),
+            codec: Some("gzip".into()),
+            when: Conditions::default(),
+            attached: Attached {
+                attributes: pairs(&[("Content-Encoding", "gzip")]),
+                tags: pairs(&[("a b", "c/d=e"), ("\u{fc}", "")]),
+            },
+        }),
         "multipart_part" => Request::MultipartPart(MultipartPart {
             id: 8,
             upload: 42,
@@ -244,6 +290,7 @@ fn expected_request(name: &str) -> Request {
             mode: Some("create".into()),
             e_tag: None,
             version: None,
+            attached: Attached::default(),
         }),
         "put_update_e_tag_version" => Request::Put(PutRequest {
             id: 15,
@@ -253,6 +300,7 @@ fn expected_request(name: &str) -> Request {
             mode: Some("update".into()),
             e_tag: Some("\"5d41402abc4b2a76b9719d911017c592\"".into()),
             version: Some("v-0001".into()),
+            attached: Attached::default(),
         }),
         "bulk_delete" => Request::BulkDelete(BulkDeleteRequest {
             id: 16,
@@ -283,6 +331,7 @@ fn expected_request(name: &str) -> Request {
             path: "logs/day.zst".into(),
             codec: Some("zstd".into()),
             when: Conditions::default(),
+            attached: Attached::default(),
         }),
         "read_open" => Request::ReadOpen(StreamOpen {
             id: 20,
@@ -290,6 +339,7 @@ fn expected_request(name: &str) -> Request {
             path: "dir/a.txt".into(),
             codec: None,
             when: Conditions::default(),
+            attached: Attached::default(),
         }),
         "read_next" => Request::ReadNext(StreamChunk {
             id: 21,
@@ -303,6 +353,7 @@ fn expected_request(name: &str) -> Request {
             path: "out/data.gz".into(),
             codec: Some("gzip".into()),
             when: Conditions::default(),
+            attached: Attached::default(),
         }),
         "write_chunk" => Request::WriteChunk(StreamChunk {
             id: 24,
@@ -344,6 +395,15 @@ fn insert_conditions(map: &mut Map<String, Value>, when: &Conditions) {
     insert_some(map, "if_modified_since", when.if_modified_since);
     insert_some(map, "if_unmodified_since", when.if_unmodified_since);
     insert_some(map, "version", when.version.clone());
+}
+
+fn insert_attached(map: &mut Map<String, Value>, attached: &Attached) {
+    if !attached.attributes.is_empty() {
+        map.insert("attributes".into(), json!(attached.attributes));
+    }
+    if !attached.tags.is_empty() {
+        map.insert("tags".into(), json!(attached.tags));
+    }
 }
 
 /// A decoded request as the JSON map Python sends (absent optional fields left out), so it can be
@@ -405,14 +465,16 @@ fn request_json(request: &Request) -> Value {
             insert_conditions(&mut map, &r.when);
             ("head", Some(r.id))
         }
-        Request::Delete(r) | Request::MultipartStart(r) => {
+        Request::Delete(r) => {
             map.insert("store".into(), json!(r.store));
             map.insert("path".into(), json!(r.path));
-            let op = match request {
-                Request::Delete(_) => "delete",
-                _ => "multipart_start",
-            };
-            (op, Some(r.id))
+            ("delete", Some(r.id))
+        }
+        Request::MultipartStart(r) => {
+            map.insert("store".into(), json!(r.store));
+            map.insert("path".into(), json!(r.path));
+            insert_attached(&mut map, &r.attached);
+            ("multipart_start", Some(r.id))
         }
         Request::Put(r) => {
             map.insert("store".into(), json!(r.store));
@@ -421,6 +483,7 @@ fn request_json(request: &Request) -> Value {
             insert_some(&mut map, "mode", r.mode.clone());
             insert_some(&mut map, "e_tag", r.e_tag.clone());
             insert_some(&mut map, "version", r.version.clone());
+            insert_attached(&mut map, &r.attached);
             ("put", Some(r.id))
         }
         Request::MultipartPart(r) => {
@@ -475,6 +538,7 @@ fn request_json(request: &Request) -> Value {
             map.insert("path".into(), json!(r.path));
             insert_some(&mut map, "codec", r.codec.clone());
             insert_conditions(&mut map, &r.when);
+            insert_attached(&mut map, &r.attached);
             let op = match request {
                 Request::ReadOpen(_) => "read_open",
                 _ => "write_open",
@@ -704,6 +768,7 @@ fn meta_a() -> Meta {
         last_modified_ns: 1_700_000_000_123_456_000,
         e_tag: Some("\"9b2cf535f27731c974343645a3985328\"".into()),
         version: None,
+        attributes: None,
     }
 }
 
@@ -714,6 +779,7 @@ fn meta_b() -> Meta {
         last_modified_ns: -1_000_000_000,
         e_tag: None,
         version: Some("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY".into()),
+        attributes: None,
     }
 }
 
@@ -724,6 +790,7 @@ fn meta_c() -> Meta {
         last_modified_ns: 0,
         e_tag: Some("0x8DC1E2F3A4B5C6D".into()),
         version: None,
+        attributes: None,
     }
 }
 
@@ -774,6 +841,18 @@ fn encoded_response(name: &str) -> Vec<u8> {
             },
         ),
         "success_head" => ok(10, Success::Head { meta: meta_b() }),
+        "success_head_attributes" => ok(
+            40,
+            Success::Head {
+                meta: Meta {
+                    attributes: Some(vec![
+                        ("Content-Type".into(), "text/csv".into()),
+                        ("owner".into(), "etl".into()),
+                    ]),
+                    ..meta_c()
+                },
+            },
+        ),
         "success_put_with_e_tag_and_version" => ok(
             11,
             Success::Put {

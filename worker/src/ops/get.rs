@@ -28,7 +28,7 @@ pub async fn get(ctx: &Ctx, r: GetRequest) -> Result<Success, ErrorInfo> {
     }
     .map_err(|e| store.error(&e))?;
     conditions::check_version(&version, &result.meta, &r.path)?;
-    let meta = Meta::from(&result.meta);
+    let meta = Meta::read(&result);
     let size = result.range.end - result.range.start;
     if r.whole && size > capacity as u64 {
         // Python reports a too-small buffer with the size; reading the body would be wasted.

@@ -28,7 +28,7 @@ pub async fn head(ctx: &Ctx, r: HeadRequest) -> Result<Success, ErrorInfo> {
         .map_err(|e| store.error(&e))?;
     conditions::check_version(&options.version, &found.meta, &r.path)?;
     Ok(Success::Head {
-        meta: Meta::from(&found.meta),
+        meta: Meta::read(&found),
     })
 }
 

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use object_store::{MultipartUpload, PutMultipartOptions};
 
-use crate::codec::{MultipartPart, PathRequest, Success, UploadRequest};
+use crate::codec::{MultipartPart, Success, UploadRequest, UploadStart};
 use crate::errors::{ErrorInfo, Kind};
-use crate::ops::{lock, put, Ctx};
+use crate::ops::{attributes, lock, put, Ctx};
 use crate::stores::Store;
 
 pub struct Upload {
@@ -19,12 +19,18 @@ fn unknown_upload(upload: u64) -> ErrorInfo {
     ErrorInfo::new(Kind::Protocol, format!("no multipart upload {upload}"))
 }
 
-pub async fn start(ctx: &Ctx, r: PathRequest) -> Result<Success, ErrorInfo> {
+pub async fn start(ctx: &Ctx, r: UploadStart) -> Result<Success, ErrorInfo> {
     let store = ctx.stores.get(r.store)?;
     let path = store.key(&r.path)?;
+    let (attributes, tags) = attributes::write_options(&store, r.attached)?;
+    let options = PutMultipartOptions {
+        attributes,
+        tags,
+        ..PutMultipartOptions::default()
+    };
     let upload = store
         .inner
-        .put_multipart_opts(&path, PutMultipartOptions::default())
+        .put_multipart_opts(&path, options)
         .await
         .map_err(|e| store.error(&e))?;
     let handle = ctx.new_handle();

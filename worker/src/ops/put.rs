@@ -4,7 +4,7 @@ use object_store::{PutMode, PutOptions, PutPayload, UpdateVersion};
 
 use crate::codec::{PutRequest, Success};
 use crate::errors::{ErrorInfo, Kind};
-use crate::ops::Ctx;
+use crate::ops::{attributes, Ctx};
 use crate::stores::Store;
 
 /// The region as a payload: a view where the store lets go of it when the request ends, else a copy.
@@ -23,8 +23,11 @@ pub async fn put(ctx: &Ctx, r: PutRequest) -> Result<Success, ErrorInfo> {
     let path = store.key(&r.path)?;
     let mode = put_mode(&r)?;
     let updating = matches!(mode, PutMode::Update(_));
+    let (attributes, tags) = attributes::write_options(&store, r.attached)?;
     let options = PutOptions {
         mode,
+        attributes,
+        tags,
         ..PutOptions::default()
     };
     let result = store

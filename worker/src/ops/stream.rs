@@ -17,7 +17,7 @@ use tokio_util::io::StreamReader;
 use crate::codec::{self, Meta, StreamOpen, Success};
 use crate::errors::{ErrorInfo, Kind};
 use crate::ops::upload_writer::UploadWriter;
-use crate::ops::{conditions, lock, Ctx};
+use crate::ops::{attributes, conditions, lock, Ctx};
 use crate::stores::Store;
 
 /// Below this a write stream ends in one put; above it, a multipart upload.
@@ -156,7 +156,7 @@ pub async fn read_open(ctx: &Arc<Ctx>, r: StreamOpen) -> Result<Success, ErrorIn
         .await
         .map_err(|e| store.error(&e))?;
     conditions::check_version(&options.version, &result.meta, &r.path)?;
-    let meta = Meta::from(&result.meta);
+    let meta = Meta::read(&result);
     let range = result.range.clone();
     let raw: Reader = match result.payload {
         GetResultPayload::File(file, _) => {
@@ -241,7 +241,10 @@ pub async fn write_open(ctx: &Arc<Ctx>, r: StreamOpen) -> Result<Success, ErrorI
     let codec = codec_of(r.codec.as_deref())?;
     let store = ctx.stores.get(r.store)?;
     let path = store.key(&r.path)?;
-    let upload = BufWriter::with_capacity(Arc::clone(&store.inner), path, WRITE_BUFFER);
+    let (attributes, tags) = attributes::write_options(&store, r.attached)?;
+    let upload = BufWriter::with_capacity(Arc::clone(&store.inner), path, WRITE_BUFFER)
+        .with_attributes(attributes)
+        .with_tags(tags);
     let sink = encoder(codec, UploadWriter::new(upload));
     let (handle, commands) = register(ctx);
     tokio::spawn(write_task(
