@@ -60,7 +60,9 @@ class FrameDecoder:
             if end > len(buffer):
                 break
             try:
-                message = msgpack.unpackb(buffer[pos + 4 : end], raw=False)
+                # timestamp=3: a msgpack timestamp (a list page's last_modified) becomes an
+                # aware UTC datetime, made in C.
+                message = msgpack.unpackb(buffer[pos + 4 : end], raw=False, timestamp=3)
             except Exception as exc:  # msgpack raises several unrelated types
                 raise FrameError(f"undecodable frame: {type(exc).__name__}: {exc}") from None
             if not isinstance(message, dict):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from itertools import repeat
-from operator import truediv
 from typing import Any, NamedTuple
 
 from rustyobjectstore import _attributes
@@ -15,8 +14,8 @@ from rustyobjectstore._errors import ProtocolError
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _COLUMNS = ("path", "size", "last_modified", "e_tag", "version")
 _make = tuple.__new__
-_from_timestamp = datetime.fromtimestamp
 _STR = {str}
+_DATETIME = {datetime}
 _INT = {int}
 _STR_OR_NONE = {str, type(None)}
 
@@ -58,22 +57,20 @@ class ObjectMeta(NamedTuple):
     @classmethod
     def from_columns(cls, objects: Any) -> list[ObjectMeta]:
         """A listing page: one array per field, the n-th entries of all five making one meta. The
-        loops run in C (``map``), which is what makes a listing cheap per entry."""
+        loops run in C (``map``), which is what makes a listing cheap per entry; the frame decoder
+        has already made the ``last_modified`` timestamps datetimes."""
         try:
-            paths, sizes, modified, e_tags, versions = (objects[c] for c in _COLUMNS)
-            columns = (paths, sizes, modified, e_tags, versions)
+            paths, sizes, times, e_tags, versions = (objects[c] for c in _COLUMNS)
+            columns = (paths, sizes, times, e_tags, versions)
             if not all(type(c) is list and len(c) == len(paths) for c in columns):
                 raise TypeError("the columns must be arrays of one length")
             if not (set(map(type, paths)) <= _STR and set(map(type, sizes)) <= _INT):
                 raise TypeError("paths must be strs and sizes ints")
+            if not set(map(type, times)) <= _DATETIME:
+                raise TypeError("last_modified must be timestamps")
             if not set(map(type, e_tags)) | set(map(type, versions)) <= _STR_OR_NONE:
                 raise TypeError("e_tags and versions must be strs or nil")
-            # The worker sends whole microseconds: int / int rounds correctly, within 0.12 us at
-            # today's dates, so fromtimestamp's rounding finds the exact microsecond (a third
-            # cheaper than adding a timedelta to the epoch).
-            seconds = map(truediv, modified, repeat(1_000_000_000))
-            times = list(map(_from_timestamp, seconds, repeat(timezone.utc)))
-        except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
+        except (KeyError, TypeError) as exc:
             raise ProtocolError(f"malformed listing page: {exc}") from None
         return list(
             map(_make, repeat(cls), zip(paths, sizes, times, e_tags, versions, repeat(None)))

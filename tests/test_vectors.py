@@ -27,6 +27,7 @@ from rustyobjectstore._errors import (
     InvalidPathError,
     ObjectStoreError,
     PermissionDeniedError,
+    ProtocolError,
     error_from_wire,
 )
 from rustyobjectstore._objectmeta import ObjectMeta
@@ -38,9 +39,22 @@ VECTORS = ROOT / "tests" / "vectors"
 Vector = dict[str, Any]
 
 
+def _timestamp(value: dict[str, Any]) -> Any:
+    """``{"$timestamp_ns": n}`` in a vector's message stands for a msgpack timestamp, which the frame
+    decoder answers as an aware UTC datetime."""
+    if list(value) == ["$timestamp_ns"]:
+        return _utc(value["$timestamp_ns"])
+    return value
+
+
 def _load(name: str) -> list[Vector]:
-    vectors: list[Vector] = json.loads((VECTORS / name).read_text(encoding="utf-8"))
+    text = (VECTORS / name).read_text(encoding="utf-8")
+    vectors: list[Vector] = json.loads(text, object_hook=_timestamp)
     return vectors
+
+
+def _utc(nanos: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=nanos // 1000)
 
 
 REQUESTS = _load("requests.json")
@@ -360,10 +374,6 @@ def test_the_hello_matches_this_package() -> None:
     assert hello["worker_version"] == version.group(1)
 
 
-def _utc(nanos: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=nanos // 1000)
-
-
 def _check_meta(wire: Any) -> ObjectMeta:
     meta = ObjectMeta.from_wire(wire)
     assert meta == ObjectMeta(
@@ -387,6 +397,8 @@ def test_metas_parse() -> None:
     entries = list_objects_of(listing)
     columns = listing["objects"]
     rows = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    for row in rows:  # as a single meta carries it: nanoseconds
+        row["last_modified"] = (row["last_modified"] - _utc(0)) // timedelta(microseconds=1) * 1000
     assert entries == [_check_meta(row) for row in rows], "columns and maps give the same metas"
     assert [e.path for e in entries] == ["dir/a.txt", "dir/\u00fcber.txt", "dir/zero"]
     assert entries[0] == get and entries[1].last_modified == head.last_modified
@@ -410,6 +422,22 @@ def test_a_read_answers_attributes_a_listing_none() -> None:
     assert hash(meta) == hash(ObjectMeta.from_wire(_response("success_head_attributes")["meta"]))
     assert ObjectMeta.from_wire(_response("success_head")["meta"]).attributes is None
     assert {m.attributes for m in list_objects_of(_response("success_list_with_cursor"))} == {None}
+
+
+def test_a_malformed_listing_page_is_a_protocol_error() -> None:
+    good = _response("success_list_with_cursor")["objects"]
+    assert len(ObjectMeta.from_columns(good)) == 3
+    bad: list[Any] = [
+        {**good, "last_modified": [0, 1, 2]},  # integers, not timestamps
+        {**good, "size": ["1", "2", "3"]},
+        {**good, "path": good["path"][:2]},
+        {**good, "e_tag": [1, None, None]},
+        {k: v for k, v in good.items() if k != "version"},
+        "not a map",
+    ]
+    for page in bad:
+        with pytest.raises(ProtocolError, match="malformed listing page"):
+            ObjectMeta.from_columns(page)
 
 
 def test_success_fields() -> None:

@@ -497,6 +497,24 @@ impl Writer {
     fn nil(&mut self) {
         let _ = rmp::encode::write_nil(&mut self.0);
     }
+    /// A msgpack timestamp (extension type -1), in the shortest of its three forms: Python's
+    /// decoder makes it a datetime in C, several times cheaper than building one in Python.
+    fn timestamp(&mut self, nanos: i64) {
+        let seconds = nanos.div_euclid(1_000_000_000);
+        let nsec = nanos.rem_euclid(1_000_000_000) as u32;
+        if seconds >> 34 != 0 {
+            let _ = rmp::encode::write_ext_meta(&mut self.0, 12, -1);
+            self.0.extend_from_slice(&nsec.to_be_bytes());
+            self.0.extend_from_slice(&seconds.to_be_bytes());
+        } else if nsec == 0 && seconds >> 32 == 0 {
+            let _ = rmp::encode::write_ext_meta(&mut self.0, 4, -1);
+            self.0.extend_from_slice(&(seconds as u32).to_be_bytes());
+        } else {
+            let _ = rmp::encode::write_ext_meta(&mut self.0, 8, -1);
+            self.0
+                .extend_from_slice(&((u64::from(nsec) << 34) | seconds as u64).to_be_bytes());
+        }
+    }
     fn opt_str(&mut self, v: &Option<String>) {
         match v {
             Some(s) => self.str(s),
@@ -520,7 +538,8 @@ impl Writer {
         }
     }
     /// A page of metas as columns, one array per field: Python builds them with loops that run in
-    /// C, a third of what decoding and reading a map per entry costs.
+    /// C, a third of what decoding and reading a map per entry costs. `last_modified` is a column of
+    /// timestamps, which Python's decoder turns into datetimes itself.
     fn objects(&mut self, entries: &[Meta]) {
         let n = entries.len() as u32;
         self.map(5);
@@ -537,7 +556,7 @@ impl Writer {
         self.str("last_modified");
         self.array(n);
         for m in entries {
-            self.int(m.last_modified_ns);
+            self.timestamp(m.last_modified_ns);
         }
         self.str("e_tag");
         self.array(n);

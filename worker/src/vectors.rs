@@ -968,7 +968,12 @@ fn response_vectors_are_what_the_encoder_writes() {
     for v in &vectors {
         let encoded = encoded_response(&v.name);
         assert_eq!(hex(&encoded), hex(&v.bytes), "{}: encoder bytes", v.name);
-        // The bytes also say what the vector's message says.
+        // The bytes also say what the vector's message says. serde_json has no value for a
+        // msgpack timestamp (a list page's `{"$timestamp_ns": n}`): tests/test_vectors.py checks
+        // those messages against the bytes.
+        if v.message.to_string().contains("$timestamp_ns") {
+            continue;
+        }
         let value: Value = rmp_serde::from_slice(&v.bytes)
             .unwrap_or_else(|e| panic!("{}: not msgpack: {e}", v.name));
         assert_eq!(value, v.message, "{}: message", v.name);
