@@ -223,6 +223,7 @@ class _Writer(_Stream):
         self.chunk = chunk
         self.window = window
         self.buffer = bytearray()
+        self.written = 0  # bytes given to write(): what tell() answers
         self.in_flight: deque[tuple[Future[Message], Region]] = deque()
 
     def discard(self) -> None:
@@ -260,6 +261,7 @@ def _wait_oldest(writer: _Writer) -> Step[None]:
 def write_data(writer: _Writer, data: memoryview) -> Step[int]:
     """Buffers small writes into chunks; whole chunks go out pipelined, ``window`` at a time."""
     writer.buffer += data
+    writer.written += len(data)
     while len(writer.buffer) >= writer.chunk:
         chunk = memoryview(writer.buffer)[: writer.chunk]
         try:
@@ -324,6 +326,10 @@ class ObjectWriter(io.RawIOBase):
             raise ValueError("write to a closed object stream")
         return run_sync(write_data(self._writer, readable_view(data)))
 
+    def tell(self) -> int:
+        """How many bytes have been written (Parquet writers ask, to place their footers)."""
+        return self._writer.written
+
     def close(self) -> None:
         if self.closed:
             return
@@ -368,6 +374,9 @@ class AsyncObjectWriter:
         if self.closed:
             raise ValueError("write to a closed object stream")
         return await run_async(write_data(self._writer, readable_view(data)))
+
+    async def tell(self) -> int:
+        return self._writer.written
 
     async def close(self) -> None:
         if self.closed:

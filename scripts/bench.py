@@ -1156,16 +1156,18 @@ main()
 '''
 
 
-def s3fs_python() -> Path:
-    """The venv's interpreter with s3fs importable, built on first use; raises with the reason."""
+def s3fs_python(extra: Sequence[str] = (), extra_imports: Sequence[str] = ()) -> Path:
+    """The venv's interpreter with s3fs (and the ``extra`` requirements) importable, built or
+    topped up on first use; raises with the reason."""
     python = S3FS_VENV / "bin" / "python"
-    if python.is_file() and _runs([str(python), "-c", "import s3fs"]):
+    wanted = [str(python), "-c", "; ".join(f"import {m}" for m in ("s3fs", *extra_imports))]
+    if python.is_file() and _runs(wanted):
         return python
-    log(f"building the s3fs venv in {S3FS_VENV} (python -m venv, pip install s3fs)")
-    steps = [
-        [sys.executable, "-m", "venv", "--clear", str(S3FS_VENV)],
-        [str(python), "-m", "pip", "install", "--quiet", "s3fs"],
-    ]
+    steps = []
+    if not (python.is_file() and _runs([str(python), "-c", "import s3fs"])):
+        steps.append([sys.executable, "-m", "venv", "--clear", str(S3FS_VENV)])
+    steps.append([str(python), "-m", "pip", "install", "--quiet", "s3fs", *extra])
+    log(f"making the s3fs venv in {S3FS_VENV} (pip install s3fs {' '.join(extra)})")
     for argv in steps:
         try:
             result = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
@@ -1174,7 +1176,7 @@ def s3fs_python() -> Path:
         if result.returncode != 0:
             tail = (result.stderr or result.stdout).strip()[-600:]
             raise RuntimeError(f"{' '.join(argv[:4])} failed: {tail}")
-    if not _runs([str(python), "-c", "import s3fs"]):
+    if not _runs(wanted):
         raise RuntimeError("s3fs installed in its venv but does not import")
     return python
 

@@ -8,11 +8,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import fsspec.asyn
 import pytest
 from emulators import AZURITE_ACCOUNT, AZURITE_KEY, MINIO_KEY, MINIO_SECRET, RunningServer
+from fsspec.registry import _registry
 
 import rustyobjectstore as ros
 from rustyobjectstore import _api
+from rustyobjectstore import fsspec as rosfs
 
 STORE_KINDS = ["memory", "file", "s3", "azure"]
 
@@ -106,6 +109,9 @@ def own_pool(**settings: object) -> Iterator[None]:
 @pytest.fixture(scope="session", autouse=True)
 def object_store_pool() -> Iterator[None]:
     """One pool for the session; tests that need their own shut it down and restart it."""
+    # fsspec's event loop thread (the filesystem's sync calls run on it) lives as long as the
+    # interpreter once started: started here, it is part of what every test begins with.
+    fsspec.asyn.get_loop()
     ros.init_object_store(ros.StaticConfig(n_workers=2))
     yield
     ros.shutdown_object_store()
@@ -133,3 +139,13 @@ def conf(
         return s3_config(request.getfixturevalue("moto_server"), bucket)
     container: str = request.getfixturevalue("azure_container")
     return azure_config(request.getfixturevalue("azurite_server"), container)
+
+
+@pytest.fixture
+def registered() -> Iterator[None]:
+    """``rustyobjectstore.fsspec.register()`` for one test; fsspec's registry as it was after."""
+    saved = dict(_registry)
+    rosfs.register()
+    yield
+    _registry.clear()
+    _registry.update(saved)

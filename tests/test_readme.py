@@ -33,3 +33,23 @@ def test_the_server_example_runs_against_this_runs_servers(
         assert written in block
         block = block.replace(written, actual)
     exec(compile(block, "README.md", "exec"), {})
+
+
+def test_the_data_stack_examples_run_against_this_runs_server(
+    registered: None, moto_server: RunningServer, s3_bucket: str
+) -> None:
+    local, remote = _python_blocks()[2:4]
+    assert "file://" in local and "register()" in local
+    exec(compile(local, "README.md", "exec"), {})
+    for written, actual in [
+        ("http://127.0.0.1:5000", moto_server.endpoint),
+        ("mybucket", s3_bucket),
+    ]:
+        assert written in remote
+        remote = remote.replace(written, actual)
+    try:
+        exec(compile(remote, "README.md", "exec"), {})
+    finally:
+        import zarr.core.sync
+
+        zarr.core.sync.cleanup_resources()  # the event loop thread of zarr's sync API

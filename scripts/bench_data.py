@@ -1,0 +1,255 @@
+#!/usr/bin/env python
+"""The data stack through three fsspec filesystems: rustyobjectstore's, obstore's ``FsspecStore``
+and s3fs, in one run on the same S3 server (MinIO on loopback) and the same data.
+
+Rows, each a median of ``--repeats`` (5) in seconds, and rustyobjectstore's speed-up over each
+peer (their time / ours: above 1 means rustyobjectstore is faster):
+
+- ``pq.read_table`` of a 256 MiB Parquet file of 16 float64 columns in 8 row groups, whole and
+  2 of its 16 columns;
+- ``dd.read_parquet(...)["c0"].sum().compute()`` of a 32-file dataset on a ``LocalCluster`` of two
+  worker processes (the cluster's start is not timed);
+- ``fs.cat_ranges`` of 256 ranges of 64 KiB at random offsets of the Parquet file;
+- ``fs.find`` of 10,000 keys; ``fs.get_file`` of a 1 GiB object to a local file.
+
+Each library runs ``scripts/bench_data_runner.py`` in a process of its own, one sample of every
+row per process, the libraries taking turns repeat by repeat; s3fs's runs in its venv
+(``.emulators/venv-s3fs``, with the same pyarrow, pandas and Dask as here). Every library is made
+with the options its users give and its defaults (block sizes, caches).
+
+    python scripts/bench_data.py
+    python scripts/bench_data.py --quick --libs rustyobjectstore --server moto
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.metadata
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bench
+from bench import GiB, KiB, MiB, Server, log
+
+import rustyobjectstore as ros
+
+RUNNER = Path(__file__).resolve().parent / "bench_data_runner.py"
+LIBS = ("rustyobjectstore", "obstore", "s3fs")
+PEERS = ("obstore", "s3fs")
+COLUMNS = 16
+ROW_GROUPS = 8
+DATASET_FILES = 32
+# The s3fs venv gets the same data libraries as this interpreter, so only the filesystem differs.
+SAME_AS_HERE = ("fsspec", "pyarrow", "pandas", "dask", "distributed")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    parquet_rows: int
+    dataset_rows: int  # per file
+    ranges: int
+    range_size: int
+    many: int
+    big: int
+
+
+FULL = Sizes(parquet_rows=256 * MiB // (8 * COLUMNS), dataset_rows=8 * MiB // (8 * COLUMNS),
+             ranges=256, range_size=64 * KiB, many=10_000, big=GiB)  # fmt: skip
+QUICK = Sizes(parquet_rows=16 * MiB // (8 * COLUMNS), dataset_rows=64 * KiB // (8 * COLUMNS),
+              ranges=32, range_size=64 * KiB, many=500, big=64 * MiB)  # fmt: skip
+
+ROWS = {
+    "parquet_whole": "pq.read_table, whole file",
+    "parquet_columns": "pq.read_table, 2 of 16 columns",
+    "dask": "dd.read_parquet .sum(), 2-worker LocalCluster",
+    "cat_ranges": "fs.cat_ranges",
+    "find": "fs.find",
+    "get": "fs.get_file",
+}
+
+
+def describe(sizes: Sizes) -> dict[str, str]:
+    parquet = sizes.parquet_rows * 8 * COLUMNS
+    return {
+        "parquet_whole": f"{parquet // MiB} MiB",
+        "parquet_columns": f"{parquet // MiB} MiB",
+        "dask": f"{DATASET_FILES} x {sizes.dataset_rows * 8 * COLUMNS // KiB:,} KiB",
+        "cat_ranges": f"{sizes.ranges} x {sizes.range_size // KiB} KiB",
+        "find": f"{sizes.many:,} keys",
+        "get": f"{sizes.big // MiB:,} MiB",
+    }
+
+
+# --- the data --------------------------------------------------------------------------------
+
+
+def _table(rows: int, seed: int) -> Any:
+    import numpy as np
+    import pyarrow as pa
+
+    values = np.random.default_rng(seed).random((COLUMNS, rows))  # incompressible
+    return pa.table({f"c{i}": values[i] for i in range(COLUMNS)})
+
+
+def upload_data(conf: ros.AWSConfig, sizes: Sizes, scratch: Path) -> dict[str, Any]:
+    """Writes the data with rustyobjectstore; the request fields the runners need."""
+    import pyarrow.parquet as pq
+
+    log("writing the Parquet file, the dataset, the keys and the big object")
+    local = scratch / "data.parquet"
+    pq.write_table(_table(sizes.parquet_rows, bench.SEED), local,
+                   row_group_size=sizes.parquet_rows // ROW_GROUPS)  # fmt: skip
+    ros.put_object_from_file("data.parquet", str(local), conf)
+    parquet_size = local.stat().st_size
+    dataset_sum = 0.0
+    for i in range(DATASET_FILES):
+        table = _table(sizes.dataset_rows, bench.SEED + 1 + i)
+        dataset_sum += float(table.column("c0").to_numpy().sum())
+        pq.write_table(table, local)
+        ros.put_object_from_file(f"dataset/part-{i:02d}.parquet", str(local), conf)
+    local.unlink()
+
+    async def many() -> None:
+        gate = asyncio.Semaphore(64)
+
+        async def one(i: int) -> None:
+            async with gate:
+                await ros.put_object_async(f"many/{i // 100:03d}/{i:05d}", b"x", conf)
+
+        await asyncio.gather(*(one(i) for i in range(sizes.many)))
+
+    asyncio.run(many())
+    chunk = random.Random(bench.SEED).randbytes(8 * MiB)
+    with ros.put_object_stream("big.bin", conf) as writer:
+        for _ in range(sizes.big // len(chunk)):
+            writer.write(chunk)
+    rng = random.Random(bench.SEED)
+    starts = [rng.randrange(0, parquet_size - sizes.range_size) for _ in range(sizes.ranges)]
+    return {
+        "parquet": "data.parquet", "parquet_rows": sizes.parquet_rows,
+        "columns": ["c0", "c7"], "range_starts": starts, "range_size": sizes.range_size,
+        "many": "many/", "many_n": sizes.many, "big": "big.bin", "big_size": sizes.big,
+        "dataset": "dataset/", "dataset_sum": dataset_sum,
+    }  # fmt: skip
+
+
+# --- the runs --------------------------------------------------------------------------------
+
+
+def interpreter(lib: str) -> Path:
+    if lib != "s3fs":
+        return Path(sys.executable)
+    here = [f"{d}=={importlib.metadata.version(d)}" for d in SAME_AS_HERE]
+    here[SAME_AS_HERE.index("dask")] = here[SAME_AS_HERE.index("dask")].replace(
+        "dask", "dask[dataframe]", 1
+    )
+    return bench.s3fs_python(extra=here, extra_imports=("pyarrow", "dask.dataframe", "distributed"))
+
+
+def run_once(python: Path, request: dict[str, Any]) -> dict[str, Any]:
+    result = subprocess.run(
+        [str(python), str(RUNNER)], input=json.dumps(request), stdout=subprocess.PIPE,
+        stderr=None, text=True, timeout=1800, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"{request['lib']}'s runner exited with {result.returncode}")
+    answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return answer
+
+
+@contextmanager
+def server_named(name: str, workdir: Path) -> Iterator[Server]:
+    with bench.start_server(name, workdir) as server:
+        if server.status != "ok" or server.s3 is None:
+            raise SystemExit(f"{name} is unavailable: {server.reason}")
+        yield server
+
+
+def render(samples: dict[str, dict[str, list[float]]], sizes: Sizes, libs: Sequence[str]) -> str:
+    sizes_of = describe(sizes)
+    peers = [p for p in PEERS if p in libs]
+    head = ["row", "size", *libs, *(f"vs {p}" for p in peers)]
+    lines = [head]
+    for row, label in ROWS.items():
+        medians = {lib: statistics.median(samples[lib][row]) for lib in libs if samples[lib][row]}
+        cells = [label, sizes_of[row]] + [f"{medians[lib]:.3f} s" for lib in libs]
+        ours = medians["rustyobjectstore"]
+        cells += [f"{medians[p] / ours:.2f}x" for p in peers]
+        lines.append(cells)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+                     for line in lines)  # fmt: skip
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="small data, 1 repeat")
+    parser.add_argument("--repeats", type=int, default=None, help="default 5 (1 with --quick)")
+    parser.add_argument("--libs", default=",".join(LIBS), help=f"from {','.join(LIBS)}")
+    parser.add_argument("--server", default="minio", choices=("minio", "moto"))
+    parser.add_argument("--json", type=Path, default=None, help="write every sample here")
+    args = parser.parse_args(argv)
+    args.libs = [lib for lib in args.libs.split(",") if lib]
+    unknown = set(args.libs) - set(LIBS)
+    if unknown or "rustyobjectstore" not in args.libs:
+        parser.error(f"--libs: from {','.join(LIBS)}, rustyobjectstore among them")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    for var in ("NO_PROXY", "no_proxy"):  # every server is on loopback
+        os.environ[var] = ",".join(filter(None, [os.environ.get(var), bench.HOST, "localhost"]))
+    sizes = QUICK if args.quick else FULL
+    repeats: int = args.repeats or (1 if args.quick else 5)
+    libs: list[str] = args.libs
+    pythons = {lib: interpreter(lib) for lib in libs}
+    samples: dict[str, dict[str, list[float]]] = {lib: {row: [] for row in ROWS} for lib in libs}
+    versions: dict[str, dict[str, str]] = {}
+    with tempfile.TemporaryDirectory(prefix="rustyobjectstore-bench-data-") as tmp:
+        workdir = Path(tmp)
+        with server_named(args.server, workdir) as server:
+            assert server.s3 is not None
+            s3 = server.s3
+            conf = ros.AWSConfig(region=bench.S3_REGION, bucket_name=s3.bucket,
+                                 access_key_id=s3.key, secret_access_key=s3.secret,
+                                 host=s3.endpoint)  # fmt: skip
+            request = upload_data(conf, sizes, workdir)
+            request.update(endpoint=s3.endpoint, key=s3.key, secret=s3.secret,
+                           region=bench.S3_REGION, bucket=s3.bucket, scratch=str(workdir),
+                           workloads=list(ROWS))  # fmt: skip
+            for repeat in range(repeats):
+                for lib in libs:
+                    log(f"repeat {repeat + 1}/{repeats}: {lib}")
+                    answer = run_once(pythons[lib], {**request, "lib": lib})
+                    versions[lib] = answer["versions"]
+                    for row, seconds in answer["samples"].items():
+                        samples[lib][row].append(seconds)
+            about = f"{server.version} at {server.endpoint}"
+    info = bench.machine()
+    print(f"== data stack on {args.server} ({about}); medians of {repeats}; "
+          f"{info['cpu']}, {info['cores']} cores")  # fmt: skip
+    print(render(samples, sizes, libs))
+    for lib in libs:
+        print(f"{lib}: " + ", ".join(f"{d} {v}" for d, v in versions[lib].items()))
+    if args.json:
+        document = {"machine": info, "server": about, "sizes": describe(sizes),
+                    "versions": versions, "samples": samples}  # fmt: skip
+        args.json.write_text(json.dumps(document, indent=1))
+        print(f"samples: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""One library's sample of each data-stack workload, for scripts/bench_data.py.
+
+A JSON request on stdin, a JSON answer on the last line of stdout. It runs under any interpreter
+that has the library: this project's for rustyobjectstore and obstore, s3fs's own venv for s3fs,
+so it imports nothing from this project but the library it measures.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+VERSIONS = ("fsspec", "pyarrow", "pandas", "dask", "distributed")
+OWN_DISTRIBUTIONS = {
+    "rustyobjectstore": ("rustyobjectstore",),
+    "obstore": ("obstore",),
+    "s3fs": ("s3fs", "aiobotocore", "botocore"),
+}
+
+
+def make_fs(lib: str, req: dict[str, Any]) -> Any:
+    """The library's fsspec filesystem for the server, made as its users make it."""
+    if lib == "rustyobjectstore":
+        from rustyobjectstore.fsspec import S3FileSystem
+
+        return S3FileSystem(
+            key=req["key"], secret=req["secret"], endpoint_url=req["endpoint"],
+            region_name=req["region"],
+        )  # fmt: skip
+    if lib == "obstore":
+        from obstore.fsspec import FsspecStore
+
+        return FsspecStore(
+            "s3", endpoint=req["endpoint"], access_key_id=req["key"],
+            secret_access_key=req["secret"], region=req["region"],
+            client_options={"allow_http": True},
+        )  # fmt: skip
+    if lib == "s3fs":
+        import s3fs
+
+        return s3fs.S3FileSystem(
+            key=req["key"], secret=req["secret"], endpoint_url=req["endpoint"],
+            client_kwargs={"region_name": req["region"]},
+        )  # fmt: skip
+    raise ValueError(f"unknown library {lib!r}")
+
+
+def timed(call: Callable[[], Any], check: Callable[[Any], bool], what: str) -> float:
+    start = time.perf_counter()
+    got = call()
+    seconds = time.perf_counter() - start
+    if not check(got):
+        raise RuntimeError(f"{what}: wrong result")
+    return seconds
+
+
+def main() -> None:
+    req = json.load(sys.stdin)
+    lib: str = req["lib"]
+    import pyarrow.parquet as pq
+
+    fs = make_fs(lib, req)
+    bucket: str = req["bucket"]
+    parquet = f"{bucket}/{req['parquet']}"
+    fs.cat_file(parquet, start=0, end=8)  # warm: a connection, and credentials resolved
+    samples: dict[str, float] = {}
+    wanted = set(req["workloads"])
+
+    def note(name: str, call: Callable[[], Any], check: Callable[[Any], bool]) -> None:
+        if name in wanted:
+            fs.invalidate_cache()  # every library lists afresh
+            samples[name] = timed(call, check, name)
+            print(f"  {lib} {name}: {samples[name]:.3f} s", file=sys.stderr, flush=True)
+
+    rows: int = req["parquet_rows"]
+    columns: list[str] = req["columns"]
+    note("parquet_whole", lambda: pq.read_table(parquet, filesystem=fs),
+         lambda t: t.num_rows == rows)  # fmt: skip
+    note("parquet_columns", lambda: pq.read_table(parquet, filesystem=fs, columns=columns),
+         lambda t: t.num_rows == rows and t.column_names == columns)  # fmt: skip
+    starts: list[int] = req["range_starts"]
+    ends = [s + req["range_size"] for s in starts]
+    note("cat_ranges", lambda: fs.cat_ranges([parquet] * len(starts), starts, ends),
+         lambda got: [len(b) for b in got] == [e - s for s, e in zip(starts, ends, strict=True)])  # fmt: skip
+    note("find", lambda: fs.find(f"{bucket}/{req['many']}"), lambda got: len(got) == req["many_n"])
+    if "get" in wanted:
+        with tempfile.TemporaryDirectory(dir=req.get("scratch")) as scratch:
+            local = os.path.join(scratch, "big.bin")
+            note("get", lambda: fs.get_file(f"{bucket}/{req['big']}", local),
+                 lambda _: os.path.getsize(local) == req["big_size"])  # fmt: skip
+    if "dask" in wanted:
+        import dask.dataframe as dd
+        from distributed import Client, LocalCluster
+
+        with (
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                         dashboard_address=":0") as cluster,
+            Client(cluster),
+        ):  # fmt: skip
+            dataset = f"{bucket}/{req['dataset']}"
+            expected: float = req["dataset_sum"]
+            note("dask", lambda: dd.read_parquet(dataset, filesystem=fs)["c0"].sum().compute(),
+                 lambda got: abs(got - expected) <= 1e-6 * max(1.0, abs(expected)))  # fmt: skip
+
+    versions = {d: importlib.metadata.version(d) for d in (*OWN_DISTRIBUTIONS[lib], *VERSIONS)}
+    print(json.dumps({"samples": samples, "versions": versions}))
+
+
+if __name__ == "__main__":
+    main()

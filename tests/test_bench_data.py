@@ -1,0 +1,34 @@
+"""Smoke test of scripts/bench_data.py: a quick run on moto, rustyobjectstore only (the peers and
+MinIO are for real runs). Every row must be measured and every answer checked by the runner."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DATA = ROOT / "scripts" / "bench_data.py"
+ROWS = {"parquet_whole", "parquet_columns", "dask", "cat_ranges", "find", "get"}
+
+
+@pytest.mark.timeout(300)
+def test_quick_run_on_moto(tmp_path: Path) -> None:
+    json_path = tmp_path / "bench-data.json"
+    argv = [
+        sys.executable, str(BENCH_DATA), "--quick", "--libs", "rustyobjectstore",
+        "--server", "moto", "--json", str(json_path),
+    ]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=290, check=False)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert "== data stack on moto" in result.stdout
+    assert "fs.cat_ranges" in result.stdout and "32 x 64 KiB" in result.stdout
+    document = json.loads(json_path.read_text())
+    samples = document["samples"]["rustyobjectstore"]
+    assert set(samples) == ROWS
+    for row in ROWS:
+        assert len(samples[row]) == 1 and samples[row][0] > 0, row
+    assert document["versions"]["rustyobjectstore"]["pyarrow"]
