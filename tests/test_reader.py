@@ -13,7 +13,9 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from unittest import mock
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -25,6 +27,7 @@ from hypothesis import strategies as st
 
 import rustyobjectstore as ros
 from rustyobjectstore import _api
+from rustyobjectstore import _blocks as _blocks_module
 from rustyobjectstore._blocks import Blocks
 
 AnyConf = ros.Config | ros.AWSConfig | ros.AzureConfig
@@ -141,14 +144,17 @@ def local_conf(request: pytest.FixtureRequest, tmp_path: Path) -> AnyConf:
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(ops=_ops, block_size=st.sampled_from([1, 7, 256, 1000, 4096]),
-       cache_blocks=st.integers(0, 3), read_ahead=st.integers(0, 3))  # fmt: skip
+       cache_blocks=st.integers(0, 3), read_ahead=st.integers(0, 3),
+       direct_read=st.sampled_from([_blocks_module.DIRECT_READ, 1, 300]))  # fmt: skip
 def test_any_sequence_of_seeks_and_reads_is_what_bytesio_gives(
     local_conf: AnyConf, ops: list[tuple[str, int] | tuple[str, int, int]], block_size: int,
-    cache_blocks: int, read_ahead: int,
+    cache_blocks: int, read_ahead: int, direct_read: int,
 ) -> None:  # fmt: skip
     oracle = io.BytesIO(_ORACLE)
-    with ros.open_reader("oracle", local_conf, block_size=block_size, cache_blocks=cache_blocks,
-                         read_ahead=read_ahead) as reader:  # fmt: skip
+    # The oracle is small: a small threshold makes its jumps direct reads too.
+    with mock.patch.object(_blocks_module, "DIRECT_READ", direct_read), \
+            ros.open_reader("oracle", local_conf, block_size=block_size,
+                            cache_blocks=cache_blocks, read_ahead=read_ahead) as reader:  # fmt: skip
         for op in ops:
             if len(op) == 3:
                 _, offset, whence = op
@@ -318,6 +324,31 @@ def test_sequential_reads_read_ahead_and_random_ones_do_not() -> None:
         assert _gets() - before == 7  # from the cache
 
 
+def test_a_big_read_that_jumps_fetches_just_its_bytes() -> None:
+    conf = ros.Config(f"memory:///{uuid.uuid4().hex}")
+    data = os.urandom(8 * MiB)
+    ros.put_object("obj", data, conf)
+    with ros.open_reader("obj", conf, block_size=MiB, cache_blocks=2, read_ahead=1) as reader:
+        blocks = _blocks(reader)
+        before = _gets()
+        reader.seek(3 * MiB + 5)  # a column chunk, say: one get of its bytes, kept by nobody
+        assert reader.read(200 * 1024) == data[3 * MiB + 5 : 3 * MiB + 5 + 200 * 1024]
+        assert _gets() - before == 1 and 3 not in blocks.held and 3 not in blocks.cache
+        reader.seek(5 * MiB + 7)  # over three blocks: three gets of at most a block each
+        assert reader.read(MiB * 5 // 2) == data[5 * MiB + 7 : 5 * MiB + 7 + MiB * 5 // 2]
+        assert _gets() - before == 4
+        _within_bounds(reader)
+        reader.seek(10)  # block 0 came with the open: read from it, not around it
+        assert reader.read(100 * 1024) == data[10 : 10 + 100 * 1024]
+        assert _gets() - before == 4
+        small = 6 * MiB + 3  # a small jump reads the block, which the next reads find
+        reader.seek(small)
+        assert reader.read(1000) == data[small : small + 1000]
+        reader.seek(small + 5000)
+        assert reader.read(1000) == data[small + 5000 : small + 6000]
+        assert _gets() - before == 5
+
+
 def test_small_sequential_reads_send_the_read_ahead_before_the_block_ends() -> None:
     conf = ros.Config(f"memory:///{uuid.uuid4().hex}")
     data = b"".join(b"line %05d\n" % i for i in range(2000))  # 11-byte lines
@@ -407,6 +438,28 @@ def test_a_worker_killed_under_a_read_costs_a_retry_not_the_read(tmp_path: Path)
                 time.sleep(0.01)
             assert not conn.alive
             assert reader.read() == data[10_000:]  # landed blocks still read; the rest retried
+        assert _api.current_pool().connections[0].pid != conn.pid
+
+
+def test_a_worker_killed_under_a_direct_read_costs_a_retry_not_the_read() -> None:
+    data = os.urandom(300_000)
+    with own_pool(n_workers=1), FaultServer(default=Hold()) as server:
+        server.objects["/bucket/k"] = data
+        server.script(Serve())  # the open's request; the direct read's parts wait
+        conf = s3_at(server.endpoint, request_timeout_secs=30)
+        with ros.open_reader("k", conf, block_size=50_000, read_ahead=1) as reader:
+            reader.seek(100_001)
+            reading = ThreadPoolExecutor(1).submit(reader.read, 120_000)
+            deadline = time.monotonic() + 10
+            while len(server.requests) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert len(server.requests) == 3  # the open and two parts in flight
+            (conn,) = _api.current_pool().connections
+            os.kill(conn.pid, signal.SIGKILL)
+            server.release()
+            assert reading.result(timeout=30) == data[100_001:220_001]
+            assert reader.tell() == 220_001
+            assert len(server.requests) == 6  # the two parts again, then the third
         assert _api.current_pool().connections[0].pid != conn.pid
 
 
