@@ -106,10 +106,13 @@ def test_open_modes(fs_root: tuple[rosfs.ObjectStoreFileSystem, str]) -> None:
     with fs.open(path, "rb", block_size=64, cache_type="blockcache",
                  cache_options={"maxblocks": 2}) as r:  # fmt: skip
         assert r.size == 1000
+        assert (r._blocks.block_size, r._blocks.cache_blocks) == (64, 2)
         r.seek(-10, 2)
         assert r.read() == b"x" * 10
+    with fs.open(path, "rb") as r:  # fsspec's files get smaller blocks, more of them ahead
+        assert (r._blocks.block_size, r._blocks.read_ahead) == (rosfs.BLOCK_SIZE, rosfs.READ_AHEAD)
     with fs.open(path, "rb", cache_type="none") as r:
-        assert r.read(3) == b"xxx"
+        assert r.read(3) == b"xxx" and r._blocks.read_ahead == 0
     with fs.open(f"{root}/t.txt", "w") as t:
         t.write("héllo\n")
     assert fs.open(f"{root}/t.txt", "r").read() == "héllo\n"
