@@ -8,6 +8,9 @@ Where a block's bytes live:
 - ``cache``: copied into process memory, at most ``cache_blocks``, least recently used out first.
   A held block goes there when reads move away from it; one read through in order from its start
   (a sequential pass) is let go instead, so a scan does not flush the cache.
+- nowhere: a read of ``DIRECT_READ`` bytes or more that jumps where no block is at hand (a
+  columnar reader's column chunk) fetches just its bytes, in parts of at most a block, and lets
+  them go once the read has them.
 
 Unlike ``fetch_ranges``' window, held blocks outlive the step that asked for them (read-ahead is in
 flight between reads), so the reader owns them and ``discard`` gives them up. Shared memory is
@@ -525,16 +528,19 @@ class Blocks:
 
 def open_blocks(
     pool: Pool, conf: StoreConfig, path: str, block_size: int, cache_blocks: int,
-    read_ahead: int, when: Conditions = NONE,
+    read_ahead: int, when: Conditions = NONE, fetch_first: bool = True,
 ) -> Step[Blocks]:  # fmt: skip
     """One request: the first block, whose answer tells the size and the e_tag that every later
-    request is pinned to."""
+    request is pinned to; without ``fetch_first``, a head, for readers that start elsewhere."""
     arena_size = pool.settings.arena_size
     if block_size > arena_size // 2:
         raise ValueError(
             f"block_size ({block_size}) must be at most half of StaticConfig.arena_size "
             f"({arena_size})"
         )
+    if not fetch_first:
+        meta = yield from head(pool, conf, path, when)
+        return Blocks(pool, conf, path, meta, block_size, cache_blocks, read_ahead, when)
     try:
         meta, first = yield from retry_on_crash(
             pool, lambda: _first_block(pool, conf, path, block_size, when), write=False

@@ -45,13 +45,15 @@ def _count(name: str, value: Any, least: int) -> int:
 
 def opening(
     pool: Pool, conf: StoreConfig, path: str, block_size: int, cache_blocks: int, read_ahead: int,
-    when: Conditions = NONE,
+    when: Conditions = NONE, fetch_first: bool = True,
 ) -> Step[Blocks]:  # fmt: skip
     """The arguments checked before anything is sent, then the open step."""
     _count("block_size", block_size, 1)
     _count("cache_blocks", cache_blocks, 0)
     _count("read_ahead", read_ahead, 0)
-    return open_blocks(pool, conf, path, block_size, cache_blocks, read_ahead, when)
+    if not isinstance(fetch_first, bool):
+        raise TypeError(f"fetch_first must be a bool, got {type(fetch_first).__name__}")
+    return open_blocks(pool, conf, path, block_size, cache_blocks, read_ahead, when, fetch_first)
 
 
 def _size_arg(size: int | None) -> int:

@@ -109,8 +109,9 @@ def test_open_modes(fs_root: tuple[rosfs.ObjectStoreFileSystem, str]) -> None:
         assert (r._blocks.block_size, r._blocks.cache_blocks) == (64, 2)
         r.seek(-10, 2)
         assert r.read() == b"x" * 10
-    with fs.open(path, "rb") as r:  # fsspec's files get smaller blocks, more of them ahead
+    with fs.open(path, "rb") as r:  # smaller blocks, more of them ahead, opened by a head
         assert (r._blocks.block_size, r._blocks.read_ahead) == (rosfs.BLOCK_SIZE, rosfs.READ_AHEAD)
+        assert not r._blocks.held and r.read(4) == b"xxxx"
     with fs.open(path, "rb", cache_type="none") as r:
         assert r.read(3) == b"xxx" and r._blocks.read_ahead == 0
     with fs.open(f"{root}/t.txt", "w") as t:

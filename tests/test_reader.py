@@ -231,6 +231,31 @@ def test_the_first_block_comes_with_the_open() -> None:
     assert _gets() - before == 1  # the whole object is one block, held since the open
 
 
+def test_an_open_without_the_first_block_is_a_head(conf: AnyConf) -> None:
+    data = os.urandom(300_000)
+    ros.put_object("lazy", data, conf)
+    requests = ros.current_metrics().total.requests
+    gets, heads = requests.get("get", 0), requests.get("head", 0)
+    with ros.open_reader("lazy", conf, block_size=50_000, read_ahead=1,
+                         fetch_first=False) as reader:  # fmt: skip
+        requests = ros.current_metrics().total.requests
+        assert (requests.get("get", 0) - gets, requests.get("head", 0) - heads) == (0, 1)
+        assert reader.size == len(data) and not _blocks(reader).held
+        reader.seek(-70_000, io.SEEK_END)  # a footer: just its bytes
+        assert reader.read() == data[-70_000:]
+        reader.seek(0)
+        assert reader.read(10) == data[:10]  # a small jump: the block
+        assert reader.read(10) == data[10:20] and sorted(_blocks(reader).held) == [0, 1]
+        ros.put_object("lazy", b"changed", conf)
+        reader.seek(200_000)
+        with pytest.raises(ros.PreconditionFailedError):  # pinned to the head's version
+            reader.read(80_000)
+    with pytest.raises(TypeError, match="fetch_first"):
+        ros.open_reader("lazy", conf, fetch_first=1)  # type: ignore[arg-type]
+    with pytest.raises(ros.NotFoundError):
+        ros.open_reader("absent", conf, fetch_first=False)
+
+
 # Version pinning.
 
 
