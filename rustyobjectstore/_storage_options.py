@@ -95,11 +95,7 @@ def _s3(options: Mapping[str, Any]) -> StoreOf:
         fields[field] = value
     _anonymous("s3", {**options, **fields}, ("access_key_id", "secret_access_key"))
     fields.setdefault("region", "us-east-1")
-    return _checked(functools.partial(_aws, fields))
-
-
-def _aws(fields: dict[str, Any], bucket: str) -> StoreConfig:
-    return AWSConfig(bucket_name=bucket, **fields)
+    return _checked(functools.partial(_one_bucket, AWSConfig, "bucket_name", fields))
 
 
 def _azure(options: Mapping[str, Any]) -> StoreOf:
@@ -122,11 +118,7 @@ def _azure(options: Mapping[str, Any]) -> StoreOf:
         raise ConfigurationError("az:// needs 'account_name' or 'connection_string'")
     secrets = ("storage_account_key", "storage_sas_token")
     _anonymous("az", {**options, **fields}, secrets)
-    return _checked(functools.partial(_azure_config, fields))
-
-
-def _azure_config(fields: dict[str, Any], container: str) -> StoreConfig:
-    return AzureConfig(container_name=container, **fields)
+    return _checked(functools.partial(_one_bucket, AzureConfig, "container_name", fields))
 
 
 def _gcs(options: Mapping[str, Any]) -> StoreOf:
@@ -140,7 +132,7 @@ def _gcs(options: Mapping[str, Any]) -> StoreOf:
         fields["service_account_key"] = _service_account(token)
     anon = {**options, "anon": options.get("anon", False) or token == "anon"}
     _anonymous("gs", {**anon, **fields}, ("service_account_key",))
-    return _checked(functools.partial(_gcs_config, fields))
+    return _checked(functools.partial(_one_bucket, GCSConfig, "bucket_name", fields))
 
 
 def _service_account(token: object) -> str:
@@ -156,8 +148,11 @@ def _service_account(token: object) -> str:
     )
 
 
-def _gcs_config(fields: dict[str, Any], bucket: str) -> StoreConfig:
-    return GCSConfig(bucket_name=bucket, **fields)
+def _one_bucket(
+    make: Callable[..., StoreConfig], field: str, fields: dict[str, Any], bucket: str
+) -> StoreConfig:
+    """The configuration of ``bucket`` (a container, for Azure) with the options' fields."""
+    return make(**{field: bucket}, **fields)
 
 
 def _checked(store_of: StoreOf) -> StoreOf:

@@ -602,20 +602,34 @@ class AzureBlobFileSystem(ObjectStoreFileSystem):
     _bucketed = True
 
 
-class LocalFileSystem(ObjectStoreFileSystem):
-    """Local files (``file:///abs/path``), through the worker's file store."""
+class _RootedFileSystem(ObjectStoreFileSystem):
+    """Paths that start at "/": local files and memory."""
 
-    protocol = ("ros+file", "file", "local")
-    kind = "file"
     root_marker = "/"
 
     @classmethod
     def _strip_protocol(cls, path: Any) -> Any:
-        from fsspec.implementations.local import make_path_posix
-
         if isinstance(path, list):
             return [cls._strip_protocol(p) for p in path]
-        return make_path_posix(super()._strip_protocol(path)).rstrip("/") or "/"
+        return cls._rooted(super()._strip_protocol(path))
+
+    @staticmethod
+    def _rooted(path: str) -> str:
+        return "/" + path.strip("/")
+
+
+class LocalFileSystem(_RootedFileSystem):
+    """Local files (``file:///abs/path``), through the worker's file store."""
+
+    protocol = ("ros+file", "file", "local")
+    kind = "file"
+
+    @staticmethod
+    def _rooted(path: str) -> str:
+        from fsspec.implementations.local import make_path_posix
+
+        posix: str = make_path_posix(path)  # relative paths made absolute, as fsspec's are
+        return posix.rstrip("/") or "/"
 
     def _remove_directories(self, names: Iterable[str]) -> None:
         # The worker's file store deletes files and leaves their emptied directories behind,
@@ -627,18 +641,11 @@ class LocalFileSystem(ObjectStoreFileSystem):
                 pass  # not empty (a file was written there meanwhile) or already gone
 
 
-class MemoryFileSystem(ObjectStoreFileSystem):
+class MemoryFileSystem(_RootedFileSystem):
     """The worker's in-memory store (``memory://``): one per process, shared by its workers."""
 
     protocol = ("ros+memory", "memory")
     kind = "memory"
-    root_marker = "/"
-
-    @classmethod
-    def _strip_protocol(cls, path: Any) -> Any:
-        if isinstance(path, list):
-            return [cls._strip_protocol(p) for p in path]
-        return "/" + super()._strip_protocol(path).strip("/")
 
 
 _BY_PROTOCOL: tuple[type[ObjectStoreFileSystem], ...] = (
