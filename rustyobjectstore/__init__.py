@@ -73,6 +73,7 @@ from rustyobjectstore._errors import (
     EarlyEOFError,
     HTTPStatusError,
     InvalidPathError,
+    NoCredentialsError,
     NotFoundError,
     NotModifiedError,
     NotSupportedError,
@@ -104,11 +105,25 @@ from rustyobjectstore._listing import (
 from rustyobjectstore._metrics import Metrics, WorkerMetrics
 from rustyobjectstore._objectmeta import ObjectMeta, UpdateVersion
 from rustyobjectstore._ops import BulkDeleteFailure
+from rustyobjectstore._providers import (
+    AWSCredentials,
+    BearerToken,
+    CredentialProvider,
+    azure_credential_provider,
+    boto3_credential_provider,
+    google_credential_provider,
+)
 from rustyobjectstore._reader import AsyncRangeReader, RangeReader
 from rustyobjectstore._steps import deadline
 from rustyobjectstore._streams import AsyncObjectReader, AsyncObjectWriter, ObjectWriter
 
 __all__ = [
+    "AWSCredentials",
+    "BearerToken",
+    "CredentialProvider",
+    "azure_credential_provider",
+    "boto3_credential_provider",
+    "google_credential_provider",
     "get_object_to_file",
     "get_object_to_file_async",
     "get_object_view",
@@ -153,6 +168,7 @@ __all__ = [
     "ObjectStoreTimeoutError",
     "ObjectWriter",
     "ParseURLError",
+    "NoCredentialsError",
     "PermissionDeniedError",
     "PreconditionFailedError",
     "ProtocolError",

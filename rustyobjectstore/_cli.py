@@ -50,7 +50,13 @@ local files, through rustyobjectstore's Rust workers.
 URLs: file:///abs/path/key, s3://bucket/key, az://container/key (or azure://),
 gs://bucket/key. A URL's key is taken literally (no percent-decoding). Store options are
 object_store option names, before or after the command: -o region=us-east-1
--o endpoint=http://127.0.0.1:9000 -o allow_http=true (a file:// store takes none)."""
+-o endpoint=http://127.0.0.1:9000 -o allow_http=true (a file:// store takes none).
+
+Credentials: keys given with -o win; otherwise each cloud's default chain finds them (AWS: the
+environment, --profile or AWS_PROFILE in the shared files, web identity, container credentials,
+instance metadata; Azure: AZURE_STORAGE_CONNECTION_STRING, key or SAS variables, a client
+secret, workload or managed identity, the Azure CLI; GCS: GOOGLE_APPLICATION_CREDENTIALS,
+gcloud's application-default file, the metadata server). --anonymous sends unsigned requests."""
 
 _EPILOG = """\
 exit status: 0 on success, 1 on an error, 2 on a usage error.
@@ -158,6 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
     # -o is accepted before the command too (else argparse would echo its value as a bad command).
     common = argparse.ArgumentParser(add_help=False)
     _add_option_flag(common, "options")
+    common.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="the AWS profile of the shared files (~/.aws/credentials, ~/.aws/config) for s3:// "
+        "URLs; without it (and without keys in -o) the credentials come from the cloud's "
+        "default chain: the environment, AWS_PROFILE, instance metadata ...",
+    )
+    common.add_argument(
+        "--anonymous",
+        action="store_true",
+        help="send unsigned requests (a public bucket or container): no credentials are looked for",
+    )
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=_DESCRIPTION,
@@ -421,6 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     options: dict[str, str] = dict([*args.leading_options, *args.options])
+    if args.profile is not None:
+        options["profile"] = args.profile
+    if args.anonymous:
+        options["skip_signature"] = "true"
     command: str = args.command
     actions: dict[str, Callable[[], None]] = {
         "cp": lambda: cmd_cp(args.src, args.dst, options),

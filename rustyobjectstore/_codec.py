@@ -82,9 +82,14 @@ Region = tuple[int, int]
 
 
 def register(
-    store: int, url: str, options: dict[str, str], client: dict[str, Any], retry: dict[str, Any]
+    store: int,
+    url: str,
+    options: dict[str, str],
+    client: dict[str, Any],
+    retry: dict[str, Any],
+    credentials: int | None = None,
 ) -> Message:
-    return {
+    message: Message = {
         "op": "register",
         "store": store,
         "url": url,
@@ -92,6 +97,14 @@ def register(
         "client": client,
         "retry": retry,
     }
+    if credentials is not None:
+        message["credentials"] = credentials
+    return message
+
+
+def credentials(provider: int, fields: dict[str, Any]) -> Message:
+    """A provider's newest value: ``{"aws": {...}}`` or ``{"bearer": token}``."""
+    return {"op": "credentials", "provider": provider, **fields}
 
 
 def get(

@@ -14,6 +14,21 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
+from rustyobjectstore._credentials import (
+    aws_options,
+    azure_connection_string,
+    azure_options,
+    gcs_options,
+    url_options,
+)
+from rustyobjectstore._providers import (
+    AWSCredentials,
+    BearerToken,
+    CredentialProvider,
+    Provider,
+    provider_for,
+)
+
 MiB = 1024 * 1024
 
 # An option whose name holds one of these words is a secret (the worker uses the same rule).
@@ -163,6 +178,8 @@ class StoreSpec:
     options: tuple[tuple[str, str], ...]
     client: tuple[tuple[str, Any], ...] = ()
     retry: tuple[tuple[str, Any], ...] = ()
+    #: Whose pushed credentials sign the store's requests (a configuration's credential_provider).
+    provider: Provider | None = None
     #: A memory store lives in one worker: every call on it must go there.
     pinned: bool = field(init=False, compare=False)
     _hash: int = field(init=False, compare=False, repr=False)
@@ -170,7 +187,10 @@ class StoreSpec:
     def __post_init__(self) -> None:
         # Looked up by the pool and the connection on every call: worked out once.
         object.__setattr__(self, "pinned", self.url.startswith("memory:"))
-        object.__setattr__(self, "_hash", hash((self.url, self.options, self.client, self.retry)))
+        number = None if self.provider is None else self.provider.number
+        object.__setattr__(
+            self, "_hash", hash((self.url, self.options, self.client, self.retry, number))
+        )
 
     def __hash__(self) -> int:
         return self._hash
@@ -180,13 +200,19 @@ class StoreSpec:
         return f"StoreSpec(url={_hide_query(self.url)!r}, options={shown!r})"
 
 
-def _spec(url: str, options: Mapping[str, str | None], opts: ClientOptions) -> StoreSpec:
+def _spec(
+    url: str,
+    options: Mapping[str, str | None],
+    opts: ClientOptions,
+    provider: Provider | None = None,
+) -> StoreSpec:
     kept = {k: v for k, v in options.items() if v is not None}
     return StoreSpec(
         url=url,
         options=tuple(sorted(kept.items())),
         client=tuple(sorted(opts.client_settings().items())),
         retry=tuple(sorted(opts.retry_settings().items())),
+        provider=provider,
     )
 
 
@@ -194,9 +220,32 @@ class _StoreConfig:
     """Shared behaviour of the store configurations: stripped values and a repr without secrets."""
 
     _secret_fields: ClassVar[tuple[str, ...]] = ()
+    #: The fields that carry credentials: none may go with ``anonymous=True``.
+    _credential_fields: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         _strip_strings(self)
+        if getattr(self, "credential_provider", None) is not None:
+            if not callable(self.credential_provider):  # type: ignore[attr-defined]
+                raise _config_error("credential_provider must be a callable")
+            for name in self._credential_fields:
+                if name != "credential_provider" and getattr(self, name) is not None:
+                    raise _config_error(
+                        f"{type(self).__name__} takes credentials or a credential_provider, not "
+                        f"both, but {name} is set"
+                    )
+        if getattr(self, "anonymous", False):
+            for name in self._credential_fields:
+                if getattr(self, name) is not None:
+                    raise _config_error(
+                        f"{type(self).__name__}(anonymous=True) takes no credentials, but {name} "
+                        "is set"
+                    )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The spec holds what this machine's credential chain found; another machine (a Dask
+        # worker, a spawned child) resolves its own.
+        return {k: v for k, v in self.__dict__.items() if k != "_spec"}
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -235,29 +284,54 @@ def _endpoint(host: str | None) -> dict[str, str | None]:
 
 @dataclass(frozen=True, repr=False)
 class AzureConfig(_StoreConfig):
+    """An Azure Blob container. Without a key or SAS token, the credentials come from the
+    environment's chain (README, "Credentials"); ``anonymous=True`` sends unsigned requests to a
+    public container."""
+
     storage_account_name: str
     container_name: str
     storage_account_key: str | None = None
     storage_sas_token: str | None = None
     host: str | None = None
     opts: ClientOptions = field(default_factory=ClientOptions)
+    anonymous: bool = False
+    #: A callable returning a ``BearerToken`` for the storage scope, called again before it expires.
+    credential_provider: CredentialProvider | None = None
 
     _secret_fields = ("storage_account_key", "storage_sas_token")
+    _credential_fields = (*_secret_fields, "credential_provider")
+
+    @classmethod
+    def from_connection_string(
+        cls, connection_string: str, container_name: str, **fields: Any
+    ) -> AzureConfig:
+        """The container ``container_name`` of the account a storage connection string names
+        (``AccountName=...;AccountKey=...``, or ``UseDevelopmentStorage=true`` for Azurite)."""
+        found = azure_connection_string(connection_string)
+        return cls(container_name=container_name, **found, **fields)  # type: ignore[arg-type]
 
     def _build_spec(self) -> StoreSpec:
-        anonymous = self.storage_account_key is None and self.storage_sas_token is None
         options: dict[str, str | None] = {
             "account_name": self.storage_account_name,
             "account_key": self.storage_account_key,
             "sas_token": self.storage_sas_token,
-            "skip_signature": "true" if anonymous else None,
+            "skip_signature": "true" if self.anonymous else None,
             **_endpoint(self.host),
         }
-        return _spec(f"az://{self.container_name}", options, self.opts)
+        url = f"az://{self.container_name}"
+        if self.credential_provider is not None:
+            provider = provider_for(self.credential_provider, BearerToken)
+            return _spec(url, options, self.opts, provider)
+        return _spec(url, azure_options(options, where=url), self.opts)
 
 
 @dataclass(frozen=True, repr=False)
 class AWSConfig(_StoreConfig):
+    """An S3 bucket (or one of an S3-compatible server at ``host``). Without keys, the
+    credentials come from AWS's default chain: the environment, ``profile`` (or ``AWS_PROFILE``)
+    in the shared files, web identity, container credentials, instance metadata (README,
+    "Credentials"); ``anonymous=True`` sends unsigned requests to a public bucket."""
+
     region: str
     bucket_name: str
     access_key_id: str | None = None
@@ -268,43 +342,72 @@ class AWSConfig(_StoreConfig):
     unsigned_payload: bool = False
     """Sign requests without hashing their bodies (``UNSIGNED-PAYLOAD``, as boto3 does over
     HTTPS): less CPU on both ends for big puts; TLS then carries the integrity check alone."""
+    anonymous: bool = False
+    #: A profile of the shared files (``~/.aws/credentials``, ``~/.aws/config``).
+    profile: str | None = None
+    #: Take the credentials from the instance metadata service (IMDSv2) and nowhere else.
+    use_instance_metadata: bool = False
+    #: A callable returning ``AWSCredentials``, called again before they expire.
+    credential_provider: CredentialProvider | None = None
 
     _secret_fields = ("secret_access_key", "session_token")
+    _credential_fields = ("access_key_id", "secret_access_key", "session_token", "profile",
+                          "credential_provider")  # fmt: skip
 
     def _build_spec(self) -> StoreSpec:
-        # Without credentials, sign nothing: never fall back to an instance metadata endpoint.
-        anonymous = self.access_key_id is None and self.secret_access_key is None
-        options: dict[str, str | None] = {
-            "region": self.region,
-            "access_key_id": self.access_key_id,
-            "secret_access_key": self.secret_access_key,
-            "session_token": self.session_token,
-            "skip_signature": "true" if anonymous else None,
-            "unsigned_payload": "true" if self.unsigned_payload else None,
-            **_endpoint(self.host),
-        }
-        return _spec(f"s3://{self.bucket_name}", options, self.opts)
+        options = aws_options(
+            {
+                "region": self.region,
+                "access_key_id": self.access_key_id,
+                "secret_access_key": self.secret_access_key,
+                "session_token": self.session_token,
+                "skip_signature": "true" if self.anonymous else None,
+                "unsigned_payload": "true" if self.unsigned_payload else None,
+                **_endpoint(self.host),
+            },
+            where=f"s3://{self.bucket_name}",
+            profile=self.profile,
+            instance_metadata=self.use_instance_metadata,
+            provided=self.credential_provider is not None,
+        )
+        provider = None
+        if self.credential_provider is not None:
+            provider = provider_for(self.credential_provider, AWSCredentials)
+        return _spec(f"s3://{self.bucket_name}", options, self.opts, provider)
 
 
 @dataclass(frozen=True, repr=False)
 class GCSConfig(_StoreConfig):
+    """A Google Cloud Storage bucket. Without a service-account key, the credentials come from
+    ``GOOGLE_APPLICATION_CREDENTIALS``, gcloud's application-default file or the metadata server
+    (README, "Credentials"); ``anonymous=True`` sends unsigned requests to a public bucket."""
+
     bucket_name: str
     service_account_key: str | None = None
     host: str | None = None
     opts: ClientOptions = field(default_factory=ClientOptions)
+    anonymous: bool = False
+    #: A callable returning a ``BearerToken`` (an OAuth2 access token), called again before it
+    #: expires.
+    credential_provider: CredentialProvider | None = None
 
     _secret_fields = ("service_account_key",)
+    _credential_fields = (*_secret_fields, "credential_provider")
 
     def _build_spec(self) -> StoreSpec:
         options: dict[str, str | None] = {
             "service_account_key": self.service_account_key,
-            "skip_signature": "true" if self.service_account_key is None else None,
+            "skip_signature": "true" if self.anonymous else None,
         }
         if self.host is not None:
             options["base_url"] = self.host.rstrip("/")
             if self.host.startswith("http://"):
                 options["allow_http"] = "true"
-        return _spec(f"gs://{self.bucket_name}", options, self.opts)
+        url = f"gs://{self.bucket_name}"
+        if self.credential_provider is not None:
+            provider = provider_for(self.credential_provider, BearerToken)
+            return _spec(url, options, self.opts, provider)
+        return _spec(url, gcs_options(options, where=url), self.opts)
 
 
 @dataclass(frozen=True, repr=False, init=False)
@@ -334,7 +437,7 @@ class Config(_StoreConfig):
         return (Config, (self.url, dict(self.params), self.opts))
 
     def _build_spec(self) -> StoreSpec:
-        return _spec(self.url, dict(self.params), self.opts)
+        return _spec(self.url, url_options(self.url, dict(self.params)), self.opts)
 
 
 StoreConfig = AzureConfig | AWSConfig | GCSConfig | Config

@@ -31,12 +31,14 @@ from rustyobjectstore._codec import (
 from rustyobjectstore._config import StaticConfig, StoreSpec
 from rustyobjectstore._errors import (
     ObjectStoreError,
+    PermissionDeniedError,
     ProtocolError,
     WorkerCrashedError,
     WorkerProtocolError,
     error_from_wire,
 )
 from rustyobjectstore._metrics import SlotCounters
+from rustyobjectstore._providers import Provider
 from rustyobjectstore._steps import deferring
 from rustyobjectstore._transport import Closed, Transport
 
@@ -123,12 +125,17 @@ class Call(Future[Message]):
 
 
 class _Pending:
-    __slots__ = ("future", "op", "path")
+    __slots__ = ("future", "op", "path", "provider", "signed_with")
 
-    def __init__(self, future: Call, op: str, path: str | None) -> None:
+    def __init__(
+        self, future: Call, op: str, path: str | None, provider: Provider | None, signed_with: int
+    ) -> None:
         self.future = future
         self.op = op
         self.path = path
+        # The credential provider of the request's store, and the version it was sent under.
+        self.provider = provider
+        self.signed_with = signed_with
 
 
 class Connection:
@@ -145,6 +152,10 @@ class Connection:
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(1)
         self._stores: dict[StoreSpec, int] = {}
+        # Stores signed by a credential provider, and the newest version of each provider's
+        # credentials this worker holds.
+        self._store_providers: dict[int, Provider] = {}
+        self._held: dict[int, int] = {}
         self.last_heard = time.monotonic()
         self._ping: tuple[float, Future[Message]] | None = None
         self._hello: Future[Message] = Future()
@@ -207,23 +218,46 @@ class Connection:
         return self.closed is None
 
     def store_id(self, spec: StoreSpec) -> int:
-        """The number ``spec`` is registered under on this worker, registering it on first use."""
+        """The number ``spec`` is registered under on this worker, registering it on first use;
+        a store signed by a credential provider gets the provider's current credentials first."""
         number = self._stores.get(spec)
-        if number is not None:
-            return number
+        if number is None:
+            number = self._register(spec)
+        if spec.provider is not None:
+            spec.provider.push(self)
+        return number
+
+    def _register(self, spec: StoreSpec) -> int:
         with self._lock:
             number = self._stores.get(spec)
             if number is None:
                 number = len(self._stores) + 1
+                provider = spec.provider
                 message = register(
-                    number, spec.url, dict(spec.options), dict(spec.client), dict(spec.retry)
-                )
+                    number, spec.url, dict(spec.options), dict(spec.client), dict(spec.retry),
+                    None if provider is None else provider.number,
+                )  # fmt: skip
                 try:
                     self._send(message)
                 except OSError:
                     pass  # the worker is gone: the request that follows fails as crashed
+                if provider is not None:
+                    self._store_providers[number] = provider
                 self._stores[spec] = number
         return number
+
+    def hold_credentials(self, provider: int, version: int, fields: dict[str, Any]) -> None:
+        """Sends a provider's credentials, unless the worker holds these or newer ones already."""
+        if self._held.get(provider, 0) >= version:
+            return
+        with self._lock:
+            if self._held.get(provider, 0) >= version:
+                return
+            try:
+                self._send(codec.credentials(provider, fields))
+            except OSError:
+                pass  # the worker is gone: the request that follows fails as crashed
+            self._held[provider] = version
 
     def _owed(self) -> bool:
         return bool(self._pending) or not self._greeted
@@ -256,7 +290,10 @@ class Connection:
             if self.closed is not None:
                 future.set_exception(self._crashed(op, path))
                 return future
-            self._pending[request_id] = _Pending(future, op, path)
+            store = message.get("store") if self._store_providers else None
+            provider = self._store_providers.get(store) if isinstance(store, int) else None
+            signed_with = 0 if provider is None else self._held.get(provider.number, 0)
+            self._pending[request_id] = _Pending(future, op, path, provider, signed_with)
         self.counters.sent(message["op"], message.get("region"))
         try:
             bridge = deferring()
@@ -307,6 +344,9 @@ class Connection:
             pending.future.set_result(message)
         else:
             error = error_from_wire(message.get("error"), pending.op, pending.path)
+            if pending.provider is not None and isinstance(error, PermissionDeniedError):
+                pending.provider.refused(pending.signed_with)
+                error.stale_credentials = True
             self.counters.failed(error.kind)
             pending.future.set_exception(error)
 

@@ -4,6 +4,7 @@
     ├── NotFoundError                (FileNotFoundError)   kind "not_found"
     │   └── BucketNotFoundError                            kind "bucket_not_found"
     ├── PermissionDeniedError        (PermissionError)     kind "permission": 401 / 403
+    │   └── NoCredentialsError                             kind "no_credentials" (Python side)
     ├── ObjectStoreTimeoutError      (TimeoutError)        kind "timeout"
     │   └── DeadlineExceededError                          kind "deadline" (Python side)
     ├── ObjectStoreConnectionError   (ConnectionError)     kind "connection"
@@ -82,6 +83,16 @@ class BucketNotFoundError(NotFoundError):
 
 class PermissionDeniedError(ObjectStoreError, PermissionError):
     kind = "permission"
+    #: The refused request was signed by a credential provider's credentials, which will be
+    #: fetched again: the call is worth one more try.
+    stale_credentials: bool = False
+
+
+class NoCredentialsError(PermissionDeniedError):
+    """A configuration carries no credentials and none of its cloud's default sources has any
+    (the message lists each source tried); pass keys, or ``anonymous=True`` for a public bucket."""
+
+    kind = "no_credentials"
 
 
 class ObjectStoreTimeoutError(ObjectStoreError, TimeoutError):
@@ -199,6 +210,7 @@ ERROR_CLASSES: dict[str, type[ObjectStoreError]] = {
         NotFoundError,
         BucketNotFoundError,
         PermissionDeniedError,
+        NoCredentialsError,
         ObjectStoreTimeoutError,
         DeadlineExceededError,
         ObjectStoreConnectionError,

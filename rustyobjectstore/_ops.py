@@ -28,6 +28,7 @@ from rustyobjectstore._errors import (
     EarlyEOFError,
     NotSupportedError,
     ObjectStoreError,
+    PermissionDeniedError,
     ProtocolError,
     WorkerCrashedError,
     error_from_wire,
@@ -88,16 +89,24 @@ def call(
 
 def retry_on_crash(pool: Pool, make: Callable[[], Step[T]], *, write: bool) -> Step[T]:
     """Runs the step ``make()`` builds, again on a fresh worker if its worker died under it, as many
-    times as the pool's settings allow for reads or for writes."""
+    times as the pool's settings allow for reads or for writes; and once more if a credential
+    provider's credentials were refused (the provider is asked for new ones first)."""
     settings = pool.settings
     retries = settings.crash_retries_for_writes if write else settings.crash_retries_for_reads
-    for attempt in range(retries + 1):
+    crashes, refreshed = 0, False
+    while True:
         try:
             return (yield from make())
         except WorkerCrashedError:
-            if attempt == retries:
+            if crashes == retries:
                 raise
-    raise AssertionError("unreachable")
+            crashes += 1
+        except PermissionDeniedError as exc:
+            # Refused with a provider's credentials: once more with fresh ones (a refused request
+            # changed nothing, so a write may be tried again too).
+            if refreshed or not exc.stale_credentials:
+                raise
+            refreshed = True
 
 
 def writable_view(buffer: Any) -> memoryview:

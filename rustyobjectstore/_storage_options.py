@@ -21,8 +21,8 @@ from rustyobjectstore._config import (
     GCSConfig,
     StoreConfig,
 )
-from rustyobjectstore._credentials import azure_connection_string
-from rustyobjectstore._errors import ConfigurationError
+from rustyobjectstore._credentials import aws_region, azure_connection_string
+from rustyobjectstore._errors import ConfigurationError, NoCredentialsError
 
 StoreOf = Callable[[str], StoreConfig]
 """The configuration of one bucket (container) by its name."""
@@ -37,16 +37,16 @@ _S3_ALIASES = {
 }
 _S3_CLIENT_KWARGS = {"endpoint_url", "region_name"}
 _S3_FIELDS = {"region", "access_key_id", "secret_access_key", "session_token", "host",
-              "unsigned_payload", "opts"}  # fmt: skip
+              "unsigned_payload", "opts", "anonymous", "profile", "use_instance_metadata"}  # fmt: skip
 _AZURE_ALIASES = {
     "account_name": "storage_account_name",
     "account_key": "storage_account_key",
     "sas_token": "storage_sas_token",
 }
 _AZURE_FIELDS = {"storage_account_name", "storage_account_key", "storage_sas_token", "host",
-                 "opts"}  # fmt: skip
+                 "opts", "anonymous"}  # fmt: skip
 _GCS_ALIASES = {"endpoint_url": "host"}
-_GCS_FIELDS = {"service_account_key", "host", "opts"}
+_GCS_FIELDS = {"service_account_key", "host", "opts", "anonymous"}
 
 
 def _unknown(kind: str, name: str, known: set[str]) -> ConfigurationError:
@@ -73,12 +73,15 @@ def _fields(
     return out
 
 
-def _anonymous(kind: str, options: Mapping[str, Any], secrets: tuple[str, ...]) -> None:
+def _anonymous(kind: str, options: Mapping[str, Any], fields: dict[str, Any]) -> None:
+    """s3fs's, gcsfs's and adlfs's ``anon`` is the configurations' ``anonymous``."""
     anon = options.get("anon", False)
     if not isinstance(anon, bool):
         raise ConfigurationError(f"storage option 'anon' must be True or False, got {anon!r}")
-    if anon and any(options.get(name) is not None for name in secrets):
-        raise ConfigurationError(f"{kind}:// with anon=True takes no credentials")
+    if anon:
+        if "anonymous" in fields:
+            raise ConfigurationError(f"storage option 'anonymous' for {kind}:// is given twice")
+        fields["anonymous"] = True
 
 
 def _s3(options: Mapping[str, Any]) -> StoreOf:
@@ -93,8 +96,9 @@ def _s3(options: Mapping[str, Any]) -> StoreOf:
         if field in fields:
             raise ConfigurationError(f"storage option {field!r} for s3:// is given twice")
         fields[field] = value
-    _anonymous("s3", {**options, **fields}, ("access_key_id", "secret_access_key"))
-    fields.setdefault("region", "us-east-1")
+    _anonymous("s3", options, fields)
+    if "region" not in fields:
+        fields["region"] = aws_region(fields.get("profile"))
     return _checked(functools.partial(_one_bucket, AWSConfig, "bucket_name", fields))
 
 
@@ -116,8 +120,7 @@ def _azure(options: Mapping[str, Any]) -> StoreOf:
         fields["host"] = f"https://{host}"
     if "storage_account_name" not in fields:
         raise ConfigurationError("az:// needs 'account_name' or 'connection_string'")
-    secrets = ("storage_account_key", "storage_sas_token")
-    _anonymous("az", {**options, **fields}, secrets)
+    _anonymous("az", options, fields)
     return _checked(functools.partial(_one_bucket, AzureConfig, "container_name", fields))
 
 
@@ -130,8 +133,7 @@ def _gcs(options: Mapping[str, Any]) -> StoreOf:
                 "storage option 'service_account_key' for gs:// is given twice"
             )
         fields["service_account_key"] = _service_account(token)
-    anon = {**options, "anon": options.get("anon", False) or token == "anon"}
-    _anonymous("gs", {**anon, **fields}, ("service_account_key",))
+    _anonymous("gs", {**options, "anon": options.get("anon", False) or token == "anon"}, fields)
     return _checked(functools.partial(_one_bucket, GCSConfig, "bucket_name", fields))
 
 
@@ -161,7 +163,10 @@ def _checked(store_of: StoreOf) -> StoreOf:
     opts = getattr(conf, "opts", None)
     if not isinstance(opts, ClientOptions):
         raise ConfigurationError(f"storage option 'opts' must be a ClientOptions, got {opts!r}")
-    conf.spec()
+    try:
+        conf.spec()
+    except NoCredentialsError:
+        pass  # the first call says so: a filesystem is made before its credentials are needed
     return functools.lru_cache(maxsize=256)(store_of)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -16,8 +17,20 @@ from fsspec.registry import _registry
 import rustyobjectstore as ros
 from rustyobjectstore import _api
 from rustyobjectstore import fsspec as rosfs
+from rustyobjectstore._providers import _ProviderLoop
 
 STORE_KINDS = ["memory", "file", "s3", "azure"]
+
+# Credentials in the tests are the tests' own: nothing from the machine that runs them (its
+# variables, ~/.aws, gcloud's files) reaches a configuration's default chain.
+CLOUD_VARIABLES = ("AWS_", "AZURE_", "GOOGLE_", "GCE_", "CLOUDSDK_", "IDENTITY_", "MSI_")
+for _name in [n for n in os.environ if n.startswith(CLOUD_VARIABLES)]:
+    del os.environ[_name]
+os.environ.update(
+    AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    AWS_CONFIG_FILE=os.devnull,
+    CLOUDSDK_CONFIG=str(Path(os.devnull) / "gcloud"),
+)
 
 
 def s3_config(moto: RunningServer, bucket: str, **overrides: object) -> ros.AWSConfig:
@@ -112,6 +125,7 @@ def object_store_pool() -> Iterator[None]:
     # fsspec's event loop thread (the filesystem's sync calls run on it) lives as long as the
     # interpreter once started: started here, it is part of what every test begins with.
     fsspec.asyn.get_loop()
+    _ProviderLoop.get()  # async credential providers' loop: the same, for the same reason
     ros.init_object_store(ros.StaticConfig(n_workers=2))
     yield
     ros.shutdown_object_store()

@@ -43,6 +43,7 @@ from rustyobjectstore import _api
 from rustyobjectstore._binary import NAME as WORKER_NAME
 from rustyobjectstore._connection import Connection
 from rustyobjectstore._pool import Pool
+from rustyobjectstore._providers import PROVIDER_LOOP_THREAD
 
 SETTLE_SECS = 10.0
 THREAD_PREFIX = "rustyobjectstore-"
@@ -92,6 +93,9 @@ def pool_holdings() -> PoolHoldings:
     threads: set[str] = set()
     if pool is not None and pool._watchdog is not None:
         threads.add(pool._watchdog.name)
+    # The event loop async credential providers run on lives as long as the interpreter, once
+    # started (an async SDK credential is bound to one loop).
+    threads.add(PROVIDER_LOOP_THREAD)
     for fd in interpreter_fds():
         with contextlib.suppress(OSError):
             info = os.fstat(fd)

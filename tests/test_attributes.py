@@ -222,7 +222,9 @@ def test_stores_without_tags_or_metadata_refuse_them_before_sending() -> None:
     with pytest.raises(ros.NotSupportedError, match="HTTP stores cannot keep tags"):
         ros.put_object_stream("k", http, tags={"team": "data"})
     with pytest.raises(ros.NotSupportedError, match="GCS stores cannot keep tags"):
-        ros.put_object("k", b"x", ros.Config("gs://bucket"), tags={"team": "data"})
+        ros.put_object(
+            "k", b"x", ros.Config("gs://bucket", {"anon": "true"}), tags={"team": "data"}
+        )
 
 
 def test_s3_with_tagging_disabled_refuses_tags(moto_server: RunningServer, s3_bucket: str) -> None:

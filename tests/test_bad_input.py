@@ -68,7 +68,7 @@ def test_an_http_endpoint_without_allow_http_says_to_set_it() -> None:
 
 def test_an_unsigned_request_that_is_refused_says_it_was_unsigned() -> None:
     with FaultServer(default=Status(403)) as server:
-        anonymous = ros.AWSConfig("us-east-1", "bucket", host=server.endpoint)
+        anonymous = ros.AWSConfig("us-east-1", "bucket", host=server.endpoint, anonymous=True)
         with pytest.raises(ros.PermissionDeniedError, match="sent unsigned"):
             ros.get_object("k", anonymous)
         signed = ros.AWSConfig("us-east-1", "bucket", "a", "s", host=server.endpoint)
@@ -80,7 +80,9 @@ def test_an_unsigned_request_that_is_refused_says_it_was_unsigned() -> None:
 def test_azurite_refusing_an_anonymous_read_says_it_was_unsigned(
     azurite_server: RunningServer, azure_container: str
 ) -> None:
-    anonymous = azure_config(azurite_server, azure_container, storage_account_key=None)
+    anonymous = azure_config(
+        azurite_server, azure_container, storage_account_key=None, anonymous=True
+    )
     with pytest.raises(ros.PermissionDeniedError, match="sent unsigned"):
         ros.get_object("k", anonymous)
 

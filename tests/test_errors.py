@@ -23,7 +23,7 @@ def test_a_bad_url_is_a_parse_url_error() -> None:
 
 
 def test_an_unknown_option_is_named(moto_server: RunningServer) -> None:
-    conf = ros.Config("s3://bucket", {"region": "us-east-1", "regoin": "typo"})
+    conf = ros.Config("s3://bucket", {"region": "us-east-1", "regoin": "typo", "anon": "true"})
     with pytest.raises(ros.ConfigurationError, match="regoin"):
         ros.get_object("k", conf)
     with pytest.raises(ros.ConfigurationError, match="colour"):
@@ -165,7 +165,9 @@ def test_anonymous_s3_reads_a_public_bucket_and_is_refused_a_private_one(
 
     signed = s3_config(moto_server, s3_bucket)
     ros.put_object("public/obj", b"data", signed)
-    anonymous = s3_config(moto_server, s3_bucket, access_key_id=None, secret_access_key=None)
+    anonymous = s3_config(
+        moto_server, s3_bucket, access_key_id=None, secret_access_key=None, anonymous=True
+    )
     assert dict(anonymous.spec().options)["skip_signature"] == "true"
     with pytest.raises(ros.PermissionDeniedError):
         ros.get_object("public/obj", anonymous)
@@ -200,7 +202,7 @@ def test_anonymous_azure_reads_a_public_container(azurite_server: RunningServer)
     )  # fmt: skip
     assert created.status == 201
     ros.put_object("open/data", b"for everyone", azure_config(azurite_server, name))
-    anonymous = azure_config(azurite_server, name, storage_account_key=None)
+    anonymous = azure_config(azurite_server, name, storage_account_key=None, anonymous=True)
     assert dict(anonymous.spec().options)["skip_signature"] == "true"
     assert ros.get_object("open/data", anonymous) == b"for everyone"
     with pytest.raises(ros.PermissionDeniedError):
@@ -210,7 +212,9 @@ def test_anonymous_azure_reads_a_public_container(azurite_server: RunningServer)
 def test_anonymous_azure_write_is_refused(
     azurite_server: RunningServer, azure_container: str
 ) -> None:
-    anonymous = azure_config(azurite_server, azure_container, storage_account_key=None)
+    anonymous = azure_config(
+        azurite_server, azure_container, storage_account_key=None, anonymous=True
+    )
     with pytest.raises(ros.PermissionDeniedError) as caught:
         ros.put_object("k", b"x", anonymous)
     assert ros.status_code(caught.value) in (401, 403)

@@ -208,7 +208,7 @@ def test_storage_options_are_checked() -> None:
         rosfs.S3FileSystem(key="a", access_key_id="b")
     with pytest.raises(ros.ConfigurationError, match="given twice"):
         rosfs.S3FileSystem(endpoint_url="http://a", client_kwargs={"endpoint_url": "http://b"})
-    with pytest.raises(ros.ConfigurationError, match="anon=True takes no credentials"):
+    with pytest.raises(ros.ConfigurationError, match=r"anonymous=True\) takes no credentials"):
         rosfs.S3FileSystem(anon=True, key="a", secret="b")
     with pytest.raises(ros.ConfigurationError, match="account_name"):
         rosfs.AzureBlobFileSystem()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from emulators import RunningServer
+from emulators import MINIO_KEY, MINIO_SECRET, RunningServer
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -35,10 +35,26 @@ def test_the_server_example_runs_against_this_runs_servers(
     exec(compile(block, "README.md", "exec"), {})
 
 
+def test_the_credential_provider_example_runs_against_this_runs_minio(
+    minio_server: RunningServer, minio_bucket: str
+) -> None:
+    (block,) = [b for b in _python_blocks() if "boto3_credential_provider" in b]
+    for written, actual in [
+        ('boto3.Session(profile_name="sso")',
+         f"boto3.Session(aws_access_key_id={MINIO_KEY!r}, aws_secret_access_key={MINIO_SECRET!r})"),
+        ("http://127.0.0.1:9000", minio_server.endpoint),
+        ('"mybucket"', repr(minio_bucket)),
+    ]:  # fmt: skip
+        assert written in block
+        block = block.replace(written, actual)
+    exec(compile(block, "README.md", "exec"), {})
+
+
 def test_the_data_stack_examples_run_against_this_runs_server(
     registered: None, moto_server: RunningServer, s3_bucket: str
 ) -> None:
-    local, remote = _python_blocks()[2:4]
+    start = next(i for i, b in enumerate(_python_blocks()) if "register()" in b)
+    local, remote = _python_blocks()[start : start + 2]
     assert "file://" in local and "register()" in local
     exec(compile(local, "README.md", "exec"), {})
     for written, actual in [

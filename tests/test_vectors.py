@@ -32,6 +32,7 @@ from rustyobjectstore._errors import (
 )
 from rustyobjectstore._objectmeta import ObjectMeta
 from rustyobjectstore._ops import list_cursor, list_objects_of
+from rustyobjectstore._providers import AWSCredentials, BearerToken, credentials_fields
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "vectors"
@@ -217,6 +218,18 @@ BUILDERS: dict[str, Callable[[], Message]] = {
     "metrics": lambda: _with_id(codec.metrics(), 27),
     "ping": lambda: _with_id(codec.ping(), 28),
     "cancel": lambda: codec.cancel(2**40),
+    "register_s3_with_credential_provider": lambda: codec.register(
+        4, "s3://bucket", {"region": "us-east-1"}, {}, {}, credentials=7
+    ),
+    "credentials_aws": lambda: codec.credentials(
+        7,
+        credentials_fields(
+            AWSCredentials("ASIAEXAMPLE", "wJalrXUtnFEMI/K7MDENG", session_token="FwoGZXIvYXdzEJr")
+        ),
+    ),
+    "credentials_bearer": lambda: codec.credentials(
+        8, credentials_fields(BearerToken("eyJ0eXAiOiJKV1QiLCJhbGciOi"))
+    ),
 }
 
 # Every op of protocol.md section 5.
@@ -247,6 +260,7 @@ PROTOCOL_OPS = {
     "metrics",
     "ping",
     "cancel",
+    "credentials",
 }
 
 
@@ -515,7 +529,13 @@ def _python_only_kinds() -> list[str]:
 def test_every_error_kind_in_protocol_md_has_a_class_and_back() -> None:
     kinds = _protocol_error_kinds()
     python_only = _python_only_kinds()
-    assert python_only == ["buffer_too_small", "worker_crashed", "worker_protocol", "deadline"]
+    assert python_only == [
+        "buffer_too_small",
+        "worker_crashed",
+        "worker_protocol",
+        "deadline",
+        "no_credentials",
+    ]
     assert set(kinds) | set(python_only) == set(ERROR_CLASSES)
     assert not set(kinds) & set(python_only)
     for kind, class_name in kinds.items():

@@ -55,6 +55,7 @@ pub enum Request {
     Metrics(IdRequest),
     Ping(IdRequest),
     Cancel(CancelRequest),
+    Credentials(CredentialsPush),
 }
 
 impl Request {
@@ -70,7 +71,7 @@ impl Request {
 
     pub fn id(&self) -> Option<u64> {
         match self {
-            Request::Register(_) | Request::Cancel(_) => None,
+            Request::Register(_) | Request::Cancel(_) | Request::Credentials(_) => None,
             Request::Get(r) => Some(r.id),
             Request::Head(r) => Some(r.id),
             Request::Delete(r) => Some(r.id),
@@ -148,6 +149,44 @@ pub struct StoreConfig {
     pub client: ClientSettings,
     #[serde(default, deserialize_with = "nil_as_default")]
     pub retry: RetrySettings,
+    /// The credential provider whose pushed values sign this store's requests.
+    #[serde(default)]
+    pub credentials: Option<u32>,
+}
+
+/// protocol.md's `credentials`: a provider's newest value, AWS keys or a bearer token.
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct CredentialsPush {
+    pub provider: u32,
+    #[serde(default)]
+    pub aws: Option<PushedAws>,
+    #[serde(default)]
+    pub bearer: Option<Secret>,
+}
+
+/// A credential: never shown by `Debug` (requests are logged at the most verbose level).
+#[derive(Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Deserialize, PartialEq)]
+pub struct PushedAws {
+    pub key_id: String,
+    pub secret_key: String,
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for PushedAws {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PushedAws({:?}, ***)", self.key_id)
+    }
 }
 
 #[derive(Debug, Deserialize, PartialEq)]

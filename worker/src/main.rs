@@ -4,6 +4,7 @@
 mod arena;
 mod args;
 mod codec;
+mod credentials;
 mod errors;
 mod faults;
 #[cfg(test)]

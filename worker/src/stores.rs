@@ -21,6 +21,7 @@ use object_store::{ClientConfigKey, ClientOptions, ObjectStore, ObjectStoreSchem
 use url::Url;
 
 use crate::codec::StoreConfig;
+use crate::credentials::{AwsPushed, BearerPushed, GcpPushed, Slot, Slots};
 use crate::errors::{self, ErrorInfo, Kind};
 use crate::metrics::{CountingConnector, HttpCounters};
 use crate::ops::attributes::Keeps;
@@ -94,8 +95,8 @@ impl Store {
         let mut info = errors::from_object_store(err).naming_missing_bucket(self.bucket.as_deref());
         if self.unsigned && info.kind == Kind::Permission {
             info.message = format!(
-                "the request was sent unsigned (the configuration has no credentials, so it is \
-                 anonymous): pass keys to reach a private bucket; {}",
+                "the request was sent unsigned (the configuration is anonymous: anonymous=True or \
+                 skip_signature): give it credentials to reach a private bucket; {}",
                 info.message
             );
         }
@@ -132,6 +133,8 @@ pub struct Stores {
     settings: CacheSettings,
     /// The HTTP traffic of every store built here (the `metrics` request reads it).
     pub http: Arc<HttpCounters>,
+    /// What credential providers pushed (protocol.md's `credentials`).
+    pub credentials: Slots,
     registered: Mutex<HashMap<u32, Arc<StoreConfig>>>,
     cache: Mutex<HashMap<Arc<StoreConfig>, Cached>>,
     memory: Mutex<HashMap<Arc<StoreConfig>, Arc<Store>>>,
@@ -147,6 +150,7 @@ impl Stores {
         Stores {
             settings,
             http: Arc::new(HttpCounters::default()),
+            credentials: Slots::default(),
             registered: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
             memory: Mutex::new(HashMap::new()),
@@ -175,7 +179,7 @@ impl Stores {
             }
         }
         // Built outside the lock: building an HTTP client takes a while.
-        let store = Arc::new(build(&config, &self.http)?);
+        let store = Arc::new(build(&config, &self.http, self.slot(&config))?);
         let mut cache = lock(&self.cache);
         cache.insert(
             config,
@@ -206,12 +210,18 @@ impl Stores {
         }
     }
 
+    fn slot(&self, config: &StoreConfig) -> Option<Arc<Slot>> {
+        config
+            .credentials
+            .map(|provider| self.credentials.slot(provider))
+    }
+
     fn memory_store(&self, config: Arc<StoreConfig>) -> Result<Arc<Store>, ErrorInfo> {
         let mut memory = lock(&self.memory);
         if let Some(store) = memory.get(&config) {
             return Ok(Arc::clone(store));
         }
-        let store = Arc::new(build(&config, &self.http)?);
+        let store = Arc::new(build(&config, &self.http, self.slot(&config))?);
         memory.insert(config, Arc::clone(&store));
         Ok(store)
     }
@@ -265,15 +275,20 @@ fn secrets_of(config: &StoreConfig) -> Vec<String> {
     secrets
 }
 
-pub fn build(config: &StoreConfig, http: &Arc<HttpCounters>) -> Result<Store, ErrorInfo> {
+pub fn build(
+    config: &StoreConfig,
+    http: &Arc<HttpCounters>,
+    pushed: Option<Arc<Slot>>,
+) -> Result<Store, ErrorInfo> {
     let secrets = secrets_of(config);
-    build_inner(config, &secrets, http).map_err(|e| e.redacted(&secrets))
+    build_inner(config, &secrets, http, pushed).map_err(|e| e.redacted(&secrets))
 }
 
 fn build_inner(
     config: &StoreConfig,
     secrets: &[String],
     http: &Arc<HttpCounters>,
+    pushed: Option<Arc<Slot>>,
 ) -> Result<Store, ErrorInfo> {
     check_file_url(&config.url)?;
     let url = Url::parse(&config.url).map_err(|e| {
@@ -292,7 +307,7 @@ fn build_inner(
     // The builders share these methods but no trait. Client options go first: with_client_options
     // replaces what with_config set (allow_http).
     macro_rules! cloud_store {
-        ($builder:ident, $key:ty, $label:literal, $bucket:expr) => {{
+        ($builder:ident, $key:ty, $label:literal, $bucket:expr, $pushed:expr) => {{
             let mut b = $builder::new()
                 .with_url(url.as_str())
                 .with_client_options(client_options(config)?)
@@ -301,6 +316,7 @@ fn build_inner(
             for (k, v) in &config.options {
                 b = b.with_config(parse_option::<$key>(k, $label)?, v);
             }
+            b = $pushed(b);
             // The builder reads the URL only when it builds: a bucket named there is the host of
             // a bucket-style URL (in an https URL the host is the service's).
             let bucket: Option<String> = $bucket(&b).or_else(|| {
@@ -382,7 +398,11 @@ fn build_inner(
                 AmazonS3Builder,
                 AmazonS3ConfigKey,
                 "S3",
-                |b: &AmazonS3Builder| b.get_config_value(&AmazonS3ConfigKey::Bucket)
+                |b: &AmazonS3Builder| b.get_config_value(&AmazonS3ConfigKey::Bucket),
+                |b: AmazonS3Builder| match pushed.clone() {
+                    Some(slot) => b.with_credentials(Arc::new(AwsPushed(slot))),
+                    None => b,
+                }
             ),
             false
         ),
@@ -391,7 +411,11 @@ fn build_inner(
                 MicrosoftAzureBuilder,
                 AzureConfigKey,
                 "Azure",
-                |b: &MicrosoftAzureBuilder| b.get_config_value(&AzureConfigKey::ContainerName)
+                |b: &MicrosoftAzureBuilder| b.get_config_value(&AzureConfigKey::ContainerName),
+                |b: MicrosoftAzureBuilder| match pushed.clone() {
+                    Some(slot) => b.with_credentials(Arc::new(BearerPushed(slot))),
+                    None => b,
+                }
             ),
             true
         ),
@@ -400,15 +424,22 @@ fn build_inner(
                 GoogleCloudStorageBuilder,
                 GoogleConfigKey,
                 "GCS",
-                |b: &GoogleCloudStorageBuilder| b.get_config_value(&GoogleConfigKey::Bucket)
+                |b: &GoogleCloudStorageBuilder| b.get_config_value(&GoogleConfigKey::Bucket),
+                |b: GoogleCloudStorageBuilder| match pushed.clone() {
+                    Some(slot) => b.with_credentials(Arc::new(GcpPushed(slot))),
+                    None => b,
+                }
             ),
             false
         ),
         ObjectStoreScheme::Http => {
-            let (store, _) =
-                cloud_store!(HttpBuilder, ClientConfigKey, "HTTP", |_: &HttpBuilder| {
-                    None::<String>
-                });
+            let (store, _) = cloud_store!(
+                HttpBuilder,
+                ClientConfigKey,
+                "HTTP",
+                |_: &HttpBuilder| None::<String>,
+                |b: HttpBuilder| b
+            );
             (store, None, None)
         }
         other => {

@@ -9,10 +9,10 @@ use serde_json::{json, Map, Value};
 
 use crate::codec::{
     decode_request, encode_hello, encode_response, Attached, BulkDeleteRequest, CancelRequest,
-    ClientSettings, Conditions, CopyRequest, CursorRequest, Decoded, F64Key, GetRequest,
-    HeadRequest, IdRequest, ListRequest, Meta, MultipartPart, PathRequest, PutRequest, Register,
-    Request, RetrySettings, SignRequest, StoreConfig, StreamChunk, StreamOpen, StreamRequest,
-    Success, UploadRequest, UploadStart,
+    ClientSettings, Conditions, CopyRequest, CredentialsPush, CursorRequest, Decoded, F64Key,
+    GetRequest, HeadRequest, IdRequest, ListRequest, Meta, MultipartPart, PathRequest, PushedAws,
+    PutRequest, Register, Request, RetrySettings, Secret, SignRequest, StoreConfig, StreamChunk,
+    StreamOpen, StreamRequest, Success, UploadRequest, UploadStart,
 };
 use crate::errors::{ErrorInfo, Kind};
 
@@ -101,6 +101,7 @@ fn expected_request(name: &str) -> Request {
                     max_backoff_ms: Some(15000),
                     backoff_exp_base: Some(F64Key(2.0)),
                 },
+                credentials: None,
             },
         }),
         "register_memory_no_settings" => Request::Register(Register {
@@ -110,6 +111,7 @@ fn expected_request(name: &str) -> Request {
                 options: BTreeMap::new(),
                 client: ClientSettings::default(),
                 retry: RetrySettings::default(),
+                credentials: None,
             },
         }),
         "get_whole" => Request::Get(GetRequest {
@@ -375,6 +377,30 @@ fn expected_request(name: &str) -> Request {
         "metrics" => Request::Metrics(IdRequest { id: 27 }),
         "ping" => Request::Ping(IdRequest { id: 28 }),
         "cancel" => Request::Cancel(CancelRequest { target: 1 << 40 }),
+        "register_s3_with_credential_provider" => Request::Register(Register {
+            store: 4,
+            config: StoreConfig {
+                url: "s3://bucket".into(),
+                options: BTreeMap::from([("region".into(), "us-east-1".into())]),
+                client: ClientSettings::default(),
+                retry: RetrySettings::default(),
+                credentials: Some(7),
+            },
+        }),
+        "credentials_aws" => Request::Credentials(CredentialsPush {
+            provider: 7,
+            aws: Some(PushedAws {
+                key_id: "ASIAEXAMPLE".into(),
+                secret_key: "wJalrXUtnFEMI/K7MDENG".into(),
+                token: Some("FwoGZXIvYXdzEJr".into()),
+            }),
+            bearer: None,
+        }),
+        "credentials_bearer" => Request::Credentials(CredentialsPush {
+            provider: 8,
+            aws: None,
+            bearer: Some(Secret("eyJ0eXAiOiJKV1QiLCJhbGciOi".into())),
+        }),
         other => panic!("request vector {other} has no expectation in vectors.rs"),
     }
 }
@@ -443,6 +469,7 @@ fn request_json(request: &Request) -> Value {
                 retry.backoff_exp_base.map(|f| f.0),
             );
             map.insert("retry".into(), Value::Object(m));
+            insert_some(&mut map, "credentials", r.config.credentials);
             ("register", None)
         }
         Request::Get(r) => {
@@ -576,6 +603,20 @@ fn request_json(request: &Request) -> Value {
             map.insert("target".into(), json!(r.target));
             ("cancel", None)
         }
+        Request::Credentials(r) => {
+            map.insert("provider".into(), json!(r.provider));
+            if let Some(aws) = &r.aws {
+                let mut keys = Map::new();
+                keys.insert("key_id".into(), json!(aws.key_id));
+                keys.insert("secret_key".into(), json!(aws.secret_key));
+                insert_some(&mut keys, "token", aws.token.clone());
+                map.insert("aws".into(), Value::Object(keys));
+            }
+            if let Some(Secret(bearer)) = &r.bearer {
+                map.insert("bearer".into(), json!(bearer));
+            }
+            ("credentials", None)
+        }
     };
     assert_eq!(id, request.id());
     map.insert("op".into(), json!(op));
@@ -608,6 +649,7 @@ fn request_vectors_decode_to_their_messages() {
     assert!(checked > 0);
     let every_op = [
         "register",
+        "credentials",
         "get",
         "head",
         "put",

@@ -1,0 +1,323 @@
+"""Refreshing credential providers: a Python callable that hands out keys or a token with an expiry.
+
+A configuration's ``credential_provider`` is called before its credentials expire (and again after
+a request was refused, once), and what it returns is pushed to every worker holding that store:
+inline, before the next call that needs it (workers spawned later get it on their first call), and
+from a timer thread ahead of expiry for the requests that calls already in flight still make. A
+worker signs every HTTP request with the newest credentials it was given, so a refresh never drops
+a call in flight.
+
+Async providers (coroutine functions) run on a private event loop thread, so that sync and async
+callers alike can wait for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import inspect
+import itertools
+import os
+import threading
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rustyobjectstore._errors import ConfigurationError, PermissionDeniedError
+
+if TYPE_CHECKING:
+    from rustyobjectstore._connection import Connection
+
+#: Refresh this long before expiry, or half the lifetime of short-lived credentials.
+REFRESH_MARGIN = datetime.timedelta(minutes=5)
+#: How long a provider may take.
+PROVIDER_TIMEOUT_SECS = 60.0
+PROVIDER_LOOP_THREAD = "rustyobjectstore-providers"
+
+
+@dataclass(frozen=True, repr=False)
+class AWSCredentials:
+    """What an AWS credential provider returns: keys, an optional session token and, for
+    temporary credentials, when they expire (an aware datetime)."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None = None
+    expires_at: datetime.datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"AWSCredentials(access_key_id={self.access_key_id!r}, secret_access_key='***', expires_at={self.expires_at!r})"
+
+
+@dataclass(frozen=True, repr=False)
+class BearerToken:
+    """What an Azure or GCS credential provider returns: an OAuth2 access token (for Azure, one
+    for the scope ``https://storage.azure.com/.default``) and when it expires."""
+
+    token: str
+    expires_at: datetime.datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"BearerToken(token='***', expires_at={self.expires_at!r})"
+
+
+Credentials = AWSCredentials | BearerToken
+CredentialProvider = Callable[[], Credentials | Awaitable[Credentials]]
+"""A callable with no arguments returning ``AWSCredentials`` (S3) or ``BearerToken`` (Azure,
+GCS), or a coroutine function returning one."""
+
+
+class _ProviderLoop:
+    """The event loop async providers run on (one thread, started on first use)."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _lock = threading.Lock()
+
+    @classmethod
+    def get(cls) -> asyncio.AbstractEventLoop:
+        with cls._lock:
+            if cls._loop is None or cls._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(
+                    target=loop.run_forever, name=PROVIDER_LOOP_THREAD, daemon=True
+                ).start()
+                cls._loop = loop
+            return cls._loop
+
+    @classmethod
+    def run(cls, awaitable: Awaitable[Credentials]) -> Credentials:
+        async def wait() -> Credentials:
+            return await awaitable
+
+        return asyncio.run_coroutine_threadsafe(wait(), cls.get()).result(PROVIDER_TIMEOUT_SECS)
+
+
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class Provider:
+    """One credential provider, shared by every configuration and worker that uses it."""
+
+    _numbers = itertools.count(1)
+
+    def __init__(
+        self, call: CredentialProvider, expected: type[AWSCredentials] | type[BearerToken]
+    ):
+        self.number = next(self._numbers)
+        self._call = call
+        self._expected = expected
+        self._lock = threading.Lock()  # one refresh at a time
+        self._value: Credentials | None = None
+        self._version = 0
+        self._refresh_at: datetime.datetime | None = None
+        # The version a refused request was signed with: when it is still the current one, the
+        # next use fetches new credentials.
+        self._refused = 0
+        self._holders: weakref.WeakSet[Connection] = weakref.WeakSet()
+        self._timer: threading.Timer | None = None
+
+    def _fetch(self) -> Credentials:
+        try:
+            value: Any = self._call()
+            if inspect.isawaitable(value):
+                value = _ProviderLoop.run(value)
+        except Exception as exc:
+            # The provider's own message may quote what it was handed: only its type is shown.
+            raise PermissionDeniedError(
+                f"the credential provider failed ({type(exc).__name__}); see the cause"
+            ) from exc
+        if not isinstance(value, self._expected):
+            raise ConfigurationError(
+                f"the credential provider returned {type(value).__name__}, not "
+                f"{self._expected.__name__}"
+            )
+        expires = value.expires_at
+        if expires is not None and expires.tzinfo is None:
+            raise ConfigurationError("a credential's expires_at must be an aware datetime")
+        return value
+
+    def current(self) -> tuple[Credentials, int]:
+        """The credentials to use now and their version, refreshed first when they are due."""
+        with self._lock:
+            due = (
+                self._value is None
+                or self._refused == self._version
+                or (self._refresh_at is not None and _utc_now() >= self._refresh_at)
+            )
+            if due:
+                try:
+                    self._store(self._fetch())
+                except PermissionDeniedError:
+                    # Keep what still works; fail only when nothing does.
+                    if self._value is None or self._expired(self._value):
+                        raise
+            assert self._value is not None
+            return self._value, self._version
+
+    @staticmethod
+    def _expired(value: Credentials) -> bool:
+        return value.expires_at is not None and value.expires_at <= _utc_now()
+
+    def _store(self, value: Credentials) -> None:
+        self._value = value
+        self._version += 1
+        expires = value.expires_at
+        if expires is None:
+            self._refresh_at = None
+            return
+        margin = min(REFRESH_MARGIN, max(expires - _utc_now(), datetime.timedelta(0)) / 2)
+        self._refresh_at = expires - margin
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        assert self._refresh_at is not None
+        delay = max((self._refresh_at - _utc_now()).total_seconds(), 0.05)
+        timer = threading.Timer(delay, self._refresh_holders)
+        timer.daemon = True
+        timer.start()
+        self._timer = timer
+
+    def _refresh_holders(self) -> None:
+        """Ahead of expiry: fresh credentials to every worker holding them, for the requests that
+        calls in flight will still make."""
+        try:
+            for conn in list(self._holders):
+                if conn.alive:
+                    self.push(conn)
+        except Exception:
+            pass
+
+    def refused(self, version: int) -> None:
+        """A request signed with ``version`` was refused: if no newer credentials came since,
+        the next use fetches some. Takes no lock: it runs on a connection's reader thread, which
+        must never wait for a provider."""
+        self._refused = version
+
+    def push(self, conn: Connection) -> int:
+        """Makes sure ``conn``'s worker holds the current credentials; returns their version."""
+        value, version = self.current()
+        self._holders.add(conn)
+        conn.hold_credentials(self.number, version, credentials_fields(value))
+        return version
+
+
+def credentials_fields(value: Credentials) -> dict[str, Any]:
+    """The ``credentials`` frame's fields for ``value`` (protocol.md section 5)."""
+    if isinstance(value, AWSCredentials):
+        aws = {"key_id": value.access_key_id, "secret_key": value.secret_access_key}
+        if value.session_token:
+            aws["token"] = value.session_token
+        return {"aws": aws}
+    return {"bearer": value.token}
+
+
+_providers: dict[Any, Provider] = {}
+_providers_lock = threading.Lock()
+
+
+def provider_for(
+    call: CredentialProvider, expected: type[AWSCredentials] | type[BearerToken]
+) -> Provider:
+    """The one ``Provider`` of the callable ``call`` in this process."""
+    if not callable(call):
+        raise ConfigurationError(
+            f"credential_provider must be a callable, got {type(call).__name__}"
+        )
+    with _providers_lock:
+        found = _providers.get(call)
+        if found is None:
+            found = _providers[call] = Provider(call, expected)
+        return found
+
+
+# Adapters for the SDKs users already have; each imports its SDK only when called.
+
+
+def boto3_credential_provider(session: Any = None) -> CredentialProvider:
+    """Credentials from a boto3 ``Session`` (the default one if None): whatever botocore
+    resolves, SSO, ``credential_process`` and assume-role chains included, refreshed as botocore
+    refreshes them. ``AWSConfig(..., credential_provider=boto3_credential_provider())``."""
+    if session is None:
+        import boto3
+
+        session = boto3.Session()
+
+    def provide() -> AWSCredentials:
+        found = session.get_credentials()
+        if found is None:
+            raise PermissionDeniedError("the boto3 session found no credentials")
+        frozen = found.get_frozen_credentials()
+        # botocore's refreshable credentials know when they expire, though not publicly.
+        expiry = getattr(found, "_expiry_time", None)
+        return AWSCredentials(frozen.access_key, frozen.secret_key, frozen.token or None, expiry)
+
+    return provide
+
+
+AZURE_STORAGE_SCOPE = "https://storage.azure.com/.default"
+
+
+def azure_credential_provider(credential: Any) -> CredentialProvider:
+    """Bearer tokens from an azure-identity ``TokenCredential`` (``DefaultAzureCredential()``,
+    ``ManagedIdentityCredential()``, ...; the ``azure.identity.aio`` ones too) for the storage
+    scope. ``AzureConfig(..., credential_provider=azure_credential_provider(cred))``."""
+
+    def token(found: Any) -> BearerToken:
+        expires = datetime.datetime.fromtimestamp(found.expires_on, datetime.timezone.utc)
+        return BearerToken(found.token, expires)
+
+    if inspect.iscoroutinefunction(credential.get_token):
+
+        async def provide_async() -> BearerToken:
+            return token(await credential.get_token(AZURE_STORAGE_SCOPE))
+
+        return provide_async
+
+    def provide() -> BearerToken:
+        return token(credential.get_token(AZURE_STORAGE_SCOPE))
+
+    return provide
+
+
+def google_credential_provider(credentials: Any = None) -> CredentialProvider:
+    """Bearer tokens from google-auth ``Credentials`` (``google.auth.default()``'s if None),
+    refreshed when they are no longer valid. ``GCSConfig(..., credential_provider=...)``."""
+    import google.auth
+    import google.auth.transport.requests
+
+    if credentials is None:
+        credentials, _ = google.auth.default(
+            scopes=["https://www.googleapis.com/auth/devstorage.read_write"]
+        )
+    lock = threading.Lock()
+
+    def provide() -> BearerToken:
+        with lock:
+            if not credentials.valid:
+                credentials.refresh(google.auth.transport.requests.Request())
+            expiry = credentials.expiry  # naive UTC in google-auth
+            if expiry is not None and expiry.tzinfo is None:
+                expiry = expiry.replace(tzinfo=datetime.timezone.utc)
+            return BearerToken(credentials.token, expiry)
+
+    return provide
+
+
+def _after_fork_in_child() -> None:
+    # The parent's threads (the provider loop, refresh timers, a thread inside a refresh holding
+    # a lock) do not exist here; the child's workers are new too and get credentials on first use.
+    global _providers_lock
+    _ProviderLoop._loop = None
+    _ProviderLoop._lock = threading.Lock()
+    _providers_lock = threading.Lock()
+    for provider in _providers.values():
+        provider._lock = threading.Lock()
+        provider._timer = None
+        provider._holders = weakref.WeakSet()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,208 @@
+"""A loopback credential server for the sources that cannot run on one machine.
+
+It speaks the documented wire formats of AWS's instance metadata service (IMDSv2: a session token
+by PUT, then the role and its credentials, with an expiry), the ECS/EKS container credentials
+endpoint, Azure's managed identity endpoint and OAuth2 client-credentials token endpoint, and
+GCE's metadata token endpoint and a service account's ``token_uri`` (a signed JWT exchanged for
+an access token). It records every request, so that a test can check what it was sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+ROLE = "test-role"
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class AwsKeys:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+
+
+@dataclass
+class CredentialServer:
+    """Start with ``CredentialServer.start()``; ``endpoint`` is ``http://127.0.0.1:P``."""
+
+    #: What the AWS sources hand out, in turn: each request for credentials takes the next
+    #: (the last one repeats).
+    aws_keys: list[AwsKeys] = field(default_factory=list)
+    #: Seconds from now until the handed-out credentials and tokens expire.
+    lifetime_secs: int = 3600
+    #: The bearer token the Azure and GCS sources hand out.
+    bearer_token: str = "loopback-token"
+    seen: list[Seen] = field(default_factory=list)
+    imds_tokens: set[str] = field(default_factory=set)
+    served: int = 0
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def start(cls, **settings: object) -> CredentialServer:
+        self = cls(**settings)  # type: ignore[arg-type]
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _answer(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                seen = Seen(
+                    method, parts.path, parse_qs(parts.query),
+                    {k.lower(): v for k, v in self.headers.items()}, body,
+                )  # fmt: skip
+                with outer._lock:
+                    outer.seen.append(seen)
+                status, payload = outer.route(seen)
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._answer("GET")
+
+            def do_PUT(self) -> None:
+                self._answer("PUT")
+
+            def do_POST(self) -> None:
+                self._answer("POST")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def requests(self, path_start: str) -> Iterator[Seen]:
+        with self._lock:
+            found = list(self.seen)
+        return (s for s in found if s.path.startswith(path_start))
+
+    def _expiry(self) -> datetime.datetime:
+        return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
+            seconds=self.lifetime_secs
+        )
+
+    def _next_keys(self) -> AwsKeys:
+        with self._lock:
+            keys = self.aws_keys[min(self.served, len(self.aws_keys) - 1)]
+            self.served += 1
+        return keys
+
+    def _aws_credentials(self, pascal_token: str) -> dict[str, str]:
+        keys = self._next_keys()
+        return {
+            "Code": "Success",
+            "Type": "AWS-HMAC",
+            "AccessKeyId": keys.access_key_id,
+            "SecretAccessKey": keys.secret_access_key,
+            pascal_token: keys.session_token,
+            "Expiration": self._expiry().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "LastUpdated": datetime.datetime.now(datetime.timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+        }
+
+    def route(self, seen: Seen) -> tuple[int, object]:
+        path, headers = seen.path, seen.headers
+        # AWS instance metadata, IMDSv2 (a session token first, then the role's credentials).
+        if seen.method == "PUT" and path == "/latest/api/token":
+            if "x-aws-ec2-metadata-token-ttl-seconds" not in headers:
+                return 400, b"missing TTL header"
+            token = uuid.uuid4().hex
+            with self._lock:
+                self.imds_tokens.add(token)
+            return 200, token.encode()
+        if path.startswith("/latest/meta-data/iam/security-credentials"):
+            if headers.get("x-aws-ec2-metadata-token") not in self.imds_tokens:
+                return 401, b""
+            if path.rstrip("/").endswith("security-credentials"):
+                return 200, ROLE.encode()
+            if path.endswith(f"/{ROLE}"):
+                return 200, self._aws_credentials("Token")
+            return 404, b""
+        # ECS / EKS pod identity container credentials.
+        if path == "/v1/credentials":
+            if headers.get("authorization") != CONTAINER_TOKEN:
+                return 401, {"message": "bad authorization token"}
+            return 200, self._aws_credentials("Token")
+        # Azure managed identity (IMDS).
+        if path == "/metadata/identity/oauth2/token":
+            # Metadata: true on a VM; App Service's secret header there instead.
+            if headers.get("metadata") != "true" and "x-identity-header" not in headers:
+                return 400, {"error": "invalid_request"}
+            expires_on = int(self._expiry().timestamp())
+            return 200, {
+                "access_token": self.bearer_token,
+                "expires_in": str(self.lifetime_secs),
+                "expires_on": str(expires_on),
+                "resource": seen.query.get("resource", [""])[0],
+                "token_type": "Bearer",
+            }
+        # Azure AD (client credentials) and a Google service account's token_uri.
+        if seen.method == "POST" and path.endswith("/token"):
+            return 200, {
+                "access_token": self.bearer_token,
+                "expires_in": self.lifetime_secs,
+                "token_type": "Bearer",
+            }
+        # GCE metadata server.
+        if path == "/computeMetadata/v1/instance/service-accounts/default/token":
+            if headers.get("metadata-flavor") != "Google":
+                return 403, b""
+            return 200, {
+                "access_token": self.bearer_token,
+                "expires_in": self.lifetime_secs,
+                "token_type": "Bearer",
+            }
+        return 404, b"not found"
+
+
+CONTAINER_TOKEN = "container-authorization-token"
+
+
+def jwt_parts(assertion: str) -> tuple[dict[str, object], dict[str, object], bytes, bytes]:
+    """A JWT's header, claims, signed bytes and signature."""
+    head, claims, signature = assertion.split(".")
+
+    def decode(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    return (
+        json.loads(decode(head)),
+        json.loads(decode(claims)),
+        f"{head}.{claims}".encode(),
+        decode(signature),
+    )

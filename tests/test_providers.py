@@ -1,0 +1,281 @@
+"""Refreshing credential providers: called before expiry, pushed to every worker, retried once.
+
+MinIO checks every signature, so a call that succeeds there was signed with what the provider
+handed out, and one signed with a wrong secret fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import own_pool
+from credserver import AwsKeys, CredentialServer
+from emulators import RunningServer
+from test_credentials import minio_session_keys
+
+import rustyobjectstore as ros
+from rustyobjectstore import _api
+
+FAST = ros.ClientOptions(max_retries=1, initial_backoff_ms=1, max_backoff_ms=5)
+
+
+def utc_in(seconds: float) -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds)
+
+
+class Rotating:
+    """A provider handing out the keys of ``keys`` in turn, each valid for ``lifetime`` seconds."""
+
+    def __init__(self, keys: list[AwsKeys], lifetime: float) -> None:
+        self.keys, self.lifetime = keys, lifetime
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> ros.AWSCredentials:
+        with self.lock:
+            keys = self.keys[min(self.calls, len(self.keys) - 1)]
+            self.calls += 1
+        return ros.AWSCredentials(
+            keys.access_key_id, keys.secret_access_key, keys.session_token, utc_in(self.lifetime)
+        )
+
+
+def on_minio(minio: RunningServer, bucket: str, provider: object, **opts: object) -> ros.AWSConfig:
+    return ros.AWSConfig(
+        "us-east-1", bucket, host=minio.endpoint,
+        opts=ros.ClientOptions(**{"max_retries": 1, "initial_backoff_ms": 1, **opts}),  # type: ignore[arg-type]
+        credential_provider=provider,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+@pytest.fixture
+def session_keys(minio_server: RunningServer) -> list[AwsKeys]:
+    return [minio_session_keys(minio_server) for _ in range(3)]
+
+
+def test_credentials_expiring_during_calls_in_flight_are_refreshed_and_none_fails(
+    minio_server: RunningServer, minio_bucket: str, session_keys: list[AwsKeys]
+) -> None:
+    provider = Rotating(session_keys, lifetime=1.5)  # refreshed every ~0.75 s
+    conf = on_minio(minio_server, minio_bucket, provider)
+    payload = os.urandom(64 * 1024)
+    stop = time.monotonic() + 4
+
+    def worker(n: int) -> int:
+        done = 0
+        while time.monotonic() < stop:
+            key = f"providers/{n}/{done}"
+            ros.put_object(key, payload, conf)
+            assert ros.get_object(key, conf) == payload
+            done += 1
+        return done
+
+    def stream() -> int:
+        # A write stream open across several refreshes: its parts are signed as they go.
+        written = 0
+        with ros.put_object_stream("providers/stream", conf) as out:
+            while time.monotonic() < stop:
+                written += out.write(os.urandom(1024 * 1024))
+                time.sleep(0.1)
+        return written
+
+    with ThreadPoolExecutor(5) as pool:
+        streamed = pool.submit(stream)
+        runs = list(pool.map(worker, range(4)))
+    assert ros.head_object("providers/stream", conf).size == streamed.result() > 20 * 1024 * 1024
+    assert all(runs)
+    assert provider.calls >= 4  # fetched again ahead of each expiry, not once
+    # Every worker of the pool was given them.
+    pool_ = _api.current_pool()
+    holders = [c for _, c in pool_.slots() if c is not None and c._held]
+    assert len(holders) == pool_.settings.n_workers
+
+
+def test_pushed_credentials_are_what_signs(
+    minio_server: RunningServer, minio_bucket: str, session_keys: list[AwsKeys]
+) -> None:
+    good = session_keys[0]
+    bad = AwsKeys(good.access_key_id, "not-the-secret", good.session_token)
+    provider = Rotating([good, bad], lifetime=1.0)
+    conf = on_minio(minio_server, minio_bucket, provider, max_retries=0)
+    ros.put_object("providers/signed", b"x", conf)
+    time.sleep(1.2)  # expired: the next call fetches the wrong keys, and MinIO refuses them
+    with pytest.raises(ros.PermissionDeniedError) as caught:
+        ros.get_object("providers/signed", conf)
+    assert "not-the-secret" not in str(caught.value)
+    assert provider.calls >= 3  # the refusal asked for fresh credentials once more
+
+
+def test_a_refusal_fetches_fresh_credentials_and_tries_once_more(
+    minio_server: RunningServer, minio_bucket: str, session_keys: list[AwsKeys]
+) -> None:
+    good = session_keys[0]
+    revoked = AwsKeys(good.access_key_id, "revoked", good.session_token)
+    provider = Rotating([revoked, good], lifetime=3600)  # not near expiry: only the refusal
+    conf = on_minio(minio_server, minio_bucket, provider, max_retries=0)
+    ros.put_object("providers/retried", b"after one refusal", conf)
+    assert provider.calls == 2
+    assert ros.get_object("providers/retried", conf) == b"after one refusal"
+    assert provider.calls == 2  # the fresh ones are kept
+
+
+def test_a_worker_spawned_later_gets_the_credentials(
+    minio_server: RunningServer, minio_bucket: str, session_keys: list[AwsKeys]
+) -> None:
+    provider = Rotating(session_keys[:1], lifetime=3600)
+    conf = on_minio(minio_server, minio_bucket, provider)
+    with own_pool(n_workers=1):
+        ros.put_object("providers/respawn", b"kept", conf)
+        ((_, conn),) = _api.current_pool().slots()
+        assert conn is not None
+        os.kill(conn.pid, signal.SIGKILL)
+        assert ros.get_object("providers/respawn", conf) == b"kept"  # read again on a fresh worker
+        ((_, fresh),) = _api.current_pool().slots()
+        assert fresh is not None and fresh is not conn and fresh._held
+    assert provider.calls == 1
+
+
+def test_async_providers_serve_the_sync_and_async_api(
+    minio_server: RunningServer, minio_bucket: str, session_keys: list[AwsKeys]
+) -> None:
+    calls = 0
+
+    async def provide() -> ros.AWSCredentials:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0)
+        keys = session_keys[0]
+        return ros.AWSCredentials(keys.access_key_id, keys.secret_access_key, keys.session_token)
+
+    conf = on_minio(minio_server, minio_bucket, provide)
+    ros.put_object("providers/async", b"both", conf)
+
+    async def read() -> bytes:
+        return await ros.get_object_async("providers/async", conf)
+
+    assert asyncio.run(read()) == b"both"
+    assert calls == 1  # no expiry: fetched once
+
+
+def test_provider_errors_are_clear_and_hold_no_secret(
+    minio_server: RunningServer, minio_bucket: str
+) -> None:
+    def failing() -> ros.AWSCredentials:
+        raise RuntimeError("token endpoint said CANARY-SECRET")
+
+    with pytest.raises(
+        ros.PermissionDeniedError, match=r"credential provider failed \(RuntimeError\)"
+    ) as caught:
+        ros.get_object("k", on_minio(minio_server, minio_bucket, failing))
+    assert "CANARY" not in str(caught.value)
+    assert isinstance(caught.value.__cause__, RuntimeError)
+
+    def wrong_kind() -> ros.BearerToken:
+        return ros.BearerToken("t")
+
+    with pytest.raises(ros.ConfigurationError, match="returned BearerToken, not AWSCredentials"):
+        ros.get_object("k", on_minio(minio_server, minio_bucket, wrong_kind))
+    with pytest.raises(ros.ConfigurationError, match="not both, but access_key_id is set"):
+        ros.AWSConfig("r", "b", "id", "secret", credential_provider=wrong_kind)
+    assert "secret_access_key='***'" in repr(ros.AWSCredentials("AKID", "CANARY"))
+    assert "CANARY" not in repr(ros.AWSCredentials("AKID", "CANARY")) + repr(
+        ros.BearerToken("CANARY")
+    )
+
+
+# --- Adapters for the SDKs users already have --------------------------------------------------
+
+
+def test_boto3_sessions_refreshable_credentials(
+    minio_server: RunningServer, minio_bucket: str, session_keys: list[AwsKeys]
+) -> None:
+    import boto3
+    import botocore.credentials
+    import botocore.session
+
+    fetched = 0
+
+    def refresh() -> dict[str, str]:
+        nonlocal fetched
+        keys = session_keys[min(fetched, 2)]
+        fetched += 1
+        return {"access_key": keys.access_key_id, "secret_key": keys.secret_access_key,
+                "token": keys.session_token, "expiry_time": utc_in(3600).isoformat()}  # fmt: skip
+
+    core = botocore.session.Session()
+    core._credentials = botocore.credentials.RefreshableCredentials.create_from_metadata(
+        refresh(), refresh, "test"
+    )
+    provider = ros.boto3_credential_provider(boto3.Session(botocore_session=core))
+    handed = provider()
+    assert isinstance(handed, ros.AWSCredentials) and handed.expires_at is not None
+    assert handed.expires_at > utc_in(3000)
+    conf = on_minio(minio_server, minio_bucket, provider)
+    ros.put_object("providers/boto3", b"botocore resolved it", conf)
+    assert ros.get_object("providers/boto3", conf) == b"botocore resolved it"
+
+
+@pytest.fixture
+def cred_server() -> Iterator[CredentialServer]:
+    server = CredentialServer.start()
+    yield server
+    server.stop()
+
+
+def test_google_auth_credentials(cred_server: CredentialServer, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from google.oauth2 import service_account
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()  # fmt: skip
+    info = {"type": "service_account", "project_id": "p", "private_key_id": "kid",
+            "private_key": pem, "client_email": "sa@p.iam.gserviceaccount.com",
+            "token_uri": f"{cred_server.endpoint}/token"}  # fmt: skip
+    credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+        info, scopes=["https://www.googleapis.com/auth/devstorage.read_write"]
+    )
+    conf = ros.GCSConfig("bucket", host=cred_server.endpoint, opts=ros.ClientOptions(max_retries=0),
+                         credential_provider=ros.google_credential_provider(credentials))  # fmt: skip
+    with pytest.raises(ros.NotFoundError):  # the recording server has no objects
+        ros.get_object("k", conf)
+    (exchange,) = cred_server.requests("/token")
+    assert b"jwt-bearer" in exchange.body
+    (sent,) = (s for s in cred_server.seen if "authorization" in s.headers)
+    assert sent.headers["authorization"] == f"Bearer {cred_server.bearer_token}"
+
+
+def test_azure_identity_token_credentials(
+    azurite_server: RunningServer, azure_container: str, cred_server: CredentialServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from azure.identity import ManagedIdentityCredential
+
+    # App Service's managed identity endpoint, which azure-identity reaches over plain HTTP.
+    monkeypatch.setenv(
+        "IDENTITY_ENDPOINT", f"{cred_server.endpoint}/metadata/identity/oauth2/token"
+    )
+    monkeypatch.setenv("IDENTITY_HEADER", "app-service-secret")
+    provider = ros.azure_credential_provider(ManagedIdentityCredential())
+    handed = provider()
+    assert isinstance(handed, ros.BearerToken) and handed.token == cred_server.bearer_token
+    assert handed.expires_at is not None and handed.expires_at > utc_in(3000)
+    (asked,) = cred_server.requests("/metadata/identity/oauth2/token")
+    assert asked.headers["x-identity-header"] == "app-service-secret"
+    assert asked.query["resource"] == ["https://storage.azure.com"]
+    # Azurite takes bearer tokens over HTTPS only: the request is refused, and was made.
+    conf = ros.AzureConfig("devstoreaccount1", azure_container, host=azurite_server.endpoint,
+                           opts=ros.ClientOptions(max_retries=0), credential_provider=provider)  # fmt: skip
+    with pytest.raises(ros.ObjectStoreError) as caught:
+        ros.get_object("k", conf)
+    assert cred_server.bearer_token not in str(caught.value)
