@@ -216,6 +216,10 @@ def _spec(
     )
 
 
+def _aws_provider(call: CredentialProvider | None) -> Provider | None:
+    return None if call is None else provider_for(call, AWSCredentials)
+
+
 class _StoreConfig:
     """Shared behaviour of the store configurations: stripped values and a repr without secrets."""
 
@@ -355,7 +359,7 @@ class AWSConfig(_StoreConfig):
                           "credential_provider")  # fmt: skip
 
     def _build_spec(self) -> StoreSpec:
-        options = aws_options(
+        options, source = aws_options(
             {
                 "region": self.region,
                 "access_key_id": self.access_key_id,
@@ -370,9 +374,7 @@ class AWSConfig(_StoreConfig):
             instance_metadata=self.use_instance_metadata,
             provided=self.credential_provider is not None,
         )
-        provider = None
-        if self.credential_provider is not None:
-            provider = provider_for(self.credential_provider, AWSCredentials)
+        provider = _aws_provider(self.credential_provider or source)
         return _spec(f"s3://{self.bucket_name}", options, self.opts, provider)
 
 
@@ -437,7 +439,8 @@ class Config(_StoreConfig):
         return (Config, (self.url, dict(self.params), self.opts))
 
     def _build_spec(self) -> StoreSpec:
-        return _spec(self.url, url_options(self.url, dict(self.params)), self.opts)
+        options, source = url_options(self.url, dict(self.params))
+        return _spec(self.url, options, self.opts, _aws_provider(source))
 
 
 StoreConfig = AzureConfig | AWSConfig | GCSConfig | Config

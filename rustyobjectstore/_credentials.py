@@ -24,7 +24,9 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from rustyobjectstore._aws_sources import AssumedRole, AwsSource, ProcessCredentials
 from rustyobjectstore._errors import ConfigurationError, NoCredentialsError, NotSupportedError
+from rustyobjectstore._providers import AWSCredentials
 
 # Azurite's well-known development account (published in Azure's own documentation).
 _DEV_ACCOUNT = "devstoreaccount1"
@@ -156,9 +158,8 @@ def forget_probes() -> None:
 _AWS_CREDENTIALS = ("access_key_id", "secret_access_key", "web_identity_token_file",
                     "container_credentials_relative_uri", "container_credentials_full_uri")  # fmt: skip
 _AWS_METADATA = "http://169.254.169.254"
-# What a profile may hold that needs a refreshing provider this version does not have yet.
-_AWS_UNSUPPORTED = ("credential_process", "source_profile", "credential_source", "sso_session",
-                    "sso_start_url")  # fmt: skip
+# What a profile may hold that this version cannot follow yet.
+_AWS_UNSUPPORTED = ("credential_source", "sso_session", "sso_start_url")
 
 
 def _ini(path: Path) -> configparser.ConfigParser:
@@ -204,19 +205,13 @@ class AwsProfile:
     def describe(self) -> str:
         return f"profile {self.name!r} in {self.credentials_file} and {self.config_file}"
 
-    def credentials(self) -> Options | None:
+    def credentials(self, via: tuple[str, ...] = ()) -> Options | AwsSource | None:
+        """What the profile signs with, in botocore's order: a role assumed with a source
+        profile's credentials, web identity, static keys, a ``credential_process``. ``via``: the
+        profiles that named this one their ``source_profile``."""
         v = self.values
-        if "aws_access_key_id" in v or "aws_secret_access_key" in v:
-            for name in ("aws_access_key_id", "aws_secret_access_key"):
-                if not v.get(name):
-                    raise ConfigurationError(f"AWS profile {self.name!r} has no {name}")
-            keys = {
-                "access_key_id": v["aws_access_key_id"],
-                "secret_access_key": v["aws_secret_access_key"],
-            }
-            if v.get("aws_session_token"):
-                keys["session_token"] = v["aws_session_token"]
-            return keys
+        if v.get("role_arn") and v.get("source_profile"):
+            return self._assumed_role(via)
         if v.get("web_identity_token_file") and v.get("role_arn"):
             found = {"web_identity_token_file": v["web_identity_token_file"],
                      "role_arn": v["role_arn"]}  # fmt: skip
@@ -228,9 +223,82 @@ class AwsProfile:
                 raise NotSupportedError(
                     f"AWS profile {self.name!r} uses {name}, which this version cannot follow "
                     f"yet: export its keys (aws configure export-credentials --profile "
-                    f"{self.name} --format env) or pass access_key_id and secret_access_key"
+                    f"{self.name} --format env), pass access_key_id and secret_access_key, or "
+                    "pass credential_provider=boto3_credential_provider()"
                 )
+        keys = self._static_keys()
+        if keys is not None:
+            return keys
+        if v.get("credential_process"):
+            return ProcessCredentials(v["credential_process"], self.name)
         return None
+
+    def _static_keys(self) -> Options | None:
+        v = self.values
+        if "aws_access_key_id" not in v and "aws_secret_access_key" not in v:
+            return None
+        for name in ("aws_access_key_id", "aws_secret_access_key"):
+            if not v.get(name):
+                raise ConfigurationError(f"AWS profile {self.name!r} has no {name}")
+        keys = {
+            "access_key_id": v["aws_access_key_id"],
+            "secret_access_key": v["aws_secret_access_key"],
+        }
+        if v.get("aws_session_token"):
+            keys["session_token"] = v["aws_session_token"]
+        return keys
+
+    def _assumed_role(self, via: tuple[str, ...]) -> AssumedRole:
+        v = self.values
+        name = v["source_profile"]
+        found: Options | AwsSource | None
+        if name == self.name:
+            # A profile may name itself: its own keys assume its role (as botocore does).
+            found = self._static_keys()
+        elif name in via:
+            raise ConfigurationError(
+                f"AWS profiles name each other as source_profile in a loop: "
+                f"{' -> '.join((*via, self.name, name))}"
+            )
+        else:
+            found = AwsProfile(name).credentials((*via, self.name))
+        if found is None:
+            raise ConfigurationError(
+                f"source_profile {name!r} of AWS profile {self.name!r} has no credentials"
+            )
+        source: AWSCredentials | AwsSource
+        if isinstance(found, (ProcessCredentials, AssumedRole)):
+            source = found
+        elif "access_key_id" in found:
+            source = AWSCredentials(
+                found["access_key_id"], found["secret_access_key"], found.get("session_token")
+            )
+        else:
+            raise NotSupportedError(
+                f"source_profile {name!r} of AWS profile {self.name!r} uses web identity, which "
+                "this version cannot chain into AssumeRole yet"
+            )
+        region = v.get("region") or _env("AWS_REGION", "AWS_DEFAULT_REGION") or "us-east-1"
+        endpoint = (
+            _env("AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL")
+            or v.get("endpoint_url")
+            or f"https://sts.{region}.amazonaws.com"
+        )
+        duration = v.get("duration_seconds")
+        if duration is not None and not duration.isdigit():
+            raise ConfigurationError(
+                f"AWS profile {self.name!r} has a duration_seconds that is not a whole number"
+            )
+        return AssumedRole(
+            role_arn=v["role_arn"],
+            session_name=v.get("role_session_name") or "rustyobjectstore",
+            source=source,
+            region=region,
+            endpoint=endpoint.rstrip("/") + "/",
+            profile=self.name,
+            external_id=v.get("external_id") or None,
+            duration_secs=None if duration is None else int(duration),
+        )
 
 
 def aws_region(profile: str | None = None) -> str:
@@ -308,9 +376,11 @@ def aws_options(
     profile: str | None = None,
     instance_metadata: bool = False,
     provided: bool = False,
-) -> Options:
+) -> tuple[Options, AwsSource | None]:
     """``options`` completed by the AWS chain: region, endpoint and credentials (not the
-    credentials when a credential provider ``provided`` them)."""
+    credentials when a credential provider ``provided`` them), and the refreshing source of a
+    profile whose credentials object_store cannot get itself (``credential_process``, an
+    assumed role)."""
     out: Options = {k: v for k, v in options.items() if v is not None}
     for name in ("profile", "aws_profile"):
         given = out.pop(name, None)
@@ -321,7 +391,7 @@ def aws_options(
     if _is_true(_get(out, "aws", "skip_signature")):
         if profile is not None:
             raise ConfigurationError("an anonymous configuration takes no AWS profile")
-        return out
+        return out, None
     loaded: list[AwsProfile] = []
 
     def shared() -> AwsProfile:
@@ -346,9 +416,9 @@ def aws_options(
     if sts and _get(out, "aws", "endpoint_url_sts") is None:
         out["endpoint_url_sts"] = sts
     if provided or _get(out, "aws", *_AWS_CREDENTIALS) is not None:
-        return out
+        return out, None
     tried: list[str] = []
-    sources: list[tuple[Callable[[], str], Callable[[], Options | None]]] = []
+    sources: list[tuple[Callable[[], str], Callable[[], Options | AwsSource | None]]] = []
     if not instance_metadata:
         if profile is None:
             sources += [
@@ -364,15 +434,17 @@ def aws_options(
         ]  # fmt: skip
     for described, source in sources:
         found = source()
+        if isinstance(found, (ProcessCredentials, AssumedRole)):
+            return out, found
         if found is not None:
-            return {**out, **found}
+            return {**out, **found}, None
         tried.append(described())
     if _is_true(_env("AWS_EC2_METADATA_DISABLED")):
         tried.append("instance metadata (turned off by AWS_EC2_METADATA_DISABLED)")
     else:
         why = _imds(out)
         if why is None:
-            return out
+            return out, None
         tried.append(why)
     raise _no_credentials(
         "AWS", where, tried,
@@ -531,9 +603,10 @@ def gcs_options(options: Mapping[str, str | None], *, where: str) -> Options:
 _ANONYMOUS = ("anon", "anonymous")
 
 
-def url_options(url: str, options: Mapping[str, str]) -> Options:
-    """A ``Config``'s options completed by the chain of the cloud its URL names; ``anon`` or
-    ``anonymous`` (``true``) there is object_store's ``skip_signature``."""
+def url_options(url: str, options: Mapping[str, str]) -> tuple[Options, AwsSource | None]:
+    """A ``Config``'s options completed by the chain of the cloud its URL names (and, as from
+    ``aws_options``, an AWS profile's refreshing source); ``anon`` or ``anonymous`` (``true``)
+    there is object_store's ``skip_signature``."""
     out = dict(options)
     for name in _ANONYMOUS:
         if name in out:
@@ -548,7 +621,7 @@ def url_options(url: str, options: Mapping[str, str]) -> Options:
     if scheme in ("az", "azure", "abfs", "abfss", "adl") or (
         https and host.endswith((".blob.core.windows.net", ".dfs.core.windows.net"))
     ):
-        return azure_options(out, where=bucket)
+        return azure_options(out, where=bucket), None
     if scheme == "gs" or (https and host == "storage.googleapis.com"):
-        return gcs_options(out, where=bucket)
-    return out
+        return gcs_options(out, where=bucket), None
+    return out, None

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rustyobjectstore._errors import ConfigurationError, PermissionDeniedError
+from rustyobjectstore._errors import ConfigurationError, ObjectStoreError, PermissionDeniedError
 
 if TYPE_CHECKING:
     from rustyobjectstore._connection import Connection
@@ -123,6 +123,9 @@ class Provider:
             value: Any = self._call()
             if inspect.isawaitable(value):
                 value = _ProviderLoop.run(value)
+        except ObjectStoreError:
+            # This library's own sources and adapters: their messages carry no secret.
+            raise
         except Exception as exc:
             # The provider's own message may quote what it was handed: only its type is shown.
             raise PermissionDeniedError(

@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -80,7 +81,7 @@ LOG_TAIL_CHARS = 4000
 
 # Both servers are started with port 0 and announce the port the OS chose,
 # so there is no window in which another process can take it.
-_MOTO_LISTENING = re.compile(r"Running on http://127\.0\.0\.1:(\d+)")
+_MOTO_LISTENING = re.compile(r"Running on https?://127\.0\.0\.1:(\d+)")
 _AZURITE_LISTENING = re.compile(r"successfully listens on http://127\.0\.0\.1:(\d+)")
 _MINIO_LISTENING = re.compile(r"API: http://127\.0\.0\.1:(\d+)")
 
@@ -132,17 +133,32 @@ class RunningServer:
             shutil.rmtree(self._workdir, ignore_errors=True)
 
 
-def start_moto() -> RunningServer:
-    """Start ``python -m moto.server`` on 127.0.0.1; ready on ``GET /moto-api/`` 200."""
+def start_moto(
+    tls: tuple[Path, Path, Path] | None = None, service: str | None = None
+) -> RunningServer:
+    """Start ``python -m moto.server`` on 127.0.0.1; ready on ``GET /moto-api/`` 200. With
+    ``tls`` (a CA certificate, the server's certificate signed by it, its key) it serves HTTPS;
+    with ``service`` (``"sts"``) every request goes to that service (``moto_service.py``)."""
+    if service is None:
+        argv = [sys.executable, "-m", "moto.server", "-H", HOST, "-p", "0"]
+        if tls is not None:
+            argv += ["-c", str(tls[1]), "-k", str(tls[2])]
+    else:
+        argv = [sys.executable, str(ROOT / "scripts" / "moto_service.py"), HOST, service]
+        if tls is not None:
+            argv += [str(tls[1]), str(tls[2])]
+    scheme, context = "http", None
+    if tls is not None:
+        scheme, context = "https", ssl.create_default_context(cafile=str(tls[0]))
 
     def ready(endpoint: str) -> bool:
-        return _http("GET", f"{endpoint}/moto-api/").status == HTTPStatus.OK
+        return _http("GET", f"{endpoint}/moto-api/", context=context).status == HTTPStatus.OK
 
     return _launch(
         name="moto",
-        argv=[sys.executable, "-m", "moto.server", "-H", HOST, "-p", "0"],
+        argv=argv,
         listening=_MOTO_LISTENING,
-        endpoint=lambda port: f"http://{HOST}:{port}",
+        endpoint=lambda port: f"{scheme}://{HOST}:{port}",
         ready=ready,
         env={"PYTHONUNBUFFERED": "1"},
     )
@@ -447,14 +463,21 @@ def _http(
     body: bytes | None = None,
     headers: Mapping[str, str] | None = None,
     timeout: float = 30.0,  # an emulator on a loaded 2-core machine can take over 10 s
+    context: ssl.SSLContext | None = None,
 ) -> HttpResponse:
-    """One request on a fresh connection; any HTTP status is returned.
+    """One request on a fresh connection; any HTTP status is returned. ``context``: the TLS
+    settings for an ``https`` URL (the CA of a server's own certificate).
 
     Network errors raise ``OSError`` (``http.client.HTTPException`` on garbage).
     """
     request = urllib.request.Request(url, data=body, headers=dict(headers or {}), method=method)
+    opener = _OPENER
+    if context is not None:
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+        )
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             return HttpResponse(response.status, dict(response.headers.items()), response.read())
     except urllib.error.HTTPError as e:
         with e:

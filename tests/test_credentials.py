@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import os
+import ssl
 import stat
 import sys
 import time
@@ -25,8 +26,16 @@ from urllib.parse import parse_qs, urlencode
 import boto3
 import pytest
 from conftest import SilentServer, azure_config, own_pool
-from credserver import CONTAINER_TOKEN, AwsKeys, CredentialServer, jwt_parts
-from emulators import AZURITE_ACCOUNT, AZURITE_KEY, MINIO_KEY, MINIO_SECRET, RunningServer
+from credserver import CONTAINER_TOKEN, AwsKeys, CredentialServer, jwt_parts, loopback_certificates
+from emulators import (
+    AZURITE_ACCOUNT,
+    AZURITE_KEY,
+    MINIO_KEY,
+    MINIO_SECRET,
+    RunningServer,
+    _http,
+    start_moto,
+)
 
 import rustyobjectstore as ros
 from rustyobjectstore import _credentials
@@ -156,13 +165,17 @@ def test_profile_errors_are_clear_and_hold_no_secret(
     assert "CANARY" not in str(caught.value)
     write_profiles(
         tmp_path, monkeypatch, "[half]\naws_access_key_id = AKID\n",
-        "[profile proc]\ncredential_process = /bin/echo CANARY-SECRET\n",
+        "[profile sso]\nsso_start_url = https://CANARY-SECRET.example\n"
+        "[profile a]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = b\n"
+        "[profile b]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = a\n",
     )  # fmt: skip
     with pytest.raises(ros.ConfigurationError, match="'half' has no aws_secret_access_key"):
         ros.AWSConfig("us-east-1", "b", profile="half").spec()
-    with pytest.raises(ros.NotSupportedError, match="credential_process") as unsupported:
-        ros.AWSConfig("us-east-1", "b", profile="proc").spec()
+    with pytest.raises(ros.NotSupportedError, match="sso_start_url") as unsupported:
+        ros.AWSConfig("us-east-1", "b", profile="sso").spec()
     assert "CANARY" not in str(unsupported.value)
+    with pytest.raises(ros.ConfigurationError, match="in a loop: a -> b -> a"):
+        ros.AWSConfig("us-east-1", "b", profile="a").spec()
     with pytest.raises(ros.ConfigurationError, match="profile 'nope' is in neither"):
         ros.AWSConfig("us-east-1", "b", profile="nope").spec()
     monkeypatch.setenv("AWS_PROFILE", "nope")
@@ -233,24 +246,46 @@ def test_eks_pod_identity_credentials_sign_requests(
     assert seen and all(s.headers["authorization"] == CONTAINER_TOKEN for s in seen)
 
 
-def test_web_identity_reaches_sts_with_the_token(
-    cred_server: CredentialServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def moto_sts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, Path]]:
+    """moto over HTTPS (object_store sends web identity tokens to STS over HTTPS only), with the
+    CA its certificate is signed by."""
+    ca, cert, key = loopback_certificates(tmp_path_factory.mktemp("tls"))
+    server = start_moto(tls=(ca, cert, key), service="sts")
+    yield server, ca
+    server.stop()
+
+
+def test_web_identity_is_exchanged_at_sts_and_signs_requests(
+    moto_sts: tuple[RunningServer, Path], moto_server: RunningServer, s3_bucket: str,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:  # fmt: skip
+    sts, ca = moto_sts
     token_file = tmp_path / "web-identity-token"
     token_file.write_text("the-oidc-token")
+    session = f"job-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token_file))
     monkeypatch.setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/irsa")
-    monkeypatch.setenv("AWS_ROLE_SESSION_NAME", "job-7")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "https://sts.example.invalid")
-    options = dict(ros.AWSConfig("us-east-1", "b").spec().options)
+    monkeypatch.setenv("AWS_ROLE_SESSION_NAME", session)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", sts.endpoint)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # read by the worker's TLS roots
+    conf = ros.AWSConfig("us-east-1", s3_bucket, host=moto_server.endpoint, opts=FAST)
+    options = dict(conf.spec().options)
     assert options["web_identity_token_file"] == str(token_file)
-    assert options["role_arn"] == "arn:aws:iam::123456789012:role/irsa"
-    assert options["role_session_name"] == "job-7"
-    assert options["endpoint_url_sts"] == "https://sts.example.invalid"
-    # object_store exchanges the token at STS (HTTPS only): an unreachable one fails the call
-    # with a connection error, not with a request sent unsigned.
-    with pytest.raises(ros.ObjectStoreError) as caught:
-        ros.get_object("k", ros.AWSConfig("us-east-1", "b", opts=ros.ClientOptions(max_retries=0)))
+    assert options["endpoint_url_sts"] == sts.endpoint
+    with own_pool(n_workers=1):  # a worker started with this environment
+        round_trip(conf)
+    # moto's STS holds the session the worker's AssumeRoleWithWebIdentity opened.
+    state = json.loads(_http("GET", f"{sts.endpoint}/moto-api/data.json",
+                             context=ssl.create_default_context(cafile=str(ca))).body)  # fmt: skip
+    assert session in json.dumps(state["sts"])
+
+    # An STS that is not there fails the call with a connection error, never an unsigned request.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "https://127.0.0.1:9")
+    conf = ros.AWSConfig("us-east-1", s3_bucket, host=moto_server.endpoint,
+                         opts=ros.ClientOptions(max_retries=0))  # fmt: skip
+    with own_pool(n_workers=1), pytest.raises(ros.ObjectStoreError) as caught:
+        ros.get_object("k", conf)
     assert "unsigned" not in str(caught.value)
     assert "the-oidc-token" not in str(caught.value)
 
