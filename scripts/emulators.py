@@ -82,7 +82,7 @@ LOG_TAIL_CHARS = 4000
 # Both servers are started with port 0 and announce the port the OS chose,
 # so there is no window in which another process can take it.
 _MOTO_LISTENING = re.compile(r"Running on https?://127\.0\.0\.1:(\d+)")
-_AZURITE_LISTENING = re.compile(r"successfully listens on http://127\.0\.0\.1:(\d+)")
+_AZURITE_LISTENING = re.compile(r"successfully listens on https?://127\.0\.0\.1:(\d+)")
 _MINIO_LISTENING = re.compile(r"API: http://127\.0\.0\.1:(\d+)")
 
 # urllib without proxies: the servers are on loopback whatever HTTP(S)_PROXY says.
@@ -245,13 +245,20 @@ def _free_port() -> int:
         return port
 
 
-def start_azurite() -> RunningServer:
-    """Start Azurite's blob service on 127.0.0.1, in memory; ready on any answer."""
+def start_azurite(tls: tuple[Path, Path, Path] | None = None) -> RunningServer:
+    """Start Azurite's blob service on 127.0.0.1, in memory; ready on any answer. With ``tls``
+    (a CA certificate, the server's certificate signed by it, its key) it serves HTTPS and takes
+    OAuth bearer tokens too (``--oauth basic``: it checks their issuer, audience and times, not
+    their signature)."""
     ensure_installed(AZURITE_BIN, "Azurite")
+    scheme, context, secure = "http", None, []
+    if tls is not None:
+        scheme, context = "https", ssl.create_default_context(cafile=str(tls[0]))
+        secure = ["--cert", str(tls[1]), "--key", str(tls[2]), "--oauth", "basic"]
 
     def ready(endpoint: str) -> bool:
         # Unauthenticated, so 403; any HTTP status means the service answers.
-        _http("GET", f"{endpoint}?comp=list")
+        _http("GET", f"{endpoint}?comp=list", context=context)
         return True
 
     # --location is refused together with --inMemoryPersistence, so Azurite runs
@@ -266,9 +273,10 @@ def start_azurite() -> RunningServer:
             "--loose",
             "--skipApiVersionCheck",
             "--disableTelemetry",
+            *secure,
         ],
         listening=_AZURITE_LISTENING,
-        endpoint=lambda port: f"http://{HOST}:{port}/{AZURITE_ACCOUNT}",
+        endpoint=lambda port: f"{scheme}://{HOST}:{port}/{AZURITE_ACCOUNT}",
         ready=ready,
     )  # fmt: skip
 

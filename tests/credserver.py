@@ -13,6 +13,7 @@ import base64
 import datetime
 import ipaddress
 import json
+import ssl
 import threading
 import uuid
 from collections.abc import Iterator
@@ -49,8 +50,11 @@ class CredentialServer:
     aws_keys: list[AwsKeys] = field(default_factory=list)
     #: Seconds from now until the handed-out credentials and tokens expire.
     lifetime_secs: int = 3600
-    #: The bearer token the Azure and GCS sources hand out.
-    bearer_token: str = "loopback-token"
+    #: The bearer token the Azure and GCS sources hand out: shaped as Azure AD's, which Azurite
+    #: (``--oauth basic``) takes.
+    bearer_token: str = field(default_factory=lambda: azure_ad_token())
+    #: A certificate and its key: serve HTTPS (as Azure AD does; object_store then refuses http).
+    tls: tuple[Path, Path] | None = None
     seen: list[Seen] = field(default_factory=list)
     imds_tokens: set[str] = field(default_factory=set)
     served: int = 0
@@ -94,13 +98,21 @@ class CredentialServer:
                 self._answer("POST")
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            # The handshake happens on each request's own thread, not in accept().
+            self._server.socket = context.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
     @property
     def endpoint(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "http" if self.tls is None else "https"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def stop(self) -> None:
         if self._server is not None:
@@ -193,6 +205,20 @@ class CredentialServer:
 
 
 CONTAINER_TOKEN = "container-authorization-token"
+
+
+def azure_ad_token(tenant: str = "the-tenant", lifetime_secs: int = 86400) -> str:
+    """A JWT with the claims of an Azure AD access token for Azure Storage (audience, issuer,
+    validity), signed by no one: what Azurite's ``--oauth basic`` checks."""
+
+    def part(value: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    now = int(datetime.datetime.now(datetime.timezone.utc).timestamp())
+    claims = {"aud": "https://storage.azure.com", "iss": f"https://sts.windows.net/{tenant}/",
+              "iat": now - 60, "nbf": now - 60, "exp": now + lifetime_secs, "tid": tenant,
+              "oid": str(uuid.uuid4())}  # fmt: skip
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.{part('unsigned')}"
 
 
 def jwt_parts(assertion: str) -> tuple[dict[str, object], dict[str, object], bytes, bytes]:

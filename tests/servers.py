@@ -18,6 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
+from credserver import CredentialServer, loopback_certificates
 from emulators import (
     RunningServer,
     create_azure_container,
@@ -29,11 +30,16 @@ from emulators import (
 )
 
 __all__ = [
+    "authority",
     "azure_container",
+    "azurite_https",
     "azurite_server",
+    "loopback_ca",
     "minio_bucket",
     "minio_server",
     "moto_server",
+    "moto_sts",
+    "oauth_container",
     "s3_bucket",
 ]
 
@@ -98,3 +104,50 @@ def azure_container(azurite_server: RunningServer) -> str:
     name = _unique_name()
     create_azure_container(azurite_server.endpoint, name)
     return name
+
+
+@pytest.fixture(scope="session")
+def loopback_ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A test CA, and a certificate for 127.0.0.1 it signed with its key: for the servers that
+    must speak HTTPS. Workers trust it through ``SSL_CERT_FILE``, set before they start."""
+    return loopback_certificates(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def moto_sts(loopback_ca: tuple[Path, Path, Path]) -> Iterator[tuple[RunningServer, Path]]:
+    """moto's STS over HTTPS (object_store sends web identity tokens to STS over HTTPS only),
+    with the CA its certificate is signed by."""
+    server = start_moto(tls=loopback_ca, service="sts")
+    yield server, loopback_ca[0]
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite_https(loopback_ca: tuple[Path, Path, Path]) -> Iterator[RunningServer]:
+    """Azurite over HTTPS, where it takes bearer tokens (``--oauth basic``)."""
+    server = start_azurite(tls=loopback_ca)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def oauth_container(
+    azurite_https: RunningServer,
+    loopback_ca: tuple[Path, Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """A fresh container on ``azurite_https``; this test's workers, urllib and requests (the
+    SDKs' HTTP client) trust its CA."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(loopback_ca[0]))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(loopback_ca[0]))
+    name = _unique_name()
+    create_azure_container(azurite_https.endpoint, name)
+    return name
+
+
+@pytest.fixture
+def authority(loopback_ca: tuple[Path, Path, Path]) -> Iterator[CredentialServer]:
+    """The loopback credential server over HTTPS, as Azure AD and the identity endpoints are."""
+    server = CredentialServer.start(tls=loopback_ca[1:])
+    yield server
+    server.stop()

@@ -26,7 +26,13 @@ from urllib.parse import parse_qs, urlencode
 import boto3
 import pytest
 from conftest import SilentServer, azure_config, own_pool
-from credserver import CONTAINER_TOKEN, AwsKeys, CredentialServer, jwt_parts, loopback_certificates
+from credserver import (
+    CONTAINER_TOKEN,
+    AwsKeys,
+    CredentialServer,
+    azure_ad_token,
+    jwt_parts,
+)
 from emulators import (
     AZURITE_ACCOUNT,
     AZURITE_KEY,
@@ -34,7 +40,6 @@ from emulators import (
     MINIO_SECRET,
     RunningServer,
     _http,
-    start_moto,
 )
 
 import rustyobjectstore as ros
@@ -246,16 +251,6 @@ def test_eks_pod_identity_credentials_sign_requests(
     assert seen and all(s.headers["authorization"] == CONTAINER_TOKEN for s in seen)
 
 
-@pytest.fixture(scope="module")
-def moto_sts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, Path]]:
-    """moto over HTTPS (object_store sends web identity tokens to STS over HTTPS only), with the
-    CA its certificate is signed by."""
-    ca, cert, key = loopback_certificates(tmp_path_factory.mktemp("tls"))
-    server = start_moto(tls=(ca, cert, key), service="sts")
-    yield server, ca
-    server.stop()
-
-
 def test_web_identity_is_exchanged_at_sts_and_signs_requests(
     moto_sts: tuple[RunningServer, Path], moto_server: RunningServer, s3_bucket: str,
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
@@ -409,46 +404,74 @@ def test_azure_key_and_sas_from_the_environment(
         ros.put_object("k", b"x", keyless())
 
 
-def test_azure_client_secret_reaches_the_authority(
-    azurite_server: RunningServer, azure_container: str, cred_server: CredentialServer,
+def test_azure_client_secret_signs_requests(
+    azurite_https: RunningServer, oauth_container: str, authority: CredentialServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     monkeypatch.setenv("AZURE_CLIENT_ID", "the-client")
     monkeypatch.setenv("AZURE_TENANT_ID", "the-tenant")
     monkeypatch.setenv("AZURE_CLIENT_SECRET", "the-client-secret")
-    monkeypatch.setenv("AZURE_AUTHORITY_HOST", cred_server.endpoint)
-    conf = azure_config(azurite_server, azure_container, storage_account_key=None,
-                        opts=ros.ClientOptions(max_retries=0))  # fmt: skip
-    # Azurite takes bearer tokens over HTTPS only: the call is refused after the token was got.
-    with pytest.raises(ros.ObjectStoreError) as caught:
-        ros.get_object("k", conf)
-    assert "the-client-secret" not in str(caught.value)
-    (sent,) = cred_server.requests("/the-tenant/oauth2/v2.0/token")
+    monkeypatch.setenv("AZURE_AUTHORITY_HOST", authority.endpoint)
+    with own_pool(n_workers=1):
+        round_trip(azure_config(azurite_https, oauth_container, storage_account_key=None))
+    (sent,) = authority.requests("/the-tenant/oauth2/v2.0/token")  # one token serves all
     form = {k: v[0] for k, v in parse_qs(sent.body.decode()).items()}
     assert form["client_id"] == "the-client"
     assert form["client_secret"] == "the-client-secret"
     assert form["grant_type"] == "client_credentials"
     assert form["scope"] == "https://storage.azure.com/.default"
 
+    # Azurite checks the token: one for another audience is refused; the secret never shows.
+    head, _, tail = authority.bearer_token.split(".")
+    other = base64.urlsafe_b64encode(b'{"aud": "https://vault.azure.net"}').decode().rstrip("=")
+    authority.bearer_token = f"{head}.{other}.{tail}"
+    conf = azure_config(azurite_https, oauth_container, storage_account_key=None, opts=FAST)
+    with own_pool(n_workers=1), pytest.raises(ros.PermissionDeniedError) as caught:
+        ros.get_object("k", conf)
+    assert "the-client-secret" not in str(caught.value)
+
+
+def test_azure_workload_identity_sends_the_federated_token(
+    azurite_https: RunningServer, oauth_container: str, authority: CredentialServer,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:  # fmt: skip
+    token_file = tmp_path / "azure-identity-token"
+    token_file.write_text("the-federated-token")
+    monkeypatch.setenv("AZURE_CLIENT_ID", "the-client")
+    monkeypatch.setenv("AZURE_TENANT_ID", "the-tenant")
+    monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", str(token_file))
+    monkeypatch.setenv("AZURE_AUTHORITY_HOST", authority.endpoint)
+    conf = azure_config(azurite_https, oauth_container, storage_account_key=None)
+    assert dict(conf.spec().options)["federated_token_file"] == str(token_file)
+    with own_pool(n_workers=1):
+        round_trip(conf)
+    (sent,) = authority.requests("/the-tenant/oauth2/v2.0/token")
+    form = {k: v[0] for k, v in parse_qs(sent.body.decode()).items()}
+    assert form["client_id"] == "the-client"
+    assert form["client_assertion"] == "the-federated-token"
+    assert form["client_assertion_type"] == (
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    )
+    assert form["scope"] == "https://storage.azure.com/.default"
+
 
 def test_azure_managed_identity_and_cli(
-    azurite_server: RunningServer, azure_container: str, cred_server: CredentialServer,
+    azurite_https: RunningServer, oauth_container: str, authority: CredentialServer,
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:  # fmt: skip
     def keyless() -> ros.AzureConfig:
-        return azure_config(azurite_server, azure_container, storage_account_key=None,
-                            opts=ros.ClientOptions(max_retries=0))  # fmt: skip
+        return azure_config(azurite_https, oauth_container, storage_account_key=None)
 
-    monkeypatch.setenv("MSI_ENDPOINT", f"{cred_server.endpoint}/metadata/identity/oauth2/token")
-    with pytest.raises(ros.ObjectStoreError):
-        ros.get_object("k", keyless())
-    fetched = list(cred_server.requests("/metadata/identity/oauth2/token"))
+    monkeypatch.setenv("MSI_ENDPOINT", f"{authority.endpoint}/metadata/identity/oauth2/token")
+    with own_pool(n_workers=1):
+        round_trip(keyless())
+    fetched = list(authority.requests("/metadata/identity/oauth2/token"))
     assert len(fetched) >= 2  # the probe, then object_store's own request
     assert all(s.headers["metadata"] == "true" for s in fetched)
     assert all(s.query["resource"] == ["https://storage.azure.com"] for s in fetched)
 
     # Without managed identity, the Azure CLI: a stand-in az on PATH records how it was run.
-    monkeypatch.setenv("MSI_ENDPOINT", f"{cred_server.endpoint}/nothing-here")
+    monkeypatch.setenv("MSI_ENDPOINT", f"{authority.endpoint}/nothing-here")
     _credentials.forget_probes()
     record = tmp_path / "az-args"
     az = tmp_path / "bin" / "az"
@@ -456,7 +479,7 @@ def test_azure_managed_identity_and_cli(
     expires = (datetime.datetime.now() + datetime.timedelta(hours=1)).strftime(
         "%Y-%m-%d %H:%M:%S.%f"
     )
-    answer = {"accessToken": "cli-token", "expiresOn": expires, "tokenType": "Bearer",
+    answer = {"accessToken": azure_ad_token(), "expiresOn": expires, "tokenType": "Bearer",
               "subscription": "s", "tenant": "t"}  # fmt: skip
     az.write_text(
         f"#!{sys.executable}\nimport json, sys\n"
@@ -468,8 +491,8 @@ def test_azure_managed_identity_and_cli(
     conf = keyless()
     assert dict(conf.spec().options)["use_azure_cli"] == "true"
     # object_store runs az itself, in the worker: PATH is set before the workers start.
-    with own_pool(n_workers=1), pytest.raises(ros.ObjectStoreError):
-        ros.get_object("k", conf)
+    with own_pool(n_workers=1):
+        round_trip(conf)
     assert json.loads(record.read_text())[:2] == ["account", "get-access-token"]
     assert "https://storage.azure.com/.default" in json.loads(record.read_text())
 

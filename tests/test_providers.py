@@ -256,26 +256,30 @@ def test_google_auth_credentials(cred_server: CredentialServer, tmp_path: Path) 
 
 
 def test_azure_identity_token_credentials(
-    azurite_server: RunningServer, azure_container: str, cred_server: CredentialServer,
+    azurite_https: RunningServer, oauth_container: str, authority: CredentialServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     from azure.identity import ManagedIdentityCredential
 
-    # App Service's managed identity endpoint, which azure-identity reaches over plain HTTP.
-    monkeypatch.setenv(
-        "IDENTITY_ENDPOINT", f"{cred_server.endpoint}/metadata/identity/oauth2/token"
-    )
+    # App Service's managed identity endpoint.
+    monkeypatch.setenv("IDENTITY_ENDPOINT", f"{authority.endpoint}/metadata/identity/oauth2/token")
     monkeypatch.setenv("IDENTITY_HEADER", "app-service-secret")
     provider = ros.azure_credential_provider(ManagedIdentityCredential())
     handed = provider()
-    assert isinstance(handed, ros.BearerToken) and handed.token == cred_server.bearer_token
+    assert isinstance(handed, ros.BearerToken) and handed.token == authority.bearer_token
     assert handed.expires_at is not None and handed.expires_at > utc_in(3000)
-    (asked,) = cred_server.requests("/metadata/identity/oauth2/token")
+    (asked,) = authority.requests("/metadata/identity/oauth2/token")
     assert asked.headers["x-identity-header"] == "app-service-secret"
     assert asked.query["resource"] == ["https://storage.azure.com"]
-    # Azurite takes bearer tokens over HTTPS only: the request is refused, and was made.
-    conf = ros.AzureConfig("devstoreaccount1", azure_container, host=azurite_server.endpoint,
-                           opts=ros.ClientOptions(max_retries=0), credential_provider=provider)  # fmt: skip
-    with pytest.raises(ros.ObjectStoreError) as caught:
-        ros.get_object("k", conf)
-    assert cred_server.bearer_token not in str(caught.value)
+    # Azurite (over HTTPS, --oauth basic) checks the pushed token's audience and issuer.
+    conf = ros.AzureConfig("devstoreaccount1", oauth_container, host=azurite_https.endpoint,
+                           credential_provider=provider)  # fmt: skip
+    with own_pool(n_workers=1):
+        ros.put_object("k", b"signed by azure-identity", conf)
+        assert ros.get_object("k", conf) == b"signed by azure-identity"
+    refused = ros.AzureConfig("devstoreaccount1", oauth_container, host=azurite_https.endpoint,
+                              credential_provider=lambda: ros.BearerToken("not-a-jwt"),
+                              opts=ros.ClientOptions(max_retries=0))  # fmt: skip
+    with own_pool(n_workers=1), pytest.raises(ros.PermissionDeniedError) as caught:
+        ros.get_object("k", refused)
+    assert "not-a-jwt" not in str(caught.value)
