@@ -51,6 +51,7 @@ def test_credential_process_signs_requests_and_runs_again_before_expiry(
     write_profiles(tmp_path, monkeypatch, "",
                    f"[profile proc]\ncredential_process = {script} --profile proc\n")  # fmt: skip
     conf = minio_conf(minio_server, minio_bucket, profile="proc")
+    assert str(script) not in repr(conf.spec().provider._call)  # type: ignore[union-attr]
     round_trip(conf)
     time.sleep(1.2)  # past half its two-second life: run again
     round_trip(conf)
@@ -77,6 +78,7 @@ def test_role_arn_with_source_profile_assumes_the_role_at_sts(
     conf = minio_conf(minio_server, minio_bucket, profile="role")
     provider = conf.spec().provider
     assert provider is not None and isinstance(provider._call, AssumedRole)
+    assert MINIO_SECRET not in repr(provider._call)
     round_trip(conf)  # MinIO checked the AssumeRole signature, then the session's
     value, _ = provider.current()
     assert isinstance(value, ros.AWSCredentials) and value.access_key_id != MINIO_KEY

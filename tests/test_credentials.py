@@ -235,6 +235,16 @@ def test_use_instance_metadata_skips_the_environment(
     assert cred_server.served >= 1
 
 
+def test_ecs_container_credentials_are_passed_to_object_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # object_store asks 169.254.170.2 itself (not a loopback address: no round trip here).
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/task-7")
+    options = dict(ros.AWSConfig("us-east-1", "b").spec().options)
+    assert options["container_credentials_relative_uri"] == "/v2/credentials/task-7"
+    assert "access_key_id" not in options
+
+
 def test_eks_pod_identity_credentials_sign_requests(
     minio_server: RunningServer, minio_bucket: str, cred_server: CredentialServer,
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
@@ -530,13 +540,24 @@ def test_gcs_service_account_file_signs_requests(
     assert claims["scope"] == "https://www.googleapis.com/auth/cloud-platform"
     key.public_key().verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
 
+    # Without the variable, gcloud's application-default file, here holding the same account.
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS")
     gcloud = tmp_path / "gcloud"
     gcloud.mkdir()
-    (gcloud / "application_default_credentials.json").write_text(
-        json.dumps({"type": "external_account"})
-    )
+    default = gcloud / "application_default_credentials.json"
+    default.write_text(json.dumps(account))
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(gcloud))
+    cred_server.seen.clear()
+    conf = ros.GCSConfig("bucket", host=cred_server.endpoint, opts=ros.ClientOptions(max_retries=0))
+    assert dict(conf.spec().options)["application_credentials"] == str(default)
+    with pytest.raises(ros.NotFoundError):
+        ros.get_object("k", conf)
+    (sent,) = (s for s in cred_server.seen if "authorization" in s.headers)
+    _, claims, signed, signature = jwt_parts(sent.headers["authorization"].partition(" ")[2])
+    assert claims["iss"] == "sa@p.iam.gserviceaccount.com"
+    key.public_key().verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
+
+    default.write_text(json.dumps({"type": "external_account"}))
     with pytest.raises(ros.NotSupportedError, match="'external_account' credentials"):
         ros.GCSConfig("bucket").spec()
 
