@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 ROLE = "test-role"
@@ -234,6 +235,21 @@ def jwt_parts(assertion: str) -> tuple[dict[str, object], dict[str, object], byt
         f"{head}.{claims}".encode(),
         decode(signature),
     )
+
+
+def service_account(token_uri: str) -> tuple[Any, dict[str, str]]:
+    """A new service account: its RSA private key, and the key file's contents naming
+    ``token_uri`` (where its signed JWT is exchanged for a token)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()  # fmt: skip
+    info = {"type": "service_account", "project_id": "p", "private_key_id": "kid",
+            "private_key": pem, "client_email": "sa@p.iam.gserviceaccount.com",
+            "token_uri": token_uri}  # fmt: skip
+    return key, info
 
 
 def loopback_certificates(directory: Path) -> tuple[Path, Path, Path]:

@@ -32,6 +32,7 @@ from credserver import (
     CredentialServer,
     azure_ad_token,
     jwt_parts,
+    service_account,
 )
 from emulators import (
     AZURITE_ACCOUNT,
@@ -513,15 +514,10 @@ def test_azure_managed_identity_and_cli(
 def test_gcs_service_account_file_signs_requests(
     cred_server: CredentialServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()  # fmt: skip
-    account = {"type": "service_account", "project_id": "p", "private_key_id": "kid",
-               "private_key": pem, "client_email": "sa@p.iam.gserviceaccount.com",
-               "token_uri": f"{cred_server.endpoint}/token"}  # fmt: skip
+    key, account = service_account(f"{cred_server.endpoint}/token")
     path = tmp_path / "sa.json"
     path.write_text(json.dumps(account))
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import own_pool
-from credserver import AwsKeys, CredentialServer
+from credserver import AwsKeys, CredentialServer, service_account
 from emulators import RunningServer
 from test_credentials import minio_session_keys
 
@@ -232,17 +232,10 @@ def cred_server() -> Iterator[CredentialServer]:
 
 
 def test_google_auth_credentials(cred_server: CredentialServer, tmp_path: Path) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from google.oauth2 import service_account
+    from google.oauth2 import service_account as google_service_account
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()  # fmt: skip
-    info = {"type": "service_account", "project_id": "p", "private_key_id": "kid",
-            "private_key": pem, "client_email": "sa@p.iam.gserviceaccount.com",
-            "token_uri": f"{cred_server.endpoint}/token"}  # fmt: skip
-    credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+    _, info = service_account(f"{cred_server.endpoint}/token")
+    credentials = google_service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
         info, scopes=["https://www.googleapis.com/auth/devstorage.read_write"]
     )
     conf = ros.GCSConfig("bucket", host=cred_server.endpoint, opts=ros.ClientOptions(max_retries=0),
