@@ -153,9 +153,11 @@ class Provider:
                 try:
                     self._store(self._fetch())
                 except PermissionDeniedError:
-                    # Keep what still works; fail only when nothing does.
+                    # Keep what still works; fail only when nothing does. A refusal earns one
+                    # new fetch, not one per call.
                     if self._value is None or self._expired(self._value):
                         raise
+                    self._refused = 0
             assert self._value is not None
             return self._value, self._version
 

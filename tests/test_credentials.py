@@ -286,10 +286,26 @@ def test_web_identity_is_exchanged_at_sts_and_signs_requests(
                              context=ssl.create_default_context(cafile=str(ca))).body)  # fmt: skip
     assert session in json.dumps(state["sts"])
 
+    # The same from a profile of the shared files.
+    for name in ("AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME"):
+        monkeypatch.delenv(name)
+    from_profile = f"job-{uuid.uuid4().hex[:8]}"
+    write_profiles(tmp_path, monkeypatch, "",
+                   f"[profile irsa]\nweb_identity_token_file = {token_file}\n"
+                   f"role_arn = arn:aws:iam::123456789012:role/irsa\n"
+                   f"role_session_name = {from_profile}\n")  # fmt: skip
+    conf = ros.AWSConfig("us-east-1", s3_bucket, host=moto_server.endpoint, opts=FAST,
+                         profile="irsa")  # fmt: skip
+    with own_pool(n_workers=1):
+        round_trip(conf)
+    state = json.loads(_http("GET", f"{sts.endpoint}/moto-api/data.json",
+                             context=ssl.create_default_context(cafile=str(ca))).body)  # fmt: skip
+    assert from_profile in json.dumps(state["sts"])
+
     # An STS that is not there fails the call with a connection error, never an unsigned request.
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "https://127.0.0.1:9")
     conf = ros.AWSConfig("us-east-1", s3_bucket, host=moto_server.endpoint,
-                         opts=ros.ClientOptions(max_retries=0))  # fmt: skip
+                         opts=ros.ClientOptions(max_retries=0), profile="irsa")  # fmt: skip
     with own_pool(n_workers=1), pytest.raises(ros.ObjectStoreError) as caught:
         ros.get_object("k", conf)
     assert "unsigned" not in str(caught.value)
