@@ -1,8 +1,6 @@
 """rustyobjectstore: fast object-store access (S3, Azure Blob, GCS, local files, memory) for Python,
 served by a pool of Rust worker processes built on the ``object_store`` crate."""
 
-__version__ = "0.1.0"
-
 from rustyobjectstore._api import (
     bulk_delete_objects,
     bulk_delete_objects_async,
@@ -116,6 +114,7 @@ from rustyobjectstore._providers import (
 from rustyobjectstore._reader import AsyncRangeReader, RangeReader
 from rustyobjectstore._steps import deadline
 from rustyobjectstore._streams import AsyncObjectReader, AsyncObjectWriter, ObjectWriter
+from rustyobjectstore._version import __version__
 
 __all__ = [
     "AWSCredentials",

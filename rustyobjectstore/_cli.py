@@ -31,6 +31,7 @@ from rustyobjectstore._api import (
 from rustyobjectstore._config import Config
 from rustyobjectstore._errors import ObjectStoreError
 from rustyobjectstore._objectmeta import ObjectMeta
+from rustyobjectstore._version import __version__
 
 PROG = "rustyobjectstore"
 STDIO = "-"
@@ -183,8 +184,6 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_option_flag(parser, "leading_options")
-    from rustyobjectstore import __version__
-
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 

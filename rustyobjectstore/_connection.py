@@ -16,7 +16,6 @@ from concurrent.futures import Future
 from concurrent.futures._base import FINISHED, RUNNING
 from typing import Any
 
-from rustyobjectstore import __version__
 from rustyobjectstore import _codec as codec
 from rustyobjectstore._arena import Arena
 from rustyobjectstore._binary import find_worker
@@ -41,6 +40,7 @@ from rustyobjectstore._metrics import SlotCounters
 from rustyobjectstore._providers import Provider
 from rustyobjectstore._steps import deferring
 from rustyobjectstore._transport import Closed, Transport
+from rustyobjectstore._version import __version__
 
 HANDSHAKE_TIMEOUT = 30.0
 

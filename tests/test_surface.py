@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import gzip
 import os
+import tomllib
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from emulators import RunningServer
@@ -229,3 +231,11 @@ def test_s3_copy_without_overwrite_with_copy_if_not_exists(
         ros.copy_object("src", "dst", conf, overwrite=False)
     ros.copy_object("src", "fresh", conf, overwrite=False)
     assert ros.get_object("fresh", conf) == b"new"
+
+
+def test_one_version_everywhere() -> None:
+    """The package, its wheel's metadata and the worker crate carry the same version."""
+    root = Path(__file__).resolve().parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+    crate = tomllib.loads((root / "worker" / "Cargo.toml").read_text())["package"]["version"]
+    assert ros.__version__ == project == crate
