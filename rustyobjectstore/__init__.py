@@ -99,6 +99,7 @@ from rustyobjectstore._listing import (
     AsyncListStream,
     ListIterator,
     ListStream,
+    max_entries_per_chunk,
 )
 from rustyobjectstore._metrics import Metrics, WorkerMetrics
 from rustyobjectstore._objectmeta import ObjectMeta, UpdateVersion
@@ -226,4 +227,5 @@ __all__ = [
     "sign_url",
     "sign_url_async",
     "status_code",
+    "max_entries_per_chunk",
 ]

@@ -64,6 +64,8 @@ class StaticConfig:
     n_workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     concurrency_limit: int = 512
     cache_capacity: int = 20
+    #: How long a worker keeps a built store (its HTTP client), and how long one may go unused;
+    #: 0: no limit.
     cache_ttl_secs: int = 1800
     cache_tti_secs: int = 300
     multipart_put_threshold: int = 10 * MiB
@@ -304,6 +306,14 @@ class AzureConfig(_StoreConfig):
 
     _secret_fields = ("storage_account_key", "storage_sas_token")
     _credential_fields = (*_secret_fields, "credential_provider")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.storage_account_key is not None and self.storage_sas_token is not None:
+            # Which one would sign is object_store's private choice: say so instead.
+            raise _config_error(
+                "AzureConfig takes a storage_account_key or a storage_sas_token, not both"
+            )
 
     @classmethod
     def from_connection_string(

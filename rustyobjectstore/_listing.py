@@ -102,15 +102,19 @@ class _Listing:
             self.connection.request(message, "list", self.prefix)
 
 
+def max_entries_per_chunk() -> int:
+    """How many entries a chunk of ``list_objects_stream`` holds at most (the last one may hold
+    fewer): ``len(chunk) < max_entries_per_chunk()`` never means the listing ended early."""
+    return CHUNK_ENTRIES
+
+
 class ListStream:
     """``list_objects_stream``: chunks of at most ``max_entries_per_chunk()`` metas, in key order."""
 
     def __init__(self, pool: Pool, prefix: str, conf: StoreConfig, offset: str | None) -> None:
         self._listing = _Listing(pool, prefix, conf, offset)
 
-    @staticmethod
-    def max_entries_per_chunk() -> int:
-        return CHUNK_ENTRIES
+    max_entries_per_chunk = staticmethod(max_entries_per_chunk)
 
     def next_chunk(self) -> list[ObjectMeta] | None:
         """The next chunk, or None at the end."""
@@ -130,9 +134,7 @@ class AsyncListStream:
     def __init__(self, pool: Pool, prefix: str, conf: StoreConfig, offset: str | None) -> None:
         self._listing = _Listing(pool, prefix, conf, offset)
 
-    @staticmethod
-    def max_entries_per_chunk() -> int:
-        return CHUNK_ENTRIES
+    max_entries_per_chunk = staticmethod(max_entries_per_chunk)
 
     async def next_chunk(self) -> list[ObjectMeta] | None:
         return await run_async(self._listing.next_chunk())

@@ -119,8 +119,18 @@ pub struct Signing {
 
 pub struct CacheSettings {
     pub capacity: usize,
+    /// How long a built store is kept, and how long it may go unused; zero: no limit (as in
+    /// RustyObjectStore.jl, whose users set 0 to keep clients for the life of the process).
     pub ttl: Duration,
     pub tti: Duration,
+}
+
+impl CacheSettings {
+    fn fresh(&self, entry: &Cached, now: Instant) -> bool {
+        let within =
+            |since: Instant, limit: Duration| limit.is_zero() || now.duration_since(since) < limit;
+        within(entry.created, self.ttl) && within(entry.last_used, self.tti)
+    }
 }
 
 struct Cached {
@@ -171,9 +181,7 @@ impl Stores {
         }
         let now = Instant::now();
         if let Some(entry) = lock(&self.cache).get_mut(&config) {
-            if now.duration_since(entry.created) < self.settings.ttl
-                && now.duration_since(entry.last_used) < self.settings.tti
-            {
+            if self.settings.fresh(entry, now) {
                 entry.last_used = now;
                 return Ok(Arc::clone(&entry.store));
             }
@@ -194,10 +202,7 @@ impl Stores {
     }
 
     fn evict(&self, cache: &mut HashMap<Arc<StoreConfig>, Cached>, now: Instant) {
-        cache.retain(|_, e| {
-            now.duration_since(e.created) < self.settings.ttl
-                && now.duration_since(e.last_used) < self.settings.tti
-        });
+        cache.retain(|_, e| self.settings.fresh(e, now));
         while cache.len() > self.settings.capacity.max(1) {
             let oldest = cache
                 .iter()
@@ -592,6 +597,8 @@ fn retry_config(config: &StoreConfig) -> Result<RetryConfig, ErrorInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::{ClientSettings, RetrySettings};
+    use std::collections::BTreeMap;
 
     #[test]
     fn a_file_url_must_name_an_absolute_path() {
@@ -615,5 +622,41 @@ mod tests {
             assert_eq!(err.kind, Kind::ParseUrl);
             assert!(err.message.contains("absolute"), "{}", err.message);
         }
+    }
+
+    fn cached_twice(ttl: Duration, tti: Duration) -> bool {
+        let stores = Stores::new(CacheSettings {
+            capacity: 4,
+            ttl,
+            tti,
+        });
+        let dir = std::env::temp_dir();
+        let url = format!("file://{}", dir.display());
+        stores.register(
+            1,
+            StoreConfig {
+                url,
+                options: BTreeMap::new(),
+                client: ClientSettings::default(),
+                retry: RetrySettings::default(),
+                credentials: None,
+            },
+        );
+        let first = stores.get(1).expect("a file store builds");
+        std::thread::sleep(Duration::from_millis(5));
+        let second = stores.get(1).expect("a file store builds");
+        Arc::ptr_eq(&first, &second)
+    }
+
+    #[test]
+    fn a_zero_ttl_or_tti_keeps_stores_without_limit() {
+        let long = Duration::from_secs(3600);
+        assert!(cached_twice(long, long));
+        assert!(cached_twice(Duration::ZERO, Duration::ZERO));
+        assert!(cached_twice(Duration::ZERO, long));
+        assert!(cached_twice(long, Duration::ZERO));
+        // A limit shorter than the pause between the two uses: built anew.
+        assert!(!cached_twice(Duration::from_millis(1), Duration::ZERO));
+        assert!(!cached_twice(Duration::ZERO, Duration::from_millis(1)));
     }
 }
