@@ -92,6 +92,7 @@ from rustyobjectstore._errors import (
     is_parse_url,
     is_timeout,
     is_unknown,
+    safe_message,
     status_code,
 )
 from rustyobjectstore._listing import (
@@ -228,4 +229,5 @@ __all__ = [
     "sign_url_async",
     "status_code",
     "max_entries_per_chunk",
+    "safe_message",
 ]

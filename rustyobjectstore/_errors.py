@@ -32,6 +32,7 @@ protocol.md section 6 lists the kinds; a test checks that every one maps to a cl
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 
@@ -252,6 +253,29 @@ def error_from_wire(error: Any, op: str, path: str | None) -> ObjectStoreError:
 
 
 # The seed's helpers (RustyObjectStore.jl): each takes any exception.
+
+# A storage service's XML error body (S3, Azure): its code, and its message up to the line's end
+# (Azure appends request ids and times on lines of their own).
+_BACKEND_ERROR = re.compile(r"<Error>[\s\S]*?<Code>([\s\S]*?)</Code>[\s\S]*?<Message>([^<\n]*)")
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
+
+
+def safe_message(e: BaseException) -> str | None:
+    """The text of one of this library's errors for logs that must not hold an address: every
+    URL (a bucket's host, a signed query) is removed, and a service's error body is cut down to
+    its code and message: ``get 'k': The specified key does not exist. (code: NoSuchKey,
+    reason: not_found, HTTP 404)``. The operation and the key stay. Secrets are never in an
+    error to begin with. None for another exception (as in RustyObjectStore.jl)."""
+    if not isinstance(e, ObjectStoreError):
+        return None
+    where = " ".join(part for part in (e.op, repr(e.path) if e.path else None) if part)
+    reason = e.kind if e.status_code is None else f"{e.kind}, HTTP {e.status_code}"
+    found = _BACKEND_ERROR.search(e.message)
+    if found is not None:
+        text = f"{found[2].strip()} (code: {found[1].strip()}, reason: {reason})"
+    else:
+        text = f"{_URL.sub('<url>', e.message)} (reason: {reason})"
+    return f"{where}: {text}" if where else text
 
 
 def status_code(e: BaseException) -> int | None:

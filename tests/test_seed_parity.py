@@ -6,8 +6,9 @@ import time
 import uuid
 
 import pytest
-from conftest import own_pool
+from conftest import azure_config, own_pool
 from credserver import CredentialServer
+from emulators import MINIO_KEY, RunningServer
 
 import rustyobjectstore as ros
 
@@ -60,3 +61,41 @@ def test_a_zero_cache_ttl_or_tti_means_no_limit(
         assert token_fetches_for_two_calls(cache_ttl_secs=1, cache_tti_secs=tti or 1) == 2
     finally:
         server.stop()
+
+
+def test_safe_message_keeps_the_service_code_and_message_and_drops_every_url(
+    minio_server: RunningServer, minio_bucket: str, azurite_server: RunningServer
+) -> None:
+    wrong = ros.AWSConfig("us-east-1", minio_bucket, access_key_id=MINIO_KEY,
+                          secret_access_key="wrong", host=minio_server.endpoint)  # fmt: skip
+    with pytest.raises(ros.PermissionDeniedError) as refused:
+        ros.get_object("some/key", wrong)
+    assert minio_server.endpoint in str(refused.value)  # what safe_message is for
+    assert ros.safe_message(refused.value) == (
+        "get 'some/key': The request signature we calculated does not match the signature you "
+        "provided. Check your key and signing method. (code: SignatureDoesNotMatch, reason: "
+        "permission, HTTP 403)"
+    )
+
+    missing = azure_config(azurite_server, f"missing-{uuid.uuid4().hex}")
+    with pytest.raises(ros.BucketNotFoundError) as not_there:
+        ros.get_object("k", missing)
+    # Azure's message ends at its line: the request id and time that follow are left out.
+    assert ros.safe_message(not_there.value) == (
+        "get 'k': The specified container does not exist. (code: ContainerNotFound, reason: "
+        "bucket_not_found, HTTP 404)"
+    )
+
+    nowhere = ros.AWSConfig("us-east-1", "b", access_key_id="k", secret_access_key="s",
+                            host="http://127.0.0.1:9", opts=ros.ClientOptions(max_retries=0))  # fmt: skip
+    with pytest.raises(ros.ObjectStoreConnectionError) as unreachable:
+        ros.get_object("k", nowhere)
+    safe = ros.safe_message(unreachable.value)
+    assert safe is not None and "://" not in safe and "127.0.0.1:9" not in safe
+    assert safe.startswith("get 'k': ") and safe.endswith("(reason: connection)")
+    assert "Connection refused" in safe
+
+    assert ros.safe_message(ValueError("not ours")) is None
+    assert ros.safe_message(ros.NotFoundError("plain", op="head", path="x")) == (
+        "head 'x': plain (reason: not_found)"
+    )
