@@ -1,6 +1,22 @@
 """rustyobjectstore: fast object-store access (S3, Azure Blob, GCS, local files, memory) for Python,
-served by a pool of Rust worker processes built on the ``object_store`` crate."""
+served by a pool of Rust worker processes built on the ``object_store`` crate.
 
+Every operation is a function of a key and a store configuration (``AWSConfig``, ``AzureConfig``,
+``GCSConfig`` or ``Config`` for any object_store URL), with an ``_async`` twin for asyncio:
+
+    import rustyobjectstore as ros
+
+    conf = ros.Config("memory://")  # or ros.AWSConfig("us-east-1", "mybucket"), ...
+    ros.put_object("data.csv", b"1,2,3", conf)
+    assert ros.get_object("data.csv", conf) == b"1,2,3"
+    assert [m.path for m in ros.list_objects("", conf)] == ["data.csv"]
+
+Errors are ``ObjectStoreError`` subclasses that also subclass the built-in you would catch
+(``NotFoundError`` is a ``FileNotFoundError``). The README is the guide: credentials, the command
+line, the fsspec filesystem (``rustyobjectstore.fsspec``) and how the library was tested.
+"""
+
+from rustyobjectstore import _config, _providers, _version
 from rustyobjectstore._api import (
     bulk_delete_objects,
     bulk_delete_objects_async,
@@ -29,6 +45,7 @@ from rustyobjectstore._api import (
     head_object,
     head_object_async,
     init_object_store,
+    invalidate_config,
     list_objects,
     list_objects_async,
     list_objects_stream,
@@ -108,7 +125,6 @@ from rustyobjectstore._ops import BulkDeleteFailure
 from rustyobjectstore._providers import (
     AWSCredentials,
     BearerToken,
-    CredentialProvider,
     azure_credential_provider,
     boto3_credential_provider,
     google_credential_provider,
@@ -116,7 +132,22 @@ from rustyobjectstore._providers import (
 from rustyobjectstore._reader import AsyncRangeReader, RangeReader
 from rustyobjectstore._steps import deadline
 from rustyobjectstore._streams import AsyncObjectReader, AsyncObjectWriter, ObjectWriter
-from rustyobjectstore._version import __version__
+
+# Re-bound here, with their docstrings, so that the API reference (pdoc) documents them.
+StoreConfig = _config.StoreConfig
+"""Any store configuration, the ``conf`` every operation takes:
+``AzureConfig | AWSConfig | GCSConfig | Config``. For annotations:
+``def load(key: str, conf: StoreConfig) -> bytes: return get_object(key, conf)``."""
+
+CredentialProvider = _providers.CredentialProvider
+"""A callable with no arguments returning ``AWSCredentials`` (S3) or ``BearerToken`` (Azure,
+GCS), or a coroutine function returning one; a configuration's ``credential_provider`` calls it
+on first use and again before the credentials expire:
+``GCSConfig("mybucket", credential_provider=google_credential_provider())``."""
+
+__version__: str = _version.__version__
+"""This package's version, which its worker binary shares:
+``print(rustyobjectstore.__version__)``."""
 
 __all__ = [
     "AWSCredentials",
@@ -177,6 +208,7 @@ __all__ = [
     "ReadOptions",
     "RangeNotSatisfiableError",
     "StaticConfig",
+    "StoreConfig",
     "StorageFullError",
     "UnknownError",
     "UpdateVersion",
@@ -230,4 +262,5 @@ __all__ = [
     "status_code",
     "max_entries_per_chunk",
     "safe_message",
+    "invalidate_config",
 ]

@@ -18,8 +18,9 @@ from rustyobjectstore import _directories, _files, _ops, _ranges, _signing
 from rustyobjectstore._attributes import attached
 from rustyobjectstore._codec import Region
 from rustyobjectstore._conditions import ReadOptions, conditions
-from rustyobjectstore._config import StaticConfig, StoreConfig
+from rustyobjectstore._config import StaticConfig, StoreConfig, _StoreConfig
 from rustyobjectstore._connection import Connection
+from rustyobjectstore._credentials import forget_probes
 from rustyobjectstore._directories import ListResult
 from rustyobjectstore._errors import ConfigurationError, WorkerCrashedError
 from rustyobjectstore._finalizers import later
@@ -60,8 +61,10 @@ _exiting = False
 
 
 def init_object_store(config: StaticConfig | None = None) -> None:
-    """Starts the worker pool. Calling it again with the same (or no) configuration does nothing;
-    with another one it is an error until ``shutdown_object_store()``."""
+    """Starts the worker pool (optional: the first operation starts one with the default
+    ``StaticConfig``). Calling it again with the same (or no) configuration does nothing; with
+    another one it is a ``ConfigurationError`` until ``shutdown_object_store()``:
+    ``init_object_store(StaticConfig(n_workers=8, call_timeout_secs=60))``."""
     global _pool, _settings
     with _lock:
         if _pool is not None and _pool.pid == os.getpid():
@@ -76,7 +79,8 @@ def init_object_store(config: StaticConfig | None = None) -> None:
 
 
 def shutdown_object_store() -> None:
-    """Stops every worker. Calls made afterwards start a fresh default pool."""
+    """Stops every worker. Calls made afterwards start a fresh default pool; to change the
+    pool's settings: ``shutdown_object_store(); init_object_store(StaticConfig(n_workers=2))``."""
     global _pool, _settings
     with _lock:
         pool, _pool, _settings = _pool, None, None
@@ -142,6 +146,8 @@ def get_object_into(
 async def get_object_into_async(
     path: str, buffer: Buffer, conf: StoreConfig, **options: Unpack[ReadOptions]
 ) -> int:
+    """The async twin of :func:`get_object_into`:
+    ``n = await get_object_into_async("a.csv", buf, conf)``."""
     view = _ops.writable_view(buffer)
     dest = _ops.IntoBuffer(view, path)
     when = conditions(options)
@@ -155,6 +161,7 @@ def get_object(path: str, conf: StoreConfig, **options: Unpack[ReadOptions]) -> 
 
 
 async def get_object_async(path: str, conf: StoreConfig, **options: Unpack[ReadOptions]) -> bytes:
+    """The async twin of :func:`get_object`: ``data = await get_object_async("a.csv", conf)``."""
     return await run_async(_files.as_bytes(current_pool(), conf, path, conditions(options)))
 
 
@@ -171,6 +178,8 @@ def get_object_range(
 async def get_object_range_async(
     path: str, start: int, end: int | None, conf: StoreConfig, **options: Unpack[ReadOptions]
 ) -> bytes:
+    """The async twin of :func:`get_object_range`:
+    ``footer = await get_object_range_async("t.parquet", -8, None, conf)``."""
     when = conditions(options)
     return await run_async(_ranges.one_range(current_pool(), conf, path, start, end, when))
 
@@ -192,6 +201,8 @@ async def get_object_ranges_async(
     path: str, ranges: Sequence[tuple[int, int]], conf: StoreConfig, *, coalesce: int = COALESCE,
     **options: Unpack[ReadOptions],
 ) -> list[bytes]:  # fmt: skip
+    """The async twin of :func:`get_object_ranges`:
+    ``a, b = await get_object_ranges_async("t.bin", [(0, 4), (64, 72)], conf)``."""
     when = conditions(options)
     return await run_async(_ranges.ranges_bytes(current_pool(), conf, path, ranges, coalesce, when))
 
@@ -222,6 +233,8 @@ async def get_object_ranges_into_async(
     coalesce: int = COALESCE,
     **options: Unpack[ReadOptions],
 ) -> list[int]:
+    """The async twin of :func:`get_object_ranges_into`:
+    ``sizes = await get_object_ranges_into_async(key, [(0, 1024)], [bytearray(1024)], conf)``."""
     step = _ranges.ranges_into(current_pool(), conf, path, ranges, buffers, coalesce,
                                conditions(options))  # fmt: skip
     return await run_async(step)
@@ -239,9 +252,10 @@ def open_reader(
     sequential the next ``read_ahead`` blocks are requested before they are needed; the last
     ``cache_blocks`` blocks read from are kept. A read of 64 KiB or more that jumps where no block
     is at hand (a Parquet column chunk) fetches just its bytes. ``fetch_first=False`` opens with a
-    head instead of the first block, for readers that start elsewhere (Parquet's, at the footer). It holds at most ``block_size * (read_ahead + 1)``
-    bytes of the worker's shared memory and ``block_size * cache_blocks`` of its own; close it (or
-    use ``with``). Works where a file is expected, pyarrow's readers included:
+    head instead of the first block, for readers that start elsewhere (Parquet's, at the footer).
+    It holds at most ``block_size * (read_ahead + 1)`` bytes of the worker's shared memory and
+    ``block_size * cache_blocks`` of its own; close it (or use ``with``). Works where a file is
+    expected, pyarrow's readers included:
     ``with open_reader("t.parquet", conf) as f: table = pyarrow.parquet.read_table(f)``."""
     step = opening(current_pool(), conf, path, block_size, cache_blocks, read_ahead,
                    conditions(options), fetch_first)  # fmt: skip
@@ -265,7 +279,9 @@ def get_object_to_file(
     progress: Progress | None = None, **options: Unpack[ReadOptions],
 ) -> int:  # fmt: skip
     """Downloads into ``local_path`` in bounded memory, parts in parallel; the file is replaced only
-    when the whole object has arrived. Returns the size."""
+    when the whole object has arrived. Returns the size. ``progress``, if given, is called with
+    (bytes done, bytes in all) as parts arrive:
+    ``size = get_object_to_file("big.bin", "/tmp/big.bin", conf)``."""
     step = _files.download(current_pool(), conf, path, local_path, progress, conditions(options))
     return run_sync(step)
 
@@ -274,6 +290,8 @@ async def get_object_to_file_async(
     path: str, local_path: str | os.PathLike[str], conf: StoreConfig, *,
     progress: Progress | None = None, **options: Unpack[ReadOptions],
 ) -> int:  # fmt: skip
+    """The async twin of :func:`get_object_to_file`:
+    ``size = await get_object_to_file_async("big.bin", "/tmp/big.bin", conf)``."""
     step = _files.download(current_pool(), conf, path, local_path, progress, conditions(options))
     return await run_async(step)
 
@@ -284,8 +302,9 @@ def put_object_from_file(
     attributes: Mapping[str, str] | None = None, tags: Mapping[str, str] | None = None,
 ) -> int:  # fmt: skip
     """Uploads ``local_path`` in bounded memory (a multipart upload above the threshold, parts in
-    parallel), atomically, with the ``attributes`` and ``tags`` that ``put_object`` takes. Returns
-    the size."""
+    parallel), atomically, with the ``mode``, ``attributes`` and ``tags`` that ``put_object``
+    takes. Returns the size:
+    ``size = put_object_from_file("big.bin", "/tmp/big.bin", conf, mode="create")``."""
     extra = attached(attributes, tags)
     return run_sync(_files.upload(current_pool(), conf, path, local_path, mode, progress, extra))
 
@@ -295,6 +314,8 @@ async def put_object_from_file_async(
     mode: PutMode = "overwrite", progress: Progress | None = None,
     attributes: Mapping[str, str] | None = None, tags: Mapping[str, str] | None = None,
 ) -> int:  # fmt: skip
+    """The async twin of :func:`put_object_from_file`:
+    ``size = await put_object_from_file_async("big.bin", "/tmp/big.bin", conf)``."""
     extra = attached(attributes, tags)
     step = _files.upload(current_pool(), conf, path, local_path, mode, progress, extra)
     return await run_async(step)
@@ -305,7 +326,8 @@ def get_object_view(
     path: str, conf: StoreConfig, **options: Unpack[ReadOptions]
 ) -> Iterator[memoryview]:
     """A read-only view of the object in the worker's shared memory, without a copy; the memory is
-    given back when the block ends, after which the view raises ``ValueError`` on use."""
+    given back when the block ends, after which the view raises ``ValueError`` on use:
+    ``with get_object_view("a.csv", conf) as view: total = sum(view)``."""
     conn, region, size = run_sync(_files.view(current_pool(), conf, path, conditions(options)))
     with _lease(conn, region, size) as view:
         yield view
@@ -315,6 +337,8 @@ def get_object_view(
 async def get_object_view_async(
     path: str, conf: StoreConfig, **options: Unpack[ReadOptions]
 ) -> AsyncIterator[memoryview]:
+    """The async twin of :func:`get_object_view`:
+    ``async with get_object_view_async("a.csv", conf) as view: total = sum(view)``."""
     step = _files.view(current_pool(), conf, path, conditions(options))
     conn, region, size = await run_async(step)
     with _lease(conn, region, size) as view:
@@ -359,6 +383,8 @@ async def put_object_async(
     path: str, data: Buffer, conf: StoreConfig, *, mode: PutMode = "overwrite",
     attributes: Mapping[str, str] | None = None, tags: Mapping[str, str] | None = None,
 ) -> int:  # fmt: skip
+    """The async twin of :func:`put_object`:
+    ``n = await put_object_async("a.csv", data, conf, mode="create")``."""
     extra = attached(attributes, tags)
     view = _ops.readable_view(data)
     fill = _ops.fill_from(view)
@@ -368,10 +394,14 @@ async def put_object_async(
 
 
 def delete_object(path: str, conf: StoreConfig) -> None:
+    """Deletes the object at ``path``. A key that is not there is no error on S3 or ``memory://``
+    but a ``NotFoundError`` on ``file://``, as each backend answers (``bulk_delete_objects``
+    skips it everywhere): ``delete_object("a.csv", conf)``."""
     run_sync(_ops.delete(current_pool(), conf, path))
 
 
 async def delete_object_async(path: str, conf: StoreConfig) -> None:
+    """The async twin of :func:`delete_object`: ``await delete_object_async("a.csv", conf)``."""
     await run_async(_ops.delete(current_pool(), conf, path))
 
 
@@ -384,18 +414,22 @@ def head_object(path: str, conf: StoreConfig, **options: Unpack[ReadOptions]) ->
 async def head_object_async(
     path: str, conf: StoreConfig, **options: Unpack[ReadOptions]
 ) -> ObjectMeta:
+    """The async twin of :func:`head_object`: ``meta = await head_object_async("a.csv", conf)``."""
     return await run_async(_ops.head(current_pool(), conf, path, conditions(options)))
 
 
 def list_objects(prefix: str, conf: StoreConfig, *, offset: str | None = None) -> ListIterator:
     """Every object whose key starts with ``prefix`` (a plain string prefix), in key order, as pages
-    arrive; with ``offset``, only keys after it."""
+    arrive; with ``offset``, only keys after it. ``close()`` stops early:
+    ``for meta in list_objects("logs/", conf, offset="logs/2026-01"): print(meta.path)``."""
     return ListIterator(current_pool(), prefix, conf, offset)
 
 
 def list_objects_async(
     prefix: str, conf: StoreConfig, *, offset: str | None = None
 ) -> AsyncListIterator:
+    """The async twin of :func:`list_objects`:
+    ``async for meta in list_objects_async("logs/", conf): ...``."""
     return AsyncListIterator(current_pool(), prefix, conf, offset)
 
 
@@ -408,52 +442,67 @@ def list_with_delimiter(prefix: str, conf: StoreConfig) -> ListResult:
 
 
 async def list_with_delimiter_async(prefix: str, conf: StoreConfig) -> ListResult:
+    """The async twin of :func:`list_with_delimiter`:
+    ``top = await list_with_delimiter_async("data/", conf)``."""
     return await run_async(_directories.one_level(current_pool(), conf, prefix))
 
 
 def list_objects_stream(prefix: str, conf: StoreConfig, *, offset: str | None = None) -> ListStream:
-    """The listing in chunks: ``next_chunk()`` (None at the end), ``finish()`` to stop early."""
+    """The listing of ``list_objects`` in chunks of at most ``max_entries_per_chunk()`` metas:
+    ``next_chunk()`` (None at the end), ``finish()`` to stop early, or iterate over it:
+    ``s = list_objects_stream("logs/", conf); chunk = s.next_chunk(); s.finish()``."""
     return ListStream(current_pool(), prefix, conf, offset)
 
 
 def list_objects_stream_async(
     prefix: str, conf: StoreConfig, *, offset: str | None = None
 ) -> AsyncListStream:
+    """The async twin of :func:`list_objects_stream`:
+    ``async for chunk in list_objects_stream_async("logs/", conf): ...``."""
     return AsyncListStream(current_pool(), prefix, conf, offset)
 
 
 def bulk_delete_objects(paths: Iterable[str], conf: StoreConfig) -> list[BulkDeleteFailure]:
     """Deletes many keys, batched the way the backend allows; returns the keys that failed, with
-    their errors (empty on success). A key that was already gone is not a failure."""
+    their errors (empty on success). A key that was already gone is not a failure:
+    ``failed = bulk_delete_objects(keys, conf); assert not failed, failed[0].error``."""
     return run_sync(_ops.bulk_delete(current_pool(), conf, list(paths)))
 
 
 async def bulk_delete_objects_async(
     paths: Iterable[str], conf: StoreConfig
 ) -> list[BulkDeleteFailure]:
+    """The async twin of :func:`bulk_delete_objects`:
+    ``failed = await bulk_delete_objects_async(keys, conf)``."""
     return await run_async(_ops.bulk_delete(current_pool(), conf, list(paths)))
 
 
 def copy_object(src: str, dst: str, conf: StoreConfig, *, overwrite: bool = True) -> None:
     """Copies within the store; with ``overwrite=False`` an existing ``dst`` is an
-    ``AlreadyExistsError`` (or ``NotSupportedError`` where the backend cannot check atomically)."""
+    ``AlreadyExistsError`` (or ``NotSupportedError`` where the backend cannot check atomically):
+    ``copy_object("a.csv", "backup/a.csv", conf, overwrite=False)``."""
     run_sync(_ops.copy(current_pool(), conf, "copy", src, dst, overwrite))
 
 
 async def copy_object_async(
     src: str, dst: str, conf: StoreConfig, *, overwrite: bool = True
 ) -> None:
+    """The async twin of :func:`copy_object`:
+    ``await copy_object_async("a.csv", "b.csv", conf)``."""
     await run_async(_ops.copy(current_pool(), conf, "copy", src, dst, overwrite))
 
 
 def rename_object(src: str, dst: str, conf: StoreConfig, *, overwrite: bool = True) -> None:
-    """Moves within the store (a copy then a delete where the backend has no rename)."""
+    """Moves within the store (a copy then a delete where the backend has no rename);
+    ``overwrite=False`` as for ``copy_object``: ``rename_object("b.csv", "c.csv", conf)``."""
     run_sync(_ops.copy(current_pool(), conf, "rename", src, dst, overwrite))
 
 
 async def rename_object_async(
     src: str, dst: str, conf: StoreConfig, *, overwrite: bool = True
 ) -> None:
+    """The async twin of :func:`rename_object`:
+    ``await rename_object_async("b.csv", "c.csv", conf)``."""
     await run_async(_ops.copy(current_pool(), conf, "rename", src, dst, overwrite))
 
 
@@ -466,7 +515,9 @@ def get_object_stream(
     **options: Unpack[ReadOptions],
 ) -> ObjectStreamReader:
     """A readable binary file object over the object, decompressed in the worker when
-    ``decompress`` is "gzip", "deflate", "zlib" or "zstd". Close it (or use ``with``)."""
+    ``decompress`` is "gzip", "deflate", "zlib" or "zstd"; its ``meta`` is the object's. Close it
+    (or use ``with``):
+    ``with get_object_stream("a.csv.gz", conf, decompress="gzip") as f: header = f.readline()``."""
     check_codec(decompress)
     reader, meta = run_sync(
         get_stream(current_pool(), conf, path, decompress, progress, conditions(options))
@@ -482,6 +533,8 @@ async def get_object_stream_async(
     progress: Progress | None = None,
     **options: Unpack[ReadOptions],
 ) -> AsyncObjectReader:
+    """The async twin of :func:`get_object_stream`: ``async with await
+    get_object_stream_async("a.gz", conf, decompress="gzip") as f: data = await f.read()``."""
     check_codec(decompress)
     reader, meta = await run_async(
         get_stream(current_pool(), conf, path, decompress, progress, conditions(options))
@@ -500,7 +553,8 @@ def put_object_stream(
 ) -> ObjectWriter:
     """A writable binary file object; ``close()`` stores the object atomically, ``cancel()`` drops
     it. Compressed in the worker when ``compress`` names a codec. ``attributes`` and ``tags`` as
-    ``put_object`` takes them."""
+    ``put_object`` takes them; leaving a ``with`` block by an exception cancels:
+    ``with put_object_stream("a.csv.zst", conf, compress="zstd") as f: f.write(b"1,2")``."""
     check_codec(compress)
     extra = attached(attributes, tags)
     step = put_stream(current_pool(), conf, path, compress, progress, extra)
@@ -516,6 +570,8 @@ async def put_object_stream_async(
     attributes: Mapping[str, str] | None = None,
     tags: Mapping[str, str] | None = None,
 ) -> AsyncObjectWriter:
+    """The async twin of :func:`put_object_stream`: ``async with await
+    put_object_stream_async("a.zst", conf, compress="zstd") as f: await f.write(data)``."""
     check_codec(compress)
     extra = attached(attributes, tags)
     step = put_stream(current_pool(), conf, path, compress, progress, extra)
@@ -535,14 +591,41 @@ def sign_url(method: str, path: str, expires_in: float | timedelta, conf: StoreC
 async def sign_url_async(
     method: str, path: str, expires_in: float | timedelta, conf: StoreConfig
 ) -> str:
+    """The async twin of :func:`sign_url`:
+    ``url = await sign_url_async("GET", "a.csv", 600, conf)``."""
     return await run_async(_signing.sign(current_pool(), conf, method, path, expires_in))
+
+
+def invalidate_config(conf: StoreConfig | None = None) -> None:
+    """Drops what was built for ``conf``, as RustyObjectStore.jl's ``invalidate_config``: the
+    credentials its default chain found and, in every worker, its HTTP client and the
+    credentials object_store fetched. The next call resolves and builds them anew, so keys
+    rotated in the environment, a profile or a metadata service are picked up. With no
+    argument, every worker drops every built store (memory stores keep their objects), and the
+    metadata-service probes are forgotten; configuration objects resolve their chain again only
+    when passed here themselves.
+
+    ``invalidate_config(conf)`` after ``os.environ["AWS_SECRET_ACCESS_KEY"] = new``."""
+    if conf is not None and not isinstance(conf, _StoreConfig):
+        raise TypeError(f"expected a store configuration or None, got {type(conf).__name__}")
+    spec = None if conf is None else conf._forget_spec()
+    if conf is None:
+        forget_probes()
+    elif spec is None:
+        return  # never used: nothing was resolved or built
+    pool = _pool
+    if pool is not None and pool.pid == os.getpid():
+        for connection in pool.connections:
+            connection.invalidate(spec)
 
 
 def current_metrics() -> Metrics:
     """Counters of the running pool, per worker and in total: requests by operation, bytes in and
-    out, failures by kind, HTTP requests and retries, calls in flight, worker restarts."""
+    out, failures by kind, HTTP requests and retries, calls in flight, worker restarts:
+    ``retries = current_metrics().total.retries``."""
     return run_sync(_ops.metrics(current_pool()))
 
 
 async def current_metrics_async() -> Metrics:
+    """The async twin of :func:`current_metrics`: ``metrics = await current_metrics_async()``."""
     return await run_async(_ops.metrics(current_pool()))

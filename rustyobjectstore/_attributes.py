@@ -34,7 +34,8 @@ class Attributes(Mapping[str, str]):
     """An object's attributes as a read answers them (``ObjectMeta.attributes``): the standard
     headers under their canonical names (``"Content-Type"``), user metadata in lowercase. Immutable
     and hashable, like the ``ObjectMeta`` that holds it. What a store sets by itself shows too (S3
-    and Azure answer every read with a ``Content-Type``)."""
+    and Azure answer every read with a ``Content-Type``):
+    ``kind = head_object("a.csv", conf).attributes.get("Content-Type")``."""
 
     __slots__ = ("_items",)
 

@@ -237,6 +237,11 @@ def ping() -> Message:
     return {"op": "ping"}
 
 
+def invalidate(store: int | None) -> Message:
+    """Asks the worker to drop the built store ``store`` (every one when None)."""
+    return {"op": "invalidate"} if store is None else {"op": "invalidate", "store": store}
+
+
 def cancel(target: int) -> Message:
     """Asks the worker to stop request ``target``, which still gets its one response."""
     return {"op": "cancel", "target": target}

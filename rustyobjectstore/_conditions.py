@@ -23,7 +23,8 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 class ReadOptions(TypedDict, total=False):
-    """The keyword arguments of every read function."""
+    """The keyword arguments of every read function (a ``TypedDict``, for type checkers):
+    ``data = get_object("a.csv", conf, if_match=meta.e_tag)``."""
 
     if_match: str
     """Read only if the object's e_tag is this one (or one of these, comma-separated), else

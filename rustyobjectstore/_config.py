@@ -59,7 +59,9 @@ def _strip_strings(obj: object) -> None:
 
 @dataclass(frozen=True)
 class StaticConfig:
-    """Settings of the worker pool, fixed for its life."""
+    """Settings of the worker pool, fixed for its life; given to ``init_object_store`` before
+    the first call (README, "API", lists the fields and their defaults):
+    ``init_object_store(StaticConfig(n_workers=8, call_timeout_secs=60))``."""
 
     n_workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     concurrency_limit: int = 512
@@ -143,7 +145,9 @@ def _config_error(message: str) -> Exception:
 
 @dataclass(frozen=True)
 class ClientOptions:
-    """HTTP client settings passed to object_store; ``None`` keeps object_store's default."""
+    """HTTP client settings passed to object_store; ``None`` keeps object_store's default. Every
+    store configuration takes one as ``opts``:
+    ``AWSConfig("us-east-1", "mybucket", opts=ClientOptions(request_timeout_secs=10))``."""
 
     request_timeout_secs: float | None = None  # object_store: 30 s
     connect_timeout_secs: float | None = None  # 5 s
@@ -154,6 +158,7 @@ class ClientOptions:
     backoff_exp_base: float | None = None  # 2
 
     def client_settings(self) -> dict[str, Any]:
+        """The timeouts that are set, as the worker's ``register`` frame names them."""
         pairs = {
             "timeout_secs": self.request_timeout_secs,
             "connect_timeout_secs": self.connect_timeout_secs,
@@ -161,6 +166,7 @@ class ClientOptions:
         return {k: float(v) for k, v in pairs.items() if v is not None}
 
     def retry_settings(self) -> dict[str, Any]:
+        """The retry settings that are set, as the worker's ``register`` frame names them."""
         pairs: dict[str, Any] = {
             "max_retries": self.max_retries,
             "retry_timeout_secs": self.retry_timeout_secs,
@@ -278,6 +284,10 @@ class _StoreConfig:
     def _build_spec(self) -> StoreSpec:
         raise NotImplementedError
 
+    def _forget_spec(self) -> StoreSpec | None:
+        """Drops the cached spec, so that the next use resolves the credential chain again."""
+        return self.__dict__.pop("_spec", None)  # type: ignore[no-any-return]
+
 
 def _endpoint(host: str | None) -> dict[str, str | None]:
     if host is None:
@@ -292,7 +302,8 @@ def _endpoint(host: str | None) -> dict[str, str | None]:
 class AzureConfig(_StoreConfig):
     """An Azure Blob container. Without a key or SAS token, the credentials come from the
     environment's chain (README, "Credentials"); ``anonymous=True`` sends unsigned requests to a
-    public container."""
+    public container. ``host`` is another endpoint (Azurite's, with the account in its path):
+    ``AzureConfig("myaccount", "mycontainer", storage_account_key=key)``."""
 
     storage_account_name: str
     container_name: str
@@ -344,7 +355,8 @@ class AWSConfig(_StoreConfig):
     """An S3 bucket (or one of an S3-compatible server at ``host``). Without keys, the
     credentials come from AWS's default chain: the environment, ``profile`` (or ``AWS_PROFILE``)
     in the shared files, web identity, container credentials, instance metadata (README,
-    "Credentials"); ``anonymous=True`` sends unsigned requests to a public bucket."""
+    "Credentials"); ``anonymous=True`` sends unsigned requests to a public bucket:
+    ``AWSConfig("us-east-1", "mybucket", host="http://127.0.0.1:9000", profile="minio")``."""
 
     region: str
     bucket_name: str
@@ -392,7 +404,9 @@ class AWSConfig(_StoreConfig):
 class GCSConfig(_StoreConfig):
     """A Google Cloud Storage bucket. Without a service-account key, the credentials come from
     ``GOOGLE_APPLICATION_CREDENTIALS``, gcloud's application-default file or the metadata server
-    (README, "Credentials"); ``anonymous=True`` sends unsigned requests to a public bucket."""
+    (README, "Credentials"); ``anonymous=True`` sends unsigned requests to a public bucket.
+    ``service_account_key`` is a service-account JSON key's text, and ``host`` another endpoint
+    (an emulator's): ``GCSConfig("mybucket", service_account_key=Path("sa.json").read_text())``."""
 
     bucket_name: str
     service_account_key: str | None = None

@@ -246,6 +246,17 @@ class Connection:
                 self._stores[spec] = number
         return number
 
+    def invalidate(self, spec: StoreSpec | None) -> None:
+        """Has the worker drop its built store of ``spec`` (every one when None), if it has one."""
+        with self._lock:
+            number = None if spec is None else self._stores.get(spec)
+            if spec is not None and number is None:
+                return  # never registered here: nothing built
+            try:
+                self._send(codec.invalidate(number))
+            except OSError:
+                pass  # the worker is gone, and its stores with it
+
     def hold_credentials(self, provider: int, version: int, fields: dict[str, Any]) -> None:
         """Sends a provider's credentials, unless the worker holds these or newer ones already."""
         if self._held.get(provider, 0) >= version:

@@ -20,7 +20,8 @@ PAGE_ENTRIES = 5000  # objects and prefixes per answer: far below the frame limi
 class ListResult:
     """``objects``: the objects directly under the prefix's "directory" whose keys start with the
     prefix; ``common_prefixes``: the "subdirectories" there, as keys without the trailing ``/``
-    (``"data/year=2026"``). Each in key order."""
+    (``"data/year=2026"``). Each in key order:
+    ``for sub in list_with_delimiter("data/", conf).common_prefixes: print(sub)``."""
 
     objects: list[ObjectMeta]
     common_prefixes: list[str]

@@ -109,7 +109,9 @@ def max_entries_per_chunk() -> int:
 
 
 class ListStream:
-    """``list_objects_stream``: chunks of at most ``max_entries_per_chunk()`` metas, in key order."""
+    """What ``list_objects_stream`` returns: chunks (lists) of at most ``max_entries_per_chunk()``
+    metas, in key order, by ``next_chunk()`` or iteration:
+    ``for chunk in list_objects_stream("logs/", conf): print(len(chunk))``."""
 
     def __init__(self, pool: Pool, prefix: str, conf: StoreConfig, offset: str | None) -> None:
         self._listing = _Listing(pool, prefix, conf, offset)
@@ -121,6 +123,7 @@ class ListStream:
         return run_sync(self._listing.next_chunk())
 
     def finish(self) -> bool:
+        """Stops the listing early; True the first time, False after (or at the end)."""
         return self._listing.finish()
 
     def __iter__(self) -> Iterator[list[ObjectMeta]]:
@@ -129,7 +132,8 @@ class ListStream:
 
 
 class AsyncListStream:
-    """``list_objects_stream_async``: ``await next_chunk()``, ``finish()``, ``async for chunk``."""
+    """What ``list_objects_stream_async`` returns: ``await next_chunk()``, ``finish()``, or
+    ``async for chunk in list_objects_stream_async("logs/", conf): print(len(chunk))``."""
 
     def __init__(self, pool: Pool, prefix: str, conf: StoreConfig, offset: str | None) -> None:
         self._listing = _Listing(pool, prefix, conf, offset)
@@ -137,9 +141,11 @@ class AsyncListStream:
     max_entries_per_chunk = staticmethod(max_entries_per_chunk)
 
     async def next_chunk(self) -> list[ObjectMeta] | None:
+        """The next chunk, or None at the end."""
         return await run_async(self._listing.next_chunk())
 
     def finish(self) -> bool:
+        """Stops the listing early; True the first time, False after (or at the end)."""
         return self._listing.finish()
 
     async def __aiter__(self) -> AsyncIterator[list[ObjectMeta]]:
@@ -148,7 +154,8 @@ class AsyncListStream:
 
 
 class ListIterator(Iterator[ObjectMeta]):
-    """``list_objects``: each ``ObjectMeta`` in key order, as pages arrive; ``close()`` stops."""
+    """What ``list_objects`` returns: each ``ObjectMeta`` in key order, as pages arrive;
+    ``close()`` stops early: ``sizes = {m.path: m.size for m in list_objects("logs/", conf)}``."""
 
     def __init__(self, pool: Pool, prefix: str, conf: StoreConfig, offset: str | None) -> None:
         self._stream = ListStream(pool, prefix, conf, offset)
@@ -166,11 +173,16 @@ class ListIterator(Iterator[ObjectMeta]):
         return self._buffered.pop()
 
     def close(self) -> None:
+        """Stops the listing early: the iterator is exhausted from here on."""
         self._buffered = []
         self._stream.finish()
 
 
 class AsyncListIterator(AsyncIterator[ObjectMeta]):
+    """What ``list_objects_async`` returns: each ``ObjectMeta`` in key order, as pages arrive;
+    ``await aclose()`` stops early:
+    ``paths = [m.path async for m in list_objects_async("logs/", conf)]``."""
+
     def __init__(self, pool: Pool, prefix: str, conf: StoreConfig, offset: str | None) -> None:
         self._stream = AsyncListStream(pool, prefix, conf, offset)
         self._buffered: list[ObjectMeta] = []
@@ -187,5 +199,6 @@ class AsyncListIterator(AsyncIterator[ObjectMeta]):
         return self._buffered.pop()
 
     async def aclose(self) -> None:
+        """Stops the listing early: the iterator is exhausted from here on."""
         self._buffered = []
         self._stream.finish()

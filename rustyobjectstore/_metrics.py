@@ -48,7 +48,9 @@ class SlotCounters:
 
 @dataclass(frozen=True)
 class WorkerMetrics:
-    """One pool slot (or, in ``Metrics.total``, all of them)."""
+    """One pool slot (or, in ``Metrics.total``, all of them), counted since the pool started
+    (``http_requests`` and ``retries``: since the slot's current worker started):
+    ``current_metrics().total.failures.get("not_found", 0)``."""
 
     #: frames sent, by protocol op ("get", "put", "multipart_part", "list", ...)
     requests: dict[str, int] = field(default_factory=dict)
@@ -68,6 +70,9 @@ class WorkerMetrics:
 
 @dataclass(frozen=True)
 class Metrics:
+    """What ``current_metrics()`` returns: the counters of every pool slot (``workers``) and their
+    sum (``total``): ``print(current_metrics().total.requests)``."""
+
     total: WorkerMetrics
     workers: list[WorkerMetrics]
 

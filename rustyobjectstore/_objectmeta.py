@@ -1,6 +1,9 @@
-"""``ObjectMeta``: what a head or a listing says of one object."""
+"""``ObjectMeta``: what a head or a listing says of one object.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: a named tuple's ``__new__`` keeps its annotations
+as strings that nothing outside this module can resolve (the API reference would show them
+unresolved), so they are evaluated when the class is made.
+"""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -24,7 +27,8 @@ class ObjectMeta(NamedTuple):
     """One object: its key, size in bytes, last modification (UTC), the version tokens a
     conditional write or read names (``e_tag``, and ``version`` where the store keeps versions),
     and the ``attributes`` a read answers with: ``head_object``, the readers and streams fill them
-    (``rustyobjectstore._attributes``); a listing does not carry them, so there they are ``None``.
+    (``rustyobjectstore._attributes``); a listing does not carry them, so there they are ``None``:
+    ``meta = head_object("a.csv", conf); print(meta.size, meta.last_modified, meta.e_tag)``.
 
     A named tuple: listings build one per key, and a tuple is the cheapest immutable object
     Python makes (a frozen dataclass costs twice as much)."""
@@ -37,7 +41,7 @@ class ObjectMeta(NamedTuple):
     attributes: Attributes | None = None
 
     @classmethod
-    def from_wire(cls, meta: Any) -> ObjectMeta:
+    def from_wire(cls, meta: Any) -> "ObjectMeta":
         """One meta map (protocol.md section 5)."""
         try:
             path, size = meta["path"], meta["size"]
@@ -55,7 +59,7 @@ class ObjectMeta(NamedTuple):
             raise ProtocolError(f"malformed object metadata {meta!r}: {exc}") from None
 
     @classmethod
-    def from_columns(cls, objects: Any) -> list[ObjectMeta]:
+    def from_columns(cls, objects: Any) -> "list[ObjectMeta]":
         """A listing page: one array per field, the n-th entries of all five making one meta. The
         loops run in C (``map``), which is what makes a listing cheap per entry; the frame decoder
         has already made the ``last_modified`` timestamps datetimes."""

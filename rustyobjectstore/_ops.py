@@ -499,7 +499,8 @@ def _copy_once(
 
 @dataclass(frozen=True)
 class BulkDeleteFailure:
-    """A key that ``bulk_delete_objects`` could not delete, and why."""
+    """A key that ``bulk_delete_objects`` could not delete (``path``), and why (``error``, an
+    ``ObjectStoreError``): ``for f in bulk_delete_objects(keys, conf): print(f.path, f.error)``."""
 
     path: str
     error: ObjectStoreError

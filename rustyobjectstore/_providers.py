@@ -39,7 +39,8 @@ PROVIDER_LOOP_THREAD = "rustyobjectstore-providers"
 @dataclass(frozen=True, repr=False)
 class AWSCredentials:
     """What an AWS credential provider returns: keys, an optional session token and, for
-    temporary credentials, when they expire (an aware datetime)."""
+    temporary credentials, when they expire (an aware datetime); its repr hides the secrets:
+    ``AWSConfig("us-east-1", "b", credential_provider=lambda: AWSCredentials(key_id, secret))``."""
 
     access_key_id: str
     secret_access_key: str
@@ -53,7 +54,9 @@ class AWSCredentials:
 @dataclass(frozen=True, repr=False)
 class BearerToken:
     """What an Azure or GCS credential provider returns: an OAuth2 access token (for Azure, one
-    for the scope ``https://storage.azure.com/.default``) and when it expires."""
+    for the scope ``https://storage.azure.com/.default``) and when it expires (an aware
+    datetime); its repr hides the token:
+    ``BearerToken(token, expires_at=datetime.now(timezone.utc) + timedelta(hours=1))``."""
 
     token: str
     expires_at: datetime.datetime | None = None

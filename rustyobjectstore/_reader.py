@@ -93,7 +93,8 @@ class RangeReader(io.BufferedIOBase):
     """What ``open_reader`` returns: a read-only, seekable binary file over one version of an
     object. ``size`` and ``meta`` are the object's; a read after the object changed raises
     ``PreconditionFailedError`` rather than mixing versions. Safe to share between threads (one
-    operation at a time)."""
+    operation at a time):
+    ``with open_reader("t.bin", conf) as f: f.seek(-8, io.SEEK_END); footer = f.read()``."""
 
     mode = "rb"
 
@@ -106,6 +107,7 @@ class RangeReader(io.BufferedIOBase):
 
     @property
     def size(self) -> int:
+        """The object's size in bytes (of the version opened)."""
         return self._blocks.size
 
     def _open_blocks(self) -> Blocks:
@@ -141,6 +143,8 @@ class RangeReader(io.BufferedIOBase):
             return run_sync(read_bytes(blocks, n)) if data is None else data
 
     def readinto(self, buffer: Buffer) -> int:
+        """Reads from the position into ``buffer`` (any writable buffer) until it is full or the
+        object ends; returns how many bytes, 0 at the end."""
         view = writable_view(buffer)
         with self._lock:
             blocks = self._open_blocks()
@@ -148,6 +152,7 @@ class RangeReader(io.BufferedIOBase):
             return run_sync(read_into(blocks, view)) if got is None else got
 
     def readinto1(self, buffer: Buffer) -> int:
+        """``readinto``, but no further than the end of the block at the position."""
         view = writable_view(buffer)
         with self._lock:
             blocks = self._open_blocks()
@@ -195,7 +200,8 @@ class RangeReader(io.BufferedIOBase):
 
 class AsyncRangeReader:
     """What ``open_reader_async`` returns: ``await read()``, ``readinto()``, ``readline()``,
-    ``seek()``, ``tell()``, ``close()``; ``async with`` and ``async for line in reader``."""
+    ``seek()``, ``tell()``, ``close()``; ``async with`` and ``async for line in reader``:
+    ``async with await open_reader_async("a.log", conf) as f: first = await f.readline()``."""
 
     def __init__(self, blocks: Blocks) -> None:
         self._blocks = blocks
@@ -207,10 +213,12 @@ class AsyncRangeReader:
 
     @property
     def size(self) -> int:
+        """The object's size in bytes (of the version opened)."""
         return self._blocks.size
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` was called."""
         return self._blocks.closed
 
     def _open_blocks(self) -> Blocks:
@@ -219,6 +227,8 @@ class AsyncRangeReader:
         return self._blocks
 
     async def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes from the position (to the end when ``size`` is negative or None);
+        ``b""`` at the end."""
         n = _size_arg(size)
         async with self._lock:
             blocks = self._open_blocks()
@@ -226,6 +236,8 @@ class AsyncRangeReader:
             return await run_async(read_bytes(blocks, n)) if data is None else data
 
     async def readinto(self, buffer: Buffer) -> int:
+        """Reads from the position into ``buffer`` (any writable buffer) until it is full or the
+        object ends; returns how many bytes, 0 at the end."""
         view = writable_view(buffer)
         async with self._lock:
             blocks = self._open_blocks()
@@ -233,6 +245,7 @@ class AsyncRangeReader:
             return await run_async(read_into(blocks, view)) if got is None else got
 
     async def readline(self, size: int | None = -1) -> bytes:
+        """The next line, its ``\\n`` included (at most ``size`` bytes); ``b""`` at the end."""
         n = _size_arg(size)
         async with self._lock:
             blocks = self._open_blocks()
@@ -240,13 +253,17 @@ class AsyncRangeReader:
             return await run_async(read_line(blocks, n)) if line is None else line
 
     async def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Moves the position as ``io.IOBase.seek`` does (``whence`` 0, 1 or 2) and returns it;
+        nothing is fetched until the next read."""
         async with self._lock:
             return _seek(self._open_blocks(), offset, whence)
 
     async def tell(self) -> int:
+        """The position."""
         return self._open_blocks().pos
 
     async def close(self) -> None:
+        """Lets go of the blocks and their shared memory; reads raise ``ValueError`` after."""
         async with self._lock:
             self._blocks.discard()
 

@@ -60,7 +60,8 @@ default_timeout: float | None = None
 def deadline(seconds: float) -> Iterator[None]:
     """Every call made in the block (on this thread, or in this asyncio task) must finish within
     ``seconds`` of entering it, or raise ``DeadlineExceededError``; its worker is told to stop the
-    requests it was waiting for. Blocks nest: the earlier deadline wins."""
+    requests it was waiting for. Blocks nest: the earlier deadline wins:
+    ``with deadline(5): data = get_object("a.csv", conf)``."""
     if not seconds > 0:
         raise ValueError(f"a deadline must be a positive number of seconds, got {seconds!r}")
     mine = Deadline(time.monotonic() + seconds, seconds)

@@ -179,16 +179,22 @@ def get_stream(
 
 
 class AsyncObjectReader:
-    """``get_object_stream_async``: ``await read()``, ``await close()``, ``async with``."""
+    """What ``get_object_stream_async`` returns: ``await read()``, ``await close()``, ``meta``,
+    ``async with``: ``async with await get_object_stream_async("a.csv", conf) as f: data = await
+    f.read()``."""
 
     def __init__(self, reader: _Reader, meta: ObjectMeta) -> None:
         self._reader = reader
         self.meta = meta
 
     async def readinto(self, buffer: Buffer) -> int:
+        """Reads up to ``len(buffer)`` bytes into ``buffer`` (any writable buffer); returns how
+        many, 0 at the end."""
         return await run_async(read_into(self._reader, writable_view(buffer)))
 
     async def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes, or everything left when ``size`` is negative; ``b""`` at the
+        end."""
         if size >= 0:
             chunk = bytearray(size)
             return bytes(memoryview(chunk)[: await self.readinto(chunk)])
@@ -198,6 +204,7 @@ class AsyncObjectReader:
         return b"".join(parts)
 
     async def close(self) -> None:
+        """Closes the stream; the worker lets go of it. Closing twice does nothing."""
         if self._reader.conn.alive:
             await run_async(close_stream(self._reader, "read_close"))
         self._reader.closed = True
@@ -312,7 +319,8 @@ def put_stream(
 class ObjectWriter(io.RawIOBase):
     """``put_object_stream``: ``write()`` as often as you like; ``close()`` (or ``shutdown()``)
     stores the object atomically, ``cancel()`` drops it. Leaving a ``with`` block by an exception
-    cancels; a writer that is garbage-collected unclosed is cancelled, never completed."""
+    cancels; a writer that is garbage-collected unclosed is cancelled, never completed:
+    ``with put_object_stream("a.csv", conf) as f: f.write(b"1,2")``."""
 
     def __init__(self, writer: _Writer) -> None:
         super().__init__()
@@ -322,6 +330,8 @@ class ObjectWriter(io.RawIOBase):
         return True
 
     def write(self, data: Buffer) -> int:
+        """Takes ``data`` (any bytes-like) and returns ``len(data)``; whole parts go to the worker
+        as they fill, the rest on ``close()``. ``ValueError`` once the writer is closed."""
         if self.closed:
             raise ValueError("write to a closed object stream")
         return run_sync(write_data(self._writer, readable_view(data)))
@@ -331,6 +341,8 @@ class ObjectWriter(io.RawIOBase):
         return self._writer.written
 
     def close(self) -> None:
+        """Sends what is buffered, waits for every part and stores the object atomically; if that
+        fails, the upload is dropped and the error raised. Closing twice does nothing."""
         if self.closed:
             return
         try:
@@ -345,6 +357,7 @@ class ObjectWriter(io.RawIOBase):
     shutdown = close
 
     def cancel(self) -> None:
+        """Drops the upload and closes the writer: nothing is stored."""
         if not self.closed:
             try:
                 run_sync(abort(self._writer))
@@ -364,21 +377,27 @@ class ObjectWriter(io.RawIOBase):
 
 class AsyncObjectWriter:
     """``put_object_stream_async``: ``await write()``, ``await close()`` / ``shutdown()``,
-    ``await cancel()``; ``async with`` completes on success and cancels on an exception."""
+    ``await cancel()``; ``async with`` completes on success and cancels on an exception:
+    ``async with await put_object_stream_async("a.csv", conf) as f: await f.write(b"1,2")``."""
 
     def __init__(self, writer: _Writer) -> None:
         self._writer = writer
         self.closed = False
 
     async def write(self, data: Buffer) -> int:
+        """Takes ``data`` (any bytes-like) and returns ``len(data)``; whole parts go to the worker
+        as they fill, the rest on ``close()``. ``ValueError`` once the writer is closed."""
         if self.closed:
             raise ValueError("write to a closed object stream")
         return await run_async(write_data(self._writer, readable_view(data)))
 
     async def tell(self) -> int:
+        """How many bytes have been written."""
         return self._writer.written
 
     async def close(self) -> None:
+        """Sends what is buffered, waits for every part and stores the object atomically; if that
+        fails, the upload is dropped and the error raised. Closing twice does nothing."""
         if self.closed:
             return
         self.closed = True
@@ -392,6 +411,7 @@ class AsyncObjectWriter:
     shutdown = close
 
     async def cancel(self) -> None:
+        """Drops the upload and closes the writer: nothing is stored."""
         if not self.closed:
             self.closed = True
             await run_async(abort(self._writer))

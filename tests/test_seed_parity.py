@@ -8,7 +8,7 @@ import uuid
 import pytest
 from conftest import azure_config, own_pool
 from credserver import CredentialServer
-from emulators import MINIO_KEY, RunningServer
+from emulators import MINIO_KEY, MINIO_SECRET, RunningServer
 
 import rustyobjectstore as ros
 
@@ -99,3 +99,61 @@ def test_safe_message_keeps_the_service_code_and_message_and_drops_every_url(
     assert ros.safe_message(ros.NotFoundError("plain", op="head", path="x")) == (
         "head 'x': plain (reason: not_found)"
     )
+
+
+def test_invalidate_config_resolves_the_chain_again(
+    minio_server: RunningServer, minio_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", MINIO_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "an-old-secret")
+    conf = ros.AWSConfig("us-east-1", minio_bucket, host=minio_server.endpoint,
+                         opts=ros.ClientOptions(max_retries=0))  # fmt: skip
+    with pytest.raises(ros.PermissionDeniedError):
+        ros.put_object("rotated", b"x", conf)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", MINIO_SECRET)  # the keys are rotated
+    with pytest.raises(ros.PermissionDeniedError):  # the chain was resolved at first use
+        ros.put_object("rotated", b"x", conf)
+    ros.invalidate_config(conf)
+    ros.put_object("rotated", b"x", conf)
+    assert ros.get_object("rotated", conf) == b"x"
+    ros.invalidate_config(ros.AWSConfig("us-east-1", "never-used"))  # nothing built: nothing to do
+    with pytest.raises(TypeError, match="store configuration or None"):
+        ros.invalidate_config("s3://bucket")  # type: ignore[arg-type]
+
+
+def test_invalidate_config_has_workers_build_the_store_anew(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rebuilt GCS store fetches a new token from the metadata server, which counts them;
+    memory stores keep their objects."""
+    server = CredentialServer.start()
+    try:
+        monkeypatch.setenv("GCE_METADATA_HOST", server.endpoint.removeprefix("http://"))
+        token_path = "/computeMetadata/v1/instance/service-accounts/default/token"
+
+        def fetches() -> int:
+            seen = server.requests(token_path)
+            return sum(not s.headers.get("user-agent", "").startswith("Python") for s in seen)
+
+        with own_pool(n_workers=1):
+            conf = ros.GCSConfig("bucket", host=server.endpoint,
+                                 opts=ros.ClientOptions(max_retries=0))  # fmt: skip
+            memory = ros.Config("memory://")
+            ros.put_object("kept", b"in memory", memory)
+
+            def call() -> None:
+                with pytest.raises(ros.NotFoundError):  # the server holds no objects
+                    ros.get_object("k", conf)
+
+            call()
+            call()
+            assert fetches() == 1
+            ros.invalidate_config(conf)
+            call()
+            assert fetches() == 2
+            ros.invalidate_config()
+            call()
+            assert fetches() == 3
+            assert ros.get_object("kept", memory) == b"in memory"
+    finally:
+        server.stop()

@@ -3,10 +3,16 @@ rename and conditional puts, on every store."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import gzip
+import html
+import inspect
 import os
 import re
+import subprocess
+import sys
+import types
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -243,3 +249,132 @@ def test_one_version_everywhere() -> None:
     )
     assert project is not None and crate is not None
     assert ros.__version__ == project[1] == crate[1]
+
+
+# The documentation: every public name has a docstring with an example, and the API reference
+# builds from them.
+
+ROOT = Path(__file__).resolve().parent.parent
+# A double-backtick code span (RST, which pdoc renders) holding a call is an example, and so is a
+# doctest prompt.
+_CODE_SPAN = re.compile(r"``(.+?)``", flags=re.S)
+
+
+def _has_example(doc: str) -> bool:
+    return ">>>" in doc or any("(" in span for span in _CODE_SPAN.findall(doc))
+
+
+def _variable_docstrings() -> dict[str, str]:
+    """The docstrings of the package root's assignments: the string right after ``name = ...``, as
+    pdoc reads them (a value such as a type alias or a str has no ``__doc__`` of its own)."""
+    tree = ast.parse((ROOT / "rustyobjectstore" / "__init__.py").read_text())
+    found = {}
+    for node, after in zip(tree.body, tree.body[1:], strict=False):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        elif isinstance(node, ast.AnnAssign):
+            target = node.target
+        else:
+            continue
+        if (
+            isinstance(target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            found[target.id] = after.value.value
+    return found
+
+
+def _own_docstring(name: str, obj: object, variables: dict[str, str]) -> str:
+    """The docstring written for ``obj`` itself: not inherited, nor made up by ``dataclass`` or
+    ``NamedTuple`` (``"Metrics(total: ..., workers: ...)"``)."""
+    if isinstance(obj, (types.GenericAlias, types.UnionType)) or not (
+        inspect.isclass(obj) or inspect.isroutine(obj)
+    ):
+        return variables.get(name, "")
+    if inspect.isclass(obj):
+        doc = vars(obj).get("__doc__") or ""
+        if re.fullmatch(rf"{re.escape(obj.__name__)}\(.*\)", doc.strip(), flags=re.S):
+            return ""  # generated from the fields
+        return doc
+    return obj.__doc__ or ""
+
+
+def test_all_lists_every_public_name() -> None:
+    assert len(ros.__all__) == len(set(ros.__all__)), "a name is listed twice in __all__"
+    missing = [name for name in ros.__all__ if not hasattr(ros, name)]
+    assert not missing, f"in __all__ but not importable: {missing}"
+    unlisted = sorted(
+        name
+        for name, value in vars(ros).items()
+        if not name.startswith("_") and not inspect.ismodule(value) and name not in ros.__all__
+    )
+    assert not unlisted, f"public but not in __all__: {unlisted}"
+    assert "StoreConfig" in ros.__all__
+    assert ros.StoreConfig == ros.AzureConfig | ros.AWSConfig | ros.GCSConfig | ros.Config
+
+
+def test_every_public_name_has_a_docstring_with_an_example() -> None:
+    variables = _variable_docstrings()
+    undocumented, without_example = [], []
+    for name in ros.__all__:
+        doc = _own_docstring(name, getattr(ros, name), variables)
+        if not doc.strip():
+            undocumented.append(name)
+        elif not _has_example(doc):
+            without_example.append(name)
+    assert not undocumented and not without_example, (
+        f"no docstring: {undocumented}; a docstring without an example (a ``call(...)`` code span "
+        f"or a >>> line): {without_example}"
+    )
+
+
+def test_every_public_method_has_a_docstring() -> None:
+    """Methods and properties of the public classes; a docstring inherited from the method they
+    override (``io.RawIOBase.writable``) counts."""
+    missing = []
+    for name in ros.__all__:
+        cls = getattr(ros, name)
+        if not inspect.isclass(cls) or isinstance(cls, types.GenericAlias):
+            continue
+        for attr, value in vars(cls).items():
+            if attr.startswith("_") or not (
+                inspect.isfunction(value)
+                or isinstance(value, (property, staticmethod, classmethod))
+            ):
+                continue
+            if not (inspect.getdoc(getattr(cls, attr)) or "").strip():
+                missing.append(f"{name}.{attr}")
+    assert not missing, f"public methods without a docstring: {missing}"
+
+
+def test_api_reference_builds(tmp_path: Path) -> None:
+    """The one command the README gives for the API reference works, without warnings, and the
+    page shows the docstrings (examples included)."""
+    argv = [sys.executable, "-m", "pdoc", "rustyobjectstore", "-o", str(tmp_path)]
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    warnings = [line for line in output.splitlines() if "warn" in line.lower()]
+    assert not warnings, "\n".join(warnings)
+    page = html.unescape((tmp_path / "rustyobjectstore.html").read_text())
+    for shown in [
+        "get_object",
+        "invalidate_config",
+        "AWSConfig",
+        "GCSConfig",
+        "StoreConfig",
+        "delete_object_async",
+        "The async twin of",  # the _async twins' docstrings
+        "NotFoundError",
+        "Any store configuration",  # StoreConfig's docstring, re-bound in the package root
+    ]:
+        assert shown in page, shown
+    # Examples, as pdoc renders code spans.
+    for example in [
+        'delete_object("a.csv", conf)',
+        'data = await get_object_async("a.csv", conf)',
+        "except NotFoundError: data = None",
+    ]:
+        assert f"<code>{example}</code>" in page, example

@@ -230,6 +230,8 @@ BUILDERS: dict[str, Callable[[], Message]] = {
     "credentials_bearer": lambda: codec.credentials(
         8, credentials_fields(BearerToken("eyJ0eXAiOiJKV1QiLCJhbGciOi"))
     ),
+    "invalidate_one": lambda: codec.invalidate(3),
+    "invalidate_all": lambda: codec.invalidate(None),
 }
 
 # Every op of protocol.md section 5.
@@ -261,6 +263,7 @@ PROTOCOL_OPS = {
     "ping",
     "cancel",
     "credentials",
+    "invalidate",
 }
 
 

@@ -56,6 +56,7 @@ pub enum Request {
     Ping(IdRequest),
     Cancel(CancelRequest),
     Credentials(CredentialsPush),
+    Invalidate(InvalidateRequest),
 }
 
 impl Request {
@@ -71,7 +72,10 @@ impl Request {
 
     pub fn id(&self) -> Option<u64> {
         match self {
-            Request::Register(_) | Request::Cancel(_) | Request::Credentials(_) => None,
+            Request::Register(_)
+            | Request::Cancel(_)
+            | Request::Credentials(_)
+            | Request::Invalidate(_) => None,
             Request::Get(r) => Some(r.id),
             Request::Head(r) => Some(r.id),
             Request::Delete(r) => Some(r.id),
@@ -383,6 +387,14 @@ pub struct IdRequest {
 #[derive(Debug, Deserialize, PartialEq)]
 pub struct CancelRequest {
     pub target: u64,
+}
+
+/// Drops the built store of `store` (every built store when absent): the next call builds it anew,
+/// with a new HTTP client and credentials fetched again.
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct InvalidateRequest {
+    #[serde(default)]
+    pub store: Option<u32>,
 }
 
 /// Just the id of a request whose `op` or fields did not decode, so the error can still be answered.

@@ -170,6 +170,7 @@ impl Server {
             match request {
                 Request::Register(r) => self.ctx.stores.register(r.store, r.config),
                 Request::Credentials(r) => self.ctx.stores.credentials.push(r),
+                Request::Invalidate(r) => self.ctx.stores.invalidate(r.store),
                 Request::Cancel(r) => {
                     // Unknown ids are fine: the request finished (and was answered) already.
                     if let Some(handle) = lock(&self.running).remove(&r.target) {
@@ -304,6 +305,7 @@ fn operation(ctx: Arc<Ctx>, request: Request) -> BoxFuture<'static, Result<Succe
         // Handled before this in `dispatch`: register inline, stream commands by their stream.
         Request::Register(_)
         | Request::Credentials(_)
+        | Request::Invalidate(_)
         | Request::Cancel(_)
         | Request::Ping(_)
         | Request::ReadNext(_)

@@ -171,6 +171,20 @@ impl Stores {
         lock(&self.registered).insert(id, Arc::new(config));
     }
 
+    /// Forgets the built store of the registered `id` (every built store when None), so that
+    /// the next call builds it anew. Memory stores are kept: their objects live in them.
+    pub fn invalidate(&self, id: Option<u32>) {
+        match id {
+            None => lock(&self.cache).clear(),
+            Some(id) => {
+                let config = lock(&self.registered).get(&id).cloned();
+                if let Some(config) = config {
+                    lock(&self.cache).remove(&config);
+                }
+            }
+        }
+    }
+
     /// The store registered as `id`, built on first use and rebuilt after it expires.
     pub fn get(&self, id: u32) -> Result<Arc<Store>, ErrorInfo> {
         let config = lock(&self.registered).get(&id).cloned().ok_or_else(|| {

@@ -10,9 +10,9 @@ use serde_json::{json, Map, Value};
 use crate::codec::{
     decode_request, encode_hello, encode_response, Attached, BulkDeleteRequest, CancelRequest,
     ClientSettings, Conditions, CopyRequest, CredentialsPush, CursorRequest, Decoded, F64Key,
-    GetRequest, HeadRequest, IdRequest, ListRequest, Meta, MultipartPart, PathRequest, PushedAws,
-    PutRequest, Register, Request, RetrySettings, Secret, SignRequest, StoreConfig, StreamChunk,
-    StreamOpen, StreamRequest, Success, UploadRequest, UploadStart,
+    GetRequest, HeadRequest, IdRequest, InvalidateRequest, ListRequest, Meta, MultipartPart,
+    PathRequest, PushedAws, PutRequest, Register, Request, RetrySettings, Secret, SignRequest,
+    StoreConfig, StreamChunk, StreamOpen, StreamRequest, Success, UploadRequest, UploadStart,
 };
 use crate::errors::{ErrorInfo, Kind};
 
@@ -401,6 +401,8 @@ fn expected_request(name: &str) -> Request {
             aws: None,
             bearer: Some(Secret("eyJ0eXAiOiJKV1QiLCJhbGciOi".into())),
         }),
+        "invalidate_one" => Request::Invalidate(InvalidateRequest { store: Some(3) }),
+        "invalidate_all" => Request::Invalidate(InvalidateRequest { store: None }),
         other => panic!("request vector {other} has no expectation in vectors.rs"),
     }
 }
@@ -617,6 +619,10 @@ fn request_json(request: &Request) -> Value {
             }
             ("credentials", None)
         }
+        Request::Invalidate(r) => {
+            insert_some(&mut map, "store", r.store);
+            ("invalidate", None)
+        }
     };
     assert_eq!(id, request.id());
     map.insert("op".into(), json!(op));
@@ -650,6 +656,7 @@ fn request_vectors_decode_to_their_messages() {
     let every_op = [
         "register",
         "credentials",
+        "invalidate",
         "get",
         "head",
         "put",
