@@ -569,6 +569,10 @@ def _gcs_file(path: Path, source: str) -> Options:
             f"{source} {path} holds {kind!r} credentials; object_store reads "
             f"{' and '.join(_GCS_KINDS)} files only"
         )
+    if kind == "service_account":
+        # object_store's service-account path and its application-default path send the same
+        # signed token; only the first honours an emulator's key (disable_oauth, gcs_base_url).
+        return {"service_account_path": str(path)}
     return {"application_credentials": str(path)}
 
 

@@ -1,11 +1,12 @@
-"""Real object-store emulators for the tests: moto (S3) and Azurite (Azure Blob).
+"""Real object-store emulators for the tests: moto (S3), Azurite (Azure Blob), MinIO (S3) and
+fake-gcs-server (GCS).
 
 Standard library only. Each server binds 127.0.0.1 on an ephemeral port, logs to a
 file in its own temp dir, and is stopped by its own PID. Azurite must be installed
 first with ``scripts/install_emulators.sh``; moto comes from PyPI (``moto[server]``).
 
-Run ``python scripts/emulators.py`` to start both, print their endpoints as JSON
-lines, and keep them up until Ctrl-C or SIGTERM.
+Run ``python scripts/emulators.py`` to start moto, Azurite and fake-gcs-server, print their
+endpoints as JSON lines, and keep them up until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ __all__ = [
     "AZURITE_ACCOUNT",
     "AZURITE_BIN",
     "AZURITE_KEY",
+    "FAKE_GCS_BIN",
+    "FAKE_GCS_KEY",
     "MINIO_BIN",
     "MINIO_KEY",
     "MINIO_SECRET",
@@ -49,12 +52,15 @@ __all__ = [
     "RunningServer",
     "azure_request",
     "create_azure_container",
+    "create_gcs_bucket",
     "create_minio_bucket",
     "create_s3_bucket",
     "ensure_installed",
     "main",
     "reset_moto",
+    "upload_gcs_object",
     "start_azurite",
+    "start_fake_gcs",
     "start_minio",
     "start_moto",
 ]
@@ -67,6 +73,19 @@ MINIO_BIN = ROOT / ".emulators" / "bin" / "minio"
 MINIO_KEY = "rustyobjectstore"
 MINIO_SECRET = "rustyobjectstore-minio-secret"
 
+# fake-gcs-server, built by scripts/install_fake_gcs.sh. It takes any token or none, so clients
+# give it a service-account key that object_store reads as "send no token" (``disable_oauth``, the
+# emulator switch object_store's own tests use); the key fields are never used.
+FAKE_GCS_BIN = ROOT / ".emulators" / "bin" / "fake-gcs-server"
+FAKE_GCS_KEY = json.dumps(
+    {
+        "type": "service_account",
+        "disable_oauth": True,
+        "client_email": "emulator@example.com",
+        "private_key": "unused",
+        "private_key_id": "unused",
+    }
+)
 AZURITE_ACCOUNT = "devstoreaccount1"
 # The well-known, published Azurite / Azure Storage Emulator development key.
 AZURITE_KEY = (
@@ -84,6 +103,7 @@ LOG_TAIL_CHARS = 4000
 _MOTO_LISTENING = re.compile(r"Running on https?://127\.0\.0\.1:(\d+)")
 _AZURITE_LISTENING = re.compile(r"successfully listens on https?://127\.0\.0\.1:(\d+)")
 _MINIO_LISTENING = re.compile(r"API: http://127\.0\.0\.1:(\d+)")
+_FAKE_GCS_LISTENING = re.compile(r"server started at http://127\.0\.0\.1:(\d+)")
 
 # urllib without proxies: the servers are on loopback whatever HTTP(S)_PROXY says.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -238,6 +258,61 @@ def create_minio_bucket(endpoint: str, name: str) -> None:
         client.close()
 
 
+def start_fake_gcs() -> RunningServer:
+    """Start fake-gcs-server on 127.0.0.1 over plain HTTP, in memory; ready when its bucket list
+    (``GET /storage/v1/b``) answers 200. Its public host is its own address, so the XML-API paths
+    object_store uses (``/bucket/key``) reach it."""
+    ensure_installed(FAKE_GCS_BIN, "fake-gcs-server")
+    # It takes no port 0 (its public host must name the port), so a free one is picked first.
+    port = _free_port()
+
+    def ready(endpoint: str) -> bool:
+        return _http("GET", f"{endpoint}/storage/v1/b").status == HTTPStatus.OK
+
+    argv = [
+        str(FAKE_GCS_BIN), "-scheme", "http", "-host", HOST, "-port", str(port),
+        "-backend", "memory", "-public-host", f"{HOST}:{port}",
+    ]  # fmt: skip
+    return _launch(
+        name="fake-gcs-server",
+        argv=argv,
+        listening=_FAKE_GCS_LISTENING,
+        endpoint=lambda found: f"http://{HOST}:{found}",
+        ready=ready,
+    )
+
+
+def create_gcs_bucket(endpoint: str, name: str) -> None:
+    """Create a bucket on fake-gcs-server (JSON API: ``POST /storage/v1/b``)."""
+    body = json.dumps({"name": name}).encode()
+    headers = {"Content-Type": "application/json"}
+    response = _http("POST", f"{endpoint}/storage/v1/b", body=body, headers=headers)
+    if response.status != HTTPStatus.OK:
+        raise RuntimeError(
+            f"creating GCS bucket {name!r} at {endpoint} failed: HTTP {response.status}: "
+            f"{response.body[:500]!r}"
+        )
+
+
+def upload_gcs_object(
+    endpoint: str, bucket: str, key: str, data: bytes, content_type: str | None = None
+) -> dict[str, object]:
+    """Store an object through the JSON API's media upload (``uploadType=media``), the way
+    google-cloud-storage writes: fake-gcs-server takes no XML-API PUT, which object_store's
+    writes are. Returns the object's JSON resource."""
+    query = urllib.parse.urlencode({"uploadType": "media", "name": key})
+    headers = {"Content-Type": content_type or "application/octet-stream"}
+    url = f"{endpoint}/upload/storage/v1/b/{urllib.parse.quote(bucket, safe='')}/o?{query}"
+    response = _http("POST", url, body=data, headers=headers)
+    if response.status != HTTPStatus.OK:
+        raise RuntimeError(
+            f"uploading gs://{bucket}/{key} to {endpoint} failed: HTTP {response.status}: "
+            f"{response.body[:500]!r}"
+        )
+    resource: dict[str, object] = json.loads(response.body)
+    return resource
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind((HOST, 0))
@@ -336,7 +411,8 @@ def create_azure_container(endpoint: str, name: str) -> None:
 
 
 def main() -> int:
-    """Start moto and Azurite, print a JSON line each, serve until Ctrl-C or SIGTERM."""
+    """Start moto, Azurite and fake-gcs-server, print a JSON line each, serve until Ctrl-C or
+    SIGTERM."""
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -347,7 +423,7 @@ def main() -> int:
 
     servers: list[RunningServer] = []
     try:
-        for start in (start_moto, start_azurite):
+        for start in (start_moto, start_azurite, start_fake_gcs):
             server = start()
             servers.append(server)
             line = {"name": server.name, "endpoint": server.endpoint, "pid": server.pid}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install the project-local test emulators and test interpreters (idempotent).
 #
-# Azurite (Azure Blob emulator) comes from npm into $ROOT/.emulators/azurite; MinIO is built by
-# scripts/install_minio.sh into $ROOT/.emulators/bin.
+# Azurite (Azure Blob emulator) comes from npm into $ROOT/.emulators/azurite; MinIO and
+# fake-gcs-server (GCS) are built from their Go modules into $ROOT/.emulators/bin.
 # moto (S3 emulator) comes from PyPI through the project's test extras
 # (moto[server]), not from this script.
 set -euo pipefail
@@ -44,6 +44,9 @@ fi
 # MinIO (built from its Go module, a few minutes the first time): the real S3 server that checks
 # keys, for the refusal sweep and the chaos run with server restarts.
 bash "$ROOT/scripts/install_minio.sh"
+
+# fake-gcs-server (built from its Go module): the GCS emulator, for tests/test_gcs.py.
+bash "$ROOT/scripts/install_fake_gcs.sh"
 
 # The other Pythons the project supports, for tests/test_exit.py: a venv each in
 # $ROOT/.emulators/pythonX.Y with the library's dependencies (the library itself comes from the

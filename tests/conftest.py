@@ -11,7 +11,14 @@ from pathlib import Path
 
 import fsspec.asyn
 import pytest
-from emulators import AZURITE_ACCOUNT, AZURITE_KEY, MINIO_KEY, MINIO_SECRET, RunningServer
+from emulators import (
+    AZURITE_ACCOUNT,
+    AZURITE_KEY,
+    FAKE_GCS_KEY,
+    MINIO_KEY,
+    MINIO_SECRET,
+    RunningServer,
+)
 from fsspec.registry import _registry
 
 import rustyobjectstore as ros
@@ -49,6 +56,14 @@ def s3_config(moto: RunningServer, bucket: str, **overrides: object) -> ros.AWSC
 def minio_config(minio: RunningServer, bucket: str, secret: str = MINIO_SECRET) -> ros.AWSConfig:
     return ros.AWSConfig(
         "us-east-1", bucket, MINIO_KEY, secret, host=minio.endpoint,
+        opts=ros.ClientOptions(max_retries=1, initial_backoff_ms=1, max_backoff_ms=5),
+    )  # fmt: skip
+
+
+def gcs_config(gcs: RunningServer, bucket: str) -> ros.GCSConfig:
+    """A bucket on fake-gcs-server, with the key that tells object_store to send no token."""
+    return ros.GCSConfig(
+        bucket, service_account_key=FAKE_GCS_KEY, host=gcs.endpoint,
         opts=ros.ClientOptions(max_retries=1, initial_backoff_ms=1, max_backoff_ms=5),
     )  # fmt: skip
 

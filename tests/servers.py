@@ -22,9 +22,11 @@ from credserver import CredentialServer, loopback_certificates
 from emulators import (
     RunningServer,
     create_azure_container,
+    create_gcs_bucket,
     create_minio_bucket,
     create_s3_bucket,
     start_azurite,
+    start_fake_gcs,
     start_minio,
     start_moto,
 )
@@ -34,6 +36,8 @@ __all__ = [
     "azure_container",
     "azurite_https",
     "azurite_server",
+    "gcs_bucket",
+    "gcs_server",
     "loopback_ca",
     "minio_bucket",
     "minio_server",
@@ -70,6 +74,24 @@ def azurite_server() -> Iterator[RunningServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[RunningServer]:
+    """fake-gcs-server for the session, in memory; its ``endpoint`` is ``http://127.0.0.1:P``."""
+    server = start_fake_gcs()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def gcs_bucket(gcs_server: RunningServer) -> str:
+    """The name of a fresh, empty bucket on ``gcs_server``."""
+    name = _unique_name()
+    create_gcs_bucket(gcs_server.endpoint, name)
+    return name
 
 
 @pytest.fixture(scope="session")

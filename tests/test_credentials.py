@@ -539,8 +539,9 @@ def test_gcs_service_account_file_signs_requests(
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
     # object_store signs a JWT with the account's key and sends it as the bearer token; the
     # recording server stands where the bucket would be (fake-gcs-server checks no token).
+    # A service-account file is object_store's service_account_path.
     conf = ros.GCSConfig("bucket", host=cred_server.endpoint, opts=ros.ClientOptions(max_retries=0))
-    assert dict(conf.spec().options)["application_credentials"] == str(path)
+    assert dict(conf.spec().options)["service_account_path"] == str(path)
     with pytest.raises(ros.NotFoundError):
         ros.get_object("k", conf)
     (sent,) = (s for s in cred_server.seen if "authorization" in s.headers)
@@ -561,7 +562,7 @@ def test_gcs_service_account_file_signs_requests(
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(gcloud))
     cred_server.seen.clear()
     conf = ros.GCSConfig("bucket", host=cred_server.endpoint, opts=ros.ClientOptions(max_retries=0))
-    assert dict(conf.spec().options)["application_credentials"] == str(default)
+    assert dict(conf.spec().options)["service_account_path"] == str(default)
     with pytest.raises(ros.NotFoundError):
         ros.get_object("k", conf)
     (sent,) = (s for s in cred_server.seen if "authorization" in s.headers)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
+import signal
+import subprocess
 import sys
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from emulators import (
     RunningServer,
+    _http,
     _launch,
     azure_request,
     create_azure_container,
@@ -112,3 +117,26 @@ def test_start_failure_raises_with_log_tail() -> None:
             endpoint=lambda port: f"http://127.0.0.1:{port}",
             ready=lambda _endpoint: True,
         )
+
+
+def test_emulators_script_starts_each_server_and_stops_them_on_sigterm() -> None:
+    """``python scripts/emulators.py``, the README's way to start the emulators by hand: one JSON
+    line per server, each answering at its endpoint, all stopped by their PIDs on SIGTERM."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "emulators.py"
+    process = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        lines = [json.loads(process.stdout.readline()) for _ in range(3)]
+        assert [line["name"] for line in lines] == ["moto", "azurite", "fake-gcs-server"]
+        probes = {"moto": "/moto-api/", "azurite": "?comp=list", "fake-gcs-server": "/storage/v1/b"}
+        for line in lines:
+            status = _http("GET", line["endpoint"] + probes[line["name"]]).status
+            assert status in (HTTPStatus.OK, HTTPStatus.FORBIDDEN), line  # Azurite: unsigned
+            assert _pid_exists(line["pid"])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert not any(_pid_exists(line["pid"]) for line in lines)
