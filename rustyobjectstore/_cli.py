@@ -28,8 +28,10 @@ from rustyobjectstore._api import (
     put_object_from_file,
     put_object_stream,
 )
+from rustyobjectstore._binary import find_worker, worker_version_line
+from rustyobjectstore._codec import PROTOCOL_VERSION
 from rustyobjectstore._config import Config
-from rustyobjectstore._errors import ObjectStoreError
+from rustyobjectstore._errors import ConfigurationError, ObjectStoreError
 from rustyobjectstore._objectmeta import ObjectMeta
 from rustyobjectstore._version import __version__
 
@@ -161,6 +163,24 @@ def _add_option_flag(parser: argparse.ArgumentParser, dest: str) -> None:
     )
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: this package's version, then the worker's and its protocol, found as every
+    call finds it; a worker that cannot run here is reported (exit status 1), not hidden."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"{PROG} {__version__} (protocol {PROTOCOL_VERSION})")
+        try:
+            path = find_worker()
+            print(f"worker: {worker_version_line(path)} at {path}")
+        except ConfigurationError as e:
+            print(f"worker: {e}")
+            parser.exit(1)
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     # -o is accepted before the command too (else argparse would echo its value as a bad command).
     common = argparse.ArgumentParser(add_help=False)
@@ -184,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_option_flag(parser, "leading_options")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="print the package's and the worker's versions"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     cp = commands.add_parser(

@@ -8,6 +8,7 @@ the worker is told to stop, and the call's region stays reserved until the worke
 
 from __future__ import annotations
 
+import errno
 import itertools
 import threading
 import time
@@ -18,7 +19,7 @@ from typing import Any
 
 from rustyobjectstore import _codec as codec
 from rustyobjectstore._arena import Arena
-from rustyobjectstore._binary import find_worker
+from rustyobjectstore._binary import find_worker, foreign_binary, start_hint
 from rustyobjectstore._codec import (
     PROTOCOL_VERSION,
     FrameError,
@@ -179,6 +180,11 @@ class Connection:
         ]
         try:
             self.transport = transport(argv, [self.arena.fd], self._on_message, self._on_close)
+        except OSError as e:
+            self.arena.close()
+            if e.errno == errno.ENOEXEC:
+                raise foreign_binary(self.worker_path) from None
+            raise
         except BaseException:
             self.arena.close()
             raise
@@ -391,7 +397,9 @@ class Connection:
         if not self._hello.done():
             self._hello.set_exception(
                 WorkerCrashedError(
-                    f"worker {self.worker_path} failed to start: {closed.describe()}", op="start"
+                    f"worker {self.worker_path} failed to start: {closed.describe()}"
+                    + start_hint(closed.describe()),
+                    op="start",
                 )
             )
         if pending:

@@ -43,7 +43,11 @@ impl Args {
                 "--cache-ttl-secs" => args.cache_ttl_secs = number(&flag, argv.next())?,
                 "--cache-tti-secs" => args.cache_tti_secs = number(&flag, argv.next())?,
                 "--version" => {
-                    println!("rustyobjectstore-worker {}", env!("CARGO_PKG_VERSION"));
+                    println!(
+                        "rustyobjectstore-worker {} (protocol {})",
+                        env!("CARGO_PKG_VERSION"),
+                        crate::codec::PROTOCOL_VERSION
+                    );
                     std::process::exit(0);
                 }
                 other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
