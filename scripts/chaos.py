@@ -759,9 +759,13 @@ class Chaos:
             return
         rng = random.Random(f"{self.args.seed}:server")
         while not stop.wait(rng.uniform(0.5, 1.5) * self.args.server_restart_every):
-            killed = time.monotonic()
+            # Recorded before the kill, open-ended until the server is back: a call that fails
+            # during the restart (or on the new server before its readiness check returns) is
+            # classified while the restart is still under way.
+            index = len(self.outages)
+            self.outages.append((time.monotonic(), math.inf))
             self.restart_server()
-            self.outages.append((killed, time.monotonic()))
+            self.outages[index] = (self.outages[index][0], time.monotonic())
 
     def restarts_done(self) -> bool:
         """At least ``--server-restarts`` restarts, and the calls of a while since the last."""
