@@ -30,6 +30,7 @@ from rustyobjectstore._codec import (
 )
 from rustyobjectstore._config import StaticConfig, StoreSpec
 from rustyobjectstore._errors import (
+    WAIT_TIMEOUTS,
     ObjectStoreError,
     PermissionDeniedError,
     ProtocolError,
@@ -192,7 +193,7 @@ class Connection:
         try:
             try:
                 hello = self._hello.result(timeout=HANDSHAKE_TIMEOUT)
-            except TimeoutError:
+            except WAIT_TIMEOUTS:
                 raise WorkerCrashedError(
                     f"worker {self.worker_path} sent no handshake within {HANDSHAKE_TIMEOUT:g} s",
                     op="start",

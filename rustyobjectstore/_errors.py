@@ -32,8 +32,18 @@ protocol.md section 6 lists the kinds; a test checks that every one maps to a cl
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import re
 from typing import Any, ClassVar
+
+# What a wait that ran out of time raises: the builtin TimeoutError since Python 3.11, a class of
+# their own in 3.10's concurrent.futures and asyncio.
+WAIT_TIMEOUTS: tuple[type[Exception], ...] = (
+    TimeoutError,
+    concurrent.futures.TimeoutError,
+    asyncio.TimeoutError,
+)
 
 
 class ObjectStoreError(Exception):

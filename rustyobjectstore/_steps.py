@@ -22,7 +22,7 @@ from concurrent.futures import wait as wait_all
 from contextvars import ContextVar
 from typing import Any, NamedTuple, Protocol, TypeVar, Union
 
-from rustyobjectstore._errors import DeadlineExceededError
+from rustyobjectstore._errors import WAIT_TIMEOUTS, DeadlineExceededError
 from rustyobjectstore._finalizers import run_queued
 
 T = TypeVar("T")
@@ -91,7 +91,7 @@ def _wait_sync(awaited: Awaited, limit: Deadline | None) -> Any:
         return _first_error(awaited)
     try:
         return awaited.result(timeout=timeout)
-    except TimeoutError:
+    except WAIT_TIMEOUTS:
         if limit is None:
             raise  # the operation's own timeout error
         if awaited.done():  # its own timeout error, or an answer that came just as time ran out
@@ -218,7 +218,7 @@ async def _wait_async(bridge: _LoopBridge, awaited: Awaited, limit: Deadline | N
         return await bridge.wrap(awaited)
     try:
         return await asyncio.wait_for(bridge.wrap(awaited), timeout)
-    except TimeoutError:
+    except WAIT_TIMEOUTS:
         if awaited.done():  # its own timeout error, or an answer that came just as time ran out
             return awaited.result()
         raise limit.expired() from None

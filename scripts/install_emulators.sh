@@ -48,10 +48,15 @@ bash "$ROOT/scripts/install_minio.sh"
 # fake-gcs-server (built from its Go module): the GCS emulator, for tests/test_gcs.py.
 bash "$ROOT/scripts/install_fake_gcs.sh"
 
-# The other Pythons the project supports, for tests/test_exit.py: a venv each in
-# $ROOT/.emulators/pythonX.Y with the library's dependencies (the library itself comes from the
-# checkout, on PYTHONPATH). pyenv's versions first, then pythonX.Y on PATH.
+# The other Pythons the project supports, for tests/test_exit.py and tests/test_pythons.py: a
+# venv each in $ROOT/.emulators/pythonX.Y with the library's dependencies and a test runner (the
+# library itself comes from the checkout, on PYTHONPATH). pyenv's versions first, then pythonX.Y
+# on PATH.
 OTHER_PYTHONS="3.10 3.11 3.12 3.13"
+# The library's dependencies, and what tests/test_pythons.py needs to run the suite's server-free
+# tests there (pytest, its timeout plugin, hypothesis, fsspec for the conftest).
+VENV_PACKAGES=(msgpack typing_extensions "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100" "fsspec>=2024.6")
+VENV_IMPORTS="import msgpack, typing_extensions, pytest, pytest_timeout, hypothesis, fsspec"
 find_python() {
     local version="$1" candidate
     if command -v pyenv >/dev/null 2>&1; then
@@ -63,7 +68,7 @@ find_python() {
 }
 for version in $OTHER_PYTHONS; do
     venv="$ROOT/.emulators/python$version"
-    if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c 'import msgpack, typing_extensions' 2>/dev/null; then
+    if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c "$VENV_IMPORTS" 2>/dev/null; then
         echo "python $version already set up in $venv"
         continue
     fi
@@ -74,5 +79,5 @@ for version in $OTHER_PYTHONS; do
     fi
     echo "setting up python $version ($python) in $venv"
     "$python" -m venv --clear "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check msgpack typing_extensions
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${VENV_PACKAGES[@]}"
 done
