@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Iterator
 
 import pytest
 from conftest import azure_config, own_pool
@@ -11,6 +12,28 @@ from credserver import CredentialServer
 from emulators import MINIO_KEY, MINIO_SECRET, RunningServer
 
 import rustyobjectstore as ros
+
+TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
+
+
+@pytest.fixture
+def metadata(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[CredentialServer, Callable[[], int]]]:
+    """A GCE metadata server for the workers' GCS stores, and the count of the token fetches the
+    workers made there (a rebuilt store fetches a new one), not this process's probes (urllib)."""
+    server = CredentialServer.start()
+    # object_store reads GCE_METADATA_HOST itself, in the worker: set before it starts.
+    monkeypatch.setenv("GCE_METADATA_HOST", server.endpoint.removeprefix("http://"))
+
+    def fetches() -> int:
+        seen = server.requests(TOKEN_PATH)
+        return sum(not s.headers.get("user-agent", "").startswith("Python") for s in seen)
+
+    try:
+        yield server, fetches
+    finally:
+        server.stop()
 
 
 def test_max_entries_per_chunk_is_a_module_function() -> None:
@@ -31,36 +54,24 @@ def test_a_key_and_a_sas_token_together_are_refused() -> None:
 
 @pytest.mark.parametrize(("ttl", "tti"), [(0, 0), (0, 300), (1800, 0)])
 def test_a_zero_cache_ttl_or_tti_means_no_limit(
-    monkeypatch: pytest.MonkeyPatch, ttl: int, tti: int
+    metadata: tuple[CredentialServer, Callable[[], int]], ttl: int, tti: int
 ) -> None:
-    """Zero made every cached store expire at once; as in the seed it keeps stores for good. A
-    rebuilt GCS store fetches a new token from the metadata server, which counts them."""
-    server = CredentialServer.start()
-    try:
-        # object_store reads GCE_METADATA_HOST itself, in the worker: set before it starts.
-        monkeypatch.setenv("GCE_METADATA_HOST", server.endpoint.removeprefix("http://"))
-        token_path = "/computeMetadata/v1/instance/service-accounts/default/token"
+    """Zero made every cached store expire at once; as in the seed it keeps stores for good."""
+    server, fetches = metadata
 
-        def fetches() -> int:
-            # The worker's, not this process's probe of the metadata server (urllib).
-            seen = server.requests(token_path)
-            return sum(not s.headers.get("user-agent", "").startswith("Python") for s in seen)
+    def token_fetches_for_two_calls(**settings: int) -> int:
+        before = fetches()
+        with own_pool(n_workers=1, **settings):
+            conf = ros.GCSConfig("bucket", host=server.endpoint,
+                                 opts=ros.ClientOptions(max_retries=0))  # fmt: skip
+            for _ in range(2):
+                with pytest.raises(ros.NotFoundError):  # the server holds no objects
+                    ros.get_object("k", conf)
+                time.sleep(1.1)
+        return fetches() - before
 
-        def token_fetches_for_two_calls(**settings: int) -> int:
-            before = fetches()
-            with own_pool(n_workers=1, **settings):
-                conf = ros.GCSConfig("bucket", host=server.endpoint,
-                                     opts=ros.ClientOptions(max_retries=0))  # fmt: skip
-                for _ in range(2):
-                    with pytest.raises(ros.NotFoundError):  # the server holds no objects
-                        ros.get_object("k", conf)
-                    time.sleep(1.1)
-            return fetches() - before
-
-        assert token_fetches_for_two_calls(cache_ttl_secs=ttl, cache_tti_secs=tti) == 1
-        assert token_fetches_for_two_calls(cache_ttl_secs=1, cache_tti_secs=tti or 1) == 2
-    finally:
-        server.stop()
+    assert token_fetches_for_two_calls(cache_ttl_secs=ttl, cache_tti_secs=tti) == 1
+    assert token_fetches_for_two_calls(cache_ttl_secs=1, cache_tti_secs=tti or 1) == 2
 
 
 def test_safe_message_keeps_the_service_code_and_message_and_drops_every_url(
@@ -122,38 +133,27 @@ def test_invalidate_config_resolves_the_chain_again(
 
 
 def test_invalidate_config_has_workers_build_the_store_anew(
-    monkeypatch: pytest.MonkeyPatch,
+    metadata: tuple[CredentialServer, Callable[[], int]],
 ) -> None:
-    """A rebuilt GCS store fetches a new token from the metadata server, which counts them;
-    memory stores keep their objects."""
-    server = CredentialServer.start()
-    try:
-        monkeypatch.setenv("GCE_METADATA_HOST", server.endpoint.removeprefix("http://"))
-        token_path = "/computeMetadata/v1/instance/service-accounts/default/token"
+    """A rebuilt GCS store fetches a new token; memory stores keep their objects."""
+    server, fetches = metadata
+    with own_pool(n_workers=1):
+        conf = ros.GCSConfig("bucket", host=server.endpoint,
+                             opts=ros.ClientOptions(max_retries=0))  # fmt: skip
+        memory = ros.Config("memory://")
+        ros.put_object("kept", b"in memory", memory)
 
-        def fetches() -> int:
-            seen = server.requests(token_path)
-            return sum(not s.headers.get("user-agent", "").startswith("Python") for s in seen)
+        def call() -> None:
+            with pytest.raises(ros.NotFoundError):  # the server holds no objects
+                ros.get_object("k", conf)
 
-        with own_pool(n_workers=1):
-            conf = ros.GCSConfig("bucket", host=server.endpoint,
-                                 opts=ros.ClientOptions(max_retries=0))  # fmt: skip
-            memory = ros.Config("memory://")
-            ros.put_object("kept", b"in memory", memory)
-
-            def call() -> None:
-                with pytest.raises(ros.NotFoundError):  # the server holds no objects
-                    ros.get_object("k", conf)
-
-            call()
-            call()
-            assert fetches() == 1
-            ros.invalidate_config(conf)
-            call()
-            assert fetches() == 2
-            ros.invalidate_config()
-            call()
-            assert fetches() == 3
-            assert ros.get_object("kept", memory) == b"in memory"
-    finally:
-        server.stop()
+        call()
+        call()
+        assert fetches() == 1
+        ros.invalidate_config(conf)
+        call()
+        assert fetches() == 2
+        ros.invalidate_config()
+        call()
+        assert fetches() == 3
+        assert ros.get_object("kept", memory) == b"in memory"
