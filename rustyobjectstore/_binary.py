@@ -71,7 +71,7 @@ _MACH_O = (b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe")
 
 
 def binary_kind(path: str) -> str:
-    """What the file at ``path`` is, from its first bytes: "a Linux executable for aarch64"."""
+    """What the file at ``path`` is, from its first bytes: "an ELF executable for aarch64"."""
     try:
         with open(path, "rb") as f:
             head = f.read(20)
