@@ -181,13 +181,10 @@ class Connection:
         ]
         try:
             self.transport = transport(argv, [self.arena.fd], self._on_message, self._on_close)
-        except OSError as e:
+        except BaseException as e:
             self.arena.close()
-            if e.errno == errno.ENOEXEC:
+            if isinstance(e, OSError) and e.errno == errno.ENOEXEC:
                 raise foreign_binary(self.worker_path) from None
-            raise
-        except BaseException:
-            self.arena.close()
             raise
         self.transport.wants_reader = self._owed
         try:
@@ -396,10 +393,10 @@ class Connection:
             self.closed = closed
             pending, self._pending = self._pending, {}
         if not self._hello.done():
+            why = closed.describe()
             self._hello.set_exception(
                 WorkerCrashedError(
-                    f"worker {self.worker_path} failed to start: {closed.describe()}"
-                    + start_hint(closed.describe()),
+                    f"worker {self.worker_path} failed to start: {why}{start_hint(why)}",
                     op="start",
                 )
             )

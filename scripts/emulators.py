@@ -127,6 +127,12 @@ class RunningServer:
     _process: subprocess.Popen[bytes] = field(repr=False, compare=False)
     _workdir: Path = field(repr=False, compare=False)
 
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
     def is_running(self) -> bool:
         return self._process.poll() is None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,14 +53,18 @@ def _unique_name() -> str:
     return f"test-{uuid.uuid4().hex}"
 
 
+def _fresh(create: Callable[[str, str], None], server: RunningServer) -> str:
+    """A new bucket (container) made on ``server`` by ``create(endpoint, name)``; its name."""
+    name = _unique_name()
+    create(server.endpoint, name)
+    return name
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[RunningServer]:
     """A moto S3 server for the whole session; its ``endpoint`` is ``http://127.0.0.1:P``."""
-    server = start_moto()
-    try:
+    with start_moto() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -69,63 +73,46 @@ def azurite_server() -> Iterator[RunningServer]:
 
     Its ``endpoint`` is ``http://127.0.0.1:P/devstoreaccount1``.
     """
-    server = start_azurite()
-    try:
+    with start_azurite() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
 def gcs_server() -> Iterator[RunningServer]:
     """fake-gcs-server for the session, in memory; its ``endpoint`` is ``http://127.0.0.1:P``."""
-    server = start_fake_gcs()
-    try:
+    with start_fake_gcs() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def gcs_bucket(gcs_server: RunningServer) -> str:
     """The name of a fresh, empty bucket on ``gcs_server``."""
-    name = _unique_name()
-    create_gcs_bucket(gcs_server.endpoint, name)
-    return name
+    return _fresh(create_gcs_bucket, gcs_server)
 
 
 @pytest.fixture(scope="session")
 def minio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """MinIO for the session (it checks keys, where moto does not), on a data dir of its own."""
-    server = start_minio(tmp_path_factory.mktemp("minio-data"))
-    try:
+    with start_minio(tmp_path_factory.mktemp("minio-data")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def minio_bucket(minio_server: RunningServer) -> str:
     """The name of a fresh, empty bucket on ``minio_server``."""
-    name = _unique_name()
-    create_minio_bucket(minio_server.endpoint, name)
-    return name
+    return _fresh(create_minio_bucket, minio_server)
 
 
 @pytest.fixture
 def s3_bucket(moto_server: RunningServer) -> str:
     """The name of a fresh, empty bucket on ``moto_server``."""
-    name = _unique_name()
-    create_s3_bucket(moto_server.endpoint, name)
-    return name
+    return _fresh(create_s3_bucket, moto_server)
 
 
 @pytest.fixture
 def azure_container(azurite_server: RunningServer) -> str:
     """The name of a fresh, empty container on ``azurite_server``."""
-    name = _unique_name()
-    create_azure_container(azurite_server.endpoint, name)
-    return name
+    return _fresh(create_azure_container, azurite_server)
 
 
 @pytest.fixture(scope="session")
@@ -139,17 +126,15 @@ def loopback_ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, P
 def moto_sts(loopback_ca: tuple[Path, Path, Path]) -> Iterator[tuple[RunningServer, Path]]:
     """moto's STS over HTTPS (object_store sends web identity tokens to STS over HTTPS only),
     with the CA its certificate is signed by."""
-    server = start_moto(tls=loopback_ca, service="sts")
-    yield server, loopback_ca[0]
-    server.stop()
+    with start_moto(tls=loopback_ca, service="sts") as server:
+        yield server, loopback_ca[0]
 
 
 @pytest.fixture(scope="session")
 def azurite_https(loopback_ca: tuple[Path, Path, Path]) -> Iterator[RunningServer]:
     """Azurite over HTTPS, where it takes bearer tokens (``--oauth basic``)."""
-    server = start_azurite(tls=loopback_ca)
-    yield server
-    server.stop()
+    with start_azurite(tls=loopback_ca) as server:
+        yield server
 
 
 @pytest.fixture
@@ -162,9 +147,7 @@ def oauth_container(
     SDKs' HTTP client) trust its CA."""
     monkeypatch.setenv("SSL_CERT_FILE", str(loopback_ca[0]))
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(loopback_ca[0]))
-    name = _unique_name()
-    create_azure_container(azurite_https.endpoint, name)
-    return name
+    return _fresh(create_azure_container, azurite_https)
 
 
 @pytest.fixture

@@ -14,8 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from datetime import timezone
 from pathlib import Path
@@ -23,14 +21,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import gcs_config
-from emulators import FAKE_GCS_KEY, RunningServer, upload_gcs_object
+from emulators import FAKE_GCS_KEY, RunningServer, _http, upload_gcs_object
 
 import rustyobjectstore as ros
 from rustyobjectstore import fsspec as rosfs
 
 DATA = bytes(range(256)) * 4096  # 1 MiB, every byte value
 TREE = {"a.txt": b"alpha", "d/b.txt": b"bb", "d/e/c.txt": b"c", "z.bin": DATA}
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @pytest.fixture
@@ -43,19 +40,6 @@ def gcs(gcs_server: RunningServer, gcs_bucket: str) -> ros.GCSConfig:
 
 def _keys(conf: ros.StoreConfig, prefix: str = "") -> list[str]:
     return [meta.path for meta in ros.list_objects(prefix, conf)]
-
-
-def _raw(
-    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
-) -> tuple[int, bytes]:
-    """The emulator's answer to a plain HTTP client: the other client each gap is checked with."""
-    request = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
-    try:
-        with _OPENER.open(request, timeout=30) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as e:
-        with e:
-            return e.code, e.read()
 
 
 def test_whole_and_ranged_reads(gcs: ros.GCSConfig) -> None:
@@ -194,10 +178,10 @@ def test_gap_xml_api_writes(gcs_server: RunningServer, gcs: ros.GCSConfig, tmp_p
         assert "invalid uploadType" in str(refused.value), (name, str(refused.value))
     assert _keys(gcs) == sorted(TREE)
     url = f"{gcs_server.endpoint}/{gcs.bucket_name}/new.txt"
-    status, body = _raw("PUT", url, b"n", {"Content-Type": "text/plain"})
-    assert (status, json.loads(body)["error"]["message"]) == (400, "invalid uploadType")
-    status, _ = _raw("POST", f"{url}?uploads", b"")
-    assert status == 400
+    # The same requests from a plain HTTP client.
+    put = _http("PUT", url, b"n", {"Content-Type": "text/plain"})
+    assert (put.status, json.loads(put.body)["error"]["message"]) == (400, "invalid uploadType")
+    assert _http("POST", f"{url}?uploads", b"").status == 400
 
 
 def test_gap_conditional_reads_are_ignored(gcs_server: RunningServer, gcs: ros.GCSConfig) -> None:
@@ -206,5 +190,5 @@ def test_gap_conditional_reads_are_ignored(gcs_server: RunningServer, gcs: ros.G
     stale = '"not-the-e-tag"'
     assert ros.get_object("a.txt", gcs, if_match=stale) == b"alpha"
     url = f"{gcs_server.endpoint}/{gcs.bucket_name}/a.txt"
-    status, body = _raw("GET", url, headers={"If-Match": stale})
-    assert (status, body) == (200, b"alpha")
+    served = _http("GET", url, headers={"If-Match": stale})  # a plain HTTP client
+    assert (served.status, served.body) == (200, b"alpha")
