@@ -298,6 +298,42 @@ def _endpoint(host: str | None) -> dict[str, str | None]:
     }
 
 
+def _path_segments(host: str) -> tuple[str, list[str]]:
+    """``host`` split into its origin (``http://127.0.0.1:10000``) and its path's segments."""
+    parts = urlsplit(host.strip())
+    if not parts.scheme or not parts.netloc or parts.query or parts.fragment:
+        raise _config_error(f"host must be a URL like http://127.0.0.1:10000, got {host!r}")
+    origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+    return origin, [segment for segment in parts.path.split("/") if segment]
+
+
+def _azure_host(host: str, account: str, container: str) -> str:
+    """The account URL object_store wants, from any form the seed takes: an emulator's base URL
+    (``http://127.0.0.1:10000``), with the account (``.../devstoreaccount1``, today's form) or
+    with the container too; an account's own URL (``https://myaccount.blob.core.windows.net``)
+    is kept."""
+    origin, segments = _path_segments(host)
+    if not segments:
+        hostname = urlsplit(origin).hostname or ""
+        # The account leads the host name of Azure's URLs; an emulator's holds it in the path.
+        return origin if hostname.split(".")[0] == account.lower() else f"{origin}/{account}"
+    if segments[0] != account or segments[1:] not in ([], [container]):
+        raise _config_error(
+            f"AzureConfig host {host!r} names another account or container than "
+            f"storage_account_name={account!r} and container_name={container!r}"
+        )
+    return f"{origin}/{account}"
+
+
+def _s3_host(host: str, bucket: str) -> str:
+    """``host`` without a trailing bucket (``http://127.0.0.1:9000/mybucket``, a form the seed
+    takes): object_store adds the bucket itself. Any other path (a gateway's prefix) is kept."""
+    origin, segments = _path_segments(host)
+    if segments[-1:] == [bucket]:
+        segments = segments[:-1]
+    return "/".join([origin, *segments])
+
+
 @dataclass(frozen=True, repr=False)
 class AzureConfig(_StoreConfig):
     """An Azure Blob container. Without a key or SAS token, the credentials come from the
@@ -341,8 +377,10 @@ class AzureConfig(_StoreConfig):
             "account_key": self.storage_account_key,
             "sas_token": self.storage_sas_token,
             "skip_signature": "true" if self.anonymous else None,
-            **_endpoint(self.host),
         }
+        if self.host is not None:
+            host = _azure_host(self.host, self.storage_account_name, self.container_name)
+            options.update(_endpoint(host))
         url = f"az://{self.container_name}"
         if self.credential_provider is not None:
             provider = provider_for(self.credential_provider, BearerToken)
@@ -389,13 +427,17 @@ class AWSConfig(_StoreConfig):
                 "session_token": self.session_token,
                 "skip_signature": "true" if self.anonymous else None,
                 "unsigned_payload": "true" if self.unsigned_payload else None,
-                **_endpoint(self.host),
+                **_endpoint(None if self.host is None else _s3_host(self.host, self.bucket_name)),
             },
             where=f"s3://{self.bucket_name}",
             profile=self.profile,
             instance_metadata=self.use_instance_metadata,
             provided=self.credential_provider is not None,
         )
+        if "endpoint" not in options and "." not in self.bucket_name:
+            # AWS itself, as the seed addresses it: bucket.s3.region.amazonaws.com (a bucket name
+            # with dots would not match the certificate's wildcard, so it stays in the path).
+            options["virtual_hosted_style_request"] = "true"
         provider = _aws_provider(self.credential_provider or source)
         return _spec(f"s3://{self.bucket_name}", options, self.opts, provider)
 

@@ -7,9 +7,9 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import azure_config, own_pool
+from conftest import azure_config, own_pool, s3_config
 from credserver import CredentialServer
-from emulators import MINIO_KEY, MINIO_SECRET, RunningServer
+from emulators import AZURITE_ACCOUNT, MINIO_KEY, MINIO_SECRET, RunningServer
 
 import rustyobjectstore as ros
 
@@ -157,3 +157,51 @@ def test_invalidate_config_has_workers_build_the_store_anew(
         call()
         assert fetches() == 3
         assert ros.get_object("kept", memory) == b"in memory"
+
+
+def test_azure_host_takes_the_seeds_forms(
+    azurite_server: RunningServer, azure_container: str
+) -> None:
+    """The seed passes Azurite's base URL; today's form names the account too; with the
+    container as well, as some seed tests do. All three reach the same container."""
+    origin = azurite_server.endpoint.removesuffix(f"/{AZURITE_ACCOUNT}")
+    forms = [
+        origin,
+        f"{origin}/",
+        azurite_server.endpoint,
+        f"{azurite_server.endpoint}/{azure_container}",
+    ]
+    for i, host in enumerate(forms):
+        conf = azure_config(azurite_server, azure_container, host=host)
+        assert dict(conf.spec().options)["endpoint"] == azurite_server.endpoint
+        ros.put_object(f"form-{i}", host.encode(), conf)
+    reader = azure_config(azurite_server, azure_container)
+    assert [ros.get_object(f"form-{i}", reader) for i in range(len(forms))] == [
+        h.encode() for h in forms
+    ]
+    # An account's own URL is kept: the account leads its host name.
+    real = ros.AzureConfig("myaccount", "c", storage_account_key="k",
+                           host="https://myaccount.blob.core.windows.net")  # fmt: skip
+    assert dict(real.spec().options)["endpoint"] == "https://myaccount.blob.core.windows.net"
+    for wrong in [
+        f"{origin}/otheraccount",
+        f"{azurite_server.endpoint}/other-container",
+        "127.0.0.1:10000",
+    ]:
+        with pytest.raises(ros.ConfigurationError, match="host"):
+            azure_config(azurite_server, azure_container, host=wrong).spec()
+
+
+def test_aws_host_takes_the_seeds_forms(moto_server: RunningServer, s3_bucket: str) -> None:
+    """A host with the bucket in its path (MinIO-style URLs the seed strips) reaches the
+    bucket; without a host, AWS is addressed virtual-hosted, as the seed does."""
+    for host in [moto_server.endpoint, f"{moto_server.endpoint}/{s3_bucket}"]:
+        conf = s3_config(moto_server, s3_bucket, host=host)
+        assert dict(conf.spec().options)["endpoint"] == moto_server.endpoint
+        ros.put_object("k", host.encode(), conf)
+        assert ros.get_object("k", conf) == host.encode()
+    on_aws = dict(ros.AWSConfig("us-east-1", "mybucket", "AKID", "secret").spec().options)
+    assert on_aws["virtual_hosted_style_request"] == "true" and "endpoint" not in on_aws
+    dotted = dict(ros.AWSConfig("us-east-1", "my.bucket", "AKID", "secret").spec().options)
+    assert "virtual_hosted_style_request" not in dotted  # the certificate's wildcard: one label
+    assert "virtual_hosted_style_request" not in dict(conf.spec().options)
