@@ -2,7 +2,7 @@
 served by a pool of Rust worker processes built on the ``object_store`` crate.
 
 Every operation is a function of a key and a store configuration (``AWSConfig``, ``AzureConfig``,
-``GCSConfig`` or ``Config`` for any object_store URL), with an ``_async`` twin for asyncio:
+``GCSConfig``, ``SnowflakeConfig`` or ``Config`` for any object_store URL), with an ``_async`` twin for asyncio:
 
     import rustyobjectstore as ros
 
@@ -74,6 +74,7 @@ from rustyobjectstore._config import (
     ClientOptions,
     Config,
     GCSConfig,
+    SnowflakeConfig,
     StaticConfig,
 )
 from rustyobjectstore._directories import ListResult
@@ -136,7 +137,7 @@ from rustyobjectstore._streams import AsyncObjectReader, AsyncObjectWriter, Obje
 # Re-bound here, with their docstrings, so that the API reference (pdoc) documents them.
 StoreConfig = _config.StoreConfig
 """Any store configuration, the ``conf`` every operation takes:
-``AzureConfig | AWSConfig | GCSConfig | Config``. For annotations:
+``AzureConfig | AWSConfig | GCSConfig | SnowflakeConfig | Config``. For annotations:
 ``def load(key: str, conf: StoreConfig) -> bytes: return get_object(key, conf)``."""
 
 CredentialProvider = _providers.CredentialProvider
@@ -208,6 +209,7 @@ __all__ = [
     "ReadOptions",
     "RangeNotSatisfiableError",
     "StaticConfig",
+    "SnowflakeConfig",
     "StoreConfig",
     "StorageFullError",
     "UnknownError",

@@ -19,6 +19,7 @@ from rustyobjectstore._credentials import (
     azure_connection_string,
     azure_options,
     gcs_options,
+    snowflake_options,
     url_options,
 )
 from rustyobjectstore._providers import (
@@ -478,6 +479,69 @@ class GCSConfig(_StoreConfig):
         return _spec(url, gcs_options(options, where=url), self.opts)
 
 
+@dataclass(frozen=True, repr=False)
+class SnowflakeConfig(_StoreConfig):
+    """A Snowflake stage, reached through Snowflake's REST API: the worker logs in (with the
+    master token file, or ``username`` and ``password``), asks where the stage lives (S3 or
+    Azure) and for its temporary credentials, and reads and writes the stage's files there,
+    encrypted on the client as Snowflake's own clients do when the stage is client-side
+    encrypted. Unset fields come from ``SNOWFLAKE_ACCOUNT``, ``SNOWFLAKE_DATABASE``,
+    ``SNOWFLAKE_SCHEMA``, ``SNOWFLAKE_ENDPOINT`` (or ``SNOWFLAKE_HOST``), ``SNOWFLAKE_WAREHOUSE``,
+    ``SNOWFLAKE_USERNAME``, ``SNOWFLAKE_PASSWORD``, ``SNOWFLAKE_ROLE`` and ``MASTER_TOKEN_PATH``
+    (default ``/snowflake/session/token``):
+    ``SnowflakeConfig("MYDB.PUBLIC.MYSTAGE", account="myaccount", database="MYDB",
+    schema="PUBLIC", endpoint="https://myaccount.snowflakecomputing.com")``."""
+
+    stage: str
+    #: The scheme new files are encrypted with, AES_128_CBC (the stage's default) or
+    #: AES_256_GCM; setting it requires the stage to be client-side encrypted.
+    encryption_scheme: str | None = None
+    account: str | None = None
+    database: str | None = None
+    schema: str | None = None
+    endpoint: str | None = None
+    warehouse: str | None = None
+    username: str | None = None
+    password: str | None = None
+    role: str | None = None
+    master_token_path: str | None = None
+    #: How many master keys (by query id) reads keep; default 100,000.
+    keyring_capacity: int | None = None
+    #: How long a master key is kept, in seconds (default 600; 0 keeps none).
+    keyring_ttl_secs: int | None = None
+    #: How long the stage's location and credentials are kept, in seconds (default 2,400).
+    stage_info_cache_ttl_secs: int | None = None
+    #: Seconds between the heartbeats that keep the session alive (default 300).
+    heartbeat_secs: int | None = None
+    opts: ClientOptions = field(default_factory=ClientOptions)
+
+    _secret_fields = ("password",)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.stage:
+            raise _config_error("SnowflakeConfig needs a stage")
+        if self.encryption_scheme not in (None, "AES_128_CBC", "AES_256_GCM"):
+            raise _config_error(
+                "encryption_scheme must be AES_128_CBC or AES_256_GCM, got "
+                f"{self.encryption_scheme!r}"
+            )
+        for name in ("keyring_capacity", "keyring_ttl_secs", "stage_info_cache_ttl_secs",
+                     "heartbeat_secs"):  # fmt: skip
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise _config_error(f"{name} must be a non-negative int, got {value!r}")
+
+    def _build_spec(self) -> StoreSpec:
+        fields = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in ("stage", "opts")
+        }
+        options = snowflake_options(self.stage, fields)
+        return _spec(f"snowflake://{self.stage}/", options, self.opts)
+
+
 @dataclass(frozen=True, repr=False, init=False)
 class Config(_StoreConfig):
     """Any object_store URL with its options: ``Config("memory://")``,
@@ -509,4 +573,4 @@ class Config(_StoreConfig):
         return _spec(self.url, options, self.opts, _aws_provider(source))
 
 
-StoreConfig = AzureConfig | AWSConfig | GCSConfig | Config
+StoreConfig = AzureConfig | AWSConfig | GCSConfig | SnowflakeConfig | Config

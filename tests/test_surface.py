@@ -312,7 +312,9 @@ def test_all_lists_every_public_name() -> None:
     )
     assert not unlisted, f"public but not in __all__: {unlisted}"
     assert "StoreConfig" in ros.__all__
-    assert ros.StoreConfig == ros.AzureConfig | ros.AWSConfig | ros.GCSConfig | ros.Config
+    assert ros.StoreConfig == (
+        ros.AzureConfig | ros.AWSConfig | ros.GCSConfig | ros.SnowflakeConfig | ros.Config
+    )
 
 
 def test_every_public_name_has_a_docstring_with_an_example() -> None:

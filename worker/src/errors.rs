@@ -208,8 +208,42 @@ const START_PAST_THE_END: &str = "Wanted range starting at";
 /// What the HTTP client says of a plain `http://` URL when `allow_http` is not set.
 const HTTP_NOT_ALLOWED: &str = "URL scheme is not allowed";
 
+/// An error the worker raises inside a store of its own (a Snowflake stage), its kind decided
+/// where it happens; it travels through object_store's `Generic` and keeps that kind.
+#[derive(Debug)]
+pub struct Raised(pub ErrorInfo);
+
+impl std::fmt::Display for Raised {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.message)
+    }
+}
+
+impl StdError for Raised {}
+
+pub fn raised(info: ErrorInfo) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "Snowflake",
+        source: Box::new(Raised(info)),
+    }
+}
+
+fn raised_in<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a ErrorInfo> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(Raised(info)) = e.downcast_ref::<Raised>() {
+            return Some(info);
+        }
+        current = e.source();
+    }
+    None
+}
+
 pub fn from_object_store(err: &object_store::Error) -> ErrorInfo {
     use object_store::Error as E;
+    if let Some(info) = raised_in(err) {
+        return info.clone();
+    }
     let text = chain_text(err);
     if text.contains(HTTP_NOT_ALLOWED) {
         return ErrorInfo::new(

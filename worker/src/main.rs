@@ -13,6 +13,7 @@ mod local_walk;
 mod metrics;
 mod ops;
 mod server;
+mod snowflake;
 mod stores;
 #[cfg(test)]
 mod vectors;

@@ -310,6 +310,29 @@ fn build_inner(
     pushed: Option<Arc<Slot>>,
 ) -> Result<Store, ErrorInfo> {
     check_file_url(&config.url)?;
+    let retry = retry_config(config)?;
+    if crate::snowflake::is_stage_url(&config.url) {
+        let inner = crate::snowflake::build(config, client_options(config)?, retry.clone(), http)?;
+        return Ok(Store {
+            inner,
+            keeps_payload: false,
+            versioned: false,
+            keeps: Keeps {
+                store: "Snowflake stage",
+                standard: true,
+                metadata: true,
+                tags: false,
+            },
+            // A stage lives on S3 or Azure; Azure's batch is the smaller of the two.
+            delete_batch: AZURE_DELETE_BATCH,
+            local_root: None,
+            signer: None,
+            bucket: None,
+            unsigned: false,
+            retry,
+            secrets: secrets.to_vec(),
+        });
+    }
     let url = Url::parse(&config.url).map_err(|e| {
         ErrorInfo::new(
             Kind::ParseUrl,
@@ -322,7 +345,6 @@ fn build_inner(
             format!("unsupported URL {:?}: {e}", config.url),
         )
     })?;
-    let retry = retry_config(config)?;
     // The builders share these methods but no trait. Client options go first: with_client_options
     // replaces what with_config set (allow_http).
     macro_rules! cloud_store {

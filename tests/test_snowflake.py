@@ -1,0 +1,445 @@
+"""Snowflake stages (``SnowflakeConfig``) on four variants, as RustyObjectStore.jl tests them: a
+stage on S3 (moto) or on Azure (Azurite), client-side encrypted or not, behind the fake gateway
+of ``sfgateway.py``. What the worker writes to an encrypted stage is decrypted here a second
+time, by this file's own code from the format's description, with the ``cryptography`` package.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import json
+import re
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from emulators import AZURITE_ACCOUNT, AZURITE_KEY
+from sfgateway import PASSWORD, USERNAME, AzureBackend, Backend, Gateway, S3Backend, serve
+
+import rustyobjectstore as ros
+from rustyobjectstore import SnowflakeConfig
+
+VARIANTS = [("s3", False), ("s3", True), ("azure", False), ("azure", True)]
+OPTS = ros.ClientOptions(max_retries=1, initial_backoff_ms=1, max_backoff_ms=5,
+                         request_timeout_secs=30)  # fmt: skip
+
+
+def variant_id(v: tuple[str, bool]) -> str:
+    return f"{v[0]}-{'encrypted' if v[1] else 'plain'}"
+
+
+@pytest.fixture
+def backend_of(request: pytest.FixtureRequest) -> Any:
+    def make(cloud: str) -> Backend:
+        if cloud == "s3":
+            moto = request.getfixturevalue("moto_server")
+            return S3Backend(moto.endpoint, request.getfixturevalue("s3_bucket"))
+        azurite = request.getfixturevalue("azurite_server")
+        return AzureBackend(azurite.endpoint, AZURITE_ACCOUNT, AZURITE_KEY,
+                            request.getfixturevalue("azure_container"))  # fmt: skip
+
+    return make
+
+
+@pytest.fixture
+def gateway_of(backend_of: Any, tmp_path: Path) -> Iterator[Any]:
+    """Starts fake gateways (``gateway_of(cloud, encrypted, **fields)``), stopped after the test."""
+    running: list[Any] = []
+
+    def start(cloud: str, encrypted: bool, **fields: Any) -> Gateway:
+        block = serve(Gateway(backend_of(cloud), encrypted, **fields), tmp_path)
+        running.append(block)
+        return block.__enter__()
+
+    yield start
+    for block in reversed(running):
+        block.__exit__(None, None, None)
+
+
+def config_for(gateway: Gateway, **fields: Any) -> SnowflakeConfig:
+    given: dict[str, Any] = {"stage": gateway.stages[0], **gateway.config_fields(), "opts": OPTS}
+    given.update(fields)
+    return SnowflakeConfig(**given)
+
+
+@pytest.fixture(params=VARIANTS, ids=variant_id)
+def stage(request: pytest.FixtureRequest, gateway_of: Any) -> tuple[Gateway, SnowflakeConfig]:
+    cloud, encrypted = request.param
+    gateway = gateway_of(cloud, encrypted)
+    return gateway, config_for(gateway)
+
+
+def independently_decrypted(gateway: Gateway, key: str) -> bytes:
+    """The plaintext of the stage file ``key``, from its stored bytes and metadata alone, by
+    Snowflake's description of the format: the content key is AES-ECB-wrapped (PKCS#5) under the
+    master key its ``queryId`` names; the content is AES-128-CBC (PKCS#5) or AES-256-GCM."""
+    stored, metadata = gateway.backend.read(gateway.stage_file(key))
+    if isinstance(gateway.backend, S3Backend):
+        matdesc = json.loads(metadata["x-amz-matdesc"])
+        wrapped = base64.b64decode(metadata["x-amz-key"])
+        iv = base64.b64decode(metadata["x-amz-iv"])
+        algorithm = metadata.get("x-amz-cek-alg", "AES/CBC/PKCS5Padding")
+        assert int(metadata["x-amz-unencrypted-content-length"]) >= 0
+    else:
+        matdesc = json.loads(metadata["matdesc"])
+        data = json.loads(metadata["encryptiondata"])
+        assert data["EncryptionMode"] == "FullBlob"
+        assert data["WrappedContentKey"]["KeyId"] == "symmKey1"
+        wrapped = base64.b64decode(data["WrappedContentKey"]["EncryptedKey"])
+        iv = base64.b64decode(data["ContentEncryptionIV"])
+        algorithm = {"AES_CBC_128": "AES/CBC/PKCS5Padding", "AES_CBC_256": "AES/CBC/PKCS5Padding",
+                     "AES_GCM_256": "AES/GCM/NoPadding"}[
+            data["EncryptionAgent"]["EncryptionAlgorithm"]]  # fmt: skip
+    assert matdesc["keySize"] == "128"
+    master = gateway.keys[matdesc["queryId"]]
+    unwrap = Cipher(algorithms.AES(master), modes.ECB()).decryptor()
+    unpad = padding.PKCS7(128).unpadder()
+    content_key = unpad.update(unwrap.update(wrapped) + unwrap.finalize()) + unpad.finalize()
+    if algorithm == "AES/GCM/NoPadding":
+        assert len(content_key) == 32 and len(iv) == 12
+        return AESGCM(content_key).decrypt(iv, stored, b"AES/GCM/NoPadding")
+    assert algorithm == "AES/CBC/PKCS5Padding"
+    assert len(content_key) == 16 and len(iv) == 16
+    if not stored:
+        return b""
+    decryptor = Cipher(algorithms.AES(content_key), modes.CBC(iv)).decryptor()
+    unpad = padding.PKCS7(128).unpadder()
+    return unpad.update(decryptor.update(stored) + decryptor.finalize()) + unpad.finalize()
+
+
+SIZES = [0, 1, 15, 16, 17, 1000, 3 * 1024 * 1024 + 5]
+
+
+def payload(size: int) -> bytes:
+    return bytes((i * 7 + size) % 251 for i in range(size))
+
+
+def test_objects_of_every_size_round_trip_and_land_under_the_stage_prefix(
+    stage: tuple[Gateway, SnowflakeConfig],
+) -> None:
+    gateway, conf = stage
+    for size in SIZES:
+        data = payload(size)
+        key = f"sizes/{size}.bin"
+        assert ros.put_object(key, data, conf) == size
+        assert ros.get_object(key, conf) == data
+        assert ros.head_object(key, conf).size == size
+        stored, _ = gateway.backend.read(gateway.stage_file(key))
+        if gateway.encrypted:
+            assert stored != data or size == 0
+            assert independently_decrypted(gateway, key) == data
+        else:
+            assert stored == data
+    assert gateway.backend.keys() == sorted(gateway.stage_file(f"sizes/{s}.bin") for s in SIZES)
+
+
+def test_reads_cut_ranges_and_refuse_a_small_buffer(stage: tuple[Gateway, SnowflakeConfig]) -> None:
+    _, conf = stage
+    data = payload(100_000)
+    ros.put_object("ranges.bin", data, conf)
+    assert ros.get_object_range("ranges.bin", 10, 20, conf) == data[10:20]
+    assert ros.get_object_range("ranges.bin", 99_990, None, conf) == data[99_990:]
+    assert ros.get_object_ranges("ranges.bin", [(0, 5), (50_000, 50_100), (99_999, 100_000)],
+                                 conf) == [data[:5], data[50_000:50_100], data[99_999:]]  # fmt: skip
+    with ros.open_reader("ranges.bin", conf) as reader:
+        reader.seek(-7, io.SEEK_END)
+        assert reader.read() == data[-7:]
+    with pytest.raises(ros.BufferTooSmallError):
+        ros.get_object_into("ranges.bin", bytearray(10), conf)
+    with pytest.raises(ros.NotFoundError):
+        ros.get_object("doesnt_exist.csv", conf)
+
+
+def test_streams_and_files_round_trip(
+    stage: tuple[Gateway, SnowflakeConfig], tmp_path: Path
+) -> None:
+    gateway, conf = stage
+    chunks = [payload(1 << 20), payload(7), payload(3 << 20)]
+    with ros.put_object_stream("streamed.bin", conf) as writer:
+        for chunk in chunks:
+            writer.write(chunk)
+    whole = b"".join(chunks)
+    assert ros.get_object("streamed.bin", conf) == whole
+    with ros.get_object_stream("streamed.bin", conf) as reader:
+        assert reader.read() == whole
+    if gateway.encrypted:
+        assert independently_decrypted(gateway, "streamed.bin") == whole
+    source = tmp_path / "source.bin"
+    source.write_bytes(whole[:12345])
+    ros.put_object_from_file("from_file.bin", source, conf)
+    ros.get_object_to_file("from_file.bin", tmp_path / "back.bin", conf)
+    assert (tmp_path / "back.bin").read_bytes() == whole[:12345]
+
+
+def test_listings_name_stage_keys_with_their_plain_sizes(
+    stage: tuple[Gateway, SnowflakeConfig],
+) -> None:
+    _, conf = stage
+    for key, size in [("dir/a.csv", 5), ("dir/sub/b.csv", 33), ("top.csv", 16)]:
+        ros.put_object(key, payload(size), conf)
+    listed = {m.path: m.size for m in ros.list_objects("", conf)}
+    assert listed == {"dir/a.csv": 5, "dir/sub/b.csv": 33, "top.csv": 16}
+    assert [m.path for m in ros.list_objects("dir/", conf)] == ["dir/a.csv", "dir/sub/b.csv"]
+    tree = ros.list_with_delimiter("dir/", conf)
+    assert [(m.path, m.size) for m in tree.objects] == [("dir/a.csv", 5)]
+    assert tree.common_prefixes == ["dir/sub"]
+
+
+def test_deletes_copies_and_renames(stage: tuple[Gateway, SnowflakeConfig]) -> None:
+    gateway, conf = stage
+    for i in range(5):
+        ros.put_object(f"del/{i}", payload(40 + i), conf)
+    ros.delete_object("del/0", conf)
+    assert ros.bulk_delete_objects(["del/1", "del/2"], conf) == []
+    ros.copy_object("del/3", "copied", conf)
+    assert ros.get_object("copied", conf) == payload(43)
+    ros.rename_object("del/4", "renamed", conf)
+    assert ros.get_object("renamed", conf) == payload(44)
+    assert sorted(m.path for m in ros.list_objects("", conf)) == ["copied", "del/3", "renamed"]
+    with pytest.raises(ros.NotFoundError):
+        ros.head_object("del/0", conf)
+    if gateway.encrypted:
+        assert independently_decrypted(gateway, "copied") == payload(43)
+
+
+def test_user_metadata_travels_beside_the_key_material(
+    stage: tuple[Gateway, SnowflakeConfig],
+) -> None:
+    _, conf = stage
+    ros.put_object("meta.txt", b"x", conf, attributes={"Content-Type": "text/plain",
+                                                       "origin": "test"})  # fmt: skip
+    meta = ros.head_object("meta.txt", conf)
+    assert meta.attributes == {"Content-Type": "text/plain", "origin": "test"}
+
+
+def test_conditional_writes_hold_and_what_a_stage_cannot_do_is_refused(
+    stage: tuple[Gateway, SnowflakeConfig],
+) -> None:
+    _, conf = stage
+    ros.put_object("once", b"first", conf, mode="create")
+    with pytest.raises(ros.AlreadyExistsError):
+        ros.put_object("once", b"second", conf, mode="create")
+    assert ros.get_object("once", conf) == b"first"
+    with pytest.raises(ros.NotSupportedError):
+        ros.sign_url("GET", "once", 60, conf)
+    with pytest.raises(ros.NotSupportedError, match="tags"):
+        ros.put_object("tagged", b"x", conf, tags={"team": "data"})
+
+
+@pytest.mark.parametrize("cloud", ["s3", "azure"])
+def test_gcm_stages_write_aes_256_gcm_that_an_independent_decryptor_reads(
+    gateway_of: Any, cloud: str
+) -> None:
+    gateway = gateway_of(cloud, True)
+    conf = config_for(gateway, encryption_scheme="AES_256_GCM")
+    for size in (0, 1, 17, 70_000):
+        ros.put_object(f"gcm/{size}", payload(size), conf)
+        assert independently_decrypted(gateway, f"gcm/{size}") == payload(size)
+        assert ros.get_object_range(f"gcm/{size}", 0, 10, conf) == payload(size)[:10]
+        assert ros.head_object(f"gcm/{size}", conf).size == size
+    # A CBC configuration reads what GCM wrote: the scheme is each object's own.
+    assert ros.get_object("gcm/17", config_for(gateway)) == payload(17)
+
+
+@pytest.mark.parametrize("cloud", ["s3", "azure"])
+def test_a_changed_encrypted_object_is_a_data_error(gateway_of: Any, cloud: str) -> None:
+    gateway = gateway_of(cloud, True)
+    conf = config_for(gateway, encryption_scheme="AES_256_GCM")
+    ros.put_object("tampered", b"secret numbers", conf)
+    stored, metadata = gateway.backend.read(gateway.stage_file("tampered"))
+    changed = bytes([stored[0] ^ 1]) + stored[1:]
+    plain = config_for(gateway)  # only to reach the backend: write the bytes back by hand
+    if isinstance(gateway.backend, S3Backend):
+        gateway.backend.client().put_object(Bucket=gateway.backend.bucket,
+                                            Key=gateway.stage_file("tampered"), Body=changed,
+                                            Metadata=metadata)  # fmt: skip
+    else:
+        blob = gateway.backend._service().get_blob_client(
+            gateway.backend.container, gateway.stage_file("tampered")
+        )
+        blob.upload_blob(changed, overwrite=True, metadata=metadata)
+    with pytest.raises(ros.DataError, match="authentication"):
+        ros.get_object("tampered", plain)
+
+
+def test_master_keys_are_kept_by_query_id_and_asked_for_on_a_miss(gateway_of: Any) -> None:
+    gateway = gateway_of("s3", True)
+    writer = config_for(gateway)
+    ros.put_object("k1", b"one", writer)
+    assert ros.get_object("k1", writer) == b"one"
+    assert gateway.calls["get_query"] == 0, "the writer's own key is in its keyring"
+    # Another configuration is another store, with an empty keyring: it asks once per key.
+    reader = config_for(gateway, keyring_capacity=10)
+    assert ros.get_object("k1", reader) == b"one"
+    assert ros.get_object("k1", reader) == b"one"
+    assert gateway.calls["get_query"] == 1
+    # A keyring that keeps nothing asks every time.
+    forgetful = config_for(gateway, keyring_ttl_secs=0)
+    ros.get_object("k1", forgetful)
+    ros.get_object("k1", forgetful)
+    assert gateway.calls["get_query"] == 3
+
+
+def test_stage_info_is_cached_for_its_ttl(gateway_of: Any) -> None:
+    gateway = gateway_of("s3", False)
+    conf = config_for(gateway, stage_info_cache_ttl_secs=1)
+    for i in range(5):
+        ros.put_object(f"c{i}", b"x", conf)
+    assert gateway.calls["put_query"] == 1
+    time.sleep(1.2)
+    ros.put_object("later", b"x", conf)
+    assert gateway.calls["put_query"] == 2
+    assert gateway.calls["login"] == 1
+
+
+def test_sessions_are_renewed_before_they_end_and_kept_alive(gateway_of: Any) -> None:
+    # A token valid for 181 s is within the 180 s margin a second later.
+    gateway = gateway_of("s3", False, token_validity=181)
+    conf = config_for(gateway, stage_info_cache_ttl_secs=0, heartbeat_secs=1)
+    ros.put_object("a", b"x", conf)
+    time.sleep(2.5)
+    ros.put_object("b", b"y", conf)
+    assert gateway.calls["login"] == 1
+    assert gateway.calls["renew"] >= 1
+    assert gateway.calls["heartbeat"] >= 1
+    assert ros.get_object("b", conf) == b"y"
+
+
+def test_a_refused_renewal_logs_in_again(gateway_of: Any) -> None:
+    gateway = gateway_of("s3", False, token_validity=181, master_validity=1)
+    conf = config_for(gateway, stage_info_cache_ttl_secs=0)
+    ros.put_object("a", b"x", conf)
+    time.sleep(1.5)  # the master token has run out: no renewal, a new login
+    ros.put_object("b", b"y", conf)
+    assert gateway.calls["login"] == 2
+
+
+def test_an_azure_sas_near_its_expiry_is_asked_for_again(gateway_of: Any) -> None:
+    gateway = gateway_of("azure", False)
+    assert isinstance(gateway.backend, AzureBackend)
+    gateway.backend.sas_validity = timedelta(minutes=4)  # inside the 5-minute margin
+    conf = config_for(gateway)
+    ros.put_object("a", b"x", conf)
+    asked = gateway.calls["put_query"]
+    ros.put_object("b", b"y", conf)
+    assert gateway.calls["put_query"] > asked
+    # A SAS that lasts is kept with the stage's answer.
+    gateway.backend.sas_validity = timedelta(hours=1)
+    fresh = config_for(gateway, keyring_capacity=1)
+    ros.put_object("c", b"z", fresh)
+    asked = gateway.calls["put_query"]
+    ros.put_object("d", b"w", fresh)
+    assert gateway.calls["put_query"] == asked
+    assert ros.get_object("b", fresh) == b"y"
+
+
+def test_user_and_password_log_in_and_a_wrong_password_is_refused(gateway_of: Any) -> None:
+    gateway = gateway_of("azure", True)
+    conf = config_for(gateway, master_token_path=None, username=USERNAME, password=PASSWORD)
+    ros.put_object("pw.txt", b"pw", conf)
+    assert ros.get_object("pw.txt", conf) == b"pw"
+    wrong = dataclasses.replace(conf, password="not-it")
+    with pytest.raises(ros.PermissionDeniedError, match="390100") as caught:
+        ros.get_object("pw.txt", wrong)
+    assert "not-it" not in str(caught.value) and PASSWORD not in repr(conf)
+
+
+def test_configuration_errors_are_clear(gateway_of: Any, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    gateway = gateway_of("s3", False)
+    missing = config_for(gateway, stage="doesnotexist")
+    with pytest.raises(ros.ObjectStoreError, match="does not exist or not authorized"):
+        ros.put_object("x.csv", b"a,b,c", missing)
+    no_token = config_for(gateway, master_token_path=str(tmp_path / "absent"))
+    with pytest.raises(ros.ConfigurationError, match="master token file"):
+        ros.get_object("x.csv", no_token)
+    not_encrypted = config_for(gateway, encryption_scheme="AES_128_CBC")
+    with pytest.raises(ros.ConfigurationError, match="not client-side encrypted"):
+        ros.put_object("x.csv", b"x", not_encrypted)
+    with pytest.raises(ros.ConfigurationError, match="AES_128_CBC or AES_256_GCM"):
+        config_for(gateway, encryption_scheme="ROT13")
+    for name in ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_DATABASE", "SNOWFLAKE_SCHEMA",
+                 "SNOWFLAKE_ENDPOINT", "SNOWFLAKE_HOST"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ros.ConfigurationError, match="SNOWFLAKE_ACCOUNT"):
+        ros.get_object("x.csv", SnowflakeConfig("TESTSTAGE"))
+
+
+def test_environment_fallbacks_fill_unset_fields(
+    gateway_of: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway = gateway_of("s3", True)
+    fields = gateway.config_fields()
+    monkeypatch.setenv("SNOWFLAKE_ACCOUNT", fields["account"])
+    monkeypatch.setenv("SNOWFLAKE_DATABASE", fields["database"])
+    monkeypatch.setenv("SNOWFLAKE_SCHEMA", fields["schema"])
+    monkeypatch.setenv("SNOWFLAKE_HOST", "never.invalid")
+    monkeypatch.setenv("SNOWFLAKE_ENDPOINT", fields["endpoint"])
+    monkeypatch.setenv("MASTER_TOKEN_PATH", fields["master_token_path"])
+    conf = SnowflakeConfig("teststage", opts=OPTS)  # the gateway upper-cases names, as Snowflake
+    ros.put_object("env.txt", b"env", conf)
+    assert ros.get_object("env.txt", conf) == b"env"
+
+
+def test_the_readme_example_runs_on_a_stage(
+    gateway_of: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    (block,) = [b for b in blocks if 'SnowflakeConfig("MYSTAGE")' in b]
+    gateway = gateway_of("azure", True, stages=("MYSTAGE",))
+    fields = gateway.config_fields()
+    for name in ("account", "database", "schema"):
+        monkeypatch.setenv(f"SNOWFLAKE_{name.upper()}", fields[name])
+    # The fake is plain http://, which SNOWFLAKE_HOST cannot say (it means https://host).
+    monkeypatch.setenv("SNOWFLAKE_ENDPOINT", fields["endpoint"])
+    monkeypatch.setenv("MASTER_TOKEN_PATH", fields["master_token_path"])
+    exec(compile(block, "README.md", "exec"), {})
+    assert gateway.backend.keys() == [gateway.stage_file("exports/2026-12.csv")]
+
+
+def test_an_unreachable_gateway_is_a_connection_error(gateway_of: Any) -> None:
+    gateway = gateway_of("s3", False)
+    conf = config_for(gateway, endpoint="http://127.0.0.1:9")
+    with pytest.raises(ros.ObjectStoreConnectionError):
+        ros.get_object("x", conf)
+
+
+def test_the_repr_hides_the_password() -> None:
+    conf = SnowflakeConfig("a", username="b", password="c-secret", role="d")
+    assert "c-secret" not in repr(conf)
+    assert "stage='a'" in repr(conf) and "username='b'" in repr(conf)
+
+
+def test_a_seed_style_config_url_reaches_the_stage(gateway_of: Any) -> None:
+    gateway = gateway_of("azure", False)
+    fields = gateway.config_fields()
+    params = {f"snowflake_{k}": v for k, v in fields.items()}
+    params["snowflake_stage"] = gateway.stages[0]
+    conf = ros.Config(f"snowflake://{gateway.stages[0]}/", params)
+    ros.put_object("seed.txt", b"seed", conf)
+    assert ros.get_object("seed.txt", config_for(gateway)) == b"seed"
+    with pytest.raises(ros.ConfigurationError, match="unknown option"):
+        ros.get_object("seed.txt", ros.Config("snowflake://S/", {"snowflake_colour": "red"}))
+
+
+def test_async_calls_reach_a_stage(stage: tuple[Gateway, SnowflakeConfig]) -> None:
+    import asyncio
+
+    _, conf = stage
+
+    async def main() -> list[bytes]:
+        await asyncio.gather(*(ros.put_object_async(f"async/{i}", payload(i), conf)
+                               for i in range(20)))  # fmt: skip
+        return await asyncio.gather(*(ros.get_object_async(f"async/{i}", conf)
+                                      for i in range(20)))  # fmt: skip
+
+    assert asyncio.run(main()) == [payload(i) for i in range(20)]
