@@ -120,7 +120,7 @@ from rustyobjectstore._listing import (
     ListStream,
     max_entries_per_chunk,
 )
-from rustyobjectstore._metrics import Metrics, WorkerMetrics
+from rustyobjectstore._metrics import Latency, Metrics, WorkerMetrics
 from rustyobjectstore._objectmeta import ObjectMeta, UpdateVersion
 from rustyobjectstore._ops import BulkDeleteFailure
 from rustyobjectstore._providers import (
@@ -163,6 +163,7 @@ __all__ = [
     "get_object_view_async",
     "put_object_from_file",
     "put_object_from_file_async",
+    "Latency",
     "Metrics",
     "WorkerMetrics",
     "current_metrics",

@@ -32,13 +32,14 @@ from rustyobjectstore._providers import (
 
 MiB = 1024 * 1024
 
-# An option whose name holds one of these words is a secret (the worker uses the same rule).
+# An option whose name holds one of these words is a secret, unless it names a file's path
+# (snowflake_master_token_path): the worker uses the same rule.
 _SECRET_WORDS = ("secret", "key", "token", "sas", "password", "credential", "signature")
 
 
 def is_secret_option(name: str) -> bool:
     lowered = name.lower()
-    return any(word in lowered for word in _SECRET_WORDS)
+    return not lowered.endswith("_path") and any(word in lowered for word in _SECRET_WORDS)
 
 
 def _masked(value: object) -> str:

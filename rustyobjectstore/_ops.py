@@ -33,7 +33,7 @@ from rustyobjectstore._errors import (
     WorkerCrashedError,
     error_from_wire,
 )
-from rustyobjectstore._metrics import Metrics, add_up, snapshot
+from rustyobjectstore._metrics import Metrics, add_up, latencies, snapshot
 from rustyobjectstore._objectmeta import ObjectMeta, UpdateVersion
 from rustyobjectstore._pool import Pool
 from rustyobjectstore._steps import Step, T
@@ -561,6 +561,10 @@ def metrics(pool: Pool) -> Step[Metrics]:
                 pid=conn.pid if conn is not None else None,
                 http_requests=int(http.get("http_requests", 0)),
                 retries=int(http.get("retries", 0)),
+                latency=latencies(http.get("latency")),
+                http_latency=latencies(http.get("http_latency")),
+                heap_bytes=int(http.get("heap_bytes") or 0),
+                rss_bytes=None if http.get("rss_bytes") is None else int(http["rss_bytes"]),
             )
         )
     return Metrics(total=add_up(workers), workers=workers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 from pathlib import Path
 
@@ -69,3 +70,39 @@ def test_the_data_stack_examples_run_against_this_runs_server(
         import zarr.core.sync
 
         zarr.core.sync.cleanup_resources()  # the event loop thread of zarr's sync API
+
+
+# Every name RustyObjectStore.jl 0.12 exports (its `export` lines), and the ones its users call
+# qualified (`RustyObjectStore.safe_message`, its exceptions and error reasons).
+JULIA_NAMES = [
+    "init_object_store", "get_object!", "put_object", "delete_object",
+    "StaticConfig", "ClientOptions", "Config", "AzureConfig", "AWSConfig", "SnowflakeConfig",
+    "status_code", "is_connection", "is_timeout", "is_early_eof", "is_unknown", "is_parse_url",
+    "get_object_stream", "ReadStream", "finish!",
+    "put_object_stream", "WriteStream", "cancel!", "shutdown!",
+    "current_metrics", "invalidate_config",
+    "max_entries_per_chunk", "ListEntry", "list_objects", "list_objects_stream", "next_chunk!",
+    "safe_message", "message", "GetException", "PutException", "DeleteException",
+    "ListException", "InitException", "ConnectionError", "StatusError", "EarlyEOF",
+    "TimeoutError", "ParseURLError", "UnknownError",
+]  # fmt: skip
+
+
+def test_the_julia_table_maps_every_name_of_the_seed_to_a_real_one() -> None:
+    import rustyobjectstore as ros
+
+    text = README.read_text()
+    table = text[text.index("## Coming from RustyObjectStore.jl") :]
+    table = table[: table.index("\n## ")]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    julia_side = " ".join(row.split(" | ")[0] for row in rows)
+    missing = [n for n in JULIA_NAMES if f"`{n}" not in julia_side and f" {n}" not in julia_side]
+    assert not missing, f"Julia names without a row: {missing}"
+    # Every name on our side that looks like an identifier of the package exists.
+    ours = " ".join(row.split(" | ")[1] for row in rows)
+    # A code span that opens with a call or a class name names the package's own.
+    for span in re.findall(r"`([^`]+)`", ours):
+        call = re.match(r"([a-z_]+)\(", span)
+        name = call.group(1) if call else span if re.fullmatch(r"[A-Z]\w+", span) else None
+        if name is not None and not hasattr(builtins, name):
+            assert hasattr(ros, name), f"the table names {name}, which the package does not have"

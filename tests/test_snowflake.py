@@ -356,11 +356,13 @@ def test_configuration_errors_are_clear(gateway_of: Any, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     gateway = gateway_of("s3", False)
     missing = config_for(gateway, stage="doesnotexist")
-    with pytest.raises(ros.ObjectStoreError, match="does not exist or not authorized"):
+    with pytest.raises(ros.BucketNotFoundError, match="does not exist or not authorized"):
         ros.put_object("x.csv", b"a,b,c", missing)
-    no_token = config_for(gateway, master_token_path=str(tmp_path / "absent"))
-    with pytest.raises(ros.ConfigurationError, match="master token file"):
+    absent = tmp_path / "absent"
+    no_token = config_for(gateway, master_token_path=str(absent))
+    with pytest.raises(ros.ConfigurationError, match="master token file") as caught:
         ros.get_object("x.csv", no_token)
+    assert str(absent) in str(caught.value), "a path is no secret: the message names the file"
     not_encrypted = config_for(gateway, encryption_scheme="AES_128_CBC")
     with pytest.raises(ros.ConfigurationError, match="not client-side encrypted"):
         ros.put_object("x.csv", b"x", not_encrypted)

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::errors::ErrorInfo;
+use crate::latency::Histogram;
 
 pub const PROTOCOL_VERSION: u32 = 3;
 pub const MAX_FRAME: usize = 4 * 1024 * 1024;
@@ -60,6 +61,40 @@ pub enum Request {
 }
 
 impl Request {
+    /// The request's `op`, as its frame names it.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Request::Register(_) => "register",
+            Request::Get(_) => "get",
+            Request::Head(_) => "head",
+            Request::Delete(_) => "delete",
+            Request::MultipartStart(_) => "multipart_start",
+            Request::Put(_) => "put",
+            Request::MultipartPart(_) => "multipart_part",
+            Request::MultipartComplete(_) => "multipart_complete",
+            Request::MultipartAbort(_) => "multipart_abort",
+            Request::List(_) => "list",
+            Request::ListNext(_) => "list_next",
+            Request::ListClose(_) => "list_close",
+            Request::BulkDelete(_) => "bulk_delete",
+            Request::Copy(_) => "copy",
+            Request::Rename(_) => "rename",
+            Request::ReadOpen(_) => "read_open",
+            Request::ReadNext(_) => "read_next",
+            Request::ReadClose(_) => "read_close",
+            Request::WriteOpen(_) => "write_open",
+            Request::WriteChunk(_) => "write_chunk",
+            Request::WriteFinish(_) => "write_finish",
+            Request::WriteAbort(_) => "write_abort",
+            Request::Sign(_) => "sign",
+            Request::Metrics(_) => "metrics",
+            Request::Ping(_) => "ping",
+            Request::Cancel(_) => "cancel",
+            Request::Credentials(_) => "credentials",
+            Request::Invalidate(_) => "invalidate",
+        }
+    }
+
     /// The region whose bytes the request reads or writes, for requests that name one.
     pub fn region(&self) -> Option<Region> {
         match self {
@@ -520,6 +555,12 @@ pub enum Success {
     Metrics {
         http_requests: u64,
         retries: u64,
+        /// Durations of this worker's operations, by op.
+        latency: Vec<(&'static str, Histogram)>,
+        /// Durations of HTTP attempts, by method.
+        http_latency: Vec<(&'static str, Histogram)>,
+        heap_bytes: u64,
+        rss_bytes: Option<u64>,
     },
 }
 
@@ -579,6 +620,26 @@ impl Writer {
     fn key_str(&mut self, k: &str, v: &str) {
         self.str(k);
         self.str(v);
+    }
+    /// Histograms by name: `{name: {count, min_ns, max_ns, sum_ns, buckets: [[index, count]]}}`.
+    fn histograms(&mut self, named: &[(&'static str, Histogram)]) {
+        self.map(named.len() as u32);
+        for (name, h) in named {
+            self.str(name);
+            self.map(5);
+            self.key_uint("count", h.count);
+            self.key_uint("min_ns", if h.count == 0 { 0 } else { h.min_ns });
+            self.key_uint("max_ns", h.max_ns);
+            self.key_uint("sum_ns", h.sum_ns);
+            let filled = h.filled();
+            self.str("buckets");
+            self.array(filled.len() as u32);
+            for (index, count) in filled {
+                self.array(2);
+                self.uint(index);
+                self.uint(count);
+            }
+        }
     }
     fn error(&mut self, e: &ErrorInfo) {
         self.map(if e.status.is_some() { 3 } else { 2 });
@@ -677,11 +738,9 @@ pub fn encode_response(id: u64, result: &Result<Success, ErrorInfo>) -> Vec<u8> 
                 | Success::BulkDelete { .. }
                 | Success::Stream { .. } => 1,
                 Success::List { prefixes, .. } => 2 + u32::from(!prefixes.is_empty()),
-                Success::Put { .. }
-                | Success::ReadOpen { .. }
-                | Success::Read { .. }
-                | Success::Metrics { .. } => 2,
+                Success::Put { .. } | Success::ReadOpen { .. } | Success::Read { .. } => 2,
                 Success::Get { .. } => 4,
+                Success::Metrics { .. } => 6,
             };
             w.map(2 + extra);
             w.key_uint("id", id);
@@ -752,9 +811,23 @@ pub fn encode_response(id: u64, result: &Result<Success, ErrorInfo>) -> Vec<u8> 
                 Success::Metrics {
                     http_requests,
                     retries,
+                    latency,
+                    http_latency,
+                    heap_bytes,
+                    rss_bytes,
                 } => {
                     w.key_uint("http_requests", *http_requests);
                     w.key_uint("retries", *retries);
+                    w.str("latency");
+                    w.histograms(latency);
+                    w.str("http_latency");
+                    w.histograms(http_latency);
+                    w.key_uint("heap_bytes", *heap_bytes);
+                    w.str("rss_bytes");
+                    match rss_bytes {
+                        Some(n) => w.uint(*n),
+                        None => w.nil(),
+                    }
                 }
                 Success::Read { written, eof } => {
                     w.key_uint("written", *written);

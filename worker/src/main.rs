@@ -3,13 +3,16 @@
 
 mod arena;
 mod args;
+mod azure_commit;
 mod codec;
 mod credentials;
 mod errors;
 mod faults;
 #[cfg(test)]
 mod fuzz;
+mod latency;
 mod local_walk;
+mod memory;
 mod metrics;
 mod ops;
 mod server;
@@ -83,6 +86,10 @@ fn run() -> Result<i32, String> {
         }
     })
 }
+
+/// The heap, counted: `metrics` reports the worker's live native memory.
+#[global_allocator]
+static ALLOCATOR: memory::Counting = memory::Counting;
 
 fn main() {
     // A panic anywhere ends the worker, as with `panic = "abort"` (which would cost `cargo test` its

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use object_store::client::{
@@ -12,10 +13,33 @@ use object_store::client::{
 };
 use object_store::ClientOptions;
 
-#[derive(Debug, Default)]
+use crate::latency::Latencies;
+
+#[derive(Default)]
 pub struct HttpCounters {
     pub requests: AtomicU64,
     pub retryable_failures: AtomicU64,
+    /// How long each attempt took, by method.
+    pub attempts: Latencies,
+}
+
+impl std::fmt::Debug for HttpCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HttpCounters({:?})", self.snapshot())
+    }
+}
+
+/// An HTTP method as a name a histogram can keep.
+fn method_name(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "PUT" => "PUT",
+        "POST" => "POST",
+        "HEAD" => "HEAD",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        _ => "OTHER",
+    }
 }
 
 impl HttpCounters {
@@ -51,7 +75,10 @@ struct Counting {
 impl HttpService for Counting {
     async fn call(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let method = method_name(request.method().as_str());
+        let started = Instant::now();
         let result = self.inner.execute(request).await;
+        self.counters.attempts.record(method, started.elapsed());
         let retryable = match &result {
             Ok(response) => {
                 let status = response.status().as_u16();

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use futures::future::{AbortHandle, Abortable, BoxFuture};
 use futures::task::noop_waker_ref;
@@ -196,12 +197,19 @@ impl Server {
         }
         let fault = faults::prelude(&request, &self.out);
         let region = request.region().map(|(offset, _)| offset as usize);
+        let op = request.op();
+        let started = Instant::now();
+        let ctx = Arc::clone(&self.ctx);
         let operation = operation(Arc::clone(&self.ctx), request);
         let mut work: BoxFuture<'static, Result<Success, ErrorInfo>> = Box::pin(async move {
             if let Some(fault) = fault {
                 fault.await;
             }
-            operation.await
+            let result = operation.await;
+            if op != "metrics" {
+                ctx.latency.record(op, started.elapsed());
+            }
+            result
         });
         // One poll here first: what can finish without waiting (most `memory://` calls, a bad key)
         // is answered by this thread, sparing the hand-offs to a task and to the writer thread.
@@ -295,12 +303,15 @@ fn operation(ctx: Arc<Ctx>, request: Request) -> BoxFuture<'static, Result<Succe
         Request::Sign(r) => Box::pin(async move { ops::sign::sign(&ctx, r).await }),
         Request::Metrics(_) => {
             let (http_requests, retries) = ctx.stores.http.snapshot();
-            Box::pin(async move {
-                Ok(Success::Metrics {
-                    http_requests,
-                    retries,
-                })
-            })
+            let answer = Success::Metrics {
+                http_requests,
+                retries,
+                latency: ctx.latency.snapshot(),
+                http_latency: ctx.stores.http.attempts.snapshot(),
+                heap_bytes: crate::memory::heap_bytes(),
+                rss_bytes: crate::memory::rss_bytes(),
+            };
+            Box::pin(async move { Ok(answer) })
         }
         // Handled before this in `dispatch`: register inline, stream commands by their stream.
         Request::Register(_)

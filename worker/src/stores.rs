@@ -20,6 +20,7 @@ use object_store::signer::Signer;
 use object_store::{ClientConfigKey, ClientOptions, ObjectStore, ObjectStoreScheme, RetryConfig};
 use url::Url;
 
+use crate::azure_commit::CommitChecked;
 use crate::codec::StoreConfig;
 use crate::credentials::{AwsPushed, BearerPushed, GcpPushed, Slot, Slots};
 use crate::errors::{self, ErrorInfo, Kind};
@@ -265,7 +266,8 @@ fn config_error(message: String) -> ErrorInfo {
     ErrorInfo::new(Kind::Config, message)
 }
 
-/// Option values that must never appear in a message, judged by the option's name.
+/// Option values that must never appear in a message, judged by the option's name (a file's path,
+/// such as `snowflake_master_token_path`, is not one: the message names the file).
 fn secrets_of(config: &StoreConfig) -> Vec<String> {
     const SECRET_WORDS: [&str; 7] = [
         "secret",
@@ -279,7 +281,7 @@ fn secrets_of(config: &StoreConfig) -> Vec<String> {
     let mut secrets = Vec::new();
     for (name, value) in &config.options {
         let name = name.to_ascii_lowercase();
-        if SECRET_WORDS.iter().any(|w| name.contains(w)) {
+        if !name.ends_with("_path") && SECRET_WORDS.iter().any(|w| name.contains(w)) {
             secrets.push(value.clone());
             // A SAS token's signature also shows up on its own, as one query pair.
             for pair in value.trim_start_matches('?').split('&') {
@@ -513,6 +515,11 @@ fn build_inner(
         "bucket"
     };
     let bucket = bucket.map(|name| format!("{noun} {name:?}"));
+    let inner: Arc<dyn ObjectStore> = if scheme == ObjectStoreScheme::MicrosoftAzure {
+        Arc::new(CommitChecked::new(inner))
+    } else {
+        inner
+    };
     let inner: Arc<dyn ObjectStore> = if prefix.as_ref().is_empty() {
         inner
     } else {

@@ -1004,6 +1004,16 @@ fn encoded_response(name: &str) -> Vec<u8> {
             Success::Metrics {
                 http_requests: 12345,
                 retries: 2,
+                latency: vec![("get", {
+                    let mut h = crate::latency::Histogram::default();
+                    h.record(std::time::Duration::from_micros(1000));
+                    h.record(std::time::Duration::from_micros(1000));
+                    h.record(std::time::Duration::from_micros(1100));
+                    h
+                })],
+                http_latency: vec![],
+                heap_bytes: 1 << 20,
+                rss_bytes: Some(100 << 20),
             },
         ),
         other => panic!("response vector {other} has no construction in vectors.rs"),

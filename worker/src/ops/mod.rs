@@ -18,12 +18,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 
 use crate::arena::Arena;
+use crate::latency::Latencies;
 use crate::stores::Stores;
 
 /// What every operation can reach: the arena, the stores, and the handles that outlive one request.
 pub struct Ctx {
     pub arena: Arc<Arena>,
     pub stores: Stores,
+    /// How long each operation took, by op (the `metrics` request reads it).
+    pub latency: Latencies,
     pub uploads: Mutex<HashMap<u64, multipart::Upload>>,
     pub listings: Mutex<HashMap<u64, list::Listing>>,
     pub streams: Mutex<HashMap<u64, mpsc::UnboundedSender<stream::Command>>>,
@@ -37,6 +40,7 @@ impl Ctx {
         Ctx {
             arena: Arc::new(arena),
             stores,
+            latency: Latencies::default(),
             uploads: Mutex::new(HashMap::new()),
             listings: Mutex::new(HashMap::new()),
             streams: Mutex::new(HashMap::new()),

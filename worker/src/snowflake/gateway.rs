@@ -314,9 +314,12 @@ impl Gateway {
                 .pointer("/data/queryId")
                 .and_then(Value::as_str)
                 .unwrap_or("-");
-            // 390xxx: the session or the login itself (an expired token, a wrong password).
+            // 390xxx: the session or the login itself (an expired token, a wrong password);
+            // 002003: the stage does not exist (or this role may not see it).
             let kind = if code.starts_with("390") {
                 Kind::Permission
+            } else if code == "002003" {
+                Kind::BucketNotFound
             } else {
                 Kind::Unknown
             };
@@ -452,10 +455,9 @@ impl Gateway {
         loop {
             match send().await {
                 Ok(value) => return Ok(value),
-                Err(Failure::Transient(info))
+                Err(Failure::Transient(_))
                     if retries < retry.max_retries && started.elapsed() < retry.retry_timeout =>
                 {
-                    drop(info);
                     tokio::time::sleep(backoff).await;
                     backoff = backoff
                         .mul_f64(retry.backoff.base)

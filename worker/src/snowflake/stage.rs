@@ -20,6 +20,7 @@ use object_store::{
 };
 use std::time::SystemTime;
 
+use crate::azure_commit::CommitChecked;
 use crate::errors::{raised, ErrorInfo, Kind};
 use crate::metrics::{CountingConnector, HttpCounters};
 use crate::snowflake::crypto::Scheme;
@@ -157,7 +158,10 @@ impl Lazy {
                     let built = b
                         .build()
                         .map_err(|e| stage_error(format!("the Azure stage: {e}")))?;
-                    (Arc::new(built), Location::Azure)
+                    (
+                        Arc::new(CommitChecked::new(Arc::new(built))),
+                        Location::Azure,
+                    )
                 }
                 other => {
                     return Err(ErrorInfo::new(
