@@ -18,6 +18,7 @@ mod ops;
 mod server;
 mod snowflake;
 mod stores;
+mod tls;
 #[cfg(test)]
 mod vectors;
 
@@ -100,6 +101,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    tls::install();
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         report(info);

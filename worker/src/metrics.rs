@@ -57,6 +57,7 @@ pub struct CountingConnector(pub Arc<HttpCounters>);
 
 impl HttpConnector for CountingConnector {
     fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        crate::tls::install();
         let inner = ReqwestConnector::default().connect(options)?;
         Ok(HttpClient::new(Counting {
             inner,

@@ -220,6 +220,7 @@ impl Failure {
 
 impl Gateway {
     pub fn new(settings: Settings) -> Result<Arc<Gateway>, ErrorInfo> {
+        crate::tls::install();
         let http = reqwest::Client::builder()
             .timeout(settings.request_timeout)
             .connect_timeout(settings.connect_timeout)
