@@ -34,6 +34,7 @@ __all__ = [
     "Canned",
     "CutShort",
     "FaultServer",
+    "end_connections",
     "Hold",
     "Request",
     "Reset",
@@ -197,11 +198,7 @@ class FaultServer:
         self._httpd.shutdown()
         with self._lock:
             open_now = list(self._connections)
-        for conn in open_now:  # idle keep-alive connections would otherwise keep their threads
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        end_connections(open_now)
         self._httpd.server_close()  # joins the connection threads
         self._thread.join()
 
@@ -235,6 +232,16 @@ class FaultServer:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+def end_connections(connections: Iterable[socket.socket]) -> None:
+    """Shuts down a server's open connections: idle keep-alive ones would otherwise keep their
+    threads, and their sockets, past the server's close."""
+    for conn in connections:
+        try:
+            conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 class _HTTPServer(ThreadingHTTPServer):

@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import urlsplit
 
+from faultserver import end_connections
+
 # Headers that belong to one connection, not to the message (RFC 9110, section 7.6.1).
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
 
@@ -46,11 +48,7 @@ class LossyProxy:
         self._server.shutdown()
         with self._lock:
             open_now = list(self._connections)
-        for conn in open_now:  # idle keep-alive connections would otherwise keep their threads
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        end_connections(open_now)
         self._server.server_close()  # joins the connection threads
         self._thread.join()
 

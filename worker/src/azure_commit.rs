@@ -24,16 +24,7 @@ fn upload_id_attribute() -> Attribute {
 }
 
 fn new_upload_id() -> String {
-    let mut bytes = [0u8; 16];
-    // Unique enough from the clock and the address of the stack if randomness fails.
-    if getrandom::getrandom(&mut bytes).is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        bytes = (nanos ^ (&bytes as *const _ as u128)).to_le_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::ids::hex(&crate::ids::unique_bytes())
 }
 
 fn without_upload_id(attributes: &Attributes) -> Attributes {

@@ -10,6 +10,7 @@ mod errors;
 mod faults;
 #[cfg(test)]
 mod fuzz;
+mod ids;
 mod latency;
 mod local_walk;
 mod memory;

@@ -175,18 +175,11 @@ fn transport_error(what: &str, err: reqwest::Error) -> ErrorInfo {
 }
 
 fn request_id() -> String {
-    let mut bytes = [0u8; 16];
-    // A request id only needs to be unique; the clock serves if randomness fails.
-    if getrandom::getrandom(&mut bytes).is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        bytes = nanos.to_le_bytes();
-    }
+    // A UUID (version 4) as Snowflake's clients send.
+    let mut bytes = crate::ids::unique_bytes();
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::ids::hex(&bytes);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[..8],
