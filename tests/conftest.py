@@ -8,6 +8,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import fsspec.asyn
 import pytest
@@ -20,6 +21,7 @@ from emulators import (
     RunningServer,
 )
 from fsspec.registry import _registry
+from sfgateway import AzureBackend, Backend, Gateway, S3Backend, serve
 
 import rustyobjectstore as ros
 from rustyobjectstore import _api
@@ -170,6 +172,62 @@ def conf(
         return s3_config(request.getfixturevalue("moto_server"), bucket)
     container: str = request.getfixturevalue("azure_container")
     return azure_config(request.getfixturevalue("azurite_server"), container)
+
+
+# Snowflake stages: on S3 (moto) or Azure (Azurite), client-side encrypted or not, behind the
+# loopback gateway of ``sfgateway.py``.
+STAGE_VARIANTS = [("s3", False), ("s3", True), ("azure", False), ("azure", True)]
+STAGE_OPTS = ros.ClientOptions(max_retries=1, initial_backoff_ms=1, max_backoff_ms=5,
+                         request_timeout_secs=30)  # fmt: skip
+
+
+def variant_id(v: tuple[str, bool]) -> str:
+    return f"{v[0]}-{'encrypted' if v[1] else 'plain'}"
+
+
+@pytest.fixture
+def backend_of(request: pytest.FixtureRequest) -> Any:
+    def make(cloud: str) -> Backend:
+        if cloud == "s3":
+            moto = request.getfixturevalue("moto_server")
+            return S3Backend(moto.endpoint, request.getfixturevalue("s3_bucket"))
+        azurite = request.getfixturevalue("azurite_server")
+        return AzureBackend(azurite.endpoint, AZURITE_ACCOUNT, AZURITE_KEY,
+                            request.getfixturevalue("azure_container"))  # fmt: skip
+
+    return make
+
+
+@pytest.fixture
+def gateway_of(backend_of: Any, tmp_path: Path) -> Iterator[Any]:
+    """Starts fake gateways (``gateway_of(cloud, encrypted, **fields)``), stopped after the test."""
+    running: list[Any] = []
+
+    def start(cloud: str, encrypted: bool, **fields: Any) -> Gateway:
+        block = serve(Gateway(backend_of(cloud), encrypted, **fields), tmp_path)
+        running.append(block)
+        return block.__enter__()
+
+    yield start
+    for block in reversed(running):
+        block.__exit__(None, None, None)
+
+
+def config_for(gateway: Gateway, **fields: Any) -> ros.SnowflakeConfig:
+    given: dict[str, Any] = {
+        "stage": gateway.stages[0],
+        **gateway.config_fields(),
+        "opts": STAGE_OPTS,
+    }
+    given.update(fields)
+    return ros.SnowflakeConfig(**given)
+
+
+@pytest.fixture(params=STAGE_VARIANTS, ids=variant_id)
+def stage(request: pytest.FixtureRequest, gateway_of: Any) -> tuple[Gateway, ros.SnowflakeConfig]:
+    cloud, encrypted = request.param
+    gateway = gateway_of(cloud, encrypted)
+    return gateway, config_for(gateway)
 
 
 @pytest.fixture

@@ -12,69 +12,19 @@ import io
 import json
 import re
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import STAGE_OPTS, config_for, own_pool
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from emulators import AZURITE_ACCOUNT, AZURITE_KEY
-from sfgateway import PASSWORD, USERNAME, AzureBackend, Backend, Gateway, S3Backend, serve
+from sfgateway import PASSWORD, USERNAME, AzureBackend, Gateway, S3Backend
 
 import rustyobjectstore as ros
 from rustyobjectstore import SnowflakeConfig
-
-VARIANTS = [("s3", False), ("s3", True), ("azure", False), ("azure", True)]
-OPTS = ros.ClientOptions(max_retries=1, initial_backoff_ms=1, max_backoff_ms=5,
-                         request_timeout_secs=30)  # fmt: skip
-
-
-def variant_id(v: tuple[str, bool]) -> str:
-    return f"{v[0]}-{'encrypted' if v[1] else 'plain'}"
-
-
-@pytest.fixture
-def backend_of(request: pytest.FixtureRequest) -> Any:
-    def make(cloud: str) -> Backend:
-        if cloud == "s3":
-            moto = request.getfixturevalue("moto_server")
-            return S3Backend(moto.endpoint, request.getfixturevalue("s3_bucket"))
-        azurite = request.getfixturevalue("azurite_server")
-        return AzureBackend(azurite.endpoint, AZURITE_ACCOUNT, AZURITE_KEY,
-                            request.getfixturevalue("azure_container"))  # fmt: skip
-
-    return make
-
-
-@pytest.fixture
-def gateway_of(backend_of: Any, tmp_path: Path) -> Iterator[Any]:
-    """Starts fake gateways (``gateway_of(cloud, encrypted, **fields)``), stopped after the test."""
-    running: list[Any] = []
-
-    def start(cloud: str, encrypted: bool, **fields: Any) -> Gateway:
-        block = serve(Gateway(backend_of(cloud), encrypted, **fields), tmp_path)
-        running.append(block)
-        return block.__enter__()
-
-    yield start
-    for block in reversed(running):
-        block.__exit__(None, None, None)
-
-
-def config_for(gateway: Gateway, **fields: Any) -> SnowflakeConfig:
-    given: dict[str, Any] = {"stage": gateway.stages[0], **gateway.config_fields(), "opts": OPTS}
-    given.update(fields)
-    return SnowflakeConfig(**given)
-
-
-@pytest.fixture(params=VARIANTS, ids=variant_id)
-def stage(request: pytest.FixtureRequest, gateway_of: Any) -> tuple[Gateway, SnowflakeConfig]:
-    cloud, encrypted = request.param
-    gateway = gateway_of(cloud, encrypted)
-    return gateway, config_for(gateway)
 
 
 def independently_decrypted(gateway: Gateway, key: str) -> bytes:
@@ -119,7 +69,8 @@ SIZES = [0, 1, 15, 16, 17, 1000, 3 * 1024 * 1024 + 5]
 
 
 def payload(size: int) -> bytes:
-    return bytes((i * 7 + size) % 251 for i in range(size))
+    period = bytes((i * 7 + size) % 251 for i in range(251))
+    return (period * (size // 251 + 1))[:size]
 
 
 def test_objects_of_every_size_round_trip_and_land_under_the_stage_prefix(
@@ -139,6 +90,81 @@ def test_objects_of_every_size_round_trip_and_land_under_the_stage_prefix(
         else:
             assert stored == data
     assert gateway.backend.keys() == sorted(gateway.stage_file(f"sizes/{s}.bin") for s in SIZES)
+
+
+MiB = 1024 * 1024
+# Thresholds small enough that sizes below, at and above each, and objects of several parts, stay
+# a few MiB (S3 takes no part under 5 MiB); the default thresholds are crossed below too.
+SMALL_THRESHOLDS = {"multipart_put_threshold": 6 * MiB, "multipart_put_part_size": 5 * MiB,
+                    "multipart_get_threshold": 2 * MiB, "multipart_get_part_size": MiB}  # fmt: skip
+PUT_SIZES = [6 * MiB - 1, 6 * MiB, 6 * MiB + 1, 10 * MiB + 5]  # the last: three parts
+GET_SIZES = [2 * MiB - 1, 2 * MiB, 2 * MiB + 1, 3 * MiB + 5]  # the last: four parts
+
+
+def test_every_transfer_crosses_the_multipart_thresholds(
+    stage: tuple[Gateway, SnowflakeConfig], tmp_path: Path
+) -> None:
+    """Puts, file uploads and write streams below, at and above the multipart put threshold and
+    over several parts; gets, ranges, downloads, read streams and readers likewise around the
+    multipart get threshold. Every call runs under a deadline: none may wait for ever."""
+    gateway, conf = stage
+    with own_pool(n_workers=2, **SMALL_THRESHOLDS), ros.deadline(120):
+        for size in PUT_SIZES + GET_SIZES:
+            data = payload(size)
+            source = tmp_path / "source.bin"
+            source.write_bytes(data)
+            for how in ("put", "file", "stream"):
+                key = f"t/{how}-{size}"
+                if how == "put":
+                    assert ros.put_object(key, data, conf) == size
+                elif how == "file":
+                    assert ros.put_object_from_file(key, source, conf) == size
+                else:
+                    with ros.put_object_stream(key, conf) as writer:
+                        writer.write(data[: size // 3])
+                        writer.write(data[size // 3 :])
+                assert ros.head_object(key, conf).size == size
+                if gateway.encrypted:
+                    assert independently_decrypted(gateway, key) == data
+                else:
+                    assert gateway.backend.read(gateway.stage_file(key))[0] == data
+            key = f"t/put-{size}"
+            assert ros.get_object(key, conf) == data
+            assert ros.get_object_into(key, bytearray(size + 1), conf) == size
+            assert ros.get_object_to_file(key, tmp_path / "back.bin", conf) == size
+            assert (tmp_path / "back.bin").read_bytes() == data
+            with ros.get_object_stream(key, conf) as stream:
+                assert stream.read() == data
+            middle = size // 2  # a range across a part's edge, then a read from a reader
+            start = middle - MiB // 2
+            assert (
+                ros.get_object_range(key, start, middle + MiB, conf) == data[start : middle + MiB]
+            )
+            with ros.open_reader(key, conf) as reader:
+                reader.seek(middle)
+                assert reader.read(MiB + 3) == data[middle : middle + MiB + 3]
+        listed = {m.path: m.size for m in ros.list_objects("t/", conf)}
+        assert listed == {f"t/{how}-{size}": size for size in PUT_SIZES + GET_SIZES
+                          for how in ("put", "file", "stream")}  # fmt: skip
+
+
+def test_an_object_above_the_default_multipart_threshold_round_trips(
+    stage: tuple[Gateway, SnowflakeConfig], tmp_path: Path
+) -> None:
+    """16 MiB at the pool's default thresholds (10 MiB put, 8 MiB get): on an encrypted stage
+    this put once never returned."""
+    gateway, conf = stage
+    data = payload(16 * MiB)
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    with ros.deadline(120):
+        assert ros.put_object("big/put", data, conf) == len(data)
+        assert ros.put_object_from_file("big/file", source, conf) == len(data)
+        assert ros.get_object("big/put", conf) == data
+        assert ros.get_object_to_file("big/file", tmp_path / "back.bin", conf) == len(data)
+    assert (tmp_path / "back.bin").read_bytes() == data
+    if gateway.encrypted:
+        assert independently_decrypted(gateway, "big/file") == data
 
 
 def test_reads_cut_ranges_and_refuse_a_small_buffer(stage: tuple[Gateway, SnowflakeConfig]) -> None:
@@ -386,7 +412,9 @@ def test_environment_fallbacks_fill_unset_fields(
     monkeypatch.setenv("SNOWFLAKE_HOST", "never.invalid")
     monkeypatch.setenv("SNOWFLAKE_ENDPOINT", fields["endpoint"])
     monkeypatch.setenv("MASTER_TOKEN_PATH", fields["master_token_path"])
-    conf = SnowflakeConfig("teststage", opts=OPTS)  # the gateway upper-cases names, as Snowflake
+    conf = SnowflakeConfig(
+        "teststage", opts=STAGE_OPTS
+    )  # the gateway upper-cases names, as Snowflake
     ros.put_object("env.txt", b"env", conf)
     assert ros.get_object("env.txt", conf) == b"env"
 

@@ -242,7 +242,8 @@ impl ObjectStore for EncryptedStore {
             store: self.clone(),
             location: location.clone(),
             opts: Some(opts),
-            parts: Vec::new(),
+            plain: Vec::new(),
+            parts: 0,
         }))
     }
 
@@ -323,30 +324,31 @@ impl ObjectStore for EncryptedStore {
     }
 }
 
-/// A multipart upload to an encrypted stage: its parts are kept until it completes, then the
-/// object is encrypted whole and written.
+/// A multipart upload to an encrypted stage: its parts' bytes are gathered until it completes,
+/// then the object is encrypted whole and written. Each part is copied as it comes, never kept:
+/// a part's payload is a view of the caller's arena region, and the part is answered only once
+/// nothing holds that region (arena.rs), so keeping it would leave the part unanswered for ever.
 struct GatheredUpload {
     store: EncryptedStore,
     location: Path,
     opts: Option<PutMultipartOptions>,
-    parts: Vec<PutPayload>,
+    plain: Vec<u8>,
+    parts: usize,
 }
 
 impl std::fmt::Debug for GatheredUpload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "GatheredUpload({}, {} parts)",
-            self.location,
-            self.parts.len()
-        )
+        write!(f, "GatheredUpload({}, {} parts)", self.location, self.parts)
     }
 }
 
 #[async_trait]
 impl MultipartUpload for GatheredUpload {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
-        self.parts.push(data);
+        for chunk in &data {
+            self.plain.extend_from_slice(chunk);
+        }
+        self.parts += 1;
         Box::pin(async { Ok(()) })
     }
 
@@ -357,13 +359,7 @@ impl MultipartUpload for GatheredUpload {
                 "the upload was already completed",
             )));
         };
-        let total: usize = self.parts.iter().map(PutPayload::content_length).sum();
-        let mut plain = Vec::with_capacity(total);
-        for part in self.parts.drain(..) {
-            for chunk in &part {
-                plain.extend_from_slice(chunk);
-            }
-        }
+        let plain = std::mem::take(&mut self.plain);
         let opts = PutOptions {
             mode: PutMode::Overwrite,
             tags: opts.tags,
@@ -376,7 +372,7 @@ impl MultipartUpload for GatheredUpload {
     }
 
     async fn abort(&mut self) -> Result<()> {
-        self.parts.clear();
+        self.plain = Vec::new();
         Ok(())
     }
 }
