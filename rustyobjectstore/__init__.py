@@ -16,7 +16,7 @@ Errors are ``ObjectStoreError`` subclasses that also subclass the built-in you w
 line, the fsspec filesystem (``rustyobjectstore.fsspec``) and how the library was tested.
 """
 
-from rustyobjectstore import _config, _providers, _version
+from rustyobjectstore import _config, _version
 from rustyobjectstore._api import (
     bulk_delete_objects,
     bulk_delete_objects_async,
@@ -66,8 +66,14 @@ from rustyobjectstore._api import (
     sign_url,
     sign_url_async,
 )
-from rustyobjectstore._attributes import Attributes
-from rustyobjectstore._conditions import ReadOptions
+from rustyobjectstore._auth import providers as _providers
+from rustyobjectstore._auth.providers import (
+    AWSCredentials,
+    BearerToken,
+    azure_credential_provider,
+    boto3_credential_provider,
+    google_credential_provider,
+)
 from rustyobjectstore._config import (
     AWSConfig,
     AzureConfig,
@@ -77,7 +83,6 @@ from rustyobjectstore._config import (
     SnowflakeConfig,
     StaticConfig,
 )
-from rustyobjectstore._directories import ListResult
 from rustyobjectstore._errors import (
     AlreadyExistsError,
     BucketNotFoundError,
@@ -113,26 +118,22 @@ from rustyobjectstore._errors import (
     safe_message,
     status_code,
 )
-from rustyobjectstore._listing import (
+from rustyobjectstore._ops.attributes import Attributes
+from rustyobjectstore._ops.calls import BulkDeleteFailure
+from rustyobjectstore._ops.conditions import ReadOptions
+from rustyobjectstore._ops.directories import ListResult
+from rustyobjectstore._ops.list import (
     AsyncListIterator,
     AsyncListStream,
     ListIterator,
     ListStream,
     max_entries_per_chunk,
 )
-from rustyobjectstore._metrics import Latency, Metrics, WorkerMetrics
-from rustyobjectstore._objectmeta import ObjectMeta, UpdateVersion
-from rustyobjectstore._ops import BulkDeleteFailure
-from rustyobjectstore._providers import (
-    AWSCredentials,
-    BearerToken,
-    azure_credential_provider,
-    boto3_credential_provider,
-    google_credential_provider,
-)
-from rustyobjectstore._reader import AsyncRangeReader, RangeReader
-from rustyobjectstore._steps import deadline
-from rustyobjectstore._streams import AsyncObjectReader, AsyncObjectWriter, ObjectWriter
+from rustyobjectstore._ops.objectmeta import ObjectMeta, UpdateVersion
+from rustyobjectstore._ops.reader import AsyncRangeReader, RangeReader
+from rustyobjectstore._ops.stream import AsyncObjectReader, AsyncObjectWriter, ObjectWriter
+from rustyobjectstore._worker.metrics import Latency, Metrics, WorkerMetrics
+from rustyobjectstore._worker.steps import deadline
 
 # Re-bound here, with their docstrings, so that the API reference (pdoc) documents them.
 StoreConfig = _config.StoreConfig

@@ -14,23 +14,22 @@ from datetime import timedelta
 
 from typing_extensions import Buffer, Unpack
 
-from rustyobjectstore import _directories, _files, _ops, _ranges, _signing
-from rustyobjectstore._attributes import attached
-from rustyobjectstore._codec import Region
-from rustyobjectstore._conditions import ReadOptions, conditions
+from rustyobjectstore._auth.credentials import forget_probes
 from rustyobjectstore._config import StaticConfig, StoreConfig, _StoreConfig
-from rustyobjectstore._connection import Connection
-from rustyobjectstore._credentials import forget_probes
-from rustyobjectstore._directories import ListResult
 from rustyobjectstore._errors import ConfigurationError, WorkerCrashedError
-from rustyobjectstore._finalizers import later
-from rustyobjectstore._listing import AsyncListIterator, AsyncListStream, ListIterator, ListStream
-from rustyobjectstore._metrics import Metrics
-from rustyobjectstore._objectmeta import ObjectMeta
-from rustyobjectstore._ops import BulkDeleteFailure, Progress, PutMode
-from rustyobjectstore._pool import Pool
-from rustyobjectstore._ranges import COALESCE
-from rustyobjectstore._reader import (
+from rustyobjectstore._ops import calls as _ops
+from rustyobjectstore._ops import directories as _directories
+from rustyobjectstore._ops import files as _files
+from rustyobjectstore._ops import ranges as _ranges
+from rustyobjectstore._ops import sign as _signing
+from rustyobjectstore._ops.attributes import attached
+from rustyobjectstore._ops.calls import BulkDeleteFailure, Progress, PutMode
+from rustyobjectstore._ops.conditions import ReadOptions, conditions
+from rustyobjectstore._ops.directories import ListResult
+from rustyobjectstore._ops.list import AsyncListIterator, AsyncListStream, ListIterator, ListStream
+from rustyobjectstore._ops.objectmeta import ObjectMeta
+from rustyobjectstore._ops.ranges import COALESCE
+from rustyobjectstore._ops.reader import (
     BLOCK_SIZE,
     CACHE_BLOCKS,
     READ_AHEAD,
@@ -38,8 +37,7 @@ from rustyobjectstore._reader import (
     RangeReader,
     opening,
 )
-from rustyobjectstore._steps import run_async, run_sync
-from rustyobjectstore._streams import (
+from rustyobjectstore._ops.stream import (
     READ_CHUNK,
     AsyncObjectReader,
     AsyncObjectWriter,
@@ -50,6 +48,12 @@ from rustyobjectstore._streams import (
     get_stream,
     put_stream,
 )
+from rustyobjectstore._worker.codec import Region
+from rustyobjectstore._worker.connection import Connection
+from rustyobjectstore._worker.finalizers import later
+from rustyobjectstore._worker.metrics import Metrics
+from rustyobjectstore._worker.pool import Pool
+from rustyobjectstore._worker.steps import run_async, run_sync
 
 _lock = threading.Lock()
 _pool: Pool | None = None

@@ -28,12 +28,12 @@ from rustyobjectstore._api import (
     put_object_from_file,
     put_object_stream,
 )
-from rustyobjectstore._binary import find_worker, worker_version_line
-from rustyobjectstore._codec import PROTOCOL_VERSION
 from rustyobjectstore._config import Config
 from rustyobjectstore._errors import ConfigurationError, ObjectStoreError
-from rustyobjectstore._objectmeta import ObjectMeta
+from rustyobjectstore._ops.objectmeta import ObjectMeta
 from rustyobjectstore._version import __version__
+from rustyobjectstore._worker.binary import find_worker, worker_version_line
+from rustyobjectstore._worker.codec import PROTOCOL_VERSION
 
 PROG = "rustyobjectstore"
 STDIO = "-"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
-from rustyobjectstore._credentials import (
+from rustyobjectstore._auth.credentials import (
     aws_options,
     azure_connection_string,
     azure_options,
@@ -22,7 +22,7 @@ from rustyobjectstore._credentials import (
     snowflake_options,
     url_options,
 )
-from rustyobjectstore._providers import (
+from rustyobjectstore._auth.providers import (
     AWSCredentials,
     BearerToken,
     CredentialProvider,

@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from rustyobjectstore._auth.credentials import aws_region, azure_connection_string
 from rustyobjectstore._config import (
     AWSConfig,
     AzureConfig,
@@ -21,7 +22,6 @@ from rustyobjectstore._config import (
     GCSConfig,
     StoreConfig,
 )
-from rustyobjectstore._credentials import aws_region, azure_connection_string
 from rustyobjectstore._errors import ConfigurationError, NoCredentialsError
 
 StoreOf = Callable[[str], StoreConfig]

@@ -41,7 +41,7 @@ from fsspec.utils import tokenize
 from rustyobjectstore import _api as api
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._errors import NotFoundError, NotSupportedError, ObjectStoreError
-from rustyobjectstore._objectmeta import ObjectMeta
+from rustyobjectstore._ops.objectmeta import ObjectMeta
 from rustyobjectstore._storage_options import STORES, StoreOf
 
 __all__ = [

@@ -26,7 +26,7 @@ from sfgateway import AzureBackend, Backend, Gateway, S3Backend, serve
 import rustyobjectstore as ros
 from rustyobjectstore import _api
 from rustyobjectstore import fsspec as rosfs
-from rustyobjectstore._providers import _ProviderLoop
+from rustyobjectstore._auth.providers import _ProviderLoop
 
 # The stores the backend-parametrized tests run on; tests/test_pythons.py narrows it to the
 # server-free ones for the other Pythons' runs.

@@ -40,10 +40,10 @@ from dataclasses import dataclass
 import pytest
 
 from rustyobjectstore import _api
-from rustyobjectstore._binary import NAME as WORKER_NAME
-from rustyobjectstore._connection import Connection
-from rustyobjectstore._pool import Pool
-from rustyobjectstore._providers import PROVIDER_LOOP_THREAD
+from rustyobjectstore._auth.providers import PROVIDER_LOOP_THREAD
+from rustyobjectstore._worker.binary import NAME as WORKER_NAME
+from rustyobjectstore._worker.connection import Connection
+from rustyobjectstore._worker.pool import Pool
 
 SETTLE_SECS = 10.0
 THREAD_PREFIX = "rustyobjectstore-"

@@ -15,7 +15,7 @@ from emulators import MINIO_KEY, MINIO_SECRET, RunningServer
 from test_credentials import minio_conf, minio_session_keys, round_trip, write_profiles
 
 import rustyobjectstore as ros
-from rustyobjectstore._aws_sources import AssumedRole
+from rustyobjectstore._auth.aws_profiles import AssumedRole
 
 
 def credential_process(tmp_path: Path, answers: list[dict[str, object]]) -> tuple[Path, Path]:

@@ -44,7 +44,7 @@ from emulators import (
 )
 
 import rustyobjectstore as ros
-from rustyobjectstore import _credentials
+from rustyobjectstore._auth import credentials as _credentials
 from rustyobjectstore._cli import main as cli_main
 from rustyobjectstore._config import StoreConfig
 

@@ -11,7 +11,7 @@ from conftest import minio_config
 from emulators import RunningServer
 
 import rustyobjectstore as ros
-from rustyobjectstore import _directories
+from rustyobjectstore._ops import directories as _directories
 
 AnyConf = ros.Config | ros.AWSConfig | ros.AzureConfig
 

@@ -4,7 +4,7 @@ exit on its own, promptly, with the status of its uncaught error.
 
 Python 3.11 waits forever in ``Thread.start()`` when a finalizer starts a thread during
 interpreter exit, so a failed listing collected there once hung its script: finalizers now only
-queue their work (``rustyobjectstore/_finalizers.py``).
+queue their work (``rustyobjectstore/_worker/finalizers.py``).
 
 The interpreters come from ``scripts/install_emulators.sh`` (run on first use): a venv per version
 under ``.emulators/`` with only the library's dependencies (the library comes from the checkout);
@@ -24,7 +24,7 @@ from emulators import ensure_installed
 from faultserver import FaultServer
 from sweep_ops import OPERATIONS, REFUSALS
 
-from rustyobjectstore._binary import find_worker
+from rustyobjectstore._worker.binary import find_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]

@@ -29,11 +29,11 @@ import pytest
 
 import rustyobjectstore as ros
 from rustyobjectstore import _api
-from rustyobjectstore._codec import MAX_FRAME
 from rustyobjectstore._config import StaticConfig
-from rustyobjectstore._connection import Connection
-from rustyobjectstore._pool import Pool
-from rustyobjectstore._transport import STDERR_LINES
+from rustyobjectstore._worker.codec import MAX_FRAME
+from rustyobjectstore._worker.connection import Connection
+from rustyobjectstore._worker.pool import Pool
+from rustyobjectstore._worker.transport import STDERR_LINES
 
 # The one cargo build of the fault worker happens inside whichever test needs it first.
 pytestmark = pytest.mark.timeout(900)

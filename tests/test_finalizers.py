@@ -1,7 +1,7 @@
 """What a program abandons (a view whose block it never left, a listing it never finished, a write
 stream it never closed) is let go of without a finalizer taking a lock or starting a thread: the
 release is queued and runs at the next call, or at the pool watchdog's tick
-(``rustyobjectstore/_finalizers.py``)."""
+(``rustyobjectstore/_worker/finalizers.py``)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rustyobjectstore._codec import MAX_FRAME, FrameDecoder, FrameError
+from rustyobjectstore._worker.codec import MAX_FRAME, FrameDecoder, FrameError
 
 VECTORS = Path(__file__).parent / "vectors"
 BODIES = [

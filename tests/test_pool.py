@@ -15,10 +15,11 @@ import pytest
 from conftest import SilentServer, s3_at
 
 import rustyobjectstore as ros
-from rustyobjectstore import _api, _binary
-from rustyobjectstore._codec import PROTOCOL_VERSION
+from rustyobjectstore import _api
 from rustyobjectstore._config import StaticConfig
-from rustyobjectstore._connection import Connection
+from rustyobjectstore._worker import binary as _binary
+from rustyobjectstore._worker.codec import PROTOCOL_VERSION
+from rustyobjectstore._worker.connection import Connection
 
 
 @pytest.fixture
@@ -347,8 +348,7 @@ def test_a_busy_worker_answers_pings_and_is_left_alone(
 def test_a_worker_that_never_says_hello_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rustyobjectstore import _connection
-
+    from rustyobjectstore._worker import connection as _connection
     monkeypatch.setattr(_connection, "HANDSHAKE_TIMEOUT", 0.5)
     fake = _script(tmp_path, "import sys\nsys.stdin.buffer.read()\n")
     with pytest.raises(ros.WorkerCrashedError, match="no handshake"):

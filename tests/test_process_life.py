@@ -222,7 +222,6 @@ atexit.register(lambda: [report() for report in after_exit])
 
 import rustyobjectstore as ros
 from rustyobjectstore import _api
-
 ROOT, SILENT = sys.argv[1], sys.argv[2]
 ros.init_object_store(ros.StaticConfig(n_workers=2))
 conf = ros.Config(ROOT)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from test_exit import PYTHONS, interpreter
 
-from rustyobjectstore._binary import find_worker
+from rustyobjectstore._worker.binary import find_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_FREE = [

@@ -17,8 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import rustyobjectstore as ros
-from rustyobjectstore._objectmeta import ObjectMeta
-from rustyobjectstore._ranges import _Gathered, plan
+from rustyobjectstore._ops.objectmeta import ObjectMeta
+from rustyobjectstore._ops.ranges import _Gathered, plan
 
 MiB = 1024 * 1024
 AnyConf = ros.Config | ros.AWSConfig | ros.AzureConfig

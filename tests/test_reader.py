@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 
 import rustyobjectstore as ros
 from rustyobjectstore import _api
-from rustyobjectstore import _blocks as _blocks_module
-from rustyobjectstore._blocks import Blocks
+from rustyobjectstore._ops import blocks as _blocks_module
+from rustyobjectstore._ops.blocks import Blocks
 
 AnyConf = ros.Config | ros.AWSConfig | ros.AzureConfig
 MiB = 1024 * 1024

@@ -23,10 +23,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from rustyobjectstore import _codec as codec
-from rustyobjectstore._codec import MAX_FRAME, FrameDecoder, FrameError, Message, Region
 from rustyobjectstore._config import StaticConfig
-from rustyobjectstore._connection import Call, Connection
 from rustyobjectstore._errors import (
     ERROR_CLASSES,
     CancelledByCallerError,
@@ -37,9 +34,12 @@ from rustyobjectstore._errors import (
     WorkerCrashedError,
     WorkerProtocolError,
 )
-from rustyobjectstore._ops import call
-from rustyobjectstore._steps import Awaited, Step, T, deadline, run_async, run_sync
-from rustyobjectstore._transport import Closed, Transport
+from rustyobjectstore._ops.calls import call
+from rustyobjectstore._worker import codec
+from rustyobjectstore._worker.codec import MAX_FRAME, FrameDecoder, FrameError, Message, Region
+from rustyobjectstore._worker.connection import Call, Connection
+from rustyobjectstore._worker.steps import Awaited, Step, T, deadline, run_async, run_sync
+from rustyobjectstore._worker.transport import Closed, Transport
 
 MiB = 1024 * 1024
 # worker_path only has to name an executable: the fake stands where the process would.

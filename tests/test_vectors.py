@@ -17,10 +17,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from rustyobjectstore import _codec as codec
-from rustyobjectstore._attributes import Attributes, attached
-from rustyobjectstore._codec import MAX_FRAME, FrameDecoder, FrameError, Message
-from rustyobjectstore._conditions import Conditions
+from rustyobjectstore._auth.providers import AWSCredentials, BearerToken, credentials_fields
 from rustyobjectstore._errors import (
     ERROR_CLASSES,
     DataError,
@@ -30,9 +27,12 @@ from rustyobjectstore._errors import (
     ProtocolError,
     error_from_wire,
 )
-from rustyobjectstore._objectmeta import ObjectMeta
-from rustyobjectstore._ops import list_cursor, list_objects_of
-from rustyobjectstore._providers import AWSCredentials, BearerToken, credentials_fields
+from rustyobjectstore._ops.attributes import Attributes, attached
+from rustyobjectstore._ops.calls import list_cursor, list_objects_of
+from rustyobjectstore._ops.conditions import Conditions
+from rustyobjectstore._ops.objectmeta import ObjectMeta
+from rustyobjectstore._worker import codec
+from rustyobjectstore._worker.codec import MAX_FRAME, FrameDecoder, FrameError, Message
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "vectors"

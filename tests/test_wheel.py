@@ -24,7 +24,7 @@ pytestmark = pytest.mark.timeout(BUILD_GUARD + 300)
 ROUND_TRIP = """
 import sys, tempfile, pathlib
 import rustyobjectstore as ros
-from rustyobjectstore import _binary
+from rustyobjectstore._worker import binary as _binary
 root = pathlib.Path(tempfile.mkdtemp())
 for conf in (ros.Config(root.as_uri()), ros.Config("memory:///wheel")):
     ros.put_object("dir/key.bin", bytes(range(256)) * 4096, conf)

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 import rustyobjectstore as ros
-from rustyobjectstore import _binary
-from rustyobjectstore._codec import PROTOCOL_VERSION
-from rustyobjectstore._connection import Connection
+from rustyobjectstore._worker import binary as _binary
+from rustyobjectstore._worker.codec import PROTOCOL_VERSION
+from rustyobjectstore._worker.connection import Connection
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,8 +20,8 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from rustyobjectstore._auth.providers import AWSCredentials
 from rustyobjectstore._errors import PermissionDeniedError
-from rustyobjectstore._providers import AWSCredentials
 
 PROCESS_TIMEOUT_SECS = 60.0
 STS_TIMEOUT_SECS = 30.0

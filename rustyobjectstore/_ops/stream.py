@@ -12,18 +12,25 @@ from typing import Any
 
 from typing_extensions import Buffer
 
-from rustyobjectstore import _codec as codec
-from rustyobjectstore._attributes import NOTHING, Attached
-from rustyobjectstore._codec import Message, Region
-from rustyobjectstore._conditions import NONE, Conditions
 from rustyobjectstore._config import StoreConfig
-from rustyobjectstore._connection import Connection, response_field
 from rustyobjectstore._errors import ConfigurationError
-from rustyobjectstore._finalizers import later
-from rustyobjectstore._objectmeta import ObjectMeta
-from rustyobjectstore._ops import Progress, allocate, call, readable_view, route, writable_view
-from rustyobjectstore._pool import Pool
-from rustyobjectstore._steps import Step, run_async, run_sync
+from rustyobjectstore._ops.attributes import NOTHING, Attached
+from rustyobjectstore._ops.calls import (
+    Progress,
+    allocate,
+    call,
+    readable_view,
+    route,
+    writable_view,
+)
+from rustyobjectstore._ops.conditions import NONE, Conditions
+from rustyobjectstore._ops.objectmeta import ObjectMeta
+from rustyobjectstore._worker import codec
+from rustyobjectstore._worker.codec import Message, Region
+from rustyobjectstore._worker.connection import Connection, response_field
+from rustyobjectstore._worker.finalizers import later
+from rustyobjectstore._worker.pool import Pool
+from rustyobjectstore._worker.steps import Step, run_async, run_sync
 
 CODECS = ("gzip", "deflate", "zlib", "zstd")
 READ_CHUNK = 1024 * 1024

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rustyobjectstore._codec import Message
+from rustyobjectstore._worker.codec import Message
 
 STANDARD = ("Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language",
             "Content-Type")  # fmt: skip

@@ -16,18 +16,13 @@ from typing import Any
 
 from typing_extensions import Buffer
 
-from rustyobjectstore import _codec as codec
-from rustyobjectstore._codec import Message, Region
-from rustyobjectstore._conditions import NONE, Conditions
 from rustyobjectstore._config import StoreConfig
-from rustyobjectstore._connection import Call, Connection, response_field
 from rustyobjectstore._errors import (
     BufferTooSmallError,
     PreconditionFailedError,
     RangeNotSatisfiableError,
 )
-from rustyobjectstore._objectmeta import ObjectMeta
-from rustyobjectstore._ops import (
+from rustyobjectstore._ops.calls import (
     IntoBytes,
     allocate,
     head,
@@ -36,8 +31,13 @@ from rustyobjectstore._ops import (
     route,
     writable_view,
 )
-from rustyobjectstore._pool import Pool
-from rustyobjectstore._steps import Step
+from rustyobjectstore._ops.conditions import NONE, Conditions
+from rustyobjectstore._ops.objectmeta import ObjectMeta
+from rustyobjectstore._worker import codec
+from rustyobjectstore._worker.codec import Message, Region
+from rustyobjectstore._worker.connection import Call, Connection, response_field
+from rustyobjectstore._worker.pool import Pool
+from rustyobjectstore._worker.steps import Step
 
 Range = tuple[int, int]
 

@@ -24,9 +24,9 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from rustyobjectstore._aws_sources import AssumedRole, AwsSource, ProcessCredentials
+from rustyobjectstore._auth.aws_profiles import AssumedRole, AwsSource, ProcessCredentials
+from rustyobjectstore._auth.providers import AWSCredentials
 from rustyobjectstore._errors import ConfigurationError, NoCredentialsError, NotSupportedError
-from rustyobjectstore._providers import AWSCredentials
 
 # Azurite's well-known development account (published in Azure's own documentation).
 _DEV_ACCOUNT = "devstoreaccount1"

@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 import threading
 
-from rustyobjectstore import _steps
 from rustyobjectstore._config import StaticConfig, StoreSpec
-from rustyobjectstore._connection import Connection
 from rustyobjectstore._errors import WorkerCrashedError
-from rustyobjectstore._finalizers import run_queued
-from rustyobjectstore._metrics import SlotCounters
+from rustyobjectstore._worker import steps as _steps
+from rustyobjectstore._worker.connection import Connection
+from rustyobjectstore._worker.finalizers import run_queued
+from rustyobjectstore._worker.metrics import SlotCounters
 
 
 class Pool:

@@ -24,11 +24,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict, deque
 
-from rustyobjectstore import _codec as codec
-from rustyobjectstore._codec import Message, Region
-from rustyobjectstore._conditions import NONE, Conditions
 from rustyobjectstore._config import StoreConfig
-from rustyobjectstore._connection import Call, Connection, response_field
 from rustyobjectstore._errors import (
     EarlyEOFError,
     ObjectStoreError,
@@ -36,11 +32,15 @@ from rustyobjectstore._errors import (
     RangeNotSatisfiableError,
     WorkerCrashedError,
 )
-from rustyobjectstore._finalizers import later
-from rustyobjectstore._objectmeta import ObjectMeta
-from rustyobjectstore._ops import allocate, head, retry_on_crash, route
-from rustyobjectstore._pool import Pool
-from rustyobjectstore._steps import Step
+from rustyobjectstore._ops.calls import allocate, head, retry_on_crash, route
+from rustyobjectstore._ops.conditions import NONE, Conditions
+from rustyobjectstore._ops.objectmeta import ObjectMeta
+from rustyobjectstore._worker import codec
+from rustyobjectstore._worker.codec import Message, Region
+from rustyobjectstore._worker.connection import Call, Connection, response_field
+from rustyobjectstore._worker.finalizers import later
+from rustyobjectstore._worker.pool import Pool
+from rustyobjectstore._worker.steps import Step
 
 _NEWLINE = re.compile(b"\n")  # searches a memoryview where it is, which bytes.find cannot
 _LINES = re.compile(b"[^\n]*\n")

@@ -15,13 +15,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rustyobjectstore import _codec as codec
-from rustyobjectstore._arena import Arena
-from rustyobjectstore._attributes import NOTHING, Attached
-from rustyobjectstore._codec import Message, Region
-from rustyobjectstore._conditions import NONE, Conditions
 from rustyobjectstore._config import StoreConfig, _StoreConfig
-from rustyobjectstore._connection import Call, Connection, response_field
 from rustyobjectstore._errors import (
     BufferTooSmallError,
     DeadlineExceededError,
@@ -33,10 +27,16 @@ from rustyobjectstore._errors import (
     WorkerCrashedError,
     error_from_wire,
 )
-from rustyobjectstore._metrics import Metrics, add_up, latencies, snapshot
-from rustyobjectstore._objectmeta import ObjectMeta, UpdateVersion
-from rustyobjectstore._pool import Pool
-from rustyobjectstore._steps import Step, T
+from rustyobjectstore._ops.attributes import NOTHING, Attached
+from rustyobjectstore._ops.conditions import NONE, Conditions
+from rustyobjectstore._ops.objectmeta import ObjectMeta, UpdateVersion
+from rustyobjectstore._worker import codec
+from rustyobjectstore._worker.arena import Arena
+from rustyobjectstore._worker.codec import Message, Region
+from rustyobjectstore._worker.connection import Call, Connection, response_field
+from rustyobjectstore._worker.metrics import Metrics, add_up, latencies, snapshot
+from rustyobjectstore._worker.pool import Pool
+from rustyobjectstore._worker.steps import Step, T
 
 
 def allocate(arena: Arena, length: int) -> Step[Region]:

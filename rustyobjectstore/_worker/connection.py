@@ -17,17 +17,7 @@ from concurrent.futures import Future
 from concurrent.futures._base import FINISHED, RUNNING
 from typing import Any
 
-from rustyobjectstore import _codec as codec
-from rustyobjectstore._arena import Arena
-from rustyobjectstore._binary import find_worker, foreign_binary, start_hint
-from rustyobjectstore._codec import (
-    PROTOCOL_VERSION,
-    FrameError,
-    Message,
-    Region,
-    encode_frame,
-    register,
-)
+from rustyobjectstore._auth.providers import Provider
 from rustyobjectstore._config import StaticConfig, StoreSpec
 from rustyobjectstore._errors import (
     WAIT_TIMEOUTS,
@@ -38,11 +28,21 @@ from rustyobjectstore._errors import (
     WorkerProtocolError,
     error_from_wire,
 )
-from rustyobjectstore._metrics import SlotCounters
-from rustyobjectstore._providers import Provider
-from rustyobjectstore._steps import deferring
-from rustyobjectstore._transport import Closed, Transport
 from rustyobjectstore._version import __version__
+from rustyobjectstore._worker import codec
+from rustyobjectstore._worker.arena import Arena
+from rustyobjectstore._worker.binary import find_worker, foreign_binary, start_hint
+from rustyobjectstore._worker.codec import (
+    PROTOCOL_VERSION,
+    FrameError,
+    Message,
+    Region,
+    encode_frame,
+    register,
+)
+from rustyobjectstore._worker.metrics import SlotCounters
+from rustyobjectstore._worker.steps import deferring
+from rustyobjectstore._worker.transport import Closed, Transport
 
 HANDSHAKE_TIMEOUT = 30.0
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from rustyobjectstore._errors import ConfigurationError, ObjectStoreError, PermissionDeniedError
 
 if TYPE_CHECKING:
-    from rustyobjectstore._connection import Connection
+    from rustyobjectstore._worker.connection import Connection
 
 #: Refresh this long before expiry, or half the lifetime of short-lived credentials.
 REFRESH_MARGIN = datetime.timedelta(minutes=5)

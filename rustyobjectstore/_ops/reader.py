@@ -11,7 +11,8 @@ from typing import Any
 
 from typing_extensions import Buffer
 
-from rustyobjectstore._blocks import (
+from rustyobjectstore._config import StoreConfig
+from rustyobjectstore._ops.blocks import (
     Blocks,
     bytes_at_hand,
     into_at_hand,
@@ -22,12 +23,11 @@ from rustyobjectstore._blocks import (
     read_into,
     read_line,
 )
-from rustyobjectstore._conditions import NONE, Conditions
-from rustyobjectstore._config import StoreConfig
-from rustyobjectstore._objectmeta import ObjectMeta
-from rustyobjectstore._ops import writable_view
-from rustyobjectstore._pool import Pool
-from rustyobjectstore._steps import Step, run_async, run_sync
+from rustyobjectstore._ops.calls import writable_view
+from rustyobjectstore._ops.conditions import NONE, Conditions
+from rustyobjectstore._ops.objectmeta import ObjectMeta
+from rustyobjectstore._worker.pool import Pool
+from rustyobjectstore._worker.steps import Step, run_async, run_sync
 
 MiB = 1024 * 1024
 BLOCK_SIZE = 8 * MiB  # StaticConfig.multipart_get_part_size's default: a ranged get's sweet spot

@@ -11,15 +11,10 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 
-from rustyobjectstore import _codec as codec
-from rustyobjectstore._attributes import Attached
-from rustyobjectstore._codec import Message, Region
-from rustyobjectstore._conditions import NONE, Conditions
 from rustyobjectstore._config import StoreConfig
-from rustyobjectstore._connection import Connection, response_field
 from rustyobjectstore._errors import NotSupportedError
-from rustyobjectstore._objectmeta import ObjectMeta
-from rustyobjectstore._ops import (
+from rustyobjectstore._ops.attributes import Attached
+from rustyobjectstore._ops.calls import (
     Destination,
     Fill,
     IntoBytes,
@@ -33,8 +28,13 @@ from rustyobjectstore._ops import (
     route,
     write,
 )
-from rustyobjectstore._pool import Pool
-from rustyobjectstore._steps import Step
+from rustyobjectstore._ops.conditions import NONE, Conditions
+from rustyobjectstore._ops.objectmeta import ObjectMeta
+from rustyobjectstore._worker import codec
+from rustyobjectstore._worker.codec import Message, Region
+from rustyobjectstore._worker.connection import Connection, response_field
+from rustyobjectstore._worker.pool import Pool
+from rustyobjectstore._worker.steps import Step
 
 
 class IntoFile(Destination):

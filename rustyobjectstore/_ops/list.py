@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
 
-from rustyobjectstore import _codec as codec
-from rustyobjectstore import _ops
-from rustyobjectstore._codec import Message
 from rustyobjectstore._config import StoreConfig
-from rustyobjectstore._connection import Call
-from rustyobjectstore._finalizers import later
-from rustyobjectstore._objectmeta import ObjectMeta
-from rustyobjectstore._pool import Pool
-from rustyobjectstore._steps import Step, run_async, run_sync
+from rustyobjectstore._ops import calls as _ops
+from rustyobjectstore._ops.objectmeta import ObjectMeta
+from rustyobjectstore._worker import codec
+from rustyobjectstore._worker.codec import Message
+from rustyobjectstore._worker.connection import Call
+from rustyobjectstore._worker.finalizers import later
+from rustyobjectstore._worker.pool import Pool
+from rustyobjectstore._worker.steps import Step, run_async, run_sync
 
 CHUNK_ENTRIES = 1000
 

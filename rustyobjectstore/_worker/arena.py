@@ -19,8 +19,8 @@ from collections import deque
 from concurrent.futures import Future
 from typing import Any
 
-from rustyobjectstore._codec import Region
 from rustyobjectstore._errors import WorkerCrashedError
+from rustyobjectstore._worker.codec import Region
 
 _ALIGN = 64
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rustyobjectstore import _codec as codec
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._errors import ProtocolError
-from rustyobjectstore._objectmeta import ObjectMeta
-from rustyobjectstore._ops import call, list_cursor, list_objects_of, retry_on_crash, route
-from rustyobjectstore._pool import Pool
-from rustyobjectstore._steps import Step
+from rustyobjectstore._ops.calls import call, list_cursor, list_objects_of, retry_on_crash, route
+from rustyobjectstore._ops.objectmeta import ObjectMeta
+from rustyobjectstore._worker import codec
+from rustyobjectstore._worker.pool import Pool
+from rustyobjectstore._worker.steps import Step
 
 PAGE_ENTRIES = 5000  # objects and prefixes per answer: far below the frame limit
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rustyobjectstore._codec import FrameDecoder, FrameError, Message
+from rustyobjectstore._worker.codec import FrameDecoder, FrameError, Message
 
 _PIPE_SIZE = 1024 * 1024
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 from itertools import repeat
 from typing import Any, NamedTuple
 
-from rustyobjectstore import _attributes
-from rustyobjectstore._attributes import Attributes
 from rustyobjectstore._errors import ProtocolError
+from rustyobjectstore._ops import attributes as _attributes
+from rustyobjectstore._ops.attributes import Attributes
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _COLUMNS = ("path", "size", "last_modified", "e_tag", "version")
@@ -27,7 +27,7 @@ class ObjectMeta(NamedTuple):
     """One object: its key, size in bytes, last modification (UTC), the version tokens a
     conditional write or read names (``e_tag``, and ``version`` where the store keeps versions),
     and the ``attributes`` a read answers with: ``head_object``, the readers and streams fill them
-    (``rustyobjectstore._attributes``); a listing does not carry them, so there they are ``None``:
+    (``rustyobjectstore._ops.attributes``); a listing does not carry them, so there they are ``None``:
     ``meta = head_object("a.csv", conf); print(meta.size, meta.last_modified, meta.e_tag)``.
 
     A named tuple: listings build one per key, and a tuple is the cheapest immutable object

@@ -7,13 +7,13 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from rustyobjectstore import _codec as codec
 from rustyobjectstore._config import StoreConfig
-from rustyobjectstore._connection import response_field
 from rustyobjectstore._errors import ProtocolError
-from rustyobjectstore._ops import call, retry_on_crash, route
-from rustyobjectstore._pool import Pool
-from rustyobjectstore._steps import Step
+from rustyobjectstore._ops.calls import call, retry_on_crash, route
+from rustyobjectstore._worker import codec
+from rustyobjectstore._worker.connection import response_field
+from rustyobjectstore._worker.pool import Pool
+from rustyobjectstore._worker.steps import Step
 
 METHODS = ("GET", "PUT")
 

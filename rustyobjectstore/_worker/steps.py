@@ -23,7 +23,7 @@ from contextvars import ContextVar
 from typing import Any, NamedTuple, Protocol, TypeVar, Union
 
 from rustyobjectstore._errors import WAIT_TIMEOUTS, DeadlineExceededError
-from rustyobjectstore._finalizers import run_queued
+from rustyobjectstore._worker.finalizers import run_queued
 
 T = TypeVar("T")
 Awaited = Union["Future[Any]", "list[Future[Any]]"]
