@@ -28,9 +28,11 @@ from rustyobjectstore._api import (
     put_object_from_file,
     put_object_stream,
 )
+from rustyobjectstore._auth.schemes import AZURE, CLOUD_OF_SCHEME
 from rustyobjectstore._config import Config
 from rustyobjectstore._errors import ConfigurationError, ObjectStoreError
 from rustyobjectstore._ops.objectmeta import ObjectMeta
+from rustyobjectstore._redact import hide_query
 from rustyobjectstore._version import __version__
 from rustyobjectstore._worker.binary import find_worker, worker_version_line
 from rustyobjectstore._worker.codec import PROTOCOL_VERSION
@@ -38,11 +40,9 @@ from rustyobjectstore._worker.codec import PROTOCOL_VERSION
 PROG = "rustyobjectstore"
 STDIO = "-"
 
-# Scheme of the URL -> scheme of the store's Config URL.
-_SCHEMES = {"s3": "s3", "az": "az", "azure": "az", "gs": "gs"}
 _SUPPORTED = (
-    "file:///abs/path/key, s3://bucket/key, az://container/key, azure://container/key, "
-    "gs://bucket/key"
+    "file:///abs/path/key, s3://bucket/key (or s3a://), az://container/key (or azure://, "
+    "abfs://, abfss://, adl://), gs://bucket/key"
 )
 _URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
@@ -90,14 +90,8 @@ class ObjectURL:
 
     def require_key(self) -> str:
         if not self.key:
-            raise CLIError(f"{_shown(self.text)!r} names no object: its key is empty")
+            raise CLIError(f"{hide_query(self.text)!r} names no object: its key is empty")
         return self.key
-
-
-def _shown(url: str) -> str:
-    """A URL as it may appear in a message: never its query string (it may hold a SAS token)."""
-    head, sep, _ = url.partition("?")
-    return f"{head}?***" if sep else head
 
 
 def is_url(text: str) -> bool:
@@ -109,7 +103,7 @@ def parse_url(text: str, options: dict[str, str]) -> ObjectURL:
     are ``scheme://bucket/key``, the key of ``Config("scheme://bucket", options)``."""
     match = _URL_RE.match(text)
     if match is None:
-        raise CLIError(f"not an object URL: {_shown(text)!r} (expected one of: {_SUPPORTED})")
+        raise CLIError(f"not an object URL: {hide_query(text)!r} (expected one of: {_SUPPORTED})")
     scheme = match.group(1).lower()
     rest = text[match.end() :]
     if scheme == "memory":
@@ -122,19 +116,19 @@ def parse_url(text: str, options: dict[str, str]) -> ObjectURL:
         if host not in ("", "localhost") or not slash:
             raise CLIError(
                 f"a file URL needs an absolute path, as in file:///abs/path/key; "
-                f"got {_shown(text)!r}"
+                f"got {hide_query(text)!r}"
             )
         return ObjectURL(text, Config("file:///", options), key)
-    store_scheme = _SCHEMES.get(scheme)
+    store_scheme = CLOUD_OF_SCHEME.get(scheme)
     if store_scheme is None:
         raise CLIError(
-            f"unsupported URL scheme {scheme + '://'!r} in {_shown(text)!r} "
+            f"unsupported URL scheme {scheme + '://'!r} in {hide_query(text)!r} "
             f"(expected one of: {_SUPPORTED})"
         )
     bucket, _, key = rest.partition("/")
     if not bucket:
-        what = "container" if store_scheme == "az" else "bucket"
-        raise CLIError(f"{_shown(text)!r} names no {what}: expected {scheme}://{what}/key")
+        what = "container" if store_scheme == AZURE else "bucket"
+        raise CLIError(f"{hide_query(text)!r} names no {what}: expected {scheme}://{what}/key")
     return ObjectURL(text, Config(f"{store_scheme}://{bucket}", options), key)
 
 
@@ -356,7 +350,7 @@ def cmd_cp(src: str, dst: str, options: dict[str, str]) -> None:
         if not key or key.endswith("/"):
             if not name:
                 raise CLIError(
-                    f"{_shown(dst)} ends in '/': give the object's full key when copying from stdin"
+                    f"{hide_query(dst)} ends in '/': give the object's full key when copying from stdin"
                 )
             key += name
         with _progress(label) as bar:

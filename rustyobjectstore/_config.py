@@ -8,7 +8,6 @@ settings of protocol.md's ``register``). The worker validates the option names; 
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -29,26 +28,15 @@ from rustyobjectstore._auth.providers import (
     Provider,
     provider_for,
 )
-
-MiB = 1024 * 1024
-
-# An option whose name holds one of these words is a secret, unless it names a file's path
-# (snowflake_master_token_path): the worker uses the same rule.
-_SECRET_WORDS = ("secret", "key", "token", "sas", "password", "credential", "signature")
-
-
-def is_secret_option(name: str) -> bool:
-    lowered = name.lower()
-    return not lowered.endswith("_path") and any(word in lowered for word in _SECRET_WORDS)
+from rustyobjectstore._redact import hide_query, is_secret_option
+from rustyobjectstore._worker.settings import (
+    StaticConfig as StaticConfig,  # old pickles name it here
+)
+from rustyobjectstore._worker.spec import StoreSpec
 
 
 def _masked(value: object) -> str:
     return "None" if value is None else "'***'"
-
-
-def _hide_query(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(query="***")) if parts.query else url
 
 
 def _strip_strings(obj: object) -> None:
@@ -57,86 +45,6 @@ def _strip_strings(obj: object) -> None:
         value = getattr(obj, f.name)
         if isinstance(value, str) and value != value.strip():
             object.__setattr__(obj, f.name, value.strip())
-
-
-@dataclass(frozen=True)
-class StaticConfig:
-    """Settings of the worker pool, fixed for its life; given to ``init_object_store`` before
-    the first call (README, "API", lists the fields and their defaults):
-    ``init_object_store(StaticConfig(n_workers=8, call_timeout_secs=60))``."""
-
-    n_workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
-    concurrency_limit: int = 512
-    cache_capacity: int = 20
-    #: How long a worker keeps a built store (its HTTP client), and how long one may go unused;
-    #: 0: no limit.
-    cache_ttl_secs: int = 1800
-    cache_tti_secs: int = 300
-    multipart_put_threshold: int = 10 * MiB
-    multipart_get_threshold: int = 8 * MiB
-    multipart_get_part_size: int = 8 * MiB
-    worker_path: str | None = None
-    #: Shared memory per worker through which every payload passes.
-    arena_size: int = 256 * MiB
-    #: Part size of multipart uploads (S3 needs at least 5 MiB).
-    multipart_put_part_size: int = 8 * MiB
-    #: Parts or ranges of one object moving at once.
-    max_parallel_parts: int = 4
-    #: A read (get, head, list's first page, download) whose worker dies is tried again this many
-    #: times on a fresh worker; a write is not, unless ``crash_retries_for_writes`` says so (a write
-    #: that reached the store before the crash would then be repeated).
-    crash_retries_for_reads: int = 1
-    crash_retries_for_writes: int = 0
-    #: A worker with calls in flight that has sent nothing for this long is pinged; if the ping is
-    #: not answered within as long again, the worker is taken to have stopped (SIGSTOP, a hang)
-    #: and is killed, which fails (or, for reads, retries) its calls. 0 turns the watchdog off.
-    worker_stall_secs: float = 30.0
-    #: Every call must finish within this many seconds or raise ``DeadlineExceededError`` (its
-    #: requests are cancelled in the worker); None: no deadline. A ``deadline()`` block sets one for
-    #: the calls inside it instead.
-    call_timeout_secs: float | None = None
-
-    def __post_init__(self) -> None:
-        positive = (
-            "n_workers",
-            "concurrency_limit",
-            "cache_capacity",
-            "multipart_get_part_size",
-            "multipart_put_part_size",
-            "max_parallel_parts",
-            "arena_size",
-            "multipart_put_threshold",
-            "multipart_get_threshold",
-        )
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise _config_error(
-                    f"StaticConfig.{name} must be a positive integer, got {value!r}"
-                )
-        for name in ("crash_retries_for_reads", "crash_retries_for_writes"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise _config_error(f"StaticConfig.{name} must be a whole number, got {value!r}")
-        if not isinstance(self.worker_stall_secs, (int, float)) or self.worker_stall_secs < 0:
-            raise _config_error(
-                f"StaticConfig.worker_stall_secs must be a number >= 0, got {self.worker_stall_secs!r}"
-            )
-        timeout = self.call_timeout_secs
-        if timeout is not None and (not isinstance(timeout, (int, float)) or not timeout > 0):
-            raise _config_error(
-                f"StaticConfig.call_timeout_secs must be a positive number or None, got {timeout!r}"
-            )
-        if self.multipart_put_part_size < 5 * MiB:
-            raise _config_error("StaticConfig.multipart_put_part_size must be at least 5 MiB")
-        biggest = max(
-            self.multipart_put_threshold, self.multipart_get_part_size, self.multipart_put_part_size
-        )
-        if self.arena_size < 2 * biggest:
-            raise _config_error(
-                f"StaticConfig.arena_size ({self.arena_size}) must be at least twice the largest "
-                f"part or single-put size ({biggest})"
-            )
 
 
 def _config_error(message: str) -> Exception:
@@ -178,36 +86,6 @@ class ClientOptions:
         }
         floats = {"retry_timeout_secs", "backoff_exp_base"}
         return {k: (float(v) if k in floats else int(v)) for k, v in pairs.items() if v is not None}
-
-
-@dataclass(frozen=True)
-class StoreSpec:
-    """What the worker needs to build a store: the ``register`` frame without its number."""
-
-    url: str
-    options: tuple[tuple[str, str], ...]
-    client: tuple[tuple[str, Any], ...] = ()
-    retry: tuple[tuple[str, Any], ...] = ()
-    #: Whose pushed credentials sign the store's requests (a configuration's credential_provider).
-    provider: Provider | None = None
-    #: A memory store lives in one worker: every call on it must go there.
-    pinned: bool = field(init=False, compare=False)
-    _hash: int = field(init=False, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        # Looked up by the pool and the connection on every call: worked out once.
-        object.__setattr__(self, "pinned", self.url.startswith("memory:"))
-        number = None if self.provider is None else self.provider.number
-        object.__setattr__(
-            self, "_hash", hash((self.url, self.options, self.client, self.retry, number))
-        )
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __repr__(self) -> str:
-        shown = {k: ("***" if is_secret_option(k) else v) for k, v in self.options}
-        return f"StoreSpec(url={_hide_query(self.url)!r}, options={shown!r})"
 
 
 def _spec(
@@ -562,7 +440,7 @@ class Config(_StoreConfig):
 
     def __repr__(self) -> str:
         shown = {k: ("***" if is_secret_option(k) else v) for k, v in self.params}
-        return f"Config(url={_hide_query(self.url)!r}, params={shown!r})"
+        return f"Config(url={hide_query(self.url)!r}, params={shown!r})"
 
     __str__ = __repr__
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rustyobjectstore._auth.credentials import aws_region, azure_connection_string
+from rustyobjectstore._auth.schemes import AZURE, GCS, S3
 from rustyobjectstore._config import (
     AWSConfig,
     AzureConfig,
@@ -85,7 +86,7 @@ def _anonymous(kind: str, options: Mapping[str, Any], fields: dict[str, Any]) ->
 
 
 def _s3(options: Mapping[str, Any]) -> StoreOf:
-    fields = _fields("s3", options, _S3_ALIASES, _S3_FIELDS, {"anon", "client_kwargs"})
+    fields = _fields(S3, options, _S3_ALIASES, _S3_FIELDS, {"anon", "client_kwargs"})
     client = options.get("client_kwargs") or {}
     if not isinstance(client, Mapping):
         raise ConfigurationError("storage option 'client_kwargs' must be a mapping")
@@ -96,7 +97,7 @@ def _s3(options: Mapping[str, Any]) -> StoreOf:
         if field in fields:
             raise ConfigurationError(f"storage option {field!r} for s3:// is given twice")
         fields[field] = value
-    _anonymous("s3", options, fields)
+    _anonymous(S3, options, fields)
     if "region" not in fields:
         fields["region"] = aws_region(fields.get("profile"))
     return _checked(functools.partial(_one_bucket, AWSConfig, "bucket_name", fields))
@@ -104,7 +105,7 @@ def _s3(options: Mapping[str, Any]) -> StoreOf:
 
 def _azure(options: Mapping[str, Any]) -> StoreOf:
     extra = {"anon", "connection_string", "account_host"}
-    fields = _fields("az", options, _AZURE_ALIASES, _AZURE_FIELDS, extra)
+    fields = _fields(AZURE, options, _AZURE_ALIASES, _AZURE_FIELDS, extra)
     text = options.get("connection_string")
     if text is not None:
         given = [name for name in fields if name != "opts"]
@@ -120,12 +121,12 @@ def _azure(options: Mapping[str, Any]) -> StoreOf:
         fields["host"] = f"https://{host}"
     if "storage_account_name" not in fields:
         raise ConfigurationError("az:// needs 'account_name' or 'connection_string'")
-    _anonymous("az", options, fields)
+    _anonymous(AZURE, options, fields)
     return _checked(functools.partial(_one_bucket, AzureConfig, "container_name", fields))
 
 
 def _gcs(options: Mapping[str, Any]) -> StoreOf:
-    fields = _fields("gs", options, _GCS_ALIASES, _GCS_FIELDS, {"anon", "token", "project"})
+    fields = _fields(GCS, options, _GCS_ALIASES, _GCS_FIELDS, {"anon", "token", "project"})
     token = options.get("token")
     if token is not None and token != "anon":
         if "service_account_key" in fields:
@@ -133,7 +134,7 @@ def _gcs(options: Mapping[str, Any]) -> StoreOf:
                 "storage option 'service_account_key' for gs:// is given twice"
             )
         fields["service_account_key"] = _service_account(token)
-    _anonymous("gs", {**options, "anon": options.get("anon", False) or token == "anon"}, fields)
+    _anonymous(GCS, {**options, "anon": options.get("anon", False) or token == "anon"}, fields)
     return _checked(functools.partial(_one_bucket, GCSConfig, "bucket_name", fields))
 
 
@@ -187,9 +188,9 @@ def _local(url: str) -> Callable[[Mapping[str, Any]], StoreOf]:
 
 
 STORES: dict[str, Callable[[Mapping[str, Any]], StoreOf]] = {
-    "s3": _s3,
-    "az": _azure,
-    "gs": _gcs,
+    S3: _s3,
+    AZURE: _azure,
+    GCS: _gcs,
     "file": _local("file:///"),
     "memory": _local("memory://"),
 }

@@ -39,6 +39,7 @@ from fsspec.registry import register_implementation
 from fsspec.utils import tokenize
 
 from rustyobjectstore import _api as api
+from rustyobjectstore._auth.schemes import AZURE, FSSPEC_PROTOCOLS, GCS, S3
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._errors import NotFoundError, NotSupportedError, ObjectStoreError
 from rustyobjectstore._ops.objectmeta import ObjectMeta
@@ -578,8 +579,8 @@ class S3FileSystem(ObjectStoreFileSystem):
     ``token``, ``anon``, ``endpoint_url``, ``client_kwargs={"endpoint_url", "region_name"}``,
     or ``AWSConfig``'s field names."""
 
-    protocol = ("ros+s3", "s3", "s3a")
-    kind = "s3"
+    protocol = ("ros+s3", *FSSPEC_PROTOCOLS[S3])
+    kind = S3
     _bucketed = True
 
 
@@ -587,8 +588,8 @@ class GCSFileSystem(ObjectStoreFileSystem):
     """``gs://bucket/key`` with gcsfs's ``token`` (``"anon"``, a service-account key or its
     file), ``endpoint_url`` and ``project``, or ``GCSConfig``'s field names."""
 
-    protocol = ("ros+gs", "gs", "gcs")
-    kind = "gs"
+    protocol = ("ros+gs", *FSSPEC_PROTOCOLS[GCS])
+    kind = GCS
     _bucketed = True
 
 
@@ -597,8 +598,8 @@ class AzureBlobFileSystem(ObjectStoreFileSystem):
     ``sas_token``, ``connection_string``, ``account_host`` and ``anon``, or ``AzureConfig``'s
     field names."""
 
-    protocol = ("ros+az", "az", "abfs", "abfss")
-    kind = "az"
+    protocol = ("ros+az", *FSSPEC_PROTOCOLS[AZURE])
+    kind = AZURE
     _bucketed = True
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from rustyobjectstore._auth.aws_profiles import AssumedRole, AwsSource, ProcessCredentials
 from rustyobjectstore._auth.providers import AWSCredentials
+from rustyobjectstore._auth.schemes import AZURE, GCS, S3, cloud_of
 from rustyobjectstore._errors import ConfigurationError, NoCredentialsError, NotSupportedError
 
 # Azurite's well-known development account (published in Azure's own documentation).
@@ -656,15 +657,12 @@ def url_options(url: str, options: Mapping[str, str]) -> tuple[Options, AwsSourc
             if _is_true(out.pop(name)):
                 out["skip_signature"] = "true"
     scheme, _, rest = url.partition("://")
-    scheme, host = scheme.lower(), rest.split("/", 1)[0].lower()
-    bucket = f"{scheme}://{host}"
-    https = scheme == "https"
-    if scheme in ("s3", "s3a") or (https and host.endswith("amazonaws.com")):
+    bucket = f"{scheme.lower()}://{rest.split('/', 1)[0].lower()}"
+    cloud = cloud_of(url)
+    if cloud == S3:
         return aws_options(out, where=bucket)
-    if scheme in ("az", "azure", "abfs", "abfss", "adl") or (
-        https and host.endswith((".blob.core.windows.net", ".dfs.core.windows.net"))
-    ):
+    if cloud == AZURE:
         return azure_options(out, where=bucket), None
-    if scheme == "gs" or (https and host == "storage.googleapis.com"):
+    if cloud == GCS:
         return gcs_options(out, where=bucket), None
     return out, None

@@ -22,12 +22,10 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rustyobjectstore._errors import ConfigurationError, ObjectStoreError, PermissionDeniedError
-
-if TYPE_CHECKING:
-    from rustyobjectstore._worker.connection import Connection
+from rustyobjectstore._worker.spec import CredentialHolder
 
 #: Refresh this long before expiry, or half the lifetime of short-lived credentials.
 REFRESH_MARGIN = datetime.timedelta(minutes=5)
@@ -118,7 +116,7 @@ class Provider:
         # The version a refused request was signed with: when it is still the current one, the
         # next use fetches new credentials.
         self._refused = 0
-        self._holders: weakref.WeakSet[Connection] = weakref.WeakSet()
+        self._holders: weakref.WeakSet[CredentialHolder] = weakref.WeakSet()
         self._timer: threading.Timer | None = None
 
     def _fetch(self) -> Credentials:
@@ -205,11 +203,11 @@ class Provider:
         must never wait for a provider."""
         self._refused = version
 
-    def push(self, conn: Connection) -> int:
-        """Makes sure ``conn``'s worker holds the current credentials; returns their version."""
+    def push(self, holder: CredentialHolder) -> int:
+        """Makes sure ``holder``'s worker holds the current credentials; returns their version."""
         value, version = self.current()
-        self._holders.add(conn)
-        conn.hold_credentials(self.number, version, credentials_fields(value))
+        self._holders.add(holder)
+        holder.hold_credentials(self.number, version, credentials_fields(value))
         return version
 
 

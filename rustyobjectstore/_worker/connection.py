@@ -17,8 +17,6 @@ from concurrent.futures import Future
 from concurrent.futures._base import FINISHED, RUNNING
 from typing import Any
 
-from rustyobjectstore._auth.providers import Provider
-from rustyobjectstore._config import StaticConfig, StoreSpec
 from rustyobjectstore._errors import (
     WAIT_TIMEOUTS,
     ObjectStoreError,
@@ -41,6 +39,8 @@ from rustyobjectstore._worker.codec import (
     register,
 )
 from rustyobjectstore._worker.metrics import SlotCounters
+from rustyobjectstore._worker.settings import StaticConfig
+from rustyobjectstore._worker.spec import CredentialSource, StoreSpec
 from rustyobjectstore._worker.steps import deferring
 from rustyobjectstore._worker.transport import Closed, Transport
 
@@ -130,7 +130,12 @@ class _Pending:
     __slots__ = ("future", "op", "path", "provider", "signed_with")
 
     def __init__(
-        self, future: Call, op: str, path: str | None, provider: Provider | None, signed_with: int
+        self,
+        future: Call,
+        op: str,
+        path: str | None,
+        provider: CredentialSource | None,
+        signed_with: int,
     ) -> None:
         self.future = future
         self.op = op
@@ -156,7 +161,7 @@ class Connection:
         self._stores: dict[StoreSpec, int] = {}
         # Stores signed by a credential provider, and the newest version of each provider's
         # credentials this worker holds.
-        self._store_providers: dict[int, Provider] = {}
+        self._store_providers: dict[int, CredentialSource] = {}
         self._held: dict[int, int] = {}
         self.last_heard = time.monotonic()
         self._ping: tuple[float, Future[Message]] | None = None
@@ -261,18 +266,18 @@ class Connection:
             except OSError:
                 pass  # the worker is gone, and its stores with it
 
-    def hold_credentials(self, provider: int, version: int, fields: dict[str, Any]) -> None:
-        """Sends a provider's credentials, unless the worker holds these or newer ones already."""
-        if self._held.get(provider, 0) >= version:
+    def hold_credentials(self, source: int, version: int, fields: dict[str, Any]) -> None:
+        """Sends a credential source's credentials, unless the worker holds these or newer ones already."""
+        if self._held.get(source, 0) >= version:
             return
         with self._lock:
-            if self._held.get(provider, 0) >= version:
+            if self._held.get(source, 0) >= version:
                 return
             try:
-                self._send(codec.credentials(provider, fields))
+                self._send(codec.credentials(source, fields))
             except OSError:
                 pass  # the worker is gone: the request that follows fails as crashed
-            self._held[provider] = version
+            self._held[source] = version
 
     def _owed(self) -> bool:
         return bool(self._pending) or not self._greeted

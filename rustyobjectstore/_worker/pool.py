@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import threading
 
-from rustyobjectstore._config import StaticConfig, StoreSpec
 from rustyobjectstore._errors import WorkerCrashedError
 from rustyobjectstore._worker import steps as _steps
 from rustyobjectstore._worker.connection import Connection
 from rustyobjectstore._worker.finalizers import run_queued
 from rustyobjectstore._worker.metrics import SlotCounters
+from rustyobjectstore._worker.settings import StaticConfig
+from rustyobjectstore._worker.spec import StoreSpec
 
 
 class Pool:
