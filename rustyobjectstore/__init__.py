@@ -119,16 +119,16 @@ from rustyobjectstore._errors import (
     status_code,
 )
 from rustyobjectstore._ops.attributes import Attributes
-from rustyobjectstore._ops.calls import BulkDeleteFailure
 from rustyobjectstore._ops.conditions import ReadOptions
-from rustyobjectstore._ops.directories import ListResult
 from rustyobjectstore._ops.list import (
     AsyncListIterator,
     AsyncListStream,
     ListIterator,
+    ListResult,
     ListStream,
     max_entries_per_chunk,
 )
+from rustyobjectstore._ops.meta import BulkDeleteFailure
 from rustyobjectstore._ops.objectmeta import ObjectMeta, UpdateVersion
 from rustyobjectstore._ops.reader import AsyncRangeReader, RangeReader
 from rustyobjectstore._ops.stream import AsyncObjectReader, AsyncObjectWriter, ObjectWriter

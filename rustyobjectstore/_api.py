@@ -17,17 +17,28 @@ from typing_extensions import Buffer, Unpack
 from rustyobjectstore._auth.credentials import forget_probes
 from rustyobjectstore._config import StaticConfig, StoreConfig, _StoreConfig
 from rustyobjectstore._errors import ConfigurationError, WorkerCrashedError
-from rustyobjectstore._ops import calls as _ops
-from rustyobjectstore._ops import directories as _directories
 from rustyobjectstore._ops import files as _files
+from rustyobjectstore._ops import get as _get
+from rustyobjectstore._ops import list as _list
+from rustyobjectstore._ops import meta as _meta
+from rustyobjectstore._ops import metrics as _metrics
+from rustyobjectstore._ops import put as _put
 from rustyobjectstore._ops import ranges as _ranges
 from rustyobjectstore._ops import sign as _signing
+from rustyobjectstore._ops import sinks as _sinks
 from rustyobjectstore._ops.attributes import attached
-from rustyobjectstore._ops.calls import BulkDeleteFailure, Progress, PutMode
+from rustyobjectstore._ops.calls import Progress
 from rustyobjectstore._ops.conditions import ReadOptions, conditions
-from rustyobjectstore._ops.directories import ListResult
-from rustyobjectstore._ops.list import AsyncListIterator, AsyncListStream, ListIterator, ListStream
+from rustyobjectstore._ops.list import (
+    AsyncListIterator,
+    AsyncListStream,
+    ListIterator,
+    ListResult,
+    ListStream,
+)
+from rustyobjectstore._ops.meta import BulkDeleteFailure
 from rustyobjectstore._ops.objectmeta import ObjectMeta
+from rustyobjectstore._ops.put import PutMode
 from rustyobjectstore._ops.ranges import COALESCE
 from rustyobjectstore._ops.reader import (
     BLOCK_SIZE,
@@ -141,10 +152,10 @@ def get_object_into(
     ``if_modified_since``, ``if_unmodified_since`` and ``version`` (``ReadOptions``):
     ``n = get_object_into("a.csv", buf, conf, if_none_match=etag)`` raises ``NotModifiedError``
     while the object is still at ``etag``."""
-    view = _ops.writable_view(buffer)
-    dest = _ops.IntoBuffer(view, path)
+    view = _sinks.writable_view(buffer)
+    dest = _sinks.IntoBuffer(view, path)
     when = conditions(options)
-    return run_sync(_ops.read(current_pool(), conf, path, dest, capacity=len(view), when=when))
+    return run_sync(_get.read(current_pool(), conf, path, dest, capacity=len(view), when=when))
 
 
 async def get_object_into_async(
@@ -152,21 +163,21 @@ async def get_object_into_async(
 ) -> int:
     """The async twin of :func:`get_object_into`:
     ``n = await get_object_into_async("a.csv", buf, conf)``."""
-    view = _ops.writable_view(buffer)
-    dest = _ops.IntoBuffer(view, path)
+    view = _sinks.writable_view(buffer)
+    dest = _sinks.IntoBuffer(view, path)
     when = conditions(options)
-    step = _ops.read(current_pool(), conf, path, dest, capacity=len(view), when=when)
+    step = _get.read(current_pool(), conf, path, dest, capacity=len(view), when=when)
     return await run_async(step)
 
 
 def get_object(path: str, conf: StoreConfig, **options: Unpack[ReadOptions]) -> bytes:
     """The whole object as bytes: ``data = get_object("a.csv", conf, version=v)``."""
-    return run_sync(_files.as_bytes(current_pool(), conf, path, conditions(options)))
+    return run_sync(_get.as_bytes(current_pool(), conf, path, conditions(options)))
 
 
 async def get_object_async(path: str, conf: StoreConfig, **options: Unpack[ReadOptions]) -> bytes:
     """The async twin of :func:`get_object`: ``data = await get_object_async("a.csv", conf)``."""
-    return await run_async(_files.as_bytes(current_pool(), conf, path, conditions(options)))
+    return await run_async(_get.as_bytes(current_pool(), conf, path, conditions(options)))
 
 
 def get_object_range(
@@ -332,7 +343,7 @@ def get_object_view(
     """A read-only view of the object in the worker's shared memory, without a copy; the memory is
     given back when the block ends, after which the view raises ``ValueError`` on use:
     ``with get_object_view("a.csv", conf) as view: total = sum(view)``."""
-    conn, region, size = run_sync(_files.view(current_pool(), conf, path, conditions(options)))
+    conn, region, size = run_sync(_get.view(current_pool(), conf, path, conditions(options)))
     with _lease(conn, region, size) as view:
         yield view
 
@@ -343,7 +354,7 @@ async def get_object_view_async(
 ) -> AsyncIterator[memoryview]:
     """The async twin of :func:`get_object_view`:
     ``async with get_object_view_async("a.csv", conf) as view: total = sum(view)``."""
-    step = _files.view(current_pool(), conf, path, conditions(options))
+    step = _get.view(current_pool(), conf, path, conditions(options))
     conn, region, size = await run_async(step)
     with _lease(conn, region, size) as view:
         yield view
@@ -378,9 +389,9 @@ def put_object(
     ``NotSupportedError``: ``put_object("a.csv", data, conf, attributes={"Content-Type":
     "text/csv"})``."""
     extra = attached(attributes, tags)
-    view = _ops.readable_view(data)
-    fill = _ops.fill_from(view)
-    return run_sync(_ops.write(current_pool(), conf, path, len(view), fill, mode, None, extra))
+    view = _sinks.readable_view(data)
+    fill = _put.fill_from(view)
+    return run_sync(_put.write(current_pool(), conf, path, len(view), fill, mode, None, extra))
 
 
 async def put_object_async(
@@ -390,10 +401,10 @@ async def put_object_async(
     """The async twin of :func:`put_object`:
     ``n = await put_object_async("a.csv", data, conf, mode="create")``."""
     extra = attached(attributes, tags)
-    view = _ops.readable_view(data)
-    fill = _ops.fill_from(view)
+    view = _sinks.readable_view(data)
+    fill = _put.fill_from(view)
     return await run_async(
-        _ops.write(current_pool(), conf, path, len(view), fill, mode, None, extra)
+        _put.write(current_pool(), conf, path, len(view), fill, mode, None, extra)
     )
 
 
@@ -401,25 +412,25 @@ def delete_object(path: str, conf: StoreConfig) -> None:
     """Deletes the object at ``path``. A key that is not there is no error on S3 or ``memory://``
     but a ``NotFoundError`` on ``file://``, as each backend answers (``bulk_delete_objects``
     skips it everywhere): ``delete_object("a.csv", conf)``."""
-    run_sync(_ops.delete(current_pool(), conf, path))
+    run_sync(_meta.delete(current_pool(), conf, path))
 
 
 async def delete_object_async(path: str, conf: StoreConfig) -> None:
     """The async twin of :func:`delete_object`: ``await delete_object_async("a.csv", conf)``."""
-    await run_async(_ops.delete(current_pool(), conf, path))
+    await run_async(_meta.delete(current_pool(), conf, path))
 
 
 def head_object(path: str, conf: StoreConfig, **options: Unpack[ReadOptions]) -> ObjectMeta:
     """The object's metadata, under the same conditions as a read:
     ``meta = head_object("a.csv", conf, if_modified_since=since)``."""
-    return run_sync(_ops.head(current_pool(), conf, path, conditions(options)))
+    return run_sync(_meta.head(current_pool(), conf, path, conditions(options)))
 
 
 async def head_object_async(
     path: str, conf: StoreConfig, **options: Unpack[ReadOptions]
 ) -> ObjectMeta:
     """The async twin of :func:`head_object`: ``meta = await head_object_async("a.csv", conf)``."""
-    return await run_async(_ops.head(current_pool(), conf, path, conditions(options)))
+    return await run_async(_meta.head(current_pool(), conf, path, conditions(options)))
 
 
 def list_objects(prefix: str, conf: StoreConfig, *, offset: str | None = None) -> ListIterator:
@@ -442,13 +453,13 @@ def list_with_delimiter(prefix: str, conf: StoreConfig) -> ListResult:
     start with ``prefix`` (a plain string prefix, as ``list_objects`` has it), and the common
     prefixes below it, each in key order:
     ``top = list_with_delimiter("data/", conf); top.common_prefixes  # ["data/year=2026"]``."""
-    return run_sync(_directories.one_level(current_pool(), conf, prefix))
+    return run_sync(_list.one_level(current_pool(), conf, prefix))
 
 
 async def list_with_delimiter_async(prefix: str, conf: StoreConfig) -> ListResult:
     """The async twin of :func:`list_with_delimiter`:
     ``top = await list_with_delimiter_async("data/", conf)``."""
-    return await run_async(_directories.one_level(current_pool(), conf, prefix))
+    return await run_async(_list.one_level(current_pool(), conf, prefix))
 
 
 def list_objects_stream(prefix: str, conf: StoreConfig, *, offset: str | None = None) -> ListStream:
@@ -470,7 +481,7 @@ def bulk_delete_objects(paths: Iterable[str], conf: StoreConfig) -> list[BulkDel
     """Deletes many keys, batched the way the backend allows; returns the keys that failed, with
     their errors (empty on success). A key that was already gone is not a failure:
     ``failed = bulk_delete_objects(keys, conf); assert not failed, failed[0].error``."""
-    return run_sync(_ops.bulk_delete(current_pool(), conf, list(paths)))
+    return run_sync(_meta.bulk_delete(current_pool(), conf, list(paths)))
 
 
 async def bulk_delete_objects_async(
@@ -478,14 +489,14 @@ async def bulk_delete_objects_async(
 ) -> list[BulkDeleteFailure]:
     """The async twin of :func:`bulk_delete_objects`:
     ``failed = await bulk_delete_objects_async(keys, conf)``."""
-    return await run_async(_ops.bulk_delete(current_pool(), conf, list(paths)))
+    return await run_async(_meta.bulk_delete(current_pool(), conf, list(paths)))
 
 
 def copy_object(src: str, dst: str, conf: StoreConfig, *, overwrite: bool = True) -> None:
     """Copies within the store; with ``overwrite=False`` an existing ``dst`` is an
     ``AlreadyExistsError`` (or ``NotSupportedError`` where the backend cannot check atomically):
     ``copy_object("a.csv", "backup/a.csv", conf, overwrite=False)``."""
-    run_sync(_ops.copy(current_pool(), conf, "copy", src, dst, overwrite))
+    run_sync(_meta.copy(current_pool(), conf, "copy", src, dst, overwrite))
 
 
 async def copy_object_async(
@@ -493,13 +504,13 @@ async def copy_object_async(
 ) -> None:
     """The async twin of :func:`copy_object`:
     ``await copy_object_async("a.csv", "b.csv", conf)``."""
-    await run_async(_ops.copy(current_pool(), conf, "copy", src, dst, overwrite))
+    await run_async(_meta.copy(current_pool(), conf, "copy", src, dst, overwrite))
 
 
 def rename_object(src: str, dst: str, conf: StoreConfig, *, overwrite: bool = True) -> None:
     """Moves within the store (a copy then a delete where the backend has no rename);
     ``overwrite=False`` as for ``copy_object``: ``rename_object("b.csv", "c.csv", conf)``."""
-    run_sync(_ops.copy(current_pool(), conf, "rename", src, dst, overwrite))
+    run_sync(_meta.copy(current_pool(), conf, "rename", src, dst, overwrite))
 
 
 async def rename_object_async(
@@ -507,7 +518,7 @@ async def rename_object_async(
 ) -> None:
     """The async twin of :func:`rename_object`:
     ``await rename_object_async("b.csv", "c.csv", conf)``."""
-    await run_async(_ops.copy(current_pool(), conf, "rename", src, dst, overwrite))
+    await run_async(_meta.copy(current_pool(), conf, "rename", src, dst, overwrite))
 
 
 def get_object_stream(
@@ -627,9 +638,9 @@ def current_metrics() -> Metrics:
     """Counters of the running pool, per worker and in total: requests by operation, bytes in and
     out, failures by kind, HTTP requests and retries, calls in flight, worker restarts:
     ``retries = current_metrics().total.retries``."""
-    return run_sync(_ops.metrics(current_pool()))
+    return run_sync(_metrics.metrics(current_pool()))
 
 
 async def current_metrics_async() -> Metrics:
     """The async twin of :func:`current_metrics`: ``metrics = await current_metrics_async()``."""
-    return await run_async(_ops.metrics(current_pool()))
+    return await run_async(_metrics.metrics(current_pool()))

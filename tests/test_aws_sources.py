@@ -16,6 +16,7 @@ from test_credentials import minio_conf, minio_session_keys, round_trip, write_p
 
 import rustyobjectstore as ros
 from rustyobjectstore._auth.aws_profiles import AssumedRole
+from rustyobjectstore._auth.providers import Provider
 
 
 def credential_process(tmp_path: Path, answers: list[dict[str, object]]) -> tuple[Path, Path]:
@@ -77,7 +78,7 @@ def test_role_arn_with_source_profile_assumes_the_role_at_sts(
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", minio_server.endpoint)
     conf = minio_conf(minio_server, minio_bucket, profile="role")
     provider = conf.spec().provider
-    assert provider is not None and isinstance(provider._call, AssumedRole)
+    assert isinstance(provider, Provider) and isinstance(provider._call, AssumedRole)
     assert MINIO_SECRET not in repr(provider._call)
     round_trip(conf)  # MinIO checked the AssumeRole signature, then the session's
     value, _ = provider.current()

@@ -11,7 +11,7 @@ from conftest import minio_config
 from emulators import RunningServer
 
 import rustyobjectstore as ros
-from rustyobjectstore._ops import directories as _directories
+from rustyobjectstore._ops import list as _listing
 
 AnyConf = ros.Config | ros.AWSConfig | ros.AzureConfig
 
@@ -58,7 +58,7 @@ def test_a_level_larger_than_one_page_comes_whole(
     conf: AnyConf, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _seed(conf)
-    monkeypatch.setattr(_directories, "PAGE_ENTRIES", 1)  # a page per object or prefix
+    monkeypatch.setattr(_listing, "PAGE_ENTRIES", 1)  # a page per object or prefix
     for prefix in ("", "data/"):
         assert _shape(ros.list_with_delimiter(prefix, conf)) == EXPECTED[prefix]
 

@@ -28,8 +28,8 @@ from rustyobjectstore._errors import (
     error_from_wire,
 )
 from rustyobjectstore._ops.attributes import Attributes, attached
-from rustyobjectstore._ops.calls import list_cursor, list_objects_of
 from rustyobjectstore._ops.conditions import Conditions
+from rustyobjectstore._ops.list import list_cursor, list_objects_of
 from rustyobjectstore._ops.objectmeta import ObjectMeta
 from rustyobjectstore._worker import codec
 from rustyobjectstore._worker.codec import MAX_FRAME, FrameDecoder, FrameError, Message

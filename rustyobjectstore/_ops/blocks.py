@@ -32,9 +32,11 @@ from rustyobjectstore._errors import (
     RangeNotSatisfiableError,
     WorkerCrashedError,
 )
-from rustyobjectstore._ops.calls import allocate, head, retry_on_crash, route
+from rustyobjectstore._ops.calls import allocate, retry_on_crash, route
 from rustyobjectstore._ops.conditions import NONE, Conditions
+from rustyobjectstore._ops.meta import head
 from rustyobjectstore._ops.objectmeta import ObjectMeta
+from rustyobjectstore._ops.sinks import NEWLINE, Collect, Destination, IntoBuffer
 from rustyobjectstore._worker import codec
 from rustyobjectstore._worker.codec import Message, Region
 from rustyobjectstore._worker.connection import Call, Connection, response_field
@@ -42,7 +44,6 @@ from rustyobjectstore._worker.finalizers import later
 from rustyobjectstore._worker.pool import Pool
 from rustyobjectstore._worker.steps import Step
 
-_NEWLINE = re.compile(b"\n")  # searches a memoryview where it is, which bytes.find cannot
 _LINES = re.compile(b"[^\n]*\n")
 _LINES_TO_THE_END = re.compile(b"[^\n]*\n|[^\n]+")
 LINE_CHUNK = 16 * 1024  # lines are split ahead from this much of the block at hand
@@ -87,63 +88,6 @@ class _Fetch:
         self.conn.give_up(self.call, self.region)
 
 
-class Sink:
-    """Where a read's bytes go, piece by piece, in order."""
-
-    keeps_views = False  # holds the pieces (views of held blocks) until the read ends
-    full = False  # wants no more: a line sink that has found its newline
-    open_ended = False  # where it will be full is not known: a line's end
-
-    def take(self, piece: memoryview) -> int:
-        raise NotImplementedError
-
-    def harden(self) -> None:
-        """Copies any pieces it keeps, so that the blocks they view can be let go."""
-
-    def finish(self) -> None:
-        """The read is over: the pieces it keeps are used now, while their blocks are held."""
-
-
-class IntoView(Sink):
-    def __init__(self, view: memoryview) -> None:
-        self.view = view
-        self.at = 0
-
-    def take(self, piece: memoryview) -> int:
-        n = len(piece)
-        self.view[self.at : self.at + n] = piece
-        self.at += n
-        return n
-
-
-class Collect(Sink):
-    """The bytes read, as one ``bytes``, copied once where the read's blocks stay held; with
-    ``line``, up to and including the first newline."""
-
-    keeps_views = True
-
-    def __init__(self, line: bool = False) -> None:
-        self.line = self.open_ended = line
-        self.pieces: list[bytes | memoryview] = []
-        self.data = b""
-
-    def take(self, piece: memoryview) -> int:
-        if self.line:
-            found = _NEWLINE.search(piece)
-            if found is not None:
-                piece = piece[: found.end()]
-                self.full = True
-        self.pieces.append(piece)
-        return len(piece)
-
-    def harden(self) -> None:
-        self.pieces = [bytes(piece) for piece in self.pieces]  # bytes(bytes) is the same object
-
-    def finish(self) -> None:
-        pieces, self.pieces = self.pieces, []
-        self.data = bytes(pieces[0]) if len(pieces) == 1 else b"".join(pieces)
-
-
 class Blocks:
     """The reader's state: its version of the object, its position, and its blocks."""
 
@@ -178,7 +122,7 @@ class Blocks:
 
     # Reading
 
-    def read(self, n: int, sink: Sink) -> Step[None]:
+    def read(self, n: int, sink: Destination) -> Step[None]:
         """Up to ``n`` bytes from the position (``n < 0``: to the end) into ``sink``; the position
         moves past what it took."""
         end = self.size if n < 0 else min(self.size, self.pos + n)
@@ -216,7 +160,7 @@ class Blocks:
         self.pos = self.expected = at
         self._settle(sequential)
 
-    def _direct(self, at: int, end: int, sequential: bool, sink: Sink) -> bool:
+    def _direct(self, at: int, end: int, sequential: bool, sink: Destination) -> bool:
         """Whether the read jumped to a big span that no block at hand touches: a Parquet or
         other columnar reader asking for a column chunk. Its bytes are fetched as they are,
         rather than the blocks around them (four times the bytes for a 2 MiB chunk in 8 MiB
@@ -226,7 +170,7 @@ class Blocks:
         span = range(at // self.block_size, (end - 1) // self.block_size + 1)
         return not any(k in self.held or k in self.cache for k in span)
 
-    def _read_direct(self, at: int, end: int, sink: Sink) -> Step[int]:
+    def _read_direct(self, at: int, end: int, sink: Destination) -> Step[int]:
         """Bytes ``at`` to ``end`` into ``sink`` by ranged gets of at most a block each, up to
         ``read_ahead + 1`` in flight (more only while the arena stays half free), in order."""
         parts = deque((s, min(s + self.block_size, end)) for s in range(at, end, self.block_size))
@@ -344,7 +288,7 @@ class Blocks:
     def _room(self) -> int:
         return self.read_ahead + 1 - len(self.held) - len(self.spent)
 
-    def _make_room(self, k: int, sink: Sink) -> None:
+    def _make_room(self, k: int, sink: Destination) -> None:
         """Room for block ``k`` within ``read_ahead + 1`` held blocks: the farthest ahead go first,
         then, the sink's pieces copied, those behind ``k``."""
         while self._room() <= 0:
@@ -357,12 +301,12 @@ class Blocks:
                 return
             self._drop(max(ahead))
 
-    def _spend(self, k: int, sink: Sink) -> None:
+    def _spend(self, k: int, sink: Destination) -> None:
         """Block ``k`` has been read through: let go now, or once the read is over if the sink
         still views it (one such block at most: a longer read copies what it has)."""
         self._spend_fetch(self.held.pop(k), sink)
 
-    def _spend_fetch(self, fetch: _Fetch, sink: Sink) -> None:
+    def _spend_fetch(self, fetch: _Fetch, sink: Destination) -> None:
         if sink.keeps_views and not self.spent:
             self.spent.append(fetch)
             return
@@ -616,7 +560,7 @@ def line_at_hand(blocks: Blocks, limit: int) -> bytes | None:
     piece = blocks.at_hand(limit)
     if piece is None:
         return None
-    found = _NEWLINE.search(piece)
+    found = NEWLINE.search(piece)
     if found is not None:
         piece = piece[: found.end()]
     elif len(piece) != limit and blocks.pos + len(piece) != blocks.size:
@@ -664,7 +608,7 @@ def read_bytes(blocks: Blocks, n: int) -> Step[bytes]:
 
 
 def read_into(blocks: Blocks, view: memoryview) -> Step[int]:
-    sink = IntoView(view)
+    sink = IntoBuffer(view, blocks.path)
     yield from blocks.read(len(view), sink)
     return sink.at
 

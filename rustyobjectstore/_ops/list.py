@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 from rustyobjectstore._config import StoreConfig
-from rustyobjectstore._ops import calls as _ops
+from rustyobjectstore._errors import ProtocolError
+from rustyobjectstore._ops.calls import call, crash_retried, route
 from rustyobjectstore._ops.objectmeta import ObjectMeta
 from rustyobjectstore._worker import codec
 from rustyobjectstore._worker.codec import Message
-from rustyobjectstore._worker.connection import Call
+from rustyobjectstore._worker.connection import Call, response_field
 from rustyobjectstore._worker.finalizers import later
 from rustyobjectstore._worker.pool import Pool
 from rustyobjectstore._worker.steps import Step, run_async, run_sync
@@ -32,7 +34,7 @@ class _Listing:
         self.prefix = prefix
         self.offset = offset
         keys = (prefix,) if offset is None else (prefix, offset)
-        self.connection, self.store = _ops.route(pool, conf, *keys)
+        self.connection, self.store = route(pool, conf, *keys)
         self.started = False
         self.done = False
         self.ahead: Call | None = None  # the list_next sent for the page after the last one
@@ -49,7 +51,7 @@ class _Listing:
             return None
         try:
             response = yield from self._next_response()
-            cursor = _ops.list_cursor(response)
+            cursor = list_cursor(response)
         except BaseException as exc:
             self.broken, self.done = exc, True
             raise
@@ -59,7 +61,7 @@ class _Listing:
             message = codec.cursor_op("list_next", cursor)
             self.ahead = self.connection.request(message, "list", self.prefix)
         try:
-            return _ops.list_objects_of(response) or None
+            return list_objects_of(response) or None
         except BaseException as exc:
             # A page that cannot be read is lost: going on from the next would drop it silently.
             self.broken = exc
@@ -70,7 +72,7 @@ class _Listing:
         if not self.started:
             self.started = True
             message = codec.list_start(self.store, self.prefix, CHUNK_ENTRIES, self.offset)
-            return (yield from _ops.call(self.connection, message, "list", self.prefix))
+            return (yield from call(self.connection, message, "list", self.prefix))
         ahead, self.ahead = self.ahead, None
         assert ahead is not None
         try:
@@ -202,3 +204,48 @@ class AsyncListIterator(AsyncIterator[ObjectMeta]):
         """Stops the listing early: the iterator is exhausted from here on."""
         self._buffered = []
         self._stream.finish()
+
+
+def list_cursor(response: Message) -> int | None:
+    """Where a list answer's listing goes on (None: it is done)."""
+    cursor = response_field(response, "cursor")
+    if cursor is not None and (type(cursor) is not int or cursor < 0):
+        raise ProtocolError(f"bad list cursor {cursor!r}")
+    return cursor
+
+
+def list_objects_of(response: Message) -> list[ObjectMeta]:
+    return ObjectMeta.from_columns(response_field(response, "objects"))
+
+
+PAGE_ENTRIES = 5000  # objects and prefixes per answer: far below the frame limit
+
+
+@dataclass(frozen=True)
+class ListResult:
+    """``objects``: the objects directly under the prefix's "directory" whose keys start with the
+    prefix; ``common_prefixes``: the "subdirectories" there, as keys without the trailing ``/``
+    (``"data/year=2026"``). Each in key order:
+    ``for sub in list_with_delimiter("data/", conf).common_prefixes: print(sub)``."""
+
+    objects: list[ObjectMeta]
+    common_prefixes: list[str]
+
+
+@crash_retried(write=False)
+def one_level(pool: Pool, conf: StoreConfig, prefix: str) -> Step[ListResult]:
+    conn, store = route(pool, conf, prefix)
+    message = codec.list_start(store, prefix, PAGE_ENTRIES, delimiter=True)
+    response = yield from call(conn, message, "list", prefix)
+    objects: list[ObjectMeta] = []
+    prefixes: list[str] = []
+    while True:
+        cursor = list_cursor(response)
+        objects += list_objects_of(response)
+        found = response.get("prefixes", [])
+        if not isinstance(found, list) or not all(isinstance(p, str) for p in found):
+            raise ProtocolError(f"bad list prefixes {found!r}")
+        prefixes += found
+        if cursor is None:
+            return ListResult(objects, prefixes)
+        response = yield from call(conn, codec.cursor_op("list_next", cursor), "list", prefix)

@@ -22,17 +22,12 @@ from rustyobjectstore._errors import (
     PreconditionFailedError,
     RangeNotSatisfiableError,
 )
-from rustyobjectstore._ops.calls import (
-    IntoBytes,
-    allocate,
-    head,
-    read,
-    retry_on_crash,
-    route,
-    writable_view,
-)
+from rustyobjectstore._ops.calls import allocate, retry_on_crash, route
 from rustyobjectstore._ops.conditions import NONE, Conditions
+from rustyobjectstore._ops.get import read
+from rustyobjectstore._ops.meta import head
 from rustyobjectstore._ops.objectmeta import ObjectMeta
+from rustyobjectstore._ops.sinks import IntoBytes, writable_view
 from rustyobjectstore._worker import codec
 from rustyobjectstore._worker.codec import Message, Region
 from rustyobjectstore._worker.connection import Call, Connection, response_field

@@ -23,9 +23,9 @@ from rustyobjectstore._ops.blocks import (
     read_into,
     read_line,
 )
-from rustyobjectstore._ops.calls import writable_view
 from rustyobjectstore._ops.conditions import NONE, Conditions
 from rustyobjectstore._ops.objectmeta import ObjectMeta
+from rustyobjectstore._ops.sinks import writable_view
 from rustyobjectstore._worker.pool import Pool
 from rustyobjectstore._worker.steps import Step, run_async, run_sync
 

@@ -15,16 +15,10 @@ from typing_extensions import Buffer
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._errors import ConfigurationError
 from rustyobjectstore._ops.attributes import NOTHING, Attached
-from rustyobjectstore._ops.calls import (
-    Progress,
-    allocate,
-    call,
-    readable_view,
-    route,
-    writable_view,
-)
+from rustyobjectstore._ops.calls import Progress, allocate, call, route
 from rustyobjectstore._ops.conditions import NONE, Conditions
 from rustyobjectstore._ops.objectmeta import ObjectMeta
+from rustyobjectstore._ops.sinks import readable_view, writable_view
 from rustyobjectstore._worker import codec
 from rustyobjectstore._worker.codec import Message, Region
 from rustyobjectstore._worker.connection import Connection, response_field

@@ -1,0 +1,186 @@
+"""``get``: an object, a range or its last bytes into a destination, the first part saying the size
+and the rest fetched as ranged gets pinned to the first answer's version; as new bytes, or into
+one arena region for a zero-copy view."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from rustyobjectstore._config import StoreConfig
+from rustyobjectstore._errors import (
+    EarlyEOFError,
+    NotSupportedError,
+)
+from rustyobjectstore._ops.calls import Progress, allocate, call, crash_retried, route
+from rustyobjectstore._ops.conditions import NONE, Conditions
+from rustyobjectstore._ops.objectmeta import ObjectMeta
+from rustyobjectstore._ops.sinks import Destination, IntoBytes, IntoRegion
+from rustyobjectstore._worker import codec
+from rustyobjectstore._worker.codec import Message, Region
+from rustyobjectstore._worker.connection import Call, Connection, response_field
+from rustyobjectstore._worker.pool import Pool
+from rustyobjectstore._worker.steps import Step
+
+
+def fetch_ranges(
+    pool: Pool,
+    conn: Connection,
+    store: int,
+    path: str,
+    pin: Message,
+    ranges: list[tuple[int, int]],
+    dest: Destination,
+    base: int,
+    progress: Callable[[int], None],
+) -> Step[None]:
+    """Ranged gets of one object, a window of them in flight. ``pin`` (``Conditions.pinned``: the
+    first answer's e_tag, and the version asked for) keeps them on one version, so a changed
+    object fails instead of being spliced."""
+    window = pool.settings.max_parallel_parts
+    in_flight: deque[tuple[Call, Region, int, int, bool]] = deque()
+    try:
+        for start, end in ranges:
+            lent = dest.region_for(start - base, end - start)
+            region = lent if lent is not None else (yield from allocate(conn.arena, end - start))
+            message = codec.get(store, path, region, whole=True, range=(start, end), when=pin)
+            future = conn.request(message, "get", path)
+            in_flight.append((future, region, start - base, end - start, lent is None))
+            while len(in_flight) >= window or (in_flight and start == ranges[-1][0]):
+                future, region, at, length, owned = in_flight[0]
+                response: Message = yield future
+                in_flight.popleft()
+                try:
+                    written = response_field(response, "written")
+                    if written != length:
+                        raise EarlyEOFError(
+                            f"range at {at} returned {written} of {length} bytes",
+                            op="get", path=path,
+                        )  # fmt: skip
+                    if owned:
+                        dest.put(at, conn.arena.read(region, length))
+                finally:
+                    if owned:
+                        conn.arena.release(region)
+                progress(length)
+    except BaseException:
+        for future, region, _, _, owned in in_flight:
+            conn.give_up(future, region if owned else None)
+        dest.abandon([future for future, _, _, _, owned in in_flight if not owned])
+        raise
+
+
+@crash_retried(write=False)
+def read(
+    pool: Pool,
+    conf: StoreConfig,
+    path: str,
+    dest: Destination,
+    *,
+    capacity: int | None = None,
+    byte_range: tuple[int, int | None] | None = None,
+    suffix: int | None = None,
+    progress: Progress | None = None,
+    when: Conditions = NONE,
+) -> Step[int]:
+    """The object (or ``byte_range`` of it, to the end when its end is None, or its last ``suffix``
+    bytes) into ``dest``; returns the size read. ``capacity`` is how much the destination can hold,
+    if it is bounded."""
+    settings = pool.settings
+    conn, store = route(pool, conf, path)
+    first = settings.multipart_get_threshold
+    if capacity is not None:
+        first = min(first, capacity)
+    if byte_range is not None and byte_range[1] is not None:
+        first = min(first, byte_range[1] - byte_range[0])
+    if suffix is not None:
+        first = min(first, suffix)
+    # A destination that the first region covers must hold the whole object, so the worker need not
+    # read a body that cannot fit.
+    whole = capacity is not None and capacity <= settings.multipart_get_threshold
+    region = yield from allocate(conn.arena, first)
+    message = codec.get(store, path, region, whole=whole, range=byte_range, suffix=suffix,
+                        when=when.first())  # fmt: skip
+    response = yield from call(conn, message, "get", path, region)
+    try:
+        size = int(response_field(response, "size"))
+        base = int(response_field(response, "start"))
+        written = int(response_field(response, "written"))
+        dest.open(size)
+        dest.put(0, conn.arena.read(region, written))
+    finally:
+        conn.arena.release(region)
+    done = written
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, size)
+
+    advance(0)
+    if written < size:
+        e_tag = ObjectMeta.from_wire(response_field(response, "meta")).e_tag
+        part = settings.multipart_get_part_size
+        ranges = [(base + s, base + min(s + part, size)) for s in range(written, size, part)]
+        pin = when.pinned(e_tag)
+        yield from fetch_ranges(pool, conn, store, path, pin, ranges, dest, base, advance)
+    return size
+
+
+class _TooLargeForAView(NotSupportedError):
+    pass
+
+
+@crash_retried(write=False)
+def view(
+    pool: Pool, conf: StoreConfig, path: str, when: Conditions
+) -> Step[tuple[Connection, Region, int]]:
+    """The first part says the size; the rest is fetched straight into a region of that size."""
+    settings = pool.settings
+    conn, store = route(pool, conf, path)
+    first = yield from allocate(conn.arena, settings.multipart_get_threshold)
+    message = codec.get(store, path, first, whole=False, when=when.first())
+    response = yield from call(conn, message, "get", path, first)
+    size = int(response_field(response, "size"))
+    written = int(response_field(response, "written"))
+    if written == size:
+        return conn, first, size
+    try:
+        limit = settings.arena_size // 2
+        if size > limit:
+            raise _TooLargeForAView(
+                f"a {size}-byte object is too large for a view (at most half the arena, {limit} "
+                "bytes); use get_object_to_file or get_object_stream",
+                op="get", path=path,
+            )  # fmt: skip
+        region = yield from allocate(conn.arena, size)
+        target = IntoRegion(conn, region)
+        target.put(0, conn.arena.read(first, written))
+    finally:
+        conn.arena.release(first)
+    try:
+        e_tag = ObjectMeta.from_wire(response_field(response, "meta")).e_tag
+        part = settings.multipart_get_part_size
+        ranges = [(s, min(s + part, size)) for s in range(written, size, part)]
+        pin = when.pinned(e_tag)
+        yield from fetch_ranges(pool, conn, store, path, pin, ranges, target, 0, lambda n: None)
+    except BaseException:
+        conn.arena.release_after(target.unfinished, region)
+        raise
+    return conn, region, size
+
+
+def as_bytes(pool: Pool, conf: StoreConfig, path: str, when: Conditions = NONE) -> Step[bytes]:
+    """The object as new bytes, copied once: the parts land in one arena region (as for a view) and
+    leave it in one copy. An object too large for that goes part by part into a buffer instead."""
+    try:
+        conn, region, size = yield from view(pool, conf, path, when)
+    except _TooLargeForAView:
+        dest = IntoBytes()
+        yield from read(pool, conf, path, dest, when=when)
+        return dest.result()
+    try:
+        return bytes(conn.arena.read(region, size))
+    finally:
+        conn.arena.release(region)
