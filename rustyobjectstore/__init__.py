@@ -44,7 +44,6 @@ from rustyobjectstore._api import (
     get_object_view_async,
     head_object,
     head_object_async,
-    init_object_store,
     invalidate_config,
     list_objects,
     list_objects_async,
@@ -62,7 +61,6 @@ from rustyobjectstore._api import (
     put_object_stream_async,
     rename_object,
     rename_object_async,
-    shutdown_object_store,
     sign_url,
     sign_url_async,
 )
@@ -132,6 +130,7 @@ from rustyobjectstore._ops.meta import BulkDeleteFailure
 from rustyobjectstore._ops.objectmeta import ObjectMeta, UpdateVersion
 from rustyobjectstore._ops.reader import AsyncRangeReader, RangeReader
 from rustyobjectstore._ops.stream import AsyncObjectReader, AsyncObjectWriter, ObjectWriter
+from rustyobjectstore._worker.lifetime import init_object_store, shutdown_object_store
 from rustyobjectstore._worker.metrics import Latency, Metrics, WorkerMetrics
 from rustyobjectstore._worker.steps import deadline
 

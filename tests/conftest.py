@@ -24,9 +24,9 @@ from fsspec.registry import _registry
 from sfgateway import AzureBackend, Backend, Gateway, S3Backend, serve
 
 import rustyobjectstore as ros
-from rustyobjectstore import _api
 from rustyobjectstore import fsspec as rosfs
 from rustyobjectstore._auth.providers import _ProviderLoop
+from rustyobjectstore._worker import lifetime
 
 # The stores the backend-parametrized tests run on; tests/test_pythons.py narrows it to the
 # server-free ones for the other Pythons' runs.
@@ -128,7 +128,7 @@ def silent_server() -> Iterator[SilentServer]:
 @contextlib.contextmanager
 def own_pool(**settings: object) -> Iterator[None]:
     """A pool of these ``StaticConfig`` settings inside the block; the session's comes back after."""
-    saved = _api.current_pool().settings
+    saved = lifetime.current_pool().settings
     ros.shutdown_object_store()
     ros.init_object_store(ros.StaticConfig(**settings))  # type: ignore[arg-type]
     try:

@@ -1,5 +1,5 @@
 """A pytest plugin (``-p leakcheck`` in pyproject's ``addopts``): after every test, nothing the
-library owns may outlive the test except the live pool (``rustyobjectstore._api._pool``).
+library owns may outlive the test except the live pool (``rustyobjectstore._worker.lifetime.running_pool()``).
 
 Checked after the test's function-scoped fixtures are torn down, against a baseline taken before
 they are set up; what a fixture of a wider scope (the emulator servers, a module's) brings up while
@@ -39,10 +39,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from rustyobjectstore import _api
 from rustyobjectstore._auth.providers import PROVIDER_LOOP_THREAD
 from rustyobjectstore._worker.binary import NAME as WORKER_NAME
 from rustyobjectstore._worker.connection import Connection
+from rustyobjectstore._worker.lifetime import running_pool
 from rustyobjectstore._worker.pool import Pool
 
 SETTLE_SECS = 10.0
@@ -81,8 +81,7 @@ class PoolHoldings:
 
 
 def live_pool() -> Pool | None:
-    pool = _api._pool
-    return pool if pool is not None and pool.pid == os.getpid() else None
+    return running_pool()
 
 
 def pool_holdings() -> PoolHoldings:

@@ -11,7 +11,7 @@ import pytest
 from conftest import own_pool
 
 import rustyobjectstore as ros
-from rustyobjectstore import _api
+from rustyobjectstore._worker import lifetime
 
 DATA = os.urandom(3 * 1024 * 1024)
 
@@ -26,7 +26,7 @@ def test_a_pool_without_memfd_runs_on_an_unlinked_temp_file(
         assert ros.get_object("k", conf) == DATA
         buffer = bytearray(len(DATA))
         assert ros.get_object_into("k", buffer, conf) == len(DATA) and buffer == DATA
-        (connection,) = _api.current_pool().connections
+        (connection,) = lifetime.current_pool().connections
         info = os.fstat(connection.arena.fd)
         assert stat.S_ISREG(info.st_mode) and info.st_nlink == 0  # a file, already unlinked
         assert info.st_blocks * 512 >= 64 * 1024 * 1024  # its blocks reserved up front

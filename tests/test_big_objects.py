@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import rustyobjectstore as ros
-from rustyobjectstore import _api
+from rustyobjectstore._worker import lifetime
 
 MiB = 1024 * 1024
 AnyConf = ros.Config | ros.AWSConfig | ros.AzureConfig
@@ -136,7 +136,7 @@ def test_async_view_and_missing_key(conf: AnyConf) -> None:
 def test_views_give_their_memory_back(tmp_path: Path) -> None:
     conf = ros.Config(tmp_path.as_uri())
     ros.put_object("v/big", os.urandom(20 * MiB), conf)
-    arenas = [c.arena for c in _api.current_pool().connections]
+    arenas = [c.arena for c in lifetime.current_pool().connections]
     free_before = [a.free_bytes for a in arenas]
     for _ in range(20):
         with ros.get_object_view("v/big", conf) as view:
@@ -173,10 +173,10 @@ def _pss_kib(pids: list[int]) -> int:
 def peak_pss() -> Iterator[list[int]]:
     """Fresh workers, and a sampler every 20 ms of their PSS plus this process's growth over its
     start (the test process holds the whole test session besides); yields [peak KiB]."""
-    settings = _api.current_pool().settings
+    settings = lifetime.current_pool().settings
     ros.shutdown_object_store()
     ros.init_object_store(settings)
-    workers = [c.pid for c in _api.current_pool().connections]
+    workers = [c.pid for c in lifetime.current_pool().connections]
     baseline = _pss_kib([os.getpid()])
     peak = [0]
     stop = threading.Event()
@@ -210,7 +210,7 @@ def test_a_big_object_moves_in_bounded_memory(tmp_path: Path, peak_pss: list[int
 
 
 def test_get_object_beyond_half_the_arena_goes_part_by_part(tmp_path: Path) -> None:
-    settings = _api.current_pool().settings
+    settings = lifetime.current_pool().settings
     ros.shutdown_object_store()
     try:
         ros.init_object_store(ros.StaticConfig(n_workers=1, arena_size=24 * MiB))
@@ -221,7 +221,7 @@ def test_get_object_beyond_half_the_arena_goes_part_by_part(tmp_path: Path) -> N
         with pytest.raises(ros.NotSupportedError, match="too large for a view"):
             with ros.get_object_view("big", conf):
                 pass
-        (connection,) = _api.current_pool().connections
+        (connection,) = lifetime.current_pool().connections
         assert connection.arena.free_bytes == 24 * MiB
     finally:
         ros.shutdown_object_store()

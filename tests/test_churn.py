@@ -15,7 +15,7 @@ import pytest
 from conftest import own_pool
 
 import rustyobjectstore as ros
-from rustyobjectstore import _api
+from rustyobjectstore._worker import lifetime
 
 CYCLES = 1000
 WARMUP_CYCLES = 20  # allocator pools, caches and lazy imports settle before the baseline
@@ -49,12 +49,12 @@ def kill_and_read(cycle: int, conf: ros.Config) -> None:
     """Kills the pool's worker and reads through its replacement. On even cycles the read goes out at
     once, so it usually lands on the dead worker and is retried (a read's one crash retry); on odd
     ones the pool has seen the death first and starts the replacement before sending."""
-    (old,) = _api.current_pool().connections
+    (old,) = lifetime.current_pool().connections
     os.kill(old.pid, signal.SIGKILL)
     if cycle % 2:
         old.transport._reader.join()  # it ends after reaping the worker and failing its calls
     assert ros.get_object("k", conf) == PAYLOAD
-    (new,) = _api.current_pool().connections
+    (new,) = lifetime.current_pool().connections
     assert new is not old and new.pid != old.pid
     assert old.transport.process.returncode == -signal.SIGKILL  # reaped
 
@@ -78,7 +78,9 @@ def test_a_thousand_killed_workers_leave_nothing_behind(
     elapsed = time.perf_counter() - started
     assert leakcheck.settled(lambda: leakcheck.leaks(baseline)) == []
     assert len(os.listdir("/proc/self/fd")) == fds_before
-    assert [c.pid for c in worker_children()] == [c.pid for c in _api.current_pool().connections]
+    assert [c.pid for c in worker_children()] == [
+        c.pid for c in lifetime.current_pool().connections
+    ]
     rss_after = rss_bytes()
     metrics = ros.current_metrics().total
     assert metrics.restarts - metrics_before.restarts == CYCLES

@@ -28,8 +28,8 @@ import msgpack
 import pytest
 
 import rustyobjectstore as ros
-from rustyobjectstore import _api
 from rustyobjectstore._config import StaticConfig
+from rustyobjectstore._worker import lifetime
 from rustyobjectstore._worker.codec import MAX_FRAME
 from rustyobjectstore._worker.connection import Connection
 from rustyobjectstore._worker.pool import Pool
@@ -71,13 +71,13 @@ def fault_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def fault_pool(fault_worker: str) -> Iterator[StartPool]:
     """Starts a pool of fault workers with the given ``StaticConfig`` settings for the test, and
     restores the session's pool afterwards."""
-    saved = _api.current_pool().settings
+    saved = lifetime.current_pool().settings
     ros.shutdown_object_store()
 
     def start(**settings: Any) -> Pool:
         settings.setdefault("worker_path", fault_worker)
         ros.init_object_store(StaticConfig(**settings))
-        return _api.current_pool()
+        return lifetime.current_pool()
 
     yield start
     ros.shutdown_object_store()
@@ -165,7 +165,7 @@ def frame(body: bytes) -> bytes:
 
 
 def test_only_the_fault_build_lists_fault_injection_in_its_handshake(fault_worker: str) -> None:
-    for connection in _api.current_pool().connections:
+    for connection in lifetime.current_pool().connections:
         assert "fault-injection" not in connection.hello["features"]
     installed = Connection(StaticConfig(n_workers=1))
     faulty = Connection(StaticConfig(n_workers=1, worker_path=fault_worker))
@@ -324,7 +324,7 @@ def test_a_bad_frame_to_the_worker_ends_it_with_status_3(bad: str, fault_pool: S
 
 
 def test_a_request_over_the_frame_limit_is_refused_before_it_is_sent() -> None:
-    pool = _api.current_pool()
+    pool = lifetime.current_pool()
     workers = [(c, c.pid) for c in pool.connections]
     conf = memory_store()
     huge = "k" * (MAX_FRAME + 1)

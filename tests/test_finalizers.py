@@ -13,7 +13,7 @@ import pytest
 from conftest import own_pool
 
 import rustyobjectstore as ros
-from rustyobjectstore import _api
+from rustyobjectstore._worker import lifetime
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +24,7 @@ def no_watchdog() -> Iterator[None]:
 
 
 def allocated() -> int:
-    return sum(c.arena.size - c.arena.free_bytes for c in _api.current_pool().connections)
+    return sum(c.arena.size - c.arena.free_bytes for c in lifetime.current_pool().connections)
 
 
 def threads() -> set[str]:

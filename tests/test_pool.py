@@ -15,9 +15,9 @@ import pytest
 from conftest import SilentServer, s3_at
 
 import rustyobjectstore as ros
-from rustyobjectstore import _api
 from rustyobjectstore._config import StaticConfig
 from rustyobjectstore._worker import binary as _binary
+from rustyobjectstore._worker import lifetime
 from rustyobjectstore._worker.codec import PROTOCOL_VERSION
 from rustyobjectstore._worker.connection import Connection
 
@@ -25,7 +25,7 @@ from rustyobjectstore._worker.connection import Connection
 @pytest.fixture
 def fresh_pool() -> Iterator[None]:
     """Runs the test with its own pool and restores the session's afterwards."""
-    saved = _api.current_pool().settings
+    saved = lifetime.current_pool().settings
     ros.shutdown_object_store()
     yield
     ros.shutdown_object_store()
@@ -97,7 +97,7 @@ def test_a_killed_worker_fails_its_calls_and_is_replaced(fresh_pool: None, tmp_p
     ros.init_object_store(StaticConfig(n_workers=1))
     conf = ros.Config(tmp_path.as_uri())
     ros.put_object("k", b"v", conf)
-    (connection,) = _api.current_pool().connections
+    (connection,) = lifetime.current_pool().connections
     os.kill(connection.pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while connection.alive and time.monotonic() < deadline:
@@ -105,7 +105,7 @@ def test_a_killed_worker_fails_its_calls_and_is_replaced(fresh_pool: None, tmp_p
     assert not connection.alive
     assert connection.closed is not None and "SIGKILL" in connection.closed.describe()
     assert ros.get_object("k", conf) == b"v"  # a fresh worker serves the next call
-    (replacement,) = _api.current_pool().connections
+    (replacement,) = lifetime.current_pool().connections
     assert replacement.pid != connection.pid
 
 
@@ -126,7 +126,7 @@ def test_a_call_in_flight_on_a_dying_worker_gets_a_crash_error(
     thread = threading.Thread(target=call)
     thread.start()
     silent_server.wait_for_request()  # the request has reached the server
-    (connection,) = _api.current_pool().connections
+    (connection,) = lifetime.current_pool().connections
     os.kill(connection.pid, signal.SIGKILL)
     thread.join(timeout=10)
     assert not thread.is_alive()
@@ -155,7 +155,7 @@ def test_shutdown_stops_every_worker_and_a_later_call_starts_a_pool(
     fresh_pool: None, tmp_path: Path
 ) -> None:
     ros.init_object_store(StaticConfig(n_workers=2))
-    processes = [c.transport.process for c in _api.current_pool().connections]
+    processes = [c.transport.process for c in lifetime.current_pool().connections]
     ros.shutdown_object_store()
     ros.shutdown_object_store()  # twice is fine
     assert all(p.returncode == 0 for p in processes)
@@ -178,7 +178,7 @@ def test_a_forked_child_gets_its_own_workers_and_leaves_the_parents_alone(
     ros.init_object_store(StaticConfig(n_workers=1))
     conf = ros.Config(tmp_path.as_uri())
     ros.put_object("from-parent", b"p", conf)
-    (parent_worker,) = _api.current_pool().connections
+    (parent_worker,) = lifetime.current_pool().connections
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: exit status tells the parent what happened
@@ -187,7 +187,7 @@ def test_a_forked_child_gets_its_own_workers_and_leaves_the_parents_alone(
         try:
             ok = ros.get_object("from-parent", conf) == b"p"
             ros.put_object("from-child", b"c", conf)
-            (child_worker,) = _api.current_pool().connections
+            (child_worker,) = lifetime.current_pool().connections
             status = 0 if ok and child_worker.pid != parent_worker.pid else 2
             os.write(write_end, b"ready")
             time.sleep(3)  # stay alive while the parent shuts its pool down
@@ -254,7 +254,7 @@ class _StallFirst:
     def kill_worker_when_stalled(self) -> threading.Thread:
         def kill() -> None:
             assert self.stalled.wait(10)
-            (connection,) = _api.current_pool().connections
+            (connection,) = lifetime.current_pool().connections
             os.kill(connection.pid, signal.SIGKILL)
 
         thread = threading.Thread(target=kill)
@@ -312,7 +312,7 @@ def test_a_worker_that_stops_answering_is_killed_and_its_read_retried(
     fresh_pool: None, stall_first: _StallFirst
 ) -> None:
     ros.init_object_store(StaticConfig(n_workers=1, worker_stall_secs=0.5))
-    (stopped,) = _api.current_pool().connections
+    (stopped,) = lifetime.current_pool().connections
 
     def stop_when_stalled() -> None:
         assert stall_first.stalled.wait(10)
@@ -334,7 +334,7 @@ def test_a_busy_worker_answers_pings_and_is_left_alone(
     fresh_pool: None, stall_first: _StallFirst
 ) -> None:
     ros.init_object_store(StaticConfig(n_workers=1, worker_stall_secs=0.3))
-    (worker,) = _api.current_pool().connections
+    (worker,) = lifetime.current_pool().connections
     releaser = threading.Timer(2.0, stall_first.release.set)
     releaser.start()
     # The first request stalls for 2 s, far past the stall time, but the worker answers its pings.
@@ -342,13 +342,14 @@ def test_a_busy_worker_answers_pings_and_is_left_alone(
         ros.get_object("obj", stall_first.conf)  # the released handler closes without answering
     releaser.join()
     assert worker.alive
-    assert _api.current_pool().connections == [worker]
+    assert lifetime.current_pool().connections == [worker]
 
 
 def test_a_worker_that_never_says_hello_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from rustyobjectstore._worker import connection as _connection
+
     monkeypatch.setattr(_connection, "HANDSHAKE_TIMEOUT", 0.5)
     fake = _script(tmp_path, "import sys\nsys.stdin.buffer.read()\n")
     with pytest.raises(ros.WorkerCrashedError, match="no handshake"):

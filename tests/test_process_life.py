@@ -33,8 +33,8 @@ from conftest import HANG_GUARD, SilentServer, s3_config
 from emulators import RunningServer
 
 import rustyobjectstore as ros
-from rustyobjectstore import _api
 from rustyobjectstore._config import StaticConfig
+from rustyobjectstore._worker import lifetime
 
 WORKER_NAME = "rustyobjectstore-worker"
 MARK_VAR = "ROS_PROCESS_LIFE_MARK"
@@ -221,7 +221,7 @@ def print(*parts, flush=True):  # one write per line: threads print at once
 atexit.register(lambda: [report() for report in after_exit])
 
 import rustyobjectstore as ros
-from rustyobjectstore import _api
+from rustyobjectstore._worker import lifetime
 ROOT, SILENT = sys.argv[1], sys.argv[2]
 ros.init_object_store(ros.StaticConfig(n_workers=2))
 conf = ros.Config(ROOT)
@@ -229,7 +229,7 @@ silent = ros.AWSConfig(
     "us-east-1", "bucket", access_key_id="a", secret_access_key="s", host=SILENT,
     opts=ros.ClientOptions(max_retries=0, request_timeout_secs=120),
 )
-print("workers", *[c.pid for c in _api.current_pool().connections], flush=True)
+print("workers", *[c.pid for c in lifetime.current_pool().connections], flush=True)
 
 def busy(n, rounds=None):
     data = os.urandom(100_000)
@@ -371,7 +371,7 @@ EXIT_BODIES = {
             deadline = time.monotonic() + 10
             while len(cut) < 100 and time.monotonic() < deadline:
                 time.sleep(0.01)
-            print("after-exit", _api._pool is None, len(cut), flush=True)
+            print("after-exit", lifetime.running_pool() is None, len(cut), flush=True)
 
         after_exit.append(report)
         for n in range(3):
@@ -434,7 +434,7 @@ def test_the_interpreter_exits_promptly_with_calls_in_flight(
 @pytest.fixture
 def fresh_pool() -> Iterator[None]:
     """Runs the test with its own pool and restores the session's afterwards."""
-    saved = _api.current_pool().settings
+    saved = lifetime.current_pool().settings
     ros.shutdown_object_store()
     yield
     ros.shutdown_object_store()
@@ -475,7 +475,7 @@ def test_shutdown_twice_and_from_other_threads_while_calls_run(
     try:
         progress_past([0] * 4)
         for _ in range(5):
-            retired += [c.transport.process for c in _api.current_pool().connections]
+            retired += [c.transport.process for c in lifetime.current_pool().connections]
             # Two threads shut down at once while four call; then this thread, twice.
             shutters = [threading.Thread(target=ros.shutdown_object_store) for _ in range(2)]
             for thread in shutters:
@@ -499,7 +499,7 @@ def test_shutdown_twice_and_from_other_threads_while_calls_run(
     for n in range(4):
         assert ros.get_object(f"k{n}", conf) == bytes([n]) * 100_000
     # Whatever pools came and went, only the current one's workers are alive.
-    assert _worker_children(os.getpid()) == {c.pid for c in _api.current_pool().connections}
+    assert _worker_children(os.getpid()) == {c.pid for c in lifetime.current_pool().connections}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -627,7 +627,7 @@ def test_configurations_pickle_into_other_processes_and_work_there(
         assert run("roundtrip", memory_conf, "in-child", data) == data
     finally:
         run.close()
-    parent_workers = {c.pid for c in _api.current_pool().connections}
+    parent_workers = {c.pid for c in lifetime.current_pool().connections}
     try:
         assert _wait_until_gone(mark) - parent_workers == set()
     finally:

@@ -23,7 +23,7 @@ from emulators import RunningServer
 from test_credentials import minio_session_keys
 
 import rustyobjectstore as ros
-from rustyobjectstore import _api
+from rustyobjectstore._worker import lifetime
 
 FAST = ros.ClientOptions(max_retries=1, initial_backoff_ms=1, max_backoff_ms=5)
 
@@ -95,7 +95,7 @@ def test_credentials_expiring_during_calls_in_flight_are_refreshed_and_none_fail
     assert all(runs)
     assert provider.calls >= 4  # fetched again ahead of each expiry, not once
     # Every worker of the pool was given them.
-    pool_ = _api.current_pool()
+    pool_ = lifetime.current_pool()
     holders = [c for _, c in pool_.slots() if c is not None and c._held]
     assert len(holders) == pool_.settings.n_workers
 
@@ -135,11 +135,11 @@ def test_a_worker_spawned_later_gets_the_credentials(
     conf = on_minio(minio_server, minio_bucket, provider)
     with own_pool(n_workers=1):
         ros.put_object("providers/respawn", b"kept", conf)
-        ((_, conn),) = _api.current_pool().slots()
+        ((_, conn),) = lifetime.current_pool().slots()
         assert conn is not None
         os.kill(conn.pid, signal.SIGKILL)
         assert ros.get_object("providers/respawn", conf) == b"kept"  # read again on a fresh worker
-        ((_, fresh),) = _api.current_pool().slots()
+        ((_, fresh),) = lifetime.current_pool().slots()
         assert fresh is not None and fresh is not conn and fresh._held
     assert provider.calls == 1
 

@@ -26,9 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rustyobjectstore as ros
-from rustyobjectstore import _api
 from rustyobjectstore._ops import blocks as _blocks_module
 from rustyobjectstore._ops.blocks import Blocks
+from rustyobjectstore._worker import lifetime
 
 AnyConf = ros.Config | ros.AWSConfig | ros.AzureConfig
 MiB = 1024 * 1024
@@ -434,7 +434,7 @@ def test_a_reader_in_a_short_arena_gives_its_memory_back() -> None:
     data = os.urandom(8 * MiB)
     with own_pool(n_workers=1, arena_size=24 * MiB):
         ros.put_object("obj", data, conf)
-        (conn,) = _api.current_pool().connections
+        (conn,) = lifetime.current_pool().connections
         readers = [ros.open_reader("obj", conf, block_size=4 * MiB, read_ahead=4) for _ in range(6)]
         try:
             for reader in readers:
@@ -456,14 +456,14 @@ def test_a_worker_killed_under_a_read_costs_a_retry_not_the_read(tmp_path: Path)
         ros.put_object("obj", data, conf)
         with ros.open_reader("obj", conf, block_size=10_000, read_ahead=3) as reader:
             assert reader.read(10_000) == data[:10_000]
-            (conn,) = _api.current_pool().connections
+            (conn,) = lifetime.current_pool().connections
             os.kill(conn.pid, signal.SIGKILL)
             deadline = time.monotonic() + 10
             while conn.alive and time.monotonic() < deadline:
                 time.sleep(0.01)
             assert not conn.alive
             assert reader.read() == data[10_000:]  # landed blocks still read; the rest retried
-        assert _api.current_pool().connections[0].pid != conn.pid
+        assert lifetime.current_pool().connections[0].pid != conn.pid
 
 
 def test_a_worker_killed_under_a_direct_read_costs_a_retry_not_the_read() -> None:
@@ -479,13 +479,13 @@ def test_a_worker_killed_under_a_direct_read_costs_a_retry_not_the_read() -> Non
             while len(server.requests) < 3 and time.monotonic() < deadline:
                 time.sleep(0.01)
             assert len(server.requests) == 3  # the open and two parts in flight
-            (conn,) = _api.current_pool().connections
+            (conn,) = lifetime.current_pool().connections
             os.kill(conn.pid, signal.SIGKILL)
             server.release()
             assert reading.result(timeout=30) == data[100_001:220_001]
             assert reader.tell() == 220_001
             assert len(server.requests) == 6  # the two parts again, then the third
-        assert _api.current_pool().connections[0].pid != conn.pid
+        assert lifetime.current_pool().connections[0].pid != conn.pid
 
 
 def test_an_unclosed_reader_that_is_collected_lets_go_of_its_blocks() -> None:

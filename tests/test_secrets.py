@@ -17,8 +17,8 @@ from conftest import azure_config
 from emulators import RunningServer
 
 import rustyobjectstore as ros
-from rustyobjectstore import _api
 from rustyobjectstore._config import StoreConfig
+from rustyobjectstore._worker import lifetime
 
 CANARY = "CANARY-secret-value-0123456789"
 CANARY_KEY = base64.b64encode(CANARY.encode()).decode()  # Azure keys must be base64
@@ -30,7 +30,7 @@ def verbose_pool(
 ) -> Iterator[None]:
     """A pool whose workers run with Rust logging at trace and full backtraces, every Python logger
     at DEBUG; the session's pool comes back afterwards."""
-    saved = _api.current_pool().settings
+    saved = lifetime.current_pool().settings
     ros.shutdown_object_store()
     monkeypatch.setenv("RUST_LOG", "trace")
     monkeypatch.setenv("RUST_BACKTRACE", "full")
@@ -62,7 +62,7 @@ def _texts(error: BaseException) -> list[str]:
 
 def _worker_dumps() -> list[str]:
     dumps = []
-    for conn in _api.current_pool()._slots:
+    for conn in lifetime.current_pool()._slots:
         if conn is None or not conn.alive:
             continue
         for name in ("cmdline", "environ"):
@@ -126,7 +126,7 @@ def test_a_canary_secret_shows_nowhere_even_at_the_most_verbose_logging(
     texts += _worker_dumps()
 
     # A worker that dies with a secret-bearing store registered: its crash report quotes its stderr.
-    conn = next(c for c in _api.current_pool()._slots if c is not None)
+    conn = next(c for c in lifetime.current_pool()._slots if c is not None)
     os.kill(conn.pid, signal.SIGABRT)
     with pytest.raises(ros.ObjectStoreError) as caught, ros.deadline(30):
         ros.head_object("k", failing[0][1])
@@ -154,7 +154,7 @@ def test_a_worker_maps_only_the_arena_it_was_given(tmp_path: Path) -> None:
     with ros.get_object_view("big", conf) as view:
         assert view[:16] == payload[:16]
     checked = 0
-    for conn in _api.current_pool().connections:
+    for conn in lifetime.current_pool().connections:
         for line in Path(f"/proc/{conn.pid}/maps").read_text().splitlines():
             fields = line.split(maxsplit=5)
             name = fields[5] if len(fields) == 6 else ""
@@ -162,4 +162,4 @@ def test_a_worker_maps_only_the_arena_it_was_given(tmp_path: Path) -> None:
             if fields[1][3] == "s":  # a shared mapping
                 assert name.startswith("/memfd:rustyobjectstore-arena"), line
                 checked += 1
-    assert checked == len(_api.current_pool().connections)
+    assert checked == len(lifetime.current_pool().connections)

@@ -35,7 +35,7 @@ from faultserver import (
 )
 
 import rustyobjectstore as ros
-from rustyobjectstore import _api
+from rustyobjectstore._worker import lifetime
 
 pytestmark = pytest.mark.timeout(60)  # a hang guard only
 
@@ -307,7 +307,7 @@ BIG = os.urandom(16 * PART)  # a first GET of one part, then fifteen ranged part
 @pytest.fixture
 def small_parts() -> Iterator[None]:
     """A pool whose gets split above one small part; the session's pool comes back afterwards."""
-    saved = _api.current_pool().settings
+    saved = lifetime.current_pool().settings
     ros.shutdown_object_store()
     ros.init_object_store(
         ros.StaticConfig(n_workers=2, multipart_get_threshold=PART, multipart_get_part_size=PART)
@@ -460,13 +460,13 @@ def test_a_bulk_delete_answer_naming_a_key_not_asked_for_does_not_crash_the_work
         b"<Code>InternalError</Code><Message>no</Message></Error></DeleteResult>"
     )
     server.script(Canned(200, foreign))
-    (worker,) = [c.pid for c in _api.current_pool().connections][:1]
+    (worker,) = [c.pid for c in lifetime.current_pool().connections][:1]
     restarts = ros.current_metrics().total.restarts
     assert ros.bulk_delete_objects(keys, at(server, max_retries=0)) == []  # by single deletes
     assert methods(server.requests) == ["POST"] * 4
     assert server.objects == {PATH: SMALL}
     assert ros.current_metrics().total.restarts == restarts
-    assert worker in [c.pid for c in _api.current_pool().connections]
+    assert worker in [c.pid for c in lifetime.current_pool().connections]
 
 
 def test_bulk_delete_reports_each_key_that_stays(server: FaultServer) -> None:

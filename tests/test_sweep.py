@@ -24,8 +24,8 @@ from faultserver import FaultServer, Hold
 from sweep_ops import KEY, OPERATIONS, REFUSALS, Expected, fault_config
 
 import rustyobjectstore as ros
-from rustyobjectstore import _api
 from rustyobjectstore._config import StoreConfig
+from rustyobjectstore._worker import lifetime
 
 pytestmark = pytest.mark.timeout(120)  # a hang guard only
 
@@ -77,7 +77,7 @@ def one_worker() -> Iterator[None]:
 
 
 def worker_pid() -> int:
-    (connection,) = _api.current_pool().connections
+    (connection,) = lifetime.current_pool().connections
     return connection.pid
 
 

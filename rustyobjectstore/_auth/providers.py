@@ -17,7 +17,6 @@ import asyncio
 import datetime
 import inspect
 import itertools
-import os
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rustyobjectstore._errors import ConfigurationError, ObjectStoreError, PermissionDeniedError
+from rustyobjectstore._worker.forks import PROVIDERS, after_fork_in_child
 from rustyobjectstore._worker.spec import CredentialHolder
 
 #: Refresh this long before expiry, or half the lifetime of short-lived credentials.
@@ -326,4 +326,4 @@ def _after_fork_in_child() -> None:
         provider._holders = weakref.WeakSet()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+after_fork_in_child(PROVIDERS, _after_fork_in_child)

@@ -13,9 +13,10 @@ close and let go of everything.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections import deque
 from collections.abc import Callable
+
+from rustyobjectstore._worker.forks import FINALIZERS, after_fork_in_child
 
 _queued: deque[Callable[[], object]] = deque()
 
@@ -37,4 +38,4 @@ def run_queued() -> None:
 
 
 # A forked child's queue names its parent's workers, whose pipes it must not touch.
-os.register_at_fork(after_in_child=_queued.clear)
+after_fork_in_child(FINALIZERS, _queued.clear)
