@@ -16,6 +16,8 @@ Errors are ``ObjectStoreError`` subclasses that also subclass the built-in you w
 line, the fsspec filesystem (``rustyobjectstore.fsspec``) and how the library was tested.
 """
 
+import sys as _sys
+
 from rustyobjectstore import _config, _version
 from rustyobjectstore._api import (
     bulk_delete_objects,
@@ -267,3 +269,23 @@ __all__ = [
     "safe_message",
     "invalidate_config",
 ]
+
+# Public names say they are rustyobjectstore's (reprs, tracebacks, the API reference, pickles),
+# wherever in the layers they are defined.
+for _name in __all__:
+    _public = globals()[_name]
+    if getattr(_public, "__module__", "").startswith("rustyobjectstore._"):
+        try:
+            _public.__module__ = __name__
+        except (AttributeError, TypeError):  # a typing alias: no module of its own to rename
+            pass
+
+# Objects pickled before the package took its layers name their classes' old modules; those
+# names still import, as the modules the classes live in now.
+for _old, _new in {
+    "_objectmeta": "_ops.objectmeta",
+    "_providers": "_auth.providers",
+    "_directories": "_ops.list",
+    "_metrics": "_worker.metrics",
+}.items():
+    _sys.modules.setdefault(f"{__name__}.{_old}", _sys.modules[f"{__name__}.{_new}"])
