@@ -56,10 +56,17 @@ def run_child(python: str, op: str, mode: str, endpoints: list[str], scratch: Pa
     scratch.mkdir()
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests" / "support")]),
         "RUSTYOBJECTSTORE_WORKER": find_worker(),
     }
-    argv = [python, str(ROOT / "tests" / "exit_child.py"), op, mode, str(scratch), *endpoints]
+    argv = [
+        python,
+        str(ROOT / "tests" / "support" / "exit_child.py"),
+        op,
+        mode,
+        str(scratch),
+        *endpoints,
+    ]
     try:
         done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=EXIT_GUARD)
     except subprocess.TimeoutExpired as hung:
