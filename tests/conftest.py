@@ -8,7 +8,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fsspec.asyn
 import pytest
@@ -21,12 +21,16 @@ from emulators import (
     RunningServer,
 )
 from fsspec.registry import _registry
-from sfgateway import AzureBackend, Backend, Gateway, S3Backend, serve
 
 import rustyobjectstore as ros
 from rustyobjectstore import fsspec as rosfs
 from rustyobjectstore._auth.providers import _ProviderLoop
 from rustyobjectstore._worker import lifetime
+
+# sfgateway needs boto3 and azure-storage-blob, which the other Pythons' venvs lack: the stage
+# fixtures import it when they run.
+if TYPE_CHECKING:
+    from sfgateway import Backend, Gateway
 
 # The stores the backend-parametrized tests run on; tests/test_pythons.py narrows it to the
 # server-free ones for the other Pythons' runs.
@@ -187,6 +191,8 @@ def variant_id(v: tuple[str, bool]) -> str:
 
 @pytest.fixture
 def backend_of(request: pytest.FixtureRequest) -> Any:
+    from sfgateway import AzureBackend, S3Backend
+
     def make(cloud: str) -> Backend:
         if cloud == "s3":
             moto = request.getfixturevalue("moto_server")
@@ -201,6 +207,8 @@ def backend_of(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def gateway_of(backend_of: Any, tmp_path: Path) -> Iterator[Any]:
     """Starts fake gateways (``gateway_of(cloud, encrypted, **fields)``), stopped after the test."""
+    from sfgateway import Gateway, serve
+
     running: list[Any] = []
 
     def start(cloud: str, encrypted: bool, **fields: Any) -> Gateway:

@@ -45,6 +45,13 @@ from rustyobjectstore._worker.connection import Connection
 from rustyobjectstore._worker.lifetime import running_pool
 from rustyobjectstore._worker.pool import Pool
 
+# Under pytest-xdist every worker process gets a temp dir of its own (its subprocesses too, by
+# TMPDIR), so that the library's temp files this check counts there are this process's alone.
+if _xdist_worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    _own_temp = os.path.join(tempfile.gettempdir(), f"rustyobjectstore-tests-{_xdist_worker}")
+    os.makedirs(_own_temp, exist_ok=True)
+    os.environ["TMPDIR"] = tempfile.tempdir = _own_temp
+
 SETTLE_SECS = 10.0
 THREAD_PREFIX = "rustyobjectstore-"
 ARENA_NAME = "rustyobjectstore-arena"
