@@ -12,6 +12,7 @@ use memmap2::MmapRaw;
 
 use crate::codec::Region;
 use crate::errors::{ErrorInfo, Kind};
+use crate::sync::lock;
 
 pub struct Arena {
     map: MmapRaw,
@@ -110,7 +111,7 @@ impl Arena {
 
     /// Marks the region starting at `offset` in use until the guard drops.
     pub fn guard(self: &Arc<Self>, offset: usize) -> RegionGuard {
-        *crate::ops::lock(&self.in_use).entry(offset).or_insert(0) += 1;
+        *lock(&self.in_use).entry(offset).or_insert(0) += 1;
         RegionGuard {
             arena: Arc::clone(self),
             offset,
@@ -118,7 +119,7 @@ impl Arena {
     }
 
     pub fn in_use(&self, offset: usize) -> bool {
-        crate::ops::lock(&self.in_use).contains_key(&offset)
+        lock(&self.in_use).contains_key(&offset)
     }
 }
 
@@ -129,7 +130,7 @@ pub struct RegionGuard {
 
 impl Drop for RegionGuard {
     fn drop(&mut self) {
-        let mut in_use = crate::ops::lock(&self.arena.in_use);
+        let mut in_use = lock(&self.arena.in_use);
         if let Some(count) = in_use.get_mut(&self.offset) {
             *count -= 1;
             if *count == 0 {

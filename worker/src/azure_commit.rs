@@ -4,18 +4,16 @@
 //! upload carries an id in its metadata; a commit refused with `InvalidBlockList` succeeds if the
 //! object now there carries this upload's id. Reads never show the id.
 
-use std::ops::Range;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use futures::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
-    Attribute, Attributes, CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload,
-    ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions,
-    Result, UploadPart,
+    Attribute, GetOptions, GetResult, MultipartUpload, ObjectStore, PutMultipartOptions,
+    PutPayload, PutResult, Result, UploadPart,
 };
+
+use crate::wrapping::{self, forward_object_store};
 
 const UPLOAD_ID: &str = "rustyobjectstore_upload_id";
 
@@ -25,14 +23,6 @@ fn upload_id_attribute() -> Attribute {
 
 fn new_upload_id() -> String {
     crate::ids::hex(&crate::ids::unique_bytes())
-}
-
-fn without_upload_id(attributes: &Attributes) -> Attributes {
-    attributes
-        .iter()
-        .filter(|(a, _)| **a != upload_id_attribute())
-        .map(|(a, v)| (a.clone(), v.clone()))
-        .collect()
 }
 
 fn is_invalid_block_list(err: &object_store::Error) -> bool {
@@ -63,73 +53,42 @@ impl std::fmt::Display for CommitChecked {
     }
 }
 
-#[async_trait]
-impl ObjectStore for CommitChecked {
-    async fn put_opts(
-        &self,
-        location: &Path,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> Result<PutResult> {
-        self.inner.put_opts(location, payload, opts).await
-    }
+forward_object_store! {
+    impl ObjectStore for CommitChecked {
+        forward(|s| s.inner) [
+            put_opts,
+            get_ranges,
+            delete_stream,
+            list,
+            list_with_offset,
+            list_with_delimiter,
+            copy_opts,
+            rename_opts,
+        ];
 
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        mut opts: PutMultipartOptions,
-    ) -> Result<Box<dyn MultipartUpload>> {
-        let id = new_upload_id();
-        opts.attributes
-            .insert(upload_id_attribute(), id.clone().into());
-        let upload = self.inner.put_multipart_opts(location, opts).await?;
-        Ok(Box::new(CheckedUpload {
-            upload,
-            store: Arc::clone(&self.inner),
-            location: location.clone(),
-            id,
-        }))
-    }
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            mut opts: PutMultipartOptions,
+        ) -> Result<Box<dyn MultipartUpload>> {
+            let id = new_upload_id();
+            opts.attributes
+                .insert(upload_id_attribute(), id.clone().into());
+            let upload = self.inner.put_multipart_opts(location, opts).await?;
+            Ok(Box::new(CheckedUpload {
+                upload,
+                store: Arc::clone(&self.inner),
+                location: location.clone(),
+                id,
+            }))
+        }
 
-    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        let mut result = self.inner.get_opts(location, options).await?;
-        result.attributes = without_upload_id(&result.attributes);
-        Ok(result)
-    }
-
-    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        self.inner.get_ranges(location, ranges).await
-    }
-
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, Result<Path>>,
-    ) -> BoxStream<'static, Result<Path>> {
-        self.inner.delete_stream(locations)
-    }
-
-    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
-        self.inner.list(prefix)
-    }
-
-    fn list_with_offset(
-        &self,
-        prefix: Option<&Path>,
-        offset: &Path,
-    ) -> BoxStream<'static, Result<ObjectMeta>> {
-        self.inner.list_with_offset(prefix, offset)
-    }
-
-    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        self.inner.list_with_delimiter(prefix).await
-    }
-
-    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
-        self.inner.copy_opts(from, to, options).await
-    }
-
-    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
-        self.inner.rename_opts(from, to, options).await
+        async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+            let mut result = self.inner.get_opts(location, options).await?;
+            result.attributes =
+                wrapping::without(&result.attributes, |a| *a == upload_id_attribute());
+            Ok(result)
+        }
     }
 }
 

@@ -479,16 +479,6 @@ pub struct Meta {
     pub attributes: Option<Vec<(String, String)>>,
 }
 
-impl Meta {
-    /// The meta of a read's answer, with its attributes.
-    pub fn read(result: &object_store::GetResult) -> Self {
-        Meta {
-            attributes: Some(crate::ops::attributes::read_back(&result.attributes)),
-            ..Meta::from(&result.meta)
-        }
-    }
-}
-
 impl From<&object_store::ObjectMeta> for Meta {
     fn from(m: &object_store::ObjectMeta) -> Self {
         Meta {

@@ -14,6 +14,7 @@ use object_store::gcp::GcpCredential;
 use object_store::CredentialProvider;
 
 use crate::codec::{CredentialsPush, PushedAws, Secret};
+use crate::sync;
 
 #[derive(Clone)]
 enum Value {
@@ -35,10 +36,7 @@ impl fmt::Debug for Slot {
 
 impl Slot {
     fn read(&self) -> Option<Value> {
-        self.value
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        sync::read(&self.value).clone()
     }
 
     fn missing(&self, wanted: &str) -> object_store::Error {
@@ -57,7 +55,7 @@ pub struct Slots {
 
 impl Slots {
     pub fn slot(&self, provider: u32) -> Arc<Slot> {
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slots = sync::lock(&self.slots);
         Arc::clone(slots.entry(provider).or_default())
     }
 
@@ -79,7 +77,7 @@ impl Slots {
             (None, None) => return,
         };
         let slot = self.slot(push.provider);
-        *slot.value.write().unwrap_or_else(|p| p.into_inner()) = Some(value);
+        *sync::write(&slot.value) = Some(value);
     }
 }
 

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::sync::lock;
+
 pub const BUCKETS: usize = 256;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -64,12 +66,12 @@ pub struct Latencies(Mutex<BTreeMap<&'static str, Histogram>>);
 
 impl Latencies {
     pub fn record(&self, name: &'static str, took: Duration) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.0);
         map.entry(name).or_default().record(took);
     }
 
     pub fn snapshot(&self) -> Vec<(&'static str, Histogram)> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let map = lock(&self.0);
         map.iter().map(|(k, v)| (*k, v.clone())).collect()
     }
 }

@@ -19,9 +19,11 @@ mod ops;
 mod server;
 mod snowflake;
 mod stores;
+mod sync;
 mod tls;
 #[cfg(test)]
 mod vectors;
+mod wrapping;
 
 use std::fs::File;
 use std::os::fd::FromRawFd;

@@ -14,7 +14,8 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use crate::codec::{self, Decoded, Request, Success, MAX_FRAME};
 use crate::errors::{ErrorInfo, Kind};
 use crate::faults;
-use crate::ops::{self, lock, Ctx};
+use crate::ops::{self, Ctx};
+use crate::sync::lock;
 
 /// Why the read loop ended; main turns it into the exit status.
 pub enum End {

@@ -3,9 +3,9 @@
 //! a backend cannot keep without a word (tags everywhere but S3 and Azure, metadata over HTTP,
 //! everything on `file://`), so the worker refuses those itself.
 
-use object_store::{Attribute, AttributeValue, Attributes, TagSet};
+use object_store::{Attribute, AttributeValue, Attributes, GetResult, TagSet};
 
-use crate::codec::Attached;
+use crate::codec::{Attached, Meta};
 use crate::errors::{ErrorInfo, Kind};
 use crate::stores::Store;
 
@@ -17,18 +17,6 @@ const STANDARD: [(&str, Attribute); 5] = [
     ("Content-Language", Attribute::ContentLanguage),
     ("Content-Type", Attribute::ContentType),
 ];
-
-/// What a store keeps of a write besides its bytes.
-#[derive(Debug, Clone, Copy)]
-pub struct Keeps {
-    /// The store as an error names it ("file://", "GCS").
-    pub store: &'static str,
-    /// `Content-Type` and the other standard headers.
-    pub standard: bool,
-    /// User metadata.
-    pub metadata: bool,
-    pub tags: bool,
-}
 
 /// `attached` as object_store's options for a write to `store` (Python's error names the key).
 pub fn write_options(store: &Store, attached: Attached) -> Result<(Attributes, TagSet), ErrorInfo> {
@@ -64,9 +52,17 @@ pub fn write_options(store: &Store, attached: Attached) -> Result<(Attributes, T
     Ok((attributes, tags))
 }
 
+/// The meta of a read's answer, with its attributes.
+pub fn read_meta(result: &GetResult) -> Meta {
+    Meta {
+        attributes: Some(read_back(&result.attributes)),
+        ..Meta::from(&result.meta)
+    }
+}
+
 /// A read's attributes as name and value pairs, in name order: standard ones under their header
 /// names, user metadata under its own.
-pub fn read_back(attributes: &Attributes) -> Vec<(String, String)> {
+fn read_back(attributes: &Attributes) -> Vec<(String, String)> {
     let mut pairs: Vec<(String, String)> = attributes
         .iter()
         .filter_map(|(attribute, value): (&Attribute, &AttributeValue)| {

@@ -7,9 +7,9 @@ use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResult, GetResultPayload, ObjectStore};
 
-use crate::codec::{GetRequest, Meta, Success};
+use crate::codec::{GetRequest, Success};
 use crate::errors::{ErrorInfo, Kind};
-use crate::ops::{conditions, Ctx};
+use crate::ops::{attributes, conditions, Ctx};
 
 pub async fn get(ctx: &Ctx, r: GetRequest) -> Result<Success, ErrorInfo> {
     let (offset, capacity) = ctx.arena.check(r.region)?;
@@ -28,7 +28,7 @@ pub async fn get(ctx: &Ctx, r: GetRequest) -> Result<Success, ErrorInfo> {
     }
     .map_err(|e| store.error(&e))?;
     conditions::check_version(&version, &result.meta, &r.path)?;
-    let meta = Meta::read(&result);
+    let meta = attributes::read_meta(&result);
     let size = result.range.end - result.range.start;
     if r.whole && size > capacity as u64 {
         // Python reports a too-small buffer with the size; reading the body would be wasted.

@@ -9,8 +9,9 @@ use object_store::ObjectMeta;
 use crate::codec::{CursorRequest, ListRequest, Meta, Success, MAX_FRAME, MAX_LIST_PAGE};
 use crate::errors::{ErrorInfo, Kind};
 use crate::local_walk;
-use crate::ops::{lock, Ctx};
+use crate::ops::Ctx;
 use crate::stores::Store;
+use crate::sync::lock;
 use std::sync::Arc;
 
 pub struct Listing {

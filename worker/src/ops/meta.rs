@@ -9,9 +9,9 @@ use object_store::{
     CopyMode, CopyOptions, GetOptions, ObjectStoreExt, RenameOptions, RenameTargetMode,
 };
 
-use crate::codec::{BulkDeleteRequest, CopyRequest, HeadRequest, Meta, PathRequest, Success};
+use crate::codec::{BulkDeleteRequest, CopyRequest, HeadRequest, PathRequest, Success};
 use crate::errors::{self, ErrorInfo, Kind};
-use crate::ops::{conditions, Ctx};
+use crate::ops::{attributes, conditions, Ctx};
 use crate::stores::Store;
 
 pub async fn head(ctx: &Ctx, r: HeadRequest) -> Result<Success, ErrorInfo> {
@@ -28,7 +28,7 @@ pub async fn head(ctx: &Ctx, r: HeadRequest) -> Result<Success, ErrorInfo> {
         .map_err(|e| store.error(&e))?;
     conditions::check_version(&options.version, &found.meta, &r.path)?;
     Ok(Success::Head {
-        meta: Meta::read(&found),
+        meta: attributes::read_meta(&found),
     })
 }
 

@@ -13,7 +13,7 @@ pub mod upload_writer;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
@@ -52,9 +52,4 @@ impl Ctx {
     pub fn new_handle(&self) -> u64 {
         self.next_handle.fetch_add(1, Ordering::Relaxed)
     }
-}
-
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The tables stay consistent even if a holder panicked: each change is one insert or remove.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -7,8 +7,9 @@ use object_store::{MultipartUpload, PutMultipartOptions};
 
 use crate::codec::{MultipartPart, Success, UploadRequest, UploadStart};
 use crate::errors::{ErrorInfo, Kind};
-use crate::ops::{attributes, lock, put, Ctx};
+use crate::ops::{attributes, put, Ctx};
 use crate::stores::Store;
+use crate::sync::lock;
 
 pub struct Upload {
     upload: Box<dyn MultipartUpload>,

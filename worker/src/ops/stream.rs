@@ -14,11 +14,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt
 use tokio::sync::mpsc;
 use tokio_util::io::StreamReader;
 
-use crate::codec::{self, Meta, StreamOpen, Success};
+use crate::codec::{self, StreamOpen, Success};
 use crate::errors::{ErrorInfo, Kind};
 use crate::ops::upload_writer::UploadWriter;
-use crate::ops::{attributes, conditions, lock, Ctx};
+use crate::ops::{attributes, conditions, Ctx};
 use crate::stores::Store;
+use crate::sync::lock;
 
 /// Below this a write stream ends in one put; above it, a multipart upload.
 const WRITE_BUFFER: usize = 10 * 1024 * 1024;
@@ -156,7 +157,7 @@ pub async fn read_open(ctx: &Arc<Ctx>, r: StreamOpen) -> Result<Success, ErrorIn
         .await
         .map_err(|e| store.error(&e))?;
     conditions::check_version(&options.version, &result.meta, &r.path)?;
-    let meta = Meta::read(&result);
+    let meta = attributes::read_meta(&result);
     let range = result.range.clone();
     let raw: Reader = match result.payload {
         GetResultPayload::File(file, _) => {

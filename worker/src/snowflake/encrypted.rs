@@ -12,14 +12,15 @@ use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
-    Attribute, Attributes, CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult,
-    MultipartUpload, ObjectMeta, ObjectStore, PutMode, PutMultipartOptions, PutOptions, PutPayload,
-    PutResult, RenameOptions, Result, UploadPart,
+    Attribute, Attributes, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload,
+    ObjectMeta, ObjectStore, PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+    Result, UploadPart,
 };
 
 use crate::errors::{raised, ErrorInfo, Kind};
 use crate::snowflake::crypto::{self, Scheme};
 use crate::snowflake::kms::{is_key_material, Kms};
+use crate::wrapping::{self, forward_object_store};
 
 /// How many heads a listing sends at once to learn its objects' plaintext sizes.
 const SIZE_HEADS: usize = 16;
@@ -48,12 +49,9 @@ impl std::fmt::Display for EncryptedStore {
     }
 }
 
-fn user_attributes(attributes: Attributes) -> Attributes {
-    attributes
-        .iter()
-        .filter(|(a, _)| !matches!(a, Attribute::Metadata(name) if is_key_material(name)))
-        .map(|(a, v)| (a.clone(), v.clone()))
-        .collect()
+/// Snowflake's key material among an object's metadata, which reads do not show.
+fn is_key_attribute(attribute: &Attribute) -> bool {
+    matches!(attribute, Attribute::Metadata(name) if is_key_material(name))
 }
 
 impl EncryptedStore {
@@ -156,7 +154,7 @@ impl EncryptedStore {
                 ..result.meta
             },
             range: 0..size,
-            attributes: user_attributes(result.attributes),
+            attributes: wrapping::without(&result.attributes, is_key_attribute),
             extensions: result.extensions,
         })
     }
@@ -187,7 +185,7 @@ impl EncryptedStore {
             payload: GetResultPayload::Stream(stream::empty().boxed()),
             meta: ObjectMeta { size, ..meta },
             range: 0..size,
-            attributes: user_attributes(attributes),
+            attributes: wrapping::without(&attributes, is_key_attribute),
             extensions,
         };
         Ok((plain, head))
@@ -222,105 +220,94 @@ fn range_error(message: String) -> object_store::Error {
     raised(ErrorInfo::new(Kind::RangeNotSatisfiable, message))
 }
 
-#[async_trait]
-impl ObjectStore for EncryptedStore {
-    async fn put_opts(
-        &self,
-        location: &Path,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> Result<PutResult> {
-        self.put_encrypted(location, payload.into(), opts).await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        opts: PutMultipartOptions,
-    ) -> Result<Box<dyn MultipartUpload>> {
-        Ok(Box::new(GatheredUpload {
-            store: self.clone(),
-            location: location.clone(),
-            opts: Some(opts),
-            plain: Vec::new(),
-            parts: 0,
-        }))
-    }
-
-    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        if options.head {
-            return self.head(location, options).await;
-        }
-        let wanted = options.range.clone();
-        let (plain, head) = self.decrypted(location, options).await?;
-        let size = plain.len() as u64;
-        let range = match wanted {
-            None => 0..size,
-            Some(r) => r
-                .as_range(size)
-                .map_err(|e| range_error(format!("{location}: {e}")))?,
-        };
-        let body = plain.slice(range.start as usize..range.end as usize);
-        Ok(GetResult {
-            payload: GetResultPayload::Stream(stream::once(async move { Ok(body) }).boxed()),
-            range,
-            ..head
-        })
-    }
-
-    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        let (plain, _) = self.decrypted(location, GetOptions::default()).await?;
-        let size = plain.len() as u64;
-        ranges
-            .iter()
-            .map(|r| {
-                if r.start > r.end || r.start >= size && !(r.start == r.end && r.start == size) {
-                    return Err(range_error(format!(
-                        "{location}: range {}..{} of a {size}-byte object",
-                        r.start, r.end
-                    )));
-                }
-                Ok(plain.slice(r.start as usize..r.end.min(size) as usize))
-            })
-            .collect()
-    }
-
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, Result<Path>>,
-    ) -> BoxStream<'static, Result<Path>> {
-        self.inner.delete_stream(locations)
-    }
-
-    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
-        self.sized(self.inner.list(prefix))
-    }
-
-    fn list_with_offset(
-        &self,
-        prefix: Option<&Path>,
-        offset: &Path,
-    ) -> BoxStream<'static, Result<ObjectMeta>> {
-        self.sized(self.inner.list_with_offset(prefix, offset))
-    }
-
-    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        let mut listed = self.inner.list_with_delimiter(prefix).await?;
-        let found = std::mem::take(&mut listed.objects);
-        let objects = self
-            .sized(stream::iter(found.into_iter().map(Ok)).boxed())
-            .try_collect()
-            .await?;
-        Ok(ListResult { objects, ..listed })
-    }
-
-    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+forward_object_store! {
+    impl ObjectStore for EncryptedStore {
         // A copy keeps the metadata, and with it the wrapped key: the copy decrypts as well.
-        self.inner.copy_opts(from, to, options).await
-    }
+        forward(|s| s.inner) [delete_stream, copy_opts, rename_opts];
 
-    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
-        self.inner.rename_opts(from, to, options).await
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: PutPayload,
+            opts: PutOptions,
+        ) -> Result<PutResult> {
+            self.put_encrypted(location, payload.into(), opts).await
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: PutMultipartOptions,
+        ) -> Result<Box<dyn MultipartUpload>> {
+            Ok(Box::new(GatheredUpload {
+                store: self.clone(),
+                location: location.clone(),
+                opts: Some(opts),
+                plain: Vec::new(),
+                parts: 0,
+            }))
+        }
+
+        async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+            if options.head {
+                return self.head(location, options).await;
+            }
+            let wanted = options.range.clone();
+            let (plain, head) = self.decrypted(location, options).await?;
+            let size = plain.len() as u64;
+            let range = match wanted {
+                None => 0..size,
+                Some(r) => r
+                    .as_range(size)
+                    .map_err(|e| range_error(format!("{location}: {e}")))?,
+            };
+            let body = plain.slice(range.start as usize..range.end as usize);
+            Ok(GetResult {
+                payload: GetResultPayload::Stream(stream::once(async move { Ok(body) }).boxed()),
+                range,
+                ..head
+            })
+        }
+
+        async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+            let (plain, _) = self.decrypted(location, GetOptions::default()).await?;
+            let size = plain.len() as u64;
+            ranges
+                .iter()
+                .map(|r| {
+                    let empty_at_end = r.start == r.end && r.start == size;
+                    if r.start > r.end || r.start >= size && !empty_at_end {
+                        return Err(range_error(format!(
+                            "{location}: range {}..{} of a {size}-byte object",
+                            r.start, r.end
+                        )));
+                    }
+                    Ok(plain.slice(r.start as usize..r.end.min(size) as usize))
+                })
+                .collect()
+        }
+
+        fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+            self.sized(self.inner.list(prefix))
+        }
+
+        fn list_with_offset(
+            &self,
+            prefix: Option<&Path>,
+            offset: &Path,
+        ) -> BoxStream<'static, Result<ObjectMeta>> {
+            self.sized(self.inner.list_with_offset(prefix, offset))
+        }
+
+        async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+            let mut listed = self.inner.list_with_delimiter(prefix).await?;
+            let found = std::mem::take(&mut listed.objects);
+            let objects = self
+                .sized(stream::iter(found.into_iter().map(Ok)).boxed())
+                .try_collect()
+                .await?;
+            Ok(ListResult { objects, ..listed })
+        }
     }
 }
 

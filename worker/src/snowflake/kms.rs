@@ -140,7 +140,7 @@ impl Keyring {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Arc<Secret>)>> {
-        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.keys)
     }
 
     fn get(&self, query_id: &str) -> Option<Arc<Secret>> {

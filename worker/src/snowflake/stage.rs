@@ -2,22 +2,14 @@
 //! Azure), builds that store with the stage's temporary credentials (asked again before they run
 //! out), under the stage's prefix, and encrypted when the stage is.
 
-use std::ops::Range;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3Builder, AwsCredential};
 use object_store::azure::{AzureCredential, MicrosoftAzureBuilder};
-use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{
-    ClientOptions, CopyOptions, CredentialProvider, GetOptions, GetResult, ListResult,
-    MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload,
-    PutResult, RenameOptions, Result, RetryConfig,
-};
+use object_store::{ClientOptions, CredentialProvider, ObjectStore, Result, RetryConfig};
 use std::time::SystemTime;
 
 use crate::azure_commit::CommitChecked;
@@ -27,6 +19,7 @@ use crate::snowflake::crypto::Scheme;
 use crate::snowflake::encrypted::{EncryptedStore, DEFAULT_SCHEME};
 use crate::snowflake::gateway::{Gateway, StageInfo};
 use crate::snowflake::kms::{Keyring, Kms, Location};
+use crate::wrapping::forward_object_store;
 
 /// An Azure SAS this close to its expiry is asked for again.
 const SAS_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
@@ -300,78 +293,10 @@ impl CredentialProvider for AzureCredentials {
     }
 }
 
-#[async_trait]
-impl ObjectStore for StageStore {
-    async fn put_opts(
-        &self,
-        location: &Path,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> Result<PutResult> {
-        self.store().await?.put_opts(location, payload, opts).await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        opts: PutMultipartOptions,
-    ) -> Result<Box<dyn MultipartUpload>> {
-        self.store().await?.put_multipart_opts(location, opts).await
-    }
-
-    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        self.store().await?.get_opts(location, options).await
-    }
-
-    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        self.store().await?.get_ranges(location, ranges).await
-    }
-
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, Result<Path>>,
-    ) -> BoxStream<'static, Result<Path>> {
-        let me = self.clone();
-        stream::once(async move { me.store().await.map(|s| s.delete_stream(locations)) })
-            .try_flatten()
-            .boxed()
-    }
-
-    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
-        let me = self.clone();
-        let prefix = prefix.cloned();
-        stream::once(async move { me.store().await.map(|s| s.list(prefix.as_ref())) })
-            .try_flatten()
-            .boxed()
-    }
-
-    fn list_with_offset(
-        &self,
-        prefix: Option<&Path>,
-        offset: &Path,
-    ) -> BoxStream<'static, Result<ObjectMeta>> {
-        let me = self.clone();
-        let prefix = prefix.cloned();
-        let offset = offset.clone();
-        stream::once(async move {
-            me.store()
-                .await
-                .map(|s| s.list_with_offset(prefix.as_ref(), &offset))
-        })
-        .try_flatten()
-        .boxed()
-    }
-
-    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        self.store().await?.list_with_delimiter(prefix).await
-    }
-
-    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
-        self.store().await?.copy_opts(from, to, options).await
-    }
-
-    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
-        self.store().await?.rename_opts(from, to, options).await
+// Every call waits for the stage's store, built on the first.
+forward_object_store! {
+    impl ObjectStore for StageStore {
+        forward(later |s| s.store().await?) *;
     }
 }
 
