@@ -39,8 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import bench
-from bench import GiB, KiB, MiB, Server, log
+from bench.common import HOST, S3_REGION, SEED, GiB, KiB, MiB, log
+from bench.report import machine
+from bench.s3fs_venv import s3fs_python
+from bench.servers import Server, start_server
 
 import rustyobjectstore as ros
 
@@ -108,13 +110,13 @@ def upload_data(conf: ros.AWSConfig, sizes: Sizes, scratch: Path) -> dict[str, A
 
     log("writing the Parquet file, the dataset, the keys and the big object")
     local = scratch / "data.parquet"
-    pq.write_table(_table(sizes.parquet_rows, bench.SEED), local,
+    pq.write_table(_table(sizes.parquet_rows, SEED), local,
                    row_group_size=sizes.parquet_rows // ROW_GROUPS)  # fmt: skip
     ros.put_object_from_file("data.parquet", str(local), conf)
     parquet_size = local.stat().st_size
     dataset_sum = 0.0
     for i in range(DATASET_FILES):
-        table = _table(sizes.dataset_rows, bench.SEED + 1 + i)
+        table = _table(sizes.dataset_rows, SEED + 1 + i)
         dataset_sum += float(table.column("c0").to_numpy().sum())
         pq.write_table(table, local)
         ros.put_object_from_file(f"dataset/part-{i:02d}.parquet", str(local), conf)
@@ -130,11 +132,11 @@ def upload_data(conf: ros.AWSConfig, sizes: Sizes, scratch: Path) -> dict[str, A
         await asyncio.gather(*(one(i) for i in range(sizes.many)))
 
     asyncio.run(many())
-    chunk = random.Random(bench.SEED).randbytes(8 * MiB)
+    chunk = random.Random(SEED).randbytes(8 * MiB)
     with ros.put_object_stream("big.bin", conf) as writer:
         for _ in range(sizes.big // len(chunk)):
             writer.write(chunk)
-    rng = random.Random(bench.SEED)
+    rng = random.Random(SEED)
     starts = [rng.randrange(0, parquet_size - sizes.range_size) for _ in range(sizes.ranges)]
     return {
         "parquet": "data.parquet", "parquet_rows": sizes.parquet_rows,
@@ -154,7 +156,7 @@ def interpreter(lib: str) -> Path:
     here[SAME_AS_HERE.index("dask")] = here[SAME_AS_HERE.index("dask")].replace(
         "dask", "dask[dataframe]", 1
     )
-    return bench.s3fs_python(extra=here, extra_imports=("pyarrow", "dask.dataframe", "distributed"))
+    return s3fs_python(extra=here, extra_imports=("pyarrow", "dask.dataframe", "distributed"))
 
 
 def run_once(python: Path, request: dict[str, Any]) -> dict[str, Any]:
@@ -170,7 +172,7 @@ def run_once(python: Path, request: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def server_named(name: str, workdir: Path) -> Iterator[Server]:
-    with bench.start_server(name, workdir) as server:
+    with start_server(name, workdir) as server:
         if server.status != "ok" or server.s3 is None:
             raise SystemExit(f"{name} is unavailable: {server.reason}")
         yield server
@@ -210,7 +212,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     for var in ("NO_PROXY", "no_proxy"):  # every server is on loopback
-        os.environ[var] = ",".join(filter(None, [os.environ.get(var), bench.HOST, "localhost"]))
+        os.environ[var] = ",".join(filter(None, [os.environ.get(var), HOST, "localhost"]))
     sizes = QUICK if args.quick else FULL
     repeats: int = args.repeats or (1 if args.quick else 5)
     libs: list[str] = args.libs
@@ -222,12 +224,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         with server_named(args.server, workdir) as server:
             assert server.s3 is not None
             s3 = server.s3
-            conf = ros.AWSConfig(region=bench.S3_REGION, bucket_name=s3.bucket,
+            conf = ros.AWSConfig(region=S3_REGION, bucket_name=s3.bucket,
                                  access_key_id=s3.key, secret_access_key=s3.secret,
                                  host=s3.endpoint)  # fmt: skip
             request = upload_data(conf, sizes, workdir)
             request.update(endpoint=s3.endpoint, key=s3.key, secret=s3.secret,
-                           region=bench.S3_REGION, bucket=s3.bucket, scratch=str(workdir),
+                           region=S3_REGION, bucket=s3.bucket, scratch=str(workdir),
                            workloads=list(ROWS))  # fmt: skip
             for repeat in range(repeats):
                 for lib in libs:
@@ -237,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for row, seconds in answer["samples"].items():
                         samples[lib][row].append(seconds)
             about = f"{server.version} at {server.endpoint}"
-    info = bench.machine()
+    info = machine()
     print(f"== data stack on {args.server} ({about}); medians of {repeats}; "
           f"{info['cpu']}, {info['cores']} cores")  # fmt: skip
     print(render(samples, sizes, libs))

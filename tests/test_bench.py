@@ -1,4 +1,4 @@
-"""Smoke test of scripts/bench.py: a quick run on the local stores, rustyobjectstore only.
+"""Smoke test of scripts/bench: a quick run on the local stores, rustyobjectstore only.
 
 Runs the script as a subprocess, so it needs neither the ``bench`` extra (obstore, boto3, ...)
 nor MinIO nor the network.
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "scripts" / "bench.py"
+BENCH = ROOT / "scripts" / "bench"
 SERVERS = ("memory", "file")
 QUICK_WORKLOADS = {"small", "latency", "medium", "large", "ranges", "list", "tree"}
 

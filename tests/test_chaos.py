@@ -1,4 +1,4 @@
-"""Short chaos runs (scripts/chaos.py): ~600 mixed operations from threads and asyncio tasks on a
+"""Short chaos runs (scripts/chaos): ~600 mixed operations from threads and asyncio tasks on a
 file:// store while a worker is SIGKILLed every ~0.2 s, and on MinIO while MinIO itself is
 SIGKILLed and restarted on its data as well.
 
@@ -19,7 +19,7 @@ import pytest
 from chaos import MUST_BE_ZERO, WEIGHTS
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAOS = ROOT / "scripts" / "chaos.py"
+CHAOS = ROOT / "scripts" / "chaos"
 
 
 SHORT_RUN = [
