@@ -36,7 +36,8 @@ from rustyobjectstore._worker.pool import Pool
 from rustyobjectstore._worker.transport import STDERR_LINES
 
 # The one cargo build of the fault worker happens inside whichever test needs it first.
-pytestmark = pytest.mark.timeout(900)
+# The fault worker is built in worker/target with the suite's other cargo builds: in one xdist worker.
+pytestmark = [pytest.mark.timeout(900), pytest.mark.xdist_group("cargo")]
 
 WORKER_DIR = Path(__file__).resolve().parent.parent / "worker"
 FAULT = "__fault__"

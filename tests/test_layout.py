@@ -185,3 +185,11 @@ def test_local_schemes_take_no_cloud_options(scheme: str, tmp_path: Path) -> Non
     url = tmp_path.as_uri() if scheme == "file" else "memory:///"
     with pytest.raises(ros.ConfigurationError, match="not_an_option"):
         ros.head_object("key", ros.Config(url, {"not_an_option": "1"}))
+
+
+def test_the_readme_layout_names_every_module() -> None:
+    readme = (PACKAGE.parent / "README.md").read_text()
+    layout = readme[readme.index("## Layout") :].split("```")[1]
+    for path in PACKAGE.rglob("*.py"):
+        if path.stem not in ("__init__", "__main__", "_version"):
+            assert path.stem in layout, f"README's Layout does not name {path.relative_to(PACKAGE)}"

@@ -20,6 +20,7 @@ def _run(argv: list[str], cwd: Path) -> str:
     return output
 
 
+@pytest.mark.xdist_group("cargo")  # with the suite's other cargo builds (test_wheel.py)
 def test_cargo_test() -> None:
     # The release profile reuses the dependencies the install already built.
     output = _run(["cargo", "test", "--release", "--locked"], WORKER)
@@ -29,6 +30,7 @@ def test_cargo_test() -> None:
     assert passed > 0, output
 
 
+@pytest.mark.xdist_group("cargo")
 @pytest.mark.parametrize(
     "argv",
     [

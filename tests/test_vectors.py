@@ -1,7 +1,7 @@
 """The golden vectors in ``tests/vectors/``, seen from Python.
 
 ``worker/src/vectors.rs`` decodes the same files with the Rust codec, so the two codecs agree with each
-other and with protocol.md. Requests are what the ``_codec`` builders produce once
+other and with protocol.md. Requests are what the ``_worker.codec`` builders produce once
 ``Connection.request`` has added the ``id``; responses are what the worker's encoder writes.
 """
 

@@ -19,7 +19,9 @@ import rustyobjectstore as ros
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_GUARD = 1500  # seconds: a cold release build of the worker for glibc 2.17, on 2 cores
-pytestmark = pytest.mark.timeout(BUILD_GUARD + 300)
+# Every cargo build of the suite runs in one xdist worker, one after another: they share
+# worker/target, and a build must not replace a binary another test is about to copy out.
+pytestmark = [pytest.mark.timeout(BUILD_GUARD + 300), pytest.mark.xdist_group("cargo")]
 
 ROUND_TRIP = """
 import sys, tempfile, pathlib

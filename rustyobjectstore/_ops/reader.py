@@ -1,5 +1,5 @@
 """``open_reader``: a seekable, read-only binary file over one version of an object, and its asyncio
-twin. Both drive the steps of ``_blocks``; what is here is the file-object surface."""
+twin. Both drive the steps of ``blocks``; what is here is the file-object surface."""
 
 from __future__ import annotations
 

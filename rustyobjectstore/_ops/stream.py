@@ -57,7 +57,7 @@ class _Stream:
 
     def discard(self) -> None:
         """Ends the stream without waiting for the answer, for a stream nobody holds any more (see
-        ``_finalizers``): the worker takes it after every command already sent on the stream."""
+        ``_worker.finalizers``): the worker takes it after every command already sent on the stream."""
         if self.closed:
             return
         self.closed = True

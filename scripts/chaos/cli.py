@@ -20,7 +20,7 @@ from chaos.report import Leftovers, Report, figures, keep_samples
 from chaos.run import Chaos
 from chaos.stats import MUST_BE_ZERO
 from chaos.store import Store, make_store
-from rustyobjectstore._api import current_pool
+from rustyobjectstore._worker.lifetime import current_pool
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -14,7 +14,7 @@ from typing import Any
 from chaos.leaks import WorkerPids
 from chaos.ledger import Ledger
 from chaos.store import StoreConf
-from rustyobjectstore._api import current_pool
+from rustyobjectstore._worker.lifetime import current_pool
 
 # Seconds after a restarted server answers its health check during which failures to reach it are
 # still the restart's (it loads its state; object_store's retries back off past the outage).

@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from rustyobjectstore._api import current_pool
+from rustyobjectstore._worker.lifetime import current_pool
 
 KiB = 1024
 

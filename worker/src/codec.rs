@@ -1,4 +1,4 @@
-//! The frame codec, mirrored by `rustyobjectstore/_codec.py`. protocol.md is the contract: change it
+//! The frame codec, mirrored by `rustyobjectstore/_worker/codec.py`. protocol.md is the contract: change it
 //! first, then both codecs, then `tests/vectors/`.
 
 use std::collections::BTreeMap;
