@@ -32,7 +32,7 @@ from rustyobjectstore._errors import (
     RangeNotSatisfiableError,
     WorkerCrashedError,
 )
-from rustyobjectstore._ops.calls import allocate, retry_on_crash, route
+from rustyobjectstore._ops.calls import allocate, crash_retried, route
 from rustyobjectstore._ops.conditions import NONE, Conditions
 from rustyobjectstore._ops.meta import head
 from rustyobjectstore._ops.objectmeta import ObjectMeta
@@ -486,9 +486,7 @@ def open_blocks(
         meta = yield from head(pool, conf, path, when)
         return Blocks(pool, conf, path, meta, block_size, cache_blocks, read_ahead, when)
     try:
-        meta, first = yield from retry_on_crash(
-            pool, lambda: _first_block(pool, conf, path, block_size, when), write=False
-        )
+        meta, first = yield from _first_block(pool, conf, path, block_size, when)
     except RangeNotSatisfiableError:
         # Only an empty object has no byte at 0; the answer says nothing more, a head does.
         meta = yield from head(pool, conf, path, when)
@@ -501,6 +499,7 @@ def open_blocks(
     return blocks
 
 
+@crash_retried(write=False)
 def _first_block(
     pool: Pool, conf: StoreConfig, path: str, block_size: int, when: Conditions
 ) -> Step[tuple[ObjectMeta, _Fetch | None]]:

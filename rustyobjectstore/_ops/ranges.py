@@ -22,7 +22,7 @@ from rustyobjectstore._errors import (
     PreconditionFailedError,
     RangeNotSatisfiableError,
 )
-from rustyobjectstore._ops.calls import allocate, retry_on_crash, route
+from rustyobjectstore._ops.calls import allocate, crash_retried, route
 from rustyobjectstore._ops.conditions import NONE, Conditions
 from rustyobjectstore._ops.get import read
 from rustyobjectstore._ops.meta import head
@@ -160,16 +160,8 @@ def _members(ranges: list[Range], spans: list[Range]) -> list[list[int]]:
     return members
 
 
+@crash_retried(write=False)
 def gather(
-    pool: Pool, conf: StoreConfig, path: str, ranges: list[Range], coalesce: int, when: Conditions
-) -> Step[_Gathered]:
-    def once() -> Step[_Gathered]:
-        return _gather_once(pool, conf, path, ranges, coalesce, when)
-
-    return (yield from retry_on_crash(pool, once, write=False))
-
-
-def _gather_once(
     pool: Pool, conf: StoreConfig, path: str, ranges: list[Range], coalesce: int, when: Conditions
 ) -> Step[_Gathered]:
     settings = pool.settings

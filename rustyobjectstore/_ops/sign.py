@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._errors import ProtocolError
-from rustyobjectstore._ops.calls import call, retry_on_crash, route
+from rustyobjectstore._ops.calls import call, crash_retried, route
 from rustyobjectstore._worker import codec
 from rustyobjectstore._worker.connection import response_field
 from rustyobjectstore._worker.pool import Pool
@@ -38,13 +38,15 @@ def sign(
         raise ValueError(f"a URL is signed for {' or '.join(METHODS)}, not {method!r}")
     seconds = expiry_seconds(expires_in)
 
-    def once() -> Step[str]:
-        conn, store = route(pool, conf, path)
-        message = codec.sign(store, path, method, seconds)
-        response = yield from call(conn, message, "sign", path)
-        url = response_field(response, "url")
-        if not isinstance(url, str):
-            raise ProtocolError(f"a sign answer's url is {type(url).__name__}, not str")
-        return url
+    return (yield from _signed(pool, conf, method, path, seconds))
 
-    return (yield from retry_on_crash(pool, once, write=False))
+
+@crash_retried(write=False)
+def _signed(pool: Pool, conf: StoreConfig, method: str, path: str, seconds: int) -> Step[str]:
+    conn, store = route(pool, conf, path)
+    message = codec.sign(store, path, method, seconds)
+    response = yield from call(conn, message, "sign", path)
+    url = response_field(response, "url")
+    if not isinstance(url, str):
+        raise ProtocolError(f"a sign answer's url is {type(url).__name__}, not str")
+    return url
