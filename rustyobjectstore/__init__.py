@@ -67,13 +67,12 @@ from rustyobjectstore._api import (
     sign_url_async,
 )
 from rustyobjectstore._auth import providers as _providers
-from rustyobjectstore._auth.providers import (
-    AWSCredentials,
-    BearerToken,
+from rustyobjectstore._auth.adapters import (
     azure_credential_provider,
     boto3_credential_provider,
     google_credential_provider,
 )
+from rustyobjectstore._auth.providers import AWSCredentials, BearerToken
 from rustyobjectstore._config import (
     AWSConfig,
     AzureConfig,

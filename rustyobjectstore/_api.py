@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from typing_extensions import Buffer, Unpack
 
-from rustyobjectstore._auth.credentials import forget_probes
+from rustyobjectstore._auth.chain import forget_probes
 from rustyobjectstore._config import StoreConfig, _StoreConfig
 from rustyobjectstore._ops import files as _files
 from rustyobjectstore._ops import get as _get

@@ -13,14 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
-from rustyobjectstore._auth.credentials import (
-    aws_options,
-    azure_connection_string,
-    azure_options,
-    gcs_options,
-    snowflake_options,
-    url_options,
-)
+from rustyobjectstore._auth.aws import aws_options
+from rustyobjectstore._auth.azure import azure_connection_string, azure_options
+from rustyobjectstore._auth.credentials import url_options
+from rustyobjectstore._auth.gcs import gcs_options
 from rustyobjectstore._auth.providers import (
     AWSCredentials,
     BearerToken,
@@ -28,6 +24,7 @@ from rustyobjectstore._auth.providers import (
     Provider,
     provider_for,
 )
+from rustyobjectstore._auth.snowflake import snowflake_options
 from rustyobjectstore._redact import hide_query, is_secret_option
 from rustyobjectstore._worker.settings import (
     StaticConfig as StaticConfig,  # old pickles name it here

@@ -13,7 +13,8 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from rustyobjectstore._auth.credentials import aws_region, azure_connection_string
+from rustyobjectstore._auth.aws import aws_region
+from rustyobjectstore._auth.azure import azure_connection_string
 from rustyobjectstore._auth.schemes import AZURE, GCS, S3
 from rustyobjectstore._config import (
     AWSConfig,

@@ -44,7 +44,7 @@ from emulators import (
 )
 
 import rustyobjectstore as ros
-from rustyobjectstore._auth import credentials as _credentials
+from rustyobjectstore._auth import chain as _chain
 from rustyobjectstore._cli import main as cli_main
 from rustyobjectstore._config import StoreConfig
 
@@ -53,9 +53,9 @@ FAST = ros.ClientOptions(max_retries=1, initial_backoff_ms=1, max_backoff_ms=5)
 
 @pytest.fixture(autouse=True)
 def fresh_probes() -> Iterator[None]:
-    _credentials.forget_probes()
+    _chain.forget_probes()
     yield
-    _credentials.forget_probes()
+    _chain.forget_probes()
 
 
 @pytest.fixture
@@ -321,7 +321,7 @@ def test_no_aws_credentials_fails_fast_and_lists_what_was_tried(
     for endpoint in (None, silent_server.endpoint):  # the real address, and one that never answers
         if endpoint:
             monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint)
-        _credentials.forget_probes()
+        _chain.forget_probes()
         started = time.monotonic()
         with pytest.raises(ros.NoCredentialsError) as caught:
             ros.get_object("k", ros.AWSConfig("us-east-1", "private-bucket"))
@@ -499,7 +499,7 @@ def test_azure_managed_identity_and_cli(
 
     # Without managed identity, the Azure CLI: a stand-in az on PATH records how it was run.
     monkeypatch.setenv("MSI_ENDPOINT", f"{authority.endpoint}/nothing-here")
-    _credentials.forget_probes()
+    _chain.forget_probes()
     record = tmp_path / "az-args"
     az = tmp_path / "bin" / "az"
     az.parent.mkdir()
