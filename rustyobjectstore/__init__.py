@@ -16,6 +16,7 @@ Errors are ``ObjectStoreError`` subclasses that also subclass the built-in you w
 line, the fsspec filesystem (``rustyobjectstore.fsspec``) and how the library was tested.
 """
 
+import inspect as _inspect
 import sys as _sys
 
 from rustyobjectstore import _config, _version
@@ -269,15 +270,19 @@ __all__ = [
     "invalidate_config",
 ]
 
-# Public names say they are rustyobjectstore's (reprs, tracebacks, the API reference, pickles),
-# wherever in the layers they are defined.
+# Public classes say they are rustyobjectstore's (a traceback's exception, a repr, a pickle),
+# wherever in the layers they are defined. Two kinds keep their defining module, because the API
+# reference (pdoc) reads what it documents of them from that module: functions (their string
+# annotations resolve there) and classes that declare fields (a dataclass, a named tuple, a typed
+# dict: the fields' docs are in the class's source).
 for _name in __all__:
     _public = globals()[_name]
-    if getattr(_public, "__module__", "").startswith("rustyobjectstore._"):
-        try:
-            _public.__module__ = __name__
-        except (AttributeError, TypeError):  # a typing alias: no module of its own to rename
-            pass
+    if (
+        isinstance(_public, type)
+        and _public.__module__.startswith("rustyobjectstore._")
+        and not _inspect.get_annotations(_public)
+    ):
+        _public.__module__ = __name__
 
 # Objects pickled before the package took its layers name their classes' old modules; those
 # names still import, as the modules the classes live in now.

@@ -26,6 +26,7 @@ from typing import Any, cast
 
 import msgpack
 import pytest
+from cargo_turn import cargo_turn
 
 import rustyobjectstore as ros
 from rustyobjectstore._config import StaticConfig
@@ -36,8 +37,7 @@ from rustyobjectstore._worker.pool import Pool
 from rustyobjectstore._worker.transport import STDERR_LINES
 
 # The one cargo build of the fault worker happens inside whichever test needs it first.
-# The fault worker is built in worker/target with the suite's other cargo builds: in one xdist worker.
-pytestmark = [pytest.mark.timeout(900), pytest.mark.xdist_group("cargo")]
+pytestmark = pytest.mark.timeout(900)
 
 WORKER_DIR = Path(__file__).resolve().parent.parent / "worker"
 FAULT = "__fault__"
@@ -54,17 +54,18 @@ def fault_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     The build reuses worker/target's release dependencies and leaves the fault build in
     target/release; that is harmless: the worker the other tests use is the copy installed in the
     Python scripts directory, which this build does not touch."""
-    built = subprocess.run(
-        ["cargo", "build", "--release", "--locked", "--features", "fault-injection"],
-        cwd=WORKER_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if built.returncode != 0:
-        pytest.fail(f"building the fault worker failed:\n{built.stderr[-4000:]}", pytrace=False)
-    target = tmp_path_factory.mktemp("fault-worker") / "rustyobjectstore-worker"
-    shutil.copy2(WORKER_DIR / "target" / "release" / "rustyobjectstore-worker", target)
+    with cargo_turn():  # the build, and the copy before another build replaces the binary
+        built = subprocess.run(
+            ["cargo", "build", "--release", "--locked", "--features", "fault-injection"],
+            cwd=WORKER_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if built.returncode != 0:
+            pytest.fail(f"building the fault worker failed:\n{built.stderr[-4000:]}", pytrace=False)
+        target = tmp_path_factory.mktemp("fault-worker") / "rustyobjectstore-worker"
+        shutil.copy2(WORKER_DIR / "target" / "release" / "rustyobjectstore-worker", target)
     yield str(target)
 
 

@@ -6,6 +6,7 @@ unpickles, and the one scheme table agrees with the worker's.
 from __future__ import annotations
 
 import ast
+import inspect
 import pickle
 from datetime import datetime, timezone
 from pathlib import Path
@@ -112,21 +113,18 @@ def test_the_layer_test_sees_every_module() -> None:
         layer_of(name)
 
 
-def test_public_names_report_the_package() -> None:
+def test_public_classes_report_the_package() -> None:
+    """Classes report ``rustyobjectstore``; functions and classes that declare fields keep their
+    module, where the API reference resolves their annotations (test_surface builds it)."""
+    badged = []
     for name in ros.__all__:
         public = getattr(ros, name)
-        module = getattr(public, "__module__", None)
-        if isinstance(public, type) or callable(public):
-            assert module in ("rustyobjectstore", None) or not module.startswith(
-                "rustyobjectstore._"
-            ), (name, module)
-    assert repr(ros.AWSConfig).startswith("<class 'rustyobjectstore.AWSConfig'")
-    assert (
-        pickle.dumps(ros.ObjectMeta("k", 1, datetime.now(timezone.utc), None, None)).count(
-            b"rustyobjectstore._"
-        )
-        == 0
-    )
+        if isinstance(public, type) and not inspect.get_annotations(public):
+            assert public.__module__ == "rustyobjectstore", name
+            badged.append(name)
+    assert {"NotFoundError", "ObjectWriter", "RangeReader", "WorkerCrashedError"} <= set(badged)
+    assert repr(ros.NotFoundError).startswith("<class 'rustyobjectstore.NotFoundError'")
+    assert pickle.loads(pickle.dumps(ros.NotFoundError("gone"))).args == ("gone",)
 
 
 def test_what_the_previous_release_pickled_still_unpickles() -> None:

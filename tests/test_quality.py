@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cargo_turn import cargo_turn
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "worker"
@@ -20,17 +21,16 @@ def _run(argv: list[str], cwd: Path) -> str:
     return output
 
 
-@pytest.mark.xdist_group("cargo")  # with the suite's other cargo builds (test_wheel.py)
 def test_cargo_test() -> None:
     # The release profile reuses the dependencies the install already built.
-    output = _run(["cargo", "test", "--release", "--locked"], WORKER)
+    with cargo_turn():
+        output = _run(["cargo", "test", "--release", "--locked"], WORKER)
     passed = sum(
         int(n) for n in __import__("re").findall(r"test result: ok\. (\d+) passed", output)
     )
     assert passed > 0, output
 
 
-@pytest.mark.xdist_group("cargo")
 @pytest.mark.parametrize(
     "argv",
     [
@@ -39,7 +39,8 @@ def test_cargo_test() -> None:
     ],
 )
 def test_rust_lints(argv: list[str]) -> None:
-    _run(argv, WORKER)
+    with cargo_turn():
+        _run(argv, WORKER)
 
 
 def test_ruff() -> None:

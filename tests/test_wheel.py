@@ -14,14 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cargo_turn import cargo_turn
 
 import rustyobjectstore as ros
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_GUARD = 1500  # seconds: a cold release build of the worker for glibc 2.17, on 2 cores
-# Every cargo build of the suite runs in one xdist worker, one after another: they share
-# worker/target, and a build must not replace a binary another test is about to copy out.
-pytestmark = [pytest.mark.timeout(BUILD_GUARD + 300), pytest.mark.xdist_group("cargo")]
+pytestmark = pytest.mark.timeout(BUILD_GUARD + 300)
 
 ROUND_TRIP = """
 import sys, tempfile, pathlib
@@ -43,7 +42,8 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
     out = tmp_path_factory.mktemp("dist")
     argv = ["bash", str(ROOT / "scripts" / "build_wheels.sh"), str(out)]
     env = {**os.environ, "PYTHON": sys.executable}
-    built = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=BUILD_GUARD)
+    with cargo_turn():
+        built = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=BUILD_GUARD)
     assert built.returncode == 0, built.stderr[-4000:]
     (wheel,) = out.glob("*.whl")
     (sdist,) = out.glob("*.tar.gz")
@@ -120,7 +120,8 @@ def test_the_sdist_builds_and_installs(artifacts: tuple[Path, Path], tmp_path: P
     # built, without compiling every dependency again.
     target = str(ROOT / "worker" / "target")
     install = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", str(sdist)]
-    _run(install, path, CARGO_TARGET_DIR=target, MATURIN_NO_INSTALL_RUST="1")
+    with cargo_turn():
+        _run(install, path, CARGO_TARGET_DIR=target, MATURIN_NO_INSTALL_RUST="1")
     done = _run([str(bin_dir / "python"), "-c", ROUND_TRIP], path)
     _, worker = done.stdout.split()
     assert worker == str(bin_dir / "rustyobjectstore-worker")

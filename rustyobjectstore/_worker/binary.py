@@ -34,7 +34,7 @@ def _candidates() -> list[Path]:
     user_scheme = f"{os.name}_user"
     if user_scheme in sysconfig.get_scheme_names():
         places.append(Path(sysconfig.get_path("scripts", scheme=user_scheme)))
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # rustyobjectstore/, above _worker/
     places.append(package.parent / "bin")  # pip install --target DIR puts scripts in DIR/bin
     checkout = package.parent / "worker" / "target"
     places += [checkout / "release", checkout / "debug"]
