@@ -3,9 +3,7 @@ worker reports."""
 
 from __future__ import annotations
 
-from rustyobjectstore._errors import (
-    ObjectStoreError,
-)
+from rustyobjectstore._errors import ObjectStoreError
 from rustyobjectstore._worker import codec
 from rustyobjectstore._worker.codec import Message
 from rustyobjectstore._worker.metrics import Metrics, add_up, latencies, snapshot

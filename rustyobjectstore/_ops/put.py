@@ -9,9 +9,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from rustyobjectstore._config import StoreConfig
-from rustyobjectstore._errors import (
-    NotSupportedError,
-)
+from rustyobjectstore._errors import NotSupportedError
 from rustyobjectstore._ops.attributes import NOTHING, Attached
 from rustyobjectstore._ops.calls import Progress, allocate, call, crash_retried, route
 from rustyobjectstore._ops.objectmeta import UpdateVersion

@@ -12,9 +12,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from rustyobjectstore._errors import (
-    BufferTooSmallError,
-)
+from rustyobjectstore._errors import BufferTooSmallError
 from rustyobjectstore._worker.codec import Message, Region
 from rustyobjectstore._worker.connection import Connection
 
