@@ -17,7 +17,10 @@ row per process, the libraries taking turns repeat by repeat; s3fs's runs in its
 (``.emulators/venv-s3fs``, with the same pyarrow, pandas and Dask as here). Every library is made
 with the options its users give and its defaults (block sizes, caches).
 
-    python scripts/bench_data.py
+With ``--latency-ms 0,20`` every row runs on loopback and again with the server 20 ms away
+(toxiproxy delays each answer), the data uploaded once.
+
+    python scripts/bench_data.py --latency-ms 0,20
     python scripts/bench_data.py --quick --libs rustyobjectstore --server moto
 """
 
@@ -34,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +45,7 @@ from typing import Any
 from bench.common import HOST, S3_REGION, SEED, GiB, KiB, MiB, log
 from bench.report import machine
 from bench.s3fs_venv import s3fs_python
-from bench.servers import Server, start_server
+from bench.servers import Server, behind_toxiproxy, start_server
 
 import rustyobjectstore as ros
 
@@ -200,8 +203,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=None, help="default 5 (1 with --quick)")
     parser.add_argument("--libs", default=",".join(LIBS), help=f"from {','.join(LIBS)}")
     parser.add_argument("--server", default="minio", choices=("minio", "moto"))
+    parser.add_argument(
+        "--latency-ms",
+        default="0",
+        help="comma-separated delays of every answer, e.g. 0,20 (0: loopback, direct)",
+    )
+    parser.add_argument(
+        "--bandwidth-kbps", type=int, default=None, help="with a latency, cap each connection"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write every sample here")
     args = parser.parse_args(argv)
+    try:
+        args.latency_ms = sorted({int(v) for v in args.latency_ms.split(",") if v.strip()})
+    except ValueError:
+        args.latency_ms = []
+    if not args.latency_ms or args.latency_ms[0] < 0:
+        parser.error("--latency-ms: whole milliseconds >= 0, comma-separated")
     args.libs = [lib for lib in args.libs.split(",") if lib]
     unknown = set(args.libs) - set(LIBS)
     if unknown or "rustyobjectstore" not in args.libs:
@@ -217,7 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     repeats: int = args.repeats or (1 if args.quick else 5)
     libs: list[str] = args.libs
     pythons = {lib: interpreter(lib) for lib in libs}
-    samples: dict[str, dict[str, list[float]]] = {lib: {row: [] for row in ROWS} for lib in libs}
+    profiles: dict[str, dict[str, dict[str, list[float]]]] = {}
+    about: dict[str, str] = {}
     versions: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory(prefix="rustyobjectstore-bench-data-") as tmp:
         workdir = Path(tmp)
@@ -227,27 +245,42 @@ def main(argv: Sequence[str] | None = None) -> int:
             conf = ros.AWSConfig(region=S3_REGION, bucket_name=s3.bucket,
                                  access_key_id=s3.key, secret_access_key=s3.secret,
                                  host=s3.endpoint)  # fmt: skip
-            request = upload_data(conf, sizes, workdir)
-            request.update(endpoint=s3.endpoint, key=s3.key, secret=s3.secret,
-                           region=S3_REGION, bucket=s3.bucket, scratch=str(workdir),
-                           workloads=list(ROWS))  # fmt: skip
-            for repeat in range(repeats):
-                for lib in libs:
-                    log(f"repeat {repeat + 1}/{repeats}: {lib}")
-                    answer = run_once(pythons[lib], {**request, "lib": lib})
-                    versions[lib] = answer["versions"]
-                    for row, seconds in answer["samples"].items():
-                        samples[lib][row].append(seconds)
-            about = f"{server.version} at {server.endpoint}"
+            request = upload_data(conf, sizes, workdir)  # once, on loopback, for every profile
+            for latency_ms in args.latency_ms:
+                far = (
+                    behind_toxiproxy(server, latency_ms, args.bandwidth_kbps)
+                    if latency_ms
+                    else nullcontext(server)
+                )
+                with far as seen:
+                    assert seen.s3 is not None
+                    request.update(endpoint=seen.s3.endpoint, key=s3.key, secret=s3.secret,
+                                   region=S3_REGION, bucket=s3.bucket, scratch=str(workdir),
+                                   workloads=list(ROWS))  # fmt: skip
+                    samples: dict[str, dict[str, list[float]]] = {
+                        lib: {row: [] for row in ROWS} for lib in libs
+                    }
+                    for repeat in range(repeats):
+                        for lib in libs:
+                            log(f"{seen.name}, repeat {repeat + 1}/{repeats}: {lib}")
+                            answer = run_once(pythons[lib], {**request, "lib": lib})
+                            versions[lib] = answer["versions"]
+                            for row, seconds in answer["samples"].items():
+                                samples[lib][row].append(seconds)
+                    profiles[seen.name] = samples
+                    about[seen.name] = f"{server.version} at {seen.endpoint}"
     info = machine()
-    print(f"== data stack on {args.server} ({about}); medians of {repeats}; "
-          f"{info['cpu']}, {info['cores']} cores")  # fmt: skip
-    print(render(samples, sizes, libs))
+    for name, samples in profiles.items():
+        print(f"== data stack on {name} ({about[name]}); medians of {repeats}; "
+              f"{info['cpu']}, {info['cores']} cores")  # fmt: skip
+        print(render(samples, sizes, libs))
     for lib in libs:
         print(f"{lib}: " + ", ".join(f"{d} {v}" for d, v in versions[lib].items()))
     if args.json:
-        document = {"machine": info, "server": about, "sizes": describe(sizes),
-                    "versions": versions, "samples": samples}  # fmt: skip
+        first = next(iter(profiles))
+        document = {"machine": info, "server": about[first], "sizes": describe(sizes),
+                    "versions": versions, "samples": profiles[first],
+                    "profiles": profiles, "servers": about}  # fmt: skip
         args.json.write_text(json.dumps(document, indent=1))
         print(f"samples: {args.json}")
     return 0

@@ -77,6 +77,7 @@ MINIO_SECRET = "rustyobjectstore-minio-secret"
 # give it a service-account key that object_store reads as "send no token" (``disable_oauth``, the
 # emulator switch object_store's own tests use); the key fields are never used.
 FAKE_GCS_BIN = ROOT / ".emulators" / "bin" / "fake-gcs-server"
+TOXIPROXY_BIN = ROOT / ".emulators" / "bin" / "toxiproxy-server"
 FAKE_GCS_KEY = json.dumps(
     {
         "type": "service_account",
@@ -104,6 +105,7 @@ _MOTO_LISTENING = re.compile(r"Running on https?://127\.0\.0\.1:(\d+)")
 _AZURITE_LISTENING = re.compile(r"successfully listens on https?://127\.0\.0\.1:(\d+)")
 _MINIO_LISTENING = re.compile(r"API: http://127\.0\.0\.1:(\d+)")
 _FAKE_GCS_LISTENING = re.compile(r"server started at http://127\.0\.0\.1:(\d+)")
+_TOXIPROXY_LISTENING = re.compile(r'"address":"127\.0\.0\.1:(\d+)"')
 
 # urllib without proxies: the servers are on loopback whatever HTTP(S)_PROXY says.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -317,6 +319,59 @@ def upload_gcs_object(
         )
     resource: dict[str, object] = json.loads(response.body)
     return resource
+
+
+def start_toxiproxy() -> RunningServer:
+    """Start toxiproxy's API on 127.0.0.1; ready when ``/version`` answers 200. Its proxies put a
+    cloud's latency (and a connection's bandwidth) in front of a loopback server: ``add_proxy``,
+    then ``slow_down``."""
+    ensure_installed(TOXIPROXY_BIN, "toxiproxy")
+    port = _free_port()  # it announces the address it was given, not one the OS chose
+
+    def ready(endpoint: str) -> bool:
+        return _http("GET", f"{endpoint}/version").status == HTTPStatus.OK
+
+    return _launch(
+        name="toxiproxy",
+        argv=[str(TOXIPROXY_BIN), "-host", HOST, "-port", str(port)],
+        listening=_TOXIPROXY_LISTENING,
+        endpoint=lambda found: f"http://{HOST}:{found}",
+        ready=ready,
+    )
+
+
+def _toxiproxy_call(api: str, path: str, document: Mapping[str, object]) -> dict[str, object]:
+    body = json.dumps(document).encode()
+    response = _http("POST", f"{api}{path}", body, {"Content-Type": "application/json"})
+    if response.status not in (HTTPStatus.OK, HTTPStatus.CREATED):
+        raise RuntimeError(f"toxiproxy {path}: HTTP {response.status}: {response.body[:500]!r}")
+    answer: dict[str, object] = json.loads(response.body)
+    return answer
+
+
+def add_proxy(api: str, name: str, upstream: str) -> str:
+    """A proxy named ``name`` on a free loopback port of toxiproxy (``api``) in front of the
+    server at ``upstream`` (``http://127.0.0.1:P``); returns the endpoint that reaches it."""
+    target = urllib.parse.urlsplit(upstream)
+    made = _toxiproxy_call(api, "/proxies", {
+        "name": name, "listen": f"{HOST}:0", "upstream": target.netloc, "enabled": True,
+    })  # fmt: skip
+    return f"{target.scheme}://{made['listen']}"
+
+
+def slow_down(api: str, proxy: str, latency_ms: int, bandwidth_kbps: int | None = None) -> None:
+    """Every answer through ``proxy`` waits ``latency_ms`` (a request's time to first byte, as a
+    cloud's); with ``bandwidth_kbps``, each connection's answers flow at most that fast."""
+    if latency_ms:
+        _toxiproxy_call(api, f"/proxies/{proxy}/toxics", {
+            "name": "latency", "type": "latency", "stream": "downstream",
+            "attributes": {"latency": latency_ms, "jitter": 0},
+        })  # fmt: skip
+    if bandwidth_kbps:
+        _toxiproxy_call(api, f"/proxies/{proxy}/toxics", {
+            "name": "bandwidth", "type": "bandwidth", "stream": "downstream",
+            "attributes": {"rate": bandwidth_kbps},
+        })  # fmt: skip
 
 
 def _free_port() -> int:

@@ -48,6 +48,10 @@ bash "$ROOT/scripts/install_minio.sh"
 # fake-gcs-server (built from its Go module): the GCS emulator, for tests/test_gcs.py.
 bash "$ROOT/scripts/install_fake_gcs.sh"
 
+# toxiproxy (built from its Go module): a cloud's latency in front of a loopback server, for the
+# benchmarks' cloud profile (--latency-ms) and the tests that hold it.
+bash "$ROOT/scripts/install_toxiproxy.sh"
+
 # The other Pythons the project supports, for tests/test_exit.py and tests/test_pythons.py: a
 # venv each in $ROOT/.emulators/pythonX.Y with the library's dependencies and a test runner (the
 # library itself comes from the checkout, on PYTHONPATH). pyenv's versions first, then pythonX.Y

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install one Go program from its pinned module into $ROOT/.emulators/bin (idempotent):
 #   install_go_program.sh NAME MODULE VERSION
+# installed as NAME (go names it after the module path's last element, toxiproxy's "server").
 # A stamp file beside the binary records the version, so a new pin rebuilds. Needs Go.
 set -euo pipefail
 
@@ -28,7 +29,10 @@ fi
 echo "installing $NAME $VERSION into $BIN_DIR"
 mkdir -p "$BIN_DIR"
 rm -f "$STAMP"
-GOBIN="$BIN_DIR" go install "$MODULE@$VERSION"
+BUILD_DIR="$(mktemp -d)"
+trap 'rm -rf "$BUILD_DIR"' EXIT
+GOBIN="$BUILD_DIR" go install "$MODULE@$VERSION"
+mv -f "$BUILD_DIR/$(basename "$MODULE")" "$BIN"
 if [[ ! -x "$BIN" ]]; then
     echo "install_go_program.sh: go install finished but $BIN is missing" >&2
     exit 1

@@ -67,3 +67,30 @@ def test_quick_run_on_local_stores(tmp_path: Path) -> None:
                 assert record["unit"] == workload["unit"]
                 assert isinstance(record["median"], float) and record["median"] > 0, where
                 assert record["samples"] and all(_positive(s) for s in record["samples"]), where
+
+
+@pytest.mark.timeout(300)
+def test_a_cloud_profile_puts_its_latency_before_every_answer(tmp_path: Path) -> None:
+    """``--latency-ms 0,20``: the same server measured on loopback and behind toxiproxy, whose
+    20 ms show in every call of the latency workload (and not on loopback)."""
+    json_path = tmp_path / "bench.json"
+    argv = [
+        sys.executable, str(BENCH), "--quick", "--servers", "moto", "--libs", "rustyobjectstore",
+        "--workloads", "latency", "--latency-ms", "0,20",
+        "--json", str(json_path), "--png", str(tmp_path / "bench.png"),
+    ]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=280, check=False)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert "== moto:" in result.stdout and "== moto@20ms:" in result.stdout
+    document = json.loads(json_path.read_text())
+    profiles = {s["name"]: s for s in document["servers"]}
+    assert profiles["moto@20ms"]["latency_ms"] == 20 and profiles["moto"]["latency_ms"] == 0
+    samples = {
+        (r["server"], r["op"]): [t for repeat in r["samples"] for t in repeat]
+        for r in document["results"]
+        if r["lib"] == "rustyobjectstore"
+    }
+    for op in ("put", "get"):
+        far, near = samples[("moto@20ms", op)], samples[("moto", op)]
+        assert min(far) >= 0.020, (op, min(far))
+        assert sorted(near)[len(near) // 2] < 0.020, (op, near)

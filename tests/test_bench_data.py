@@ -20,11 +20,12 @@ def test_quick_run_on_moto(tmp_path: Path) -> None:
     json_path = tmp_path / "bench-data.json"
     argv = [
         sys.executable, str(BENCH_DATA), "--quick", "--libs", "rustyobjectstore",
-        "--server", "moto", "--json", str(json_path),
+        "--server", "moto", "--latency-ms", "0,20", "--json", str(json_path),
     ]  # fmt: skip
     result = subprocess.run(argv, capture_output=True, text=True, timeout=290, check=False)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-    assert "== data stack on moto" in result.stdout
+    assert "== data stack on moto (" in result.stdout
+    assert "== data stack on moto@20ms (" in result.stdout  # the cloud profile: toxiproxy
     assert "fs.cat_ranges" in result.stdout and "32 x 64 KiB" in result.stdout
     document = json.loads(json_path.read_text())
     samples = document["samples"]["rustyobjectstore"]
@@ -32,3 +33,8 @@ def test_quick_run_on_moto(tmp_path: Path) -> None:
     for row in ROWS:
         assert len(samples[row]) == 1 and samples[row][0] > 0, row
     assert document["versions"]["rustyobjectstore"]["pyarrow"]
+    far = document["profiles"]["moto@20ms"]["rustyobjectstore"]
+    assert set(far) == ROWS
+    # Every row waits for at least one answer 20 ms away.
+    for row in ROWS:
+        assert far[row][0] >= 0.020, row

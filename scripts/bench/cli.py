@@ -39,6 +39,16 @@ def _split(value: str, allowed: Sequence[str], what: str) -> list[str]:
     return [v for v in allowed if v in chosen]  # the canonical order
 
 
+def _latencies(value: str) -> list[int]:
+    try:
+        chosen = sorted({int(v) for v in value.split(",") if v.strip()})
+    except ValueError:
+        chosen = []
+    if not chosen or chosen[0] < 0:
+        raise argparse.ArgumentTypeError(f"--latency-ms: whole milliseconds >= 0; got {value!r}")
+    return chosen
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python scripts/bench",
@@ -70,6 +80,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="where MinIO stores (default: a temp dir on disk; /dev/shm takes the disk out)",
     )
+    parser.add_argument(
+        "--latency-ms",
+        type=_latencies,
+        default=[0],
+        help="comma-separated delays of every answer, e.g. 0,20: each server but memory and file "
+        "is measured at each, behind toxiproxy (0: on loopback, direct)",
+    )
+    parser.add_argument(
+        "--bandwidth-kbps",
+        type=int,
+        default=None,
+        help="with a latency, cap each connection at this many KB/s (toxiproxy's bandwidth toxic)",
+    )
     parser.add_argument("--repeats", type=int, default=None, help="default 3 (1 with --quick)")
     parser.add_argument("--json", type=Path, default=None, help="raw samples (default: a temp dir)")
     parser.add_argument("--png", type=Path, default=None, help="the chart (default: a temp dir)")
@@ -98,23 +121,25 @@ class Run:
     def mark(self, server: str, lib: str, status: str, reason: str) -> None:
         mark(self.records, server, self.chosen, lib, status, reason)
 
-    def on_server(self, name: str, workdir: Path) -> None:
-        """Every library on one server: the in-process ones together, then s3fs."""
-        log(f"== {name}")
-        with start_server(name, workdir, self.minio_dir) as server:
+    def on_server(
+        self, name: str, workdir: Path, latency_ms: int = 0, bandwidth_kbps: int | None = None
+    ) -> None:
+        """Every library on one server (at one latency): the in-process ones together, then s3fs."""
+        with start_server(name, workdir, self.minio_dir, latency_ms, bandwidth_kbps) as server:
+            log(f"== {server.name}")
             self.servers.append(server)
             here = [lib for lib in self.libs if name in SUPPORTS[lib]]
             if server.status != "ok":
                 log(f"  unavailable: {server.reason}")
                 for lib in here:
-                    self.mark(name, lib, "unavailable", server.reason)
+                    self.mark(server.name, lib, "unavailable", server.reason)
                 return
             clients = self.clients(server, here)
             try:
                 for w in self.chosen:
                     payload = make_payload(w.object_size or w.size)
                     self.records += measure_together(
-                        list(clients.values()), name, w, payload, self.repeats
+                        list(clients.values()), server.name, w, payload, self.repeats
                     )
                     del payload
             finally:
@@ -185,7 +210,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="rustyobjectstore-bench-work-"))
     try:
         for name in servers_wanted:
-            run.on_server(name, workdir)
+            for latency_ms in args.latency_ms:
+                if latency_ms and name in ("memory", "file"):
+                    continue  # in-process stores: no network to be far away on
+                run.on_server(
+                    name, workdir, latency_ms, args.bandwidth_kbps if latency_ms else None
+                )
     except KeyboardInterrupt:
         interrupted = True
         log("interrupted: servers stopped; what was measured follows")

@@ -387,9 +387,9 @@ def make_client(lib: str, server: Server) -> Client:
 
         opts = ros.ClientOptions(request_timeout_secs=REQUEST_TIMEOUT_S)
         conf: RosConf
-        if server.name == "memory":
+        if server.kind == "memory":
             conf = ros.Config("memory://")
-        elif server.name == "file":
+        elif server.kind == "file":
             conf = ros.Config(f"file://{server.root}")
         elif server.s3 is not None:
             s3 = server.s3
@@ -421,9 +421,9 @@ def make_client(lib: str, server: Server) -> Client:
 
         client_options: ClientConfig = {"allow_http": True, "timeout": f"{REQUEST_TIMEOUT_S}s"}
         store: ObjectStore
-        if server.name == "memory":
+        if server.kind == "memory":
             store = MemoryStore()
-        elif server.name == "file":
+        elif server.kind == "file":
             store = LocalStore(server.root)
         elif server.s3 is not None:
             store = S3Store(

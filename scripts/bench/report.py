@@ -65,7 +65,7 @@ def render_tables(
         if server.status != "ok":
             lines += [header, f"   unavailable: {server.reason}", ""]
             continue
-        columns = [lib for lib in libs if server.name in SUPPORTS[lib]]
+        columns = [lib for lib in libs if server.kind in SUPPORTS[lib]]
         if ROS in columns:
             columns.insert(columns.index(ROS) + 1, ROS_BYTES)
         peers = [lib for lib in columns if lib not in (ROS, ROS_BYTES)]

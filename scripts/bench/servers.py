@@ -9,21 +9,25 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from emulators import (
     AZURITE_BIN,
     MINIO_BIN,
     MINIO_KEY,
     MINIO_SECRET,
+    add_proxy,
     create_azure_container,
     create_minio_bucket,
     create_s3_bucket,
+    slow_down,
     start_azurite,
     start_minio,
     start_moto,
+    start_toxiproxy,
 )
 
 from bench.common import BUCKET, MOTO_KEY, ROOT, dist_version, log, short
@@ -47,7 +51,7 @@ class AzureTarget:
 
 @dataclass
 class Server:
-    name: str
+    name: str  # what the tables call it: the kind, and its latency profile if it has one
     status: str = "ok"  # or "unavailable"
     reason: str = ""
     version: str = ""
@@ -55,6 +59,12 @@ class Server:
     root: Path | None = None  # file://
     s3: S3Target | None = None
     azure: AzureTarget | None = None
+    kind: str = ""  # memory, file, minio, moto or azurite; the name when empty
+    latency_ms: int = 0  # each answer's delay, from toxiproxy in front of the server
+    bandwidth_kbps: int | None = None  # each connection's cap, likewise
+
+    def __post_init__(self) -> None:
+        self.kind = self.kind or self.name
 
     def as_json(self) -> dict[str, Any]:
         """The server as JSON, without the (throwaway) secret key."""
@@ -136,9 +146,53 @@ def emulator(name: str) -> Iterator[Server]:
             )
 
 
+def profile_name(kind: str, latency_ms: int, bandwidth_kbps: int | None) -> str:
+    """``minio``, or ``minio@20ms`` (``minio@20ms,12500KBps``) behind toxiproxy."""
+    if not latency_ms and not bandwidth_kbps:
+        return kind
+    cap = f",{bandwidth_kbps}KBps" if bandwidth_kbps else ""
+    return f"{kind}@{latency_ms}ms{cap}"
+
+
+def _through(url: str, proxy: str) -> str:
+    """``url`` with the proxy's scheme, host and port."""
+    via = urlsplit(proxy)
+    return urlunsplit(urlsplit(url)._replace(scheme=via.scheme, netloc=via.netloc))
+
+
 @contextlib.contextmanager
-def start_server(name: str, workdir: Path, minio_dir: Path | None = None) -> Iterator[Server]:
-    """The server, started; ``status="unavailable"`` with the reason if it cannot start."""
+def behind_toxiproxy(
+    server: Server, latency_ms: int, bandwidth_kbps: int | None
+) -> Iterator[Server]:
+    """``server`` as a cloud's distance away: every answer delayed by ``latency_ms`` (and each
+    connection capped at ``bandwidth_kbps``) by a toxiproxy proxy in front of it. S3 signatures
+    still verify: clients sign the proxy's host, which is the host they send."""
+    with start_toxiproxy() as toxiproxy:
+        proxy = add_proxy(toxiproxy.endpoint, server.kind, server.endpoint)
+        slow_down(toxiproxy.endpoint, server.kind, latency_ms, bandwidth_kbps)
+        yield replace(
+            server,
+            name=profile_name(server.kind, latency_ms, bandwidth_kbps),
+            endpoint=proxy,
+            s3=replace(server.s3, endpoint=proxy) if server.s3 else None,
+            azure=replace(server.azure, endpoint=_through(server.azure.endpoint, proxy))
+            if server.azure
+            else None,
+            latency_ms=latency_ms,
+            bandwidth_kbps=bandwidth_kbps,
+        )
+
+
+@contextlib.contextmanager
+def start_server(
+    name: str,
+    workdir: Path,
+    minio_dir: Path | None = None,
+    latency_ms: int = 0,
+    bandwidth_kbps: int | None = None,
+) -> Iterator[Server]:
+    """The server, started, behind toxiproxy when it has a latency or bandwidth profile;
+    ``status="unavailable"`` with the reason if it cannot start."""
     if name in ("memory", "file"):
         root = workdir / "file-store" if name == "file" else None
         if root is not None:
@@ -153,6 +207,9 @@ def start_server(name: str, workdir: Path, minio_dir: Path | None = None) -> Ite
     with contextlib.ExitStack() as stack:
         try:
             server = stack.enter_context(manager)
+            if latency_ms or bandwidth_kbps:
+                server = stack.enter_context(behind_toxiproxy(server, latency_ms, bandwidth_kbps))
         except Exception as e:
-            server = Server(name, status="unavailable", reason=short(e))
+            label = profile_name(name, latency_ms, bandwidth_kbps)
+            server = Server(label, status="unavailable", reason=short(e), kind=name)
         yield server
