@@ -26,7 +26,7 @@ from typing import Any, cast
 
 import msgpack
 import pytest
-from cargo_turn import cargo_turn
+from cargo_turn import cargo_turn, timeout_with_turn
 
 import rustyobjectstore as ros
 from rustyobjectstore._config import StaticConfig
@@ -37,7 +37,7 @@ from rustyobjectstore._worker.pool import Pool
 from rustyobjectstore._worker.transport import STDERR_LINES
 
 # The one cargo build of the fault worker happens inside whichever test needs it first.
-pytestmark = pytest.mark.timeout(900)
+pytestmark = pytest.mark.timeout(timeout_with_turn(900))  # the fault build may wait its turn
 
 WORKER_DIR = Path(__file__).resolve().parent.parent / "worker"
 FAULT = "__fault__"

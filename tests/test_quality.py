@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cargo_turn import cargo_turn
+from cargo_turn import cargo_turn, timeout_with_turn
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "worker"
@@ -21,6 +21,7 @@ def _run(argv: list[str], cwd: Path) -> str:
     return output
 
 
+@pytest.mark.timeout(timeout_with_turn(600))
 def test_cargo_test() -> None:
     # The release profile reuses the dependencies the install already built.
     with cargo_turn():
@@ -31,6 +32,7 @@ def test_cargo_test() -> None:
     assert passed > 0, output
 
 
+@pytest.mark.timeout(timeout_with_turn(600))
 @pytest.mark.parametrize(
     "argv",
     [

@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cargo_turn import cargo_turn
+from cargo_turn import cargo_turn, timeout_with_turn
 
 import rustyobjectstore as ros
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_GUARD = 1500  # seconds: a cold release build of the worker for glibc 2.17, on 2 cores
-pytestmark = pytest.mark.timeout(BUILD_GUARD + 300)
+pytestmark = pytest.mark.timeout(timeout_with_turn(BUILD_GUARD + 300))
 
 ROUND_TRIP = """
 import sys, tempfile, pathlib

@@ -13,7 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 TARGET = Path(__file__).resolve().parents[2] / "worker" / "target"
-WAIT_SECS = 3600.0  # every build the suite makes, one after another, on 2 cores: far less
+WAIT_SECS = 1200.0  # every build the suite makes, one after another, on 2 cores: far less
+
+
+def timeout_with_turn(own: float) -> float:
+    """A test's timeout (pytest-timeout counts its fixtures' time too) when it may wait for a turn
+    first: its own time and the longest wait."""
+    return WAIT_SECS + own
 
 
 @contextlib.contextmanager
