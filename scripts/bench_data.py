@@ -45,7 +45,7 @@ from typing import Any
 from bench.common import HOST, S3_REGION, SEED, GiB, KiB, MiB, log
 from bench.report import machine
 from bench.s3fs_venv import s3fs_python
-from bench.servers import Server, behind_toxiproxy, start_server
+from bench.servers import Server, behind_toxiproxy, latencies, start_server
 
 import rustyobjectstore as ros
 
@@ -205,7 +205,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--server", default="minio", choices=("minio", "moto"))
     parser.add_argument(
         "--latency-ms",
-        default="0",
+        type=latencies,
+        default=[0],
         help="comma-separated delays of every answer, e.g. 0,20 (0: loopback, direct)",
     )
     parser.add_argument(
@@ -213,12 +214,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, default=None, help="write every sample here")
     args = parser.parse_args(argv)
-    try:
-        args.latency_ms = sorted({int(v) for v in args.latency_ms.split(",") if v.strip()})
-    except ValueError:
-        args.latency_ms = []
-    if not args.latency_ms or args.latency_ms[0] < 0:
-        parser.error("--latency-ms: whole milliseconds >= 0, comma-separated")
     args.libs = [lib for lib in args.libs.split(",") if lib]
     unknown = set(args.libs) - set(LIBS)
     if unknown or "rustyobjectstore" not in args.libs:

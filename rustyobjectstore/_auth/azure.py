@@ -11,10 +11,10 @@ from rustyobjectstore._auth.chain import (
     Options,
     from_env,
     get_option,
-    is_true,
     no_credentials,
     probe,
     set_endpoint,
+    settled,
 )
 from rustyobjectstore._errors import ConfigurationError
 
@@ -101,9 +101,7 @@ def _azure_connection(out: Options, account: str | None, tried: list[str]) -> bo
 def azure_options(options: Mapping[str, str | None], *, where: str) -> Options:
     """``options`` completed by the Azure chain: account, endpoint and credentials."""
     out: Options = {k: v for k, v in options.items() if v is not None}
-    if is_true(get_option(out, "azure", "skip_signature")):
-        return out
-    if get_option(out, "azure", *_AZURE_CREDENTIALS) is not None:
+    if settled(out, "azure", _AZURE_CREDENTIALS):
         return out
     tried: list[str] = []
     account = get_option(out, "azure", "storage_account_name", "account_name")

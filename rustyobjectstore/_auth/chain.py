@@ -38,6 +38,15 @@ def from_env(*names: str) -> str | None:
     return None
 
 
+def settled(out: Options, prefix: str, credentials: tuple[str, ...]) -> bool:
+    """The chain has nothing to add: the configuration is anonymous (``skip_signature``) or
+    brings credentials of its own."""
+    return (
+        is_true(get_option(out, prefix, "skip_signature"))
+        or get_option(out, prefix, *credentials) is not None
+    )
+
+
 def set_endpoint(out: Options, key: str, endpoint: str) -> None:
     out[key] = endpoint.rstrip("/")
     if endpoint.startswith("http://"):

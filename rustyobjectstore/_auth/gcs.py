@@ -10,10 +10,9 @@ from pathlib import Path
 from rustyobjectstore._auth.chain import (
     Options,
     from_env,
-    get_option,
-    is_true,
     no_credentials,
     probe,
+    settled,
 )
 from rustyobjectstore._errors import ConfigurationError, NotSupportedError
 
@@ -44,9 +43,7 @@ def _gcs_file(path: Path, source: str) -> Options:
 def gcs_options(options: Mapping[str, str | None], *, where: str) -> Options:
     """``options`` completed by the GCS chain."""
     out: Options = {k: v for k, v in options.items() if v is not None}
-    if is_true(get_option(out, "google", "skip_signature")):
-        return out
-    if get_option(out, "google", *_GCS_CREDENTIALS) is not None:
+    if settled(out, "google", _GCS_CREDENTIALS):
         return out
     tried = ["GOOGLE_APPLICATION_CREDENTIALS"]
     named = from_env("GOOGLE_APPLICATION_CREDENTIALS")

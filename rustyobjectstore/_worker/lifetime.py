@@ -73,12 +73,18 @@ def _after_fork_in_child() -> None:
 after_fork_in_child(POOL, _after_fork_in_child)
 
 
+def running_pool() -> Pool | None:
+    """This process's pool if it is running, without starting one."""
+    pool = _pool
+    return pool if pool is not None and pool.pid == os.getpid() else None
+
+
 def current_pool() -> Pool:
     """The running pool, started on first use (and anew, with the same settings, in a forked
     child)."""
     global _pool
-    pool = _pool
-    if pool is not None and pool.pid == os.getpid():
+    pool = running_pool()  # the common case, without the lock
+    if pool is not None:
         return pool
     with _lock:
         if _pool is None or _pool.pid != os.getpid():
@@ -88,9 +94,3 @@ def current_pool() -> Pool:
                 )
             _pool = Pool(_settings or StaticConfig())
         return _pool
-
-
-def running_pool() -> Pool | None:
-    """This process's pool if it is running, without starting one."""
-    pool = _pool
-    return pool if pool is not None and pool.pid == os.getpid() else None

@@ -27,7 +27,7 @@ from bench.report import (
     versions_here,
 )
 from bench.s3fs_venv import measure_s3fs, s3fs_python
-from bench.servers import Server, start_server
+from bench.servers import Server, latencies, start_server
 from bench.workloads import Workload, chosen_workloads, make_payload, workloads
 
 
@@ -37,16 +37,6 @@ def _split(value: str, allowed: Sequence[str], what: str) -> list[str]:
     if unknown or not chosen:
         raise argparse.ArgumentTypeError(f"{what}: choose from {','.join(allowed)}; got {value!r}")
     return [v for v in allowed if v in chosen]  # the canonical order
-
-
-def _latencies(value: str) -> list[int]:
-    try:
-        chosen = sorted({int(v) for v in value.split(",") if v.strip()})
-    except ValueError:
-        chosen = []
-    if not chosen or chosen[0] < 0:
-        raise argparse.ArgumentTypeError(f"--latency-ms: whole milliseconds >= 0; got {value!r}")
-    return chosen
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -82,7 +72,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--latency-ms",
-        type=_latencies,
+        type=latencies,
         default=[0],
         help="comma-separated delays of every answer, e.g. 0,20: each server but memory and file "
         "is measured at each, behind toxiproxy (0: on loopback, direct)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -144,6 +145,17 @@ def emulator(name: str) -> Iterator[Server]:
             yield Server(
                 name, version=f"azurite {azurite_version()}", endpoint=endpoint, azure=azure
             )
+
+
+def latencies(value: str) -> list[int]:
+    """``--latency-ms``'s value: comma-separated whole milliseconds, each >= 0, sorted."""
+    try:
+        chosen = sorted({int(v) for v in value.split(",") if v.strip()})
+    except ValueError:
+        chosen = []
+    if not chosen or chosen[0] < 0:
+        raise argparse.ArgumentTypeError(f"whole milliseconds >= 0, comma-separated; got {value!r}")
+    return chosen
 
 
 def profile_name(kind: str, latency_ms: int, bandwidth_kbps: int | None) -> str:

@@ -43,7 +43,6 @@ from rustyobjectstore._auth.providers import PROVIDER_LOOP_THREAD
 from rustyobjectstore._worker.binary import NAME as WORKER_NAME
 from rustyobjectstore._worker.connection import Connection
 from rustyobjectstore._worker.lifetime import running_pool
-from rustyobjectstore._worker.pool import Pool
 
 # Under pytest-xdist every worker process gets a temp dir of its own (its subprocesses too, by
 # TMPDIR), so that the library's temp files this check counts there are this process's alone.
@@ -87,12 +86,8 @@ class PoolHoldings:
     connections: tuple[Connection, ...]
 
 
-def live_pool() -> Pool | None:
-    return running_pool()
-
-
 def pool_holdings() -> PoolHoldings:
-    pool = live_pool()
+    pool = running_pool()
     connections = tuple(pool.connections) if pool is not None else ()
     pids: set[int] = set()
     inodes: set[tuple[int, int]] = set()
