@@ -23,6 +23,7 @@ from emulators import RunningServer
 from test_credentials import minio_session_keys
 
 import rustyobjectstore as ros
+from rustyobjectstore._auth.providers import MIN_REFRESH_SECS
 from rustyobjectstore._worker import lifetime
 
 FAST = ros.ClientOptions(max_retries=1, initial_backoff_ms=1, max_backoff_ms=5)
@@ -55,6 +56,30 @@ def on_minio(minio: RunningServer, bucket: str, provider: object, **opts: object
         opts=ros.ClientOptions(**{"max_retries": 1, "initial_backoff_ms": 1, **opts}),  # type: ignore[arg-type]
         credential_provider=provider,  # type: ignore[arg-type]
     )  # fmt: skip
+
+
+def test_an_idle_provider_runs_nothing_in_the_background(
+    minio_server: RunningServer, minio_bucket: str
+) -> None:
+    """Refreshing ahead of expiry is for calls in flight: once they are done, no timer thread and
+    no fetch runs, even for a provider whose credentials are already expired when handed out (it
+    would otherwise be asked again in a loop, for as long as the process lives)."""
+    keys = minio_session_keys(minio_server)
+    calls: list[float] = []
+
+    def expired() -> ros.AWSCredentials:
+        calls.append(time.monotonic())
+        return ros.AWSCredentials(
+            keys.access_key_id, keys.secret_access_key, keys.session_token, utc_in(-1)
+        )
+
+    conf = on_minio(minio_server, minio_bucket, expired)
+    ros.put_object("providers/idle", b"x", conf)
+    assert ros.get_object("providers/idle", conf) == b"x"
+    made = len(calls)
+    time.sleep(2 * MIN_REFRESH_SECS + 0.5)
+    assert len(calls) == made
+    assert not [t for t in threading.enumerate() if isinstance(t, threading.Timer)]
 
 
 @pytest.fixture

@@ -29,6 +29,9 @@ from rustyobjectstore._worker.spec import CredentialHolder
 
 #: Refresh this long before expiry, or half the lifetime of short-lived credentials.
 REFRESH_MARGIN = datetime.timedelta(minutes=5)
+# A provider that hands out credentials already expired (or about to) is asked again at most
+# this often while calls are in flight, not in a busy loop.
+MIN_REFRESH_SECS = 0.5
 #: How long a provider may take.
 PROVIDER_TIMEOUT_SECS = 60.0
 PROVIDER_LOOP_THREAD = "rustyobjectstore-providers"
@@ -160,6 +163,8 @@ class Provider:
                         raise
                     self._refused = 0
             assert self._value is not None
+            if self._timer is None and self._refresh_at is not None:
+                self._schedule()
             return self._value, self._version
 
     @staticmethod
@@ -175,24 +180,27 @@ class Provider:
             return
         margin = min(REFRESH_MARGIN, max(expires - _utc_now(), datetime.timedelta(0)) / 2)
         self._refresh_at = expires - margin
-        self._schedule()
+        if self._timer is not None:
+            self._timer.cancel()  # current() schedules one for the new expiry
+            self._timer = None
 
     def _schedule(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
         assert self._refresh_at is not None
-        delay = max((self._refresh_at - _utc_now()).total_seconds(), 0.05)
+        delay = max((self._refresh_at - _utc_now()).total_seconds(), MIN_REFRESH_SECS)
         timer = threading.Timer(delay, self._refresh_holders)
         timer.daemon = True
         timer.start()
         self._timer = timer
 
     def _refresh_holders(self) -> None:
-        """Ahead of expiry: fresh credentials to every worker holding them, for the requests that
-        calls in flight will still make."""
+        """Ahead of expiry: fresh credentials to every worker with calls in flight, for the
+        requests those calls will still make. An idle provider stops here: nothing runs in the
+        background once the calls are done, and the next call's push fetches and schedules again."""
+        with self._lock:
+            self._timer = None
         try:
             for conn in list(self._holders):
-                if conn.alive:
+                if conn.alive and conn.busy:
                     self.push(conn)
         except Exception:
             pass

@@ -226,6 +226,10 @@ class Connection:
     def alive(self) -> bool:
         return self.closed is None
 
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending)
+
     def store_id(self, spec: StoreSpec) -> int:
         """The number ``spec`` is registered under on this worker, registering it on first use;
         a store signed by a credential provider gets the provider's current credentials first."""

@@ -13,11 +13,15 @@ from rustyobjectstore._redact import hide_query, is_secret_option
 
 
 class CredentialHolder(Protocol):
-    """What a credential source may do with a connection: ask whether it still lives, and hand it
+    """What a credential source may do with a connection: ask whether it still lives and whether
+    calls are in flight on it (whose requests still sign with what it holds), and hand it
     credentials (``fields`` as protocol.md's ``credentials`` frame names them)."""
 
     @property
     def alive(self) -> bool: ...
+
+    @property
+    def busy(self) -> bool: ...
 
     def hold_credentials(self, source: int, version: int, fields: dict[str, Any]) -> None: ...
 
