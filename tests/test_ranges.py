@@ -7,18 +7,20 @@ import asyncio
 import itertools
 import os
 import random
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import minio_config, own_pool, s3_at
 from emulators import RunningServer
-from faultserver import FaultServer, Request, e_tag_of
+from faultserver import FaultServer, Hold, Request, e_tag_of
 from hypothesis import given
 from hypothesis import strategies as st
 
 import rustyobjectstore as ros
 from rustyobjectstore._ops.objectmeta import ObjectMeta
-from rustyobjectstore._ops.ranges import _Gathered, plan
+from rustyobjectstore._ops.ranges import REQUESTS_IN_FLIGHT, _Gathered, plan
 
 MiB = 1024 * 1024
 AnyConf = ros.Config | ros.AWSConfig | ros.AzureConfig
@@ -248,3 +250,31 @@ def test_the_plan_covers_every_range_with_disjoint_sorted_spans(
     starts = {s for s, e in ranges if s < e} | {b for _, b in spans}
     assert all(a in starts for a, _ in spans)
     assert all(b - a <= part or any(s <= a and b <= e for s, e in ranges) for a, b in spans)
+
+
+def _in_flight_at_once(data: bytes, ranges: list[tuple[int, int]]) -> int:
+    """How many of one call's requests reach the server before any is answered."""
+    with FaultServer(default=Hold()) as held, ThreadPoolExecutor(1) as caller:
+        held.objects[PATH] = data
+        got = caller.submit(ros.get_object_ranges, "k", ranges, s3_at(held.endpoint))
+        deadline = time.monotonic() + 10
+        seen = -1
+        while time.monotonic() < deadline:
+            now = len(_gets(held.requests))
+            if now == seen:  # nothing more came for a while: all that will before an answer
+                break
+            seen = now
+            time.sleep(0.5)
+        held.release()
+        assert got.result(timeout=60) == [data[s:e] for s, e in ranges]
+    return seen
+
+
+def test_small_ranges_are_many_requests_in_flight_and_big_ones_few() -> None:
+    """A round trip costs the same for a small range as for a big one: small ranges go out up to
+    ``REQUESTS_IN_FLIGHT`` at once; bytes in flight stay within ``max_parallel_parts`` parts."""
+    data = os.urandom(80 * MiB)
+    far_apart = [(i * 2 * MiB, i * 2 * MiB + 1000) for i in range(REQUESTS_IN_FLIGHT + 5)]
+    assert _in_flight_at_once(data, far_apart) == REQUESTS_IN_FLIGHT
+    parts = [(i * 8 * MiB, (i + 1) * 8 * MiB) for i in range(6)]
+    assert _in_flight_at_once(data, parts) == 4  # StaticConfig.max_parallel_parts' default

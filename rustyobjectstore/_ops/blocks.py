@@ -24,6 +24,8 @@ from __future__ import annotations
 import re
 from collections import OrderedDict, deque
 
+from typing_extensions import Buffer
+
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._errors import (
     EarlyEOFError,
@@ -34,6 +36,7 @@ from rustyobjectstore._errors import (
 )
 from rustyobjectstore._ops.calls import allocate, crash_retried, route
 from rustyobjectstore._ops.conditions import NONE, Conditions
+from rustyobjectstore._ops.lookahead import Lookahead
 from rustyobjectstore._ops.meta import head
 from rustyobjectstore._ops.objectmeta import ObjectMeta
 from rustyobjectstore._ops.sinks import NEWLINE, Collect, Destination, IntoBuffer
@@ -115,6 +118,12 @@ class Blocks:
         self.lines_at = -1
         self.closed = False
         self.when = when  # the version asked for, which every block request names
+        # A columnar file's chunks fetched ahead of its reader (``lookahead``), by first byte,
+        # and those still to send once the read-ahead budget has room.
+        version = (conf.spec(), path, meta.size, meta.e_tag, meta.last_modified)
+        self.lookahead = Lookahead(meta.size, version) if read_ahead else None
+        self.pieces: dict[int, _Fetch] = {}
+        self.wanted: deque[tuple[int, int]] = deque()
 
     def span(self, k: int) -> tuple[int, int]:
         start = k * self.block_size
@@ -128,37 +137,111 @@ class Blocks:
         end = self.size if n < 0 else min(self.size, self.pos + n)
         at = self.pos
         sequential = at == self.expected
+        if self.wanted:  # what this read fetches itself is not fetched again ahead of it
+            self.wanted = deque(w for w in self.wanted if w[1] <= at or w[0] >= end)
+        if self.lookahead is not None and not sequential:
+            ahead = self.lookahead.expect(at, end)
+            # A read as big as the budget has its own parts in flight already; what it would
+            # plan ahead would only take their memory and bandwidth (a whole-file read).
+            if end - at < self.read_ahead * self.block_size:
+                self._plan(ahead)
         try:
-            if self._direct(at, end, sequential, sink):
-                at += yield from self._read_direct(at, end, sink)
             while at < end and not sink.full:
-                k = at // self.block_size
-                if k not in self.cache and k not in self.held:
-                    self._make_room(k, sink)
-                    yield from self._fetch_now(k)
-                # Before waiting: while sequential, the blocks ahead; else those this read needs.
-                last = k + self.read_ahead
-                if not sequential:
-                    last = min(last, k if sink.open_ended else (end - 1) // self.block_size)
-                self._ask(k + 1, last)
-                first = k * self.block_size
-                data = self.cache.get(k)
-                if data is not None:
-                    self.cache.move_to_end(k)
-                    view, fetch = memoryview(data), None
+                piece = self._piece_at(at)
+                if piece is not None:
+                    at += yield from self._read_piece(piece, at, end, sink)
                 else:
-                    fetch = yield from self._landed(k)
-                    view = fetch.view()
-                taken = sink.take(view[at - first : min(len(view), end - first)])
-                # The last block stays: nothing comes after it to make room for.
-                if fetch is not None and fetch.consumed(at - first, taken) and k < self.count - 1:
-                    self._spend(k, sink)
-                at += taken
+                    at = yield from self._read_span(at, self._next_piece(at, end), sequential, sink)
             sink.finish()
         finally:
             self._let_go_spent()
         self.pos = self.expected = at
         self._settle(sequential)
+
+    def _read_span(self, at: int, end: int, sequential: bool, sink: Destination) -> Step[int]:
+        """Bytes ``at`` to ``end``, none of them in a piece fetched ahead, from blocks or by a
+        direct read; returns where the read got to."""
+        if self._direct(at, end, sequential, sink):
+            at += yield from self._read_direct(at, end, sink)
+        while at < end and not sink.full:
+            k = at // self.block_size
+            if k not in self.cache and k not in self.held:
+                self._make_room(k, sink)
+                yield from self._fetch_now(k)
+            # Before waiting: while sequential, the blocks ahead; else those this read needs.
+            last = k + self.read_ahead
+            if not sequential:
+                last = min(last, k if sink.open_ended else (end - 1) // self.block_size)
+            self._ask(k + 1, last)
+            first = k * self.block_size
+            data = self.cache.get(k)
+            if data is not None:
+                self.cache.move_to_end(k)
+                view, fetch = memoryview(data), None
+            else:
+                fetch = yield from self._landed(k)
+                view = fetch.view()
+            taken = sink.take(view[at - first : min(len(view), end - first)])
+            # The last block stays: nothing comes after it to make room for.
+            if fetch is not None and fetch.consumed(at - first, taken) and k < self.count - 1:
+                self._spend(k, sink)
+            at += taken
+        return at
+
+    # Pieces fetched ahead: a columnar reader's chunks, named by ``lookahead``.
+
+    def learn(self, at: int, data: Buffer) -> None:
+        """A read at ``at`` returned ``data``: the footer of a Parquet file, maybe."""
+        if self.lookahead is not None and not self.lookahead.known:
+            self.lookahead.learn(at, data)
+
+    def _plan(self, spans: list[tuple[int, int]]) -> None:
+        """Queues ``spans`` in requests of at most a block, and sends what the budget allows."""
+        for start, stop in spans:
+            self.wanted.extend(
+                (s, min(s + self.block_size, stop)) for s in range(start, stop, self.block_size)
+            )
+        self._send_wanted()
+
+    def _send_wanted(self) -> None:
+        """Sends the queued pieces, without waiting, while those fetched and not yet read stay
+        within ``read_ahead`` blocks' worth and the arena stays half free."""
+        budget = self.read_ahead * self.block_size
+        while self.wanted:
+            start, stop = self.wanted[0]
+            if sum(f.length for f in self.pieces.values()) + stop - start > budget:
+                return
+            try:
+                fetch = self._fetch_part_now(start, stop)
+            except ObjectStoreError:
+                return  # no worker to be had: the read that needs these bytes will say why
+            if fetch is None:
+                return
+            self.wanted.popleft()
+            self.pieces[start] = fetch
+
+    def _piece_at(self, at: int) -> int | None:
+        """The first byte of the piece that holds byte ``at``, if one does."""
+        for start, fetch in self.pieces.items():
+            if start <= at < start + fetch.length:
+                return start
+        return None
+
+    def _next_piece(self, at: int, end: int) -> int:
+        """Where the first piece after ``at`` starts, if before ``end``; else ``end``."""
+        return min((s for s in self.pieces if at < s < end), default=end)
+
+    def _read_piece(self, start: int, at: int, end: int, sink: Destination) -> Step[int]:
+        """Bytes from ``at`` of the piece at ``start`` into ``sink``; a piece read to its end goes."""
+        fetch = self.pieces.pop(start)
+        fetch = yield from self._part_landed(start, start + fetch.length, fetch)
+        off = at - start
+        taken = sink.take(fetch.view()[off : min(fetch.length, end - start)])
+        if off + taken < fetch.length:
+            self.pieces[start] = fetch  # the rest is still to be read
+        else:
+            self._spend_fetch(fetch, sink)
+        return taken
 
     def _direct(self, at: int, end: int, sequential: bool, sink: Destination) -> bool:
         """Whether the read jumped to a big span that no block at hand touches: a Parquet or
@@ -195,18 +278,22 @@ class Blocks:
         return taken
 
     def _fetch_part(self, start: int, stop: int, tries: int, wait: bool) -> Step[_Fetch | None]:
+        if not wait:
+            return self._fetch_part_now(start, stop)
+        conn, store = self._worker()
+        region = yield from allocate(conn.arena, stop - start)
+        return self._request(start, stop, conn, store, region, tries, awaited=True)
+
+    def _fetch_part_now(self, start: int, stop: int) -> _Fetch | None:
+        """Requests bytes ``start`` to ``stop`` if the arena, left at least half free, has room."""
         conn, store = self._worker()
         arena = conn.arena
-        if wait:
-            region = yield from allocate(arena, stop - start)
-        elif arena.free_bytes - (stop - start) < arena.size // 2:
+        if arena.free_bytes - (stop - start) < arena.size // 2:
             return None
-        else:
-            taken = arena.take(stop - start)
-            if taken is None:
-                return None
-            region = taken
-        return self._request(start, stop, conn, store, region, tries, awaited=wait)
+        region = arena.take(stop - start)
+        if region is None:
+            return None
+        return self._request(start, stop, conn, store, region, 0, awaited=False)
 
     def _part_landed(self, start: int, stop: int, fetch: _Fetch) -> Step[_Fetch]:
         """``_landed`` for a part of a direct read."""
@@ -275,6 +362,7 @@ class Blocks:
         if sequential and self.pos < self.size:
             self.ahead_of = k
             self._ask(k, k + self.read_ahead)
+        self._send_wanted()
         self.relieve()
 
     def relieve(self) -> None:
@@ -284,6 +372,10 @@ class Blocks:
             arena = fetch.conn.arena
             if fetch.landed() and arena.free_bytes < arena.size // 2:
                 self._evict(j)
+        for start, fetch in list(self.pieces.items()):
+            arena = fetch.conn.arena
+            if fetch.landed() and arena.free_bytes < arena.size // 2:
+                self.pieces.pop(start).drop()  # a later read fetches its bytes itself
 
     def _room(self) -> int:
         return self.read_ahead + 1 - len(self.held) - len(self.spent)
@@ -459,7 +551,9 @@ class Blocks:
         """Lets go of every block without waiting; the reader is closed."""
         self.closed = True
         held, self.held = self.held, {}
-        for fetch in held.values():
+        pieces, self.pieces = self.pieces, {}
+        self.wanted.clear()
+        for fetch in [*held.values(), *pieces.values()]:
             fetch.drop()
         self._let_go_spent()
         self.cache.clear()
@@ -540,6 +634,7 @@ def bytes_at_hand(blocks: Blocks, n: int) -> bytes | None:
     piece = blocks.at_hand(n)
     if piece is None:
         return None
+    blocks.learn(blocks.pos, piece)
     blocks.took(len(piece))
     return bytes(piece)
 
@@ -549,6 +644,7 @@ def into_at_hand(blocks: Blocks, view: memoryview) -> int | None:
     if piece is None:
         return None
     view[: len(piece)] = piece
+    blocks.learn(blocks.pos, piece)
     blocks.took(len(piece))
     return len(piece)
 
@@ -601,14 +697,16 @@ def _split_lines(blocks: Blocks) -> deque[bytes]:
 
 
 def read_bytes(blocks: Blocks, n: int) -> Step[bytes]:
-    sink = Collect()
+    sink, at = Collect(), blocks.pos
     yield from blocks.read(n, sink)
+    blocks.learn(at, sink.data)
     return sink.data
 
 
 def read_into(blocks: Blocks, view: memoryview) -> Step[int]:
-    sink = IntoBuffer(view, blocks.path)
+    sink, at = IntoBuffer(view, blocks.path), blocks.pos
     yield from blocks.read(len(view), sink)
+    blocks.learn(at, view[: sink.at])
     return sink.at
 
 

@@ -39,6 +39,11 @@ Range = tuple[int, int]
 COALESCE = 1024 * 1024
 """Ranges at most this far apart share one request (object_store's default)."""
 
+REQUESTS_IN_FLIGHT = 32
+"""At most this many of one call's range requests wait for an answer at once. Their bytes are
+bounded apart (``max_parallel_parts`` parts' worth): small ranges are many round trips, each
+worth overlapping when a round trip costs tens of milliseconds; big ones are few."""
+
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
@@ -172,19 +177,25 @@ def gather(
     if not spans:
         yield from head(pool, conf, path, when)  # only empty ranges: the object must still exist
         return gathered
-    window = settings.max_parallel_parts
+    budget = settings.max_parallel_parts * settings.multipart_get_part_size
     in_flight: deque[tuple[Call, Region, Range, list[int]]] = deque()
     try:
         for asked, overlapping in _requests(spans, members, settings.multipart_get_part_size,
                                             gathered):  # fmt: skip
-            region = yield from allocate(conn.arena, asked[1] - asked[0])
+            size = asked[1] - asked[0]
+            while in_flight and (
+                len(in_flight) >= REQUESTS_IN_FLIGHT
+                or sum(a[1] - a[0] for _, _, a, _ in in_flight) + size > budget
+            ):
+                yield from _answer(conn, gathered, in_flight, path)
+            if gathered.size is not None and asked[0] >= gathered.size:
+                break  # learned while waiting: this and every later request start past the end
+            region = yield from allocate(conn.arena, size)
             # The conditions decide on the first answer; once it is in, the rest are pinned to
             # its version.
             fields = when.first() if gathered.size is None else when.pinned(gathered.e_tag)
             message = codec.get(store, path, region, whole=True, range=asked, when=fields)
             in_flight.append((conn.request(message, "get", path), region, asked, overlapping))
-            while len(in_flight) >= window:
-                yield from _answer(conn, gathered, in_flight, path)
         while in_flight:
             yield from _answer(conn, gathered, in_flight, path)
     except BaseException:

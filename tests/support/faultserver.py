@@ -247,6 +247,8 @@ def end_connections(connections: Iterable[socket.socket]) -> None:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = False  # server_close() joins them
     block_on_close = True
+    # socketserver's 5 makes a burst of new connections wait a second each for a SYN resent.
+    request_queue_size = 128
 
     def __init__(self, owner: FaultServer) -> None:
         self.owner = owner

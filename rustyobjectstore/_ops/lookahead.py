@@ -1,0 +1,117 @@
+"""What a reader of a Parquet file will ask for next, told by the file's own footer.
+
+A columnar reader reads the footer, then the chunks of the columns it wants, row group by row
+group, one call at a time (pyarrow reads a Python file under a lock, even the ranges its
+``pre_buffer`` pass asks for all at once). At a cloud's latency each chunk is a round trip waited
+for. Once a column has been read in two row groups it is being scanned: its chunks in the other
+row groups are what comes next, and they can be on their way, in parallel, before they are asked
+for. A read of one row group (a Dask task's) sees each column once and fetches nothing ahead.
+
+This module only plans; ``blocks`` fetches the spans it names, within the reader's read-ahead
+budget, pinned to the version opened.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Hashable
+
+from typing_extensions import Buffer
+
+from rustyobjectstore._ops.parquet import FOOTER_TAIL, ColumnChunk, column_chunks, metadata_length
+
+# Chunks at most this far apart are fetched by one request: Arrow's own hole limit when it
+# coalesces a pre-buffer pass, so a span is what one of its reads would have been.
+HOLE = 8 * 1024
+# Scanning starts once a column has been read in this many row groups.
+SIGHTINGS = 2
+# Layouts of this many files are kept, by version: pyarrow reads a footer through one open file
+# and the columns through another, which never reads the footer again.
+KEPT = 64
+_layouts: dict[Hashable, list[ColumnChunk]] = {}
+
+
+def _remember(key: Hashable, chunks: list[ColumnChunk]) -> None:
+    _layouts[key] = chunks
+    while len(_layouts) > KEPT:
+        try:
+            del _layouts[next(iter(_layouts))]  # the oldest; no lock: threads and forks share it
+        except (StopIteration, RuntimeError, KeyError):
+            break
+
+
+class Lookahead:
+    """One open file's layout, once its footer has been read, and the chunks already read or on
+    their way."""
+
+    def __init__(self, size: int, version: Hashable) -> None:
+        """``version``: what names this version of this object (a layout learned through another
+        open of it serves this one)."""
+        self.size = size
+        self.version = version
+        self.chunks = _layouts.get(version, [])
+        self.starts = [c.start for c in self.chunks]
+        self.known = bool(self.chunks)  # the footer has been read (or the file is not Parquet)
+        self.tail = b""  # the file's last bytes, read so far, while the footer is incomplete
+        self.seen: dict[int, set[int]] = {}  # column -> row groups read
+        self.taken: set[int] = set()  # chunks read or planned, by index
+
+    def learn(self, at: int, data: Buffer) -> None:
+        """Bytes ``at`` to ``at + len(data)`` were read: if they end at the file's end, or at the
+        tail read so far, the footer may now be whole."""
+        if self.known:
+            return
+        n = memoryview(data).nbytes
+        if at + n == self.size:
+            self.tail = bytes(data)
+        elif self.tail and at + n == self.size - len(self.tail):
+            self.tail = bytes(data) + self.tail
+        else:
+            return
+        if len(self.tail) < FOOTER_TAIL:
+            return
+        length = metadata_length(self.tail[-FOOTER_TAIL:])
+        if length is None:
+            self.known, self.tail = True, b""  # not Parquet: nothing to look ahead for
+            return
+        if len(self.tail) < length + FOOTER_TAIL:
+            return  # the reader reads the rest of the footer next
+        metadata = self.tail[-FOOTER_TAIL - length : -FOOTER_TAIL]
+        self.chunks = sorted(column_chunks(metadata, self.size) or [], key=lambda c: c.start)
+        self.starts = [c.start for c in self.chunks]
+        self.known, self.tail = True, b""
+        if self.chunks:
+            _remember(self.version, self.chunks)
+
+    def expect(self, at: int, end: int) -> list[tuple[int, int]]:
+        """A read of ``at`` to ``end`` is about to be made: the spans to fetch ahead of the reads
+        to come (each chunk named once, ever), in file order."""
+        if not self.chunks or at >= end:
+            return []
+        first = max(bisect.bisect_right(self.starts, at) - 1, 0)
+        scanned: set[int] = set()
+        for i in range(first, len(self.chunks)):
+            chunk = self.chunks[i]
+            if chunk.start >= end:
+                break
+            if chunk.end <= at:
+                continue
+            self.taken.add(i)
+            rows = self.seen.setdefault(chunk.column, set())
+            rows.add(chunk.row_group)
+            if len(rows) >= SIGHTINGS:
+                scanned.add(chunk.column)
+        if not scanned:
+            return []
+        ahead = [
+            i for i, c in enumerate(self.chunks) if c.column in scanned and i not in self.taken
+        ]
+        self.taken.update(ahead)
+        spans: list[tuple[int, int]] = []
+        for i in ahead:
+            chunk = self.chunks[i]
+            if spans and chunk.start - spans[-1][1] <= HOLE:
+                spans[-1] = (spans[-1][0], chunk.end)
+            else:
+                spans.append((chunk.start, chunk.end))
+        return spans

@@ -1,0 +1,267 @@
+"""A Parquet file's column chunks fetched ahead of its reader (``rustyobjectstore/_ops/lookahead.py``):
+once a column has been read in two row groups, its other chunks come in parallel, within the
+read-ahead budget, pinned to the version opened; and no other read pattern sends one request or
+byte more than without it. Requests and bytes are counted by a loopback S3 server."""
+
+from __future__ import annotations
+
+import io
+import random
+import re
+from collections.abc import Iterator
+
+import fsspec
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import s3_at
+from emulators import AZURITE_ACCOUNT, AZURITE_KEY, RunningServer
+from faultserver import FaultServer, Request, e_tag_of
+
+import rustyobjectstore as ros
+from rustyobjectstore import fsspec as rosfs
+from rustyobjectstore._ops import lookahead
+from rustyobjectstore._ops.blocks import Blocks
+from rustyobjectstore._ops.parquet import column_chunks, metadata_length
+
+KiB = 1024
+ROW_GROUPS, ROWS = 8, 20_000
+BLOCK = 256 * KiB
+
+
+@pytest.fixture(scope="module")
+def table() -> pa.Table:
+    rng = random.Random(5)
+    # Random floats do not compress: each chunk is 156 KiB, more than a direct read's least.
+    return pa.table(
+        {name: pa.array([rng.random() for _ in range(ROWS * ROW_GROUPS)]) for name in "abcd"}
+    )
+
+
+@pytest.fixture(scope="module")
+def raw(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, row_group_size=ROWS, compression="none")
+    return sink.getvalue()
+
+
+@pytest.fixture
+def server(raw: bytes) -> Iterator[FaultServer]:
+    with FaultServer() as server:
+        server.objects["/bucket/t.parquet"] = raw
+        yield server
+
+
+def gets(server: FaultServer) -> list[Request]:
+    return [r for r in server.requests if r.method == "GET"]
+
+
+def fetched(server: FaultServer) -> int:
+    total = 0
+    for r in gets(server):
+        found = re.fullmatch(r"bytes=(\d+)-(\d+)", r.range or "")
+        assert found, r.range
+        total += int(found[2]) - int(found[1]) + 1
+    return total
+
+
+def chunk_spans(raw: bytes, column: int) -> list[tuple[int, int]]:
+    length = metadata_length(raw[-8:])
+    assert length is not None
+    chunks = column_chunks(raw[-8 - length : -8], len(raw))
+    assert chunks is not None
+    return [(c.start, c.end) for c in chunks if c.column == column]
+
+
+def blocks_of(reader: ros.RangeReader) -> Blocks:
+    blocks: Blocks = reader._blocks
+    return blocks
+
+
+@pytest.fixture(autouse=True)
+def no_layouts_kept() -> Iterator[None]:
+    """Each test learns the footer itself."""
+    lookahead._layouts.clear()
+    yield
+    lookahead._layouts.clear()
+
+
+def test_a_column_read_in_two_row_groups_has_its_other_chunks_fetched_ahead(
+    server: FaultServer, raw: bytes, table: pa.Table
+) -> None:
+    conf = s3_at(server.endpoint)
+    with ros.open_reader("t.parquet", conf, block_size=BLOCK, fetch_first=False) as reader:
+        parquet = pq.ParquetFile(reader, pre_buffer=False)
+        spans = chunk_spans(raw, 1)
+        assert parquet.read_row_group(0, columns=["b"]).equals(table.select(["b"]).slice(0, ROWS))
+        assert blocks_of(reader).pieces == {}  # one row group: nothing guessed
+        before = len(gets(server))
+        assert parquet.read_row_group(1, columns=["b"]).equals(
+            table.select(["b"]).slice(ROWS, ROWS)
+        )
+        # Column b of the six other row groups is on its way before it is asked for: within
+        # four blocks' worth at a time, the rest sent as the reads take what came.
+        blocks = blocks_of(reader)
+        ahead = sorted(blocks.pieces)
+        assert ahead and ahead == [s for s, _ in spans[2 : 2 + len(ahead)]]
+        assert sum(f.length for f in blocks.pieces.values()) <= blocks.read_ahead * BLOCK
+        assert len(gets(server)) == before + 1 + len(ahead)
+        for i in range(2, ROW_GROUPS):
+            got = parquet.read_row_group(i, columns=["b"])
+            assert got.equals(table.select(["b"]).slice(i * ROWS, ROWS))
+            assert sum(f.length for f in blocks.pieces.values()) <= blocks.read_ahead * BLOCK
+        assert blocks.pieces == {} and not blocks.wanted
+    # Every chunk of b fetched once, and nothing else but the footer.
+    asked = sorted(r.range or "" for r in gets(server))
+    assert asked == sorted([f"bytes={s}-{e - 1}" for s, e in spans] + [asked_footer(raw, server)])
+    first, *rest = [r for r in server.requests if r.method in ("GET", "HEAD")]
+    assert first.method == "HEAD"
+    assert all(r.if_match == e_tag_of(raw) for r in rest)  # every byte of the version opened
+
+
+def asked_footer(raw: bytes, server: FaultServer) -> str:
+    """The one request that reached the file's end: pyarrow's footer read."""
+    (footer,) = [r.range for r in gets(server) if (r.range or "").endswith(f"-{len(raw) - 1}")]
+    assert footer is not None
+    return footer
+
+
+def _read_pattern(pattern: str, conf: ros.AWSConfig, raw: bytes, table: pa.Table) -> None:
+    if pattern == "sequential":
+        with ros.open_reader("t.parquet", conf, block_size=BLOCK) as reader:
+            assert b"".join(iter(lambda: reader.read(100 * KiB), b"")) == raw
+    elif pattern == "random":
+        rng = random.Random(3)
+        with ros.open_reader("t.parquet", conf, block_size=BLOCK) as reader:
+            for _ in range(40):
+                start = rng.randrange(len(raw))
+                n = rng.choice([10, 5000, 70 * KiB, 300 * KiB])
+                reader.seek(start)
+                assert reader.read(n) == raw[start : start + n]
+    elif pattern == "one row group":  # what a Dask task reads
+        with ros.open_reader("t.parquet", conf, block_size=BLOCK, fetch_first=False) as reader:
+            got = pq.ParquetFile(reader).read_row_group(3, columns=["a", "c"])
+            assert got.equals(table.select(["a", "c"]).slice(3 * ROWS, ROWS))
+    else:
+        fs = rosfs.ObjectStoreFileSystem(conf)
+        got = pq.read_table("t.parquet", filesystem=fs, columns=["b", "d"])
+        assert got.equals(table.select(["b", "d"]))
+
+
+@pytest.mark.parametrize("pattern", ["sequential", "random", "one row group", "two columns"])
+def test_no_read_pattern_sends_more_requests_or_bytes_than_without_it(
+    pattern: str, raw: bytes, table: pa.Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counted = []
+    for ahead in (False, True):
+        lookahead._layouts.clear()
+        with monkeypatch.context() as patched:
+            if not ahead:
+                patched.setattr(lookahead.Lookahead, "expect", lambda self, at, end: [])
+            with FaultServer() as server:
+                server.objects["/bucket/t.parquet"] = raw
+                _read_pattern(pattern, s3_at(server.endpoint), raw, table)
+                counted.append((len(gets(server)), fetched(server)))
+    without, with_lookahead = counted
+    assert with_lookahead == without
+    if pattern == "two columns":
+        assert with_lookahead[1] < len(raw) // 2 + 128 * KiB  # the two columns and the footer
+
+
+def test_a_layout_serves_later_opens_of_the_same_version_only(
+    server: FaultServer, raw: bytes
+) -> None:
+    conf = s3_at(server.endpoint)
+    with ros.open_reader("t.parquet", conf, block_size=BLOCK) as reader:
+        pq.ParquetFile(reader)  # reads the footer
+    with ros.open_reader("t.parquet", conf, block_size=BLOCK) as reader:
+        learned = blocks_of(reader).lookahead
+        assert learned is not None and learned.known and len(learned.chunks) == ROW_GROUPS * 4
+    changed = bytearray(raw)
+    changed[4] ^= 1  # a new version: a new e_tag
+    server.objects["/bucket/t.parquet"] = bytes(changed)
+    with ros.open_reader("t.parquet", conf, block_size=BLOCK) as reader:
+        fresh = blocks_of(reader).lookahead
+        assert fresh is not None and not fresh.known
+
+
+def test_a_file_that_is_not_parquet_is_read_as_before(server: FaultServer) -> None:
+    conf = s3_at(server.endpoint)
+    data = bytes(range(256)) * 4096
+    server.objects["/bucket/plain.bin"] = data
+    with ros.open_reader("plain.bin", conf, block_size=BLOCK) as reader:
+        reader.seek(-100, io.SEEK_END)
+        assert reader.read() == data[-100:]
+        learned = blocks_of(reader).lookahead
+        assert learned is not None and learned.known and learned.chunks == []
+        for start in (70_000, 400_000, 700_000):
+            reader.seek(start)
+            assert reader.read(100 * KiB) == data[start : start + 100 * KiB]
+        assert blocks_of(reader).pieces == {}
+
+
+def test_no_read_ahead_means_no_lookahead(server: FaultServer, raw: bytes, table: pa.Table) -> None:
+    conf = s3_at(server.endpoint)
+    with ros.open_reader("t.parquet", conf, block_size=BLOCK, read_ahead=0) as reader:
+        assert pq.read_table(reader, columns=["a"]).equals(table.select(["a"]))
+        assert blocks_of(reader).lookahead is None
+
+
+@pytest.mark.parametrize("store", ["moto", "azurite"])
+def test_pandas_reads_columns_through_the_lookahead(
+    store: str, request: pytest.FixtureRequest, table: pa.Table, raw: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """pandas ``read_parquet`` with ``storage_options`` on real servers: the footer learned and the
+    columns' chunks fetched ahead (requests counted by the workers' metrics)."""
+    if store == "moto":
+        moto: RunningServer = request.getfixturevalue("moto_server")
+        bucket: str = request.getfixturevalue("s3_bucket")
+        url = f"ros+s3://{bucket}/lookahead/t.parquet"
+        options = {"key": "testing", "secret": "testing", "endpoint_url": moto.endpoint}
+    else:
+        azurite: RunningServer = request.getfixturevalue("azurite_server")
+        container: str = request.getfixturevalue("azure_container")
+        url = f"ros+az://{container}/lookahead/t.parquet"
+        options = {"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY,
+                   "host": azurite.endpoint}  # fmt: skip
+    with fsspec.open(url, "wb", **options) as out:
+        out.write(raw)
+    planned: list[tuple[int, int]] = []
+    expect = lookahead.Lookahead.expect
+
+    def recorded(self: lookahead.Lookahead, at: int, end: int) -> list[tuple[int, int]]:
+        spans = expect(self, at, end)
+        planned.extend(spans)
+        return spans
+
+    monkeypatch.setattr(lookahead.Lookahead, "expect", recorded)
+    before = ros.current_metrics().total.requests.get("get", 0)
+    frame = pd.read_parquet(url, columns=["a", "c"], storage_options=options)
+    assert planned  # chunks were fetched ahead
+    assert frame.equals(table.select(["a", "c"]).to_pandas())
+    assert len(lookahead._layouts) == 1  # the footer was read and understood
+    # The footer, then each chunk of a and c once: 16 chunks in 16 requests or fewer.
+    assert ros.current_metrics().total.requests.get("get", 0) - before <= 1 + 2 * ROW_GROUPS
+
+
+def test_chunks_read_before_their_turn_ahead_are_not_fetched_again(
+    server: FaultServer, raw: bytes, table: pa.Table
+) -> None:
+    """With room for one chunk ahead, the rest wait their turn; a read that comes for one of them
+    first fetches it itself, and it is dropped from the queue."""
+    conf = s3_at(server.endpoint)
+    with ros.open_reader(
+        "t.parquet", conf, block_size=BLOCK, read_ahead=1, fetch_first=False
+    ) as reader:
+        parquet = pq.ParquetFile(reader, pre_buffer=False)
+        for i in [0, 1, *range(ROW_GROUPS - 1, 1, -1)]:
+            got = parquet.read_row_group(i, columns=["b"])
+            assert got.equals(table.select(["b"]).slice(i * ROWS, ROWS))
+            assert sum(f.length for f in blocks_of(reader).pieces.values()) <= BLOCK
+        # Nothing left to fetch ahead: every chunk of b has been read.
+        assert blocks_of(reader).pieces == {} and not blocks_of(reader).wanted
+    asked = sorted(r.range or "" for r in gets(server))
+    spans = chunk_spans(raw, 1)
+    assert asked == sorted([f"bytes={s}-{e - 1}" for s, e in spans] + [asked_footer(raw, server)])
