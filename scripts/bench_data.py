@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """The data stack through three fsspec filesystems: rustyobjectstore's, obstore's ``FsspecStore``
-and s3fs, in one run on the same S3 server (MinIO on loopback) and the same data.
+and s3fs, and polars' own reader, in one run on the same S3 server (MinIO on loopback) and the
+same data.
 
 Rows, each a median of ``--repeats`` (5) in seconds, and rustyobjectstore's speed-up over each
 peer (their time / ours: above 1 means rustyobjectstore is faster):
@@ -10,7 +11,11 @@ peer (their time / ours: above 1 means rustyobjectstore is faster):
 - ``dd.read_parquet(...)["c0"].sum().compute()`` of a 32-file dataset on a ``LocalCluster`` of two
   worker processes (the cluster's start is not timed);
 - ``fs.cat_ranges`` of 256 ranges of 64 KiB at random offsets of the Parquet file;
-- ``fs.find`` of 10,000 keys; ``fs.get_file`` of a 1 GiB object to a local file.
+- ``fs.find`` of 10,000 keys; ``fs.get_file`` of a 1 GiB object to a local file;
+- polars' own ``pl.read_parquet`` (Rust, no fsspec) on the Parquet rows only: the anchor there.
+
+On MinIO, each row also reports how many S3 requests each library sent (MinIO's own counters,
+so a Dask worker's requests count too).
 
 Each library runs ``scripts/bench_data_runner.py`` in a process of its own, one sample of every
 row per process, the libraries taking turns repeat by repeat; s3fs's runs in its venv
@@ -50,8 +55,8 @@ from bench.servers import Server, behind_toxiproxy, latencies, start_server
 import rustyobjectstore as ros
 
 RUNNER = Path(__file__).resolve().parent / "bench_data_runner.py"
-LIBS = ("rustyobjectstore", "obstore", "s3fs")
-PEERS = ("obstore", "s3fs")
+LIBS = ("rustyobjectstore", "obstore", "s3fs", "polars")
+PEERS = ("obstore", "s3fs", "polars")
 COLUMNS = 16
 ROW_GROUPS = 8
 DATASET_FILES = 32
@@ -181,16 +186,26 @@ def server_named(name: str, workdir: Path) -> Iterator[Server]:
         yield server
 
 
-def render(samples: dict[str, dict[str, list[float]]], sizes: Sizes, libs: Sequence[str]) -> str:
+def render(
+    samples: dict[str, dict[str, list[float]]], requests: dict[str, dict[str, list[int]]],
+    sizes: Sizes, libs: Sequence[str],
+) -> str:  # fmt: skip
+    """Medians and speed-ups, then the requests each library sent (when the server counts them;
+    "-" where a library does not run a row)."""
     sizes_of = describe(sizes)
     peers = [p for p in PEERS if p in libs]
+    counted = any(requests[lib][row] for lib in libs for row in ROWS)
     head = ["row", "size", *libs, *(f"vs {p}" for p in peers)]
+    head += [f"requests {lib}" for lib in libs] if counted else []
     lines = [head]
     for row, label in ROWS.items():
         medians = {lib: statistics.median(samples[lib][row]) for lib in libs if samples[lib][row]}
-        cells = [label, sizes_of[row]] + [f"{medians[lib]:.3f} s" for lib in libs]
+        cells = [label, sizes_of[row]]
+        cells += [f"{medians[lib]:.3f} s" if lib in medians else "-" for lib in libs]
         ours = medians["rustyobjectstore"]
-        cells += [f"{medians[p] / ours:.2f}x" for p in peers]
+        cells += [f"{medians[p] / ours:.2f}x" if p in medians else "-" for p in peers]
+        if counted:
+            cells += [str(max(requests[lib][row])) if requests[lib][row] else "-" for lib in libs]
         lines.append(cells)
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
@@ -230,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     libs: list[str] = args.libs
     pythons = {lib: interpreter(lib) for lib in libs}
     profiles: dict[str, dict[str, dict[str, list[float]]]] = {}
+    counts: dict[str, dict[str, dict[str, list[int]]]] = {}
     about: dict[str, str] = {}
     versions: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory(prefix="rustyobjectstore-bench-data-") as tmp:
@@ -241,6 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  access_key_id=s3.key, secret_access_key=s3.secret,
                                  host=s3.endpoint)  # fmt: skip
             request = upload_data(conf, sizes, workdir)  # once, on loopback, for every profile
+            # Counted at the server itself, so a Dask worker's requests count too.
+            metrics = (
+                f"{s3.endpoint}/minio/metrics/v3/api/requests" if args.server == "minio" else None
+            )
             for latency_ms in args.latency_ms:
                 far = (
                     behind_toxiproxy(server, latency_ms, args.bandwidth_kbps)
@@ -251,8 +271,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     assert seen.s3 is not None
                     request.update(endpoint=seen.s3.endpoint, key=s3.key, secret=s3.secret,
                                    region=S3_REGION, bucket=s3.bucket, scratch=str(workdir),
-                                   workloads=list(ROWS))  # fmt: skip
+                                   workloads=list(ROWS), metrics=metrics)  # fmt: skip
                     samples: dict[str, dict[str, list[float]]] = {
+                        lib: {row: [] for row in ROWS} for lib in libs
+                    }
+                    sent: dict[str, dict[str, list[int]]] = {
                         lib: {row: [] for row in ROWS} for lib in libs
                     }
                     for repeat in range(repeats):
@@ -262,20 +285,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                             versions[lib] = answer["versions"]
                             for row, seconds in answer["samples"].items():
                                 samples[lib][row].append(seconds)
+                            for row, n in answer["requests"].items():
+                                if n is not None:
+                                    sent[lib][row].append(n)
                     profiles[seen.name] = samples
+                    counts[seen.name] = sent
                     about[seen.name] = f"{server.version} at {seen.endpoint}"
     info = machine()
     for name, samples in profiles.items():
         print(f"== data stack on {name} ({about[name]}); medians of {repeats}; "
               f"{info['cpu']}, {info['cores']} cores")  # fmt: skip
-        print(render(samples, sizes, libs))
+        print(render(samples, counts[name], sizes, libs))
     for lib in libs:
         print(f"{lib}: " + ", ".join(f"{d} {v}" for d, v in versions[lib].items()))
     if args.json:
         first = next(iter(profiles))
         document = {"machine": info, "server": about[first], "sizes": describe(sizes),
                     "versions": versions, "samples": profiles[first],
-                    "profiles": profiles, "servers": about}  # fmt: skip
+                    "profiles": profiles, "requests": counts, "servers": about}  # fmt: skip
         args.json.write_text(json.dumps(document, indent=1))
         print(f"samples: {args.json}")
     return 0

@@ -10,9 +10,11 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +23,10 @@ OWN_DISTRIBUTIONS = {
     "rustyobjectstore": ("rustyobjectstore",),
     "obstore": ("obstore",),
     "s3fs": ("s3fs", "aiobotocore", "botocore"),
+    "polars": ("polars",),
 }
+# MinIO's per-API request counters (its metrics v3, current at each scrape).
+REQUESTS_TOTAL = re.compile(r"^minio_api_requests_total\{[^}]*\} (\S+)$", re.M)
 
 
 def make_fs(lib: str, req: dict[str, Any]) -> Any:
@@ -51,6 +56,43 @@ def make_fs(lib: str, req: dict[str, Any]) -> Any:
     raise ValueError(f"unknown library {lib!r}")
 
 
+def requests_now(req: dict[str, Any]) -> int | None:
+    """How many S3 requests the server has answered so far, from MinIO's metrics (None: a
+    server without them)."""
+    url = req.get("metrics")
+    if not url:
+        return None
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        text = answer.read().decode()
+    return int(sum(float(n) for n in REQUESTS_TOTAL.findall(text)))
+
+
+def polars_main(req: dict[str, Any], wanted: set[str]) -> dict[str, tuple[float, int | None]]:
+    """polars' own Parquet reader (Rust, object_store in-process, ranged reads in parallel): the
+    anchor for the Parquet rows, which it reads without any fsspec filesystem."""
+    import polars as pl
+
+    url = f"s3://{req['bucket']}/{req['parquet']}"
+    options = {"aws_access_key_id": req["key"], "aws_secret_access_key": req["secret"],
+               "aws_endpoint_url": req["endpoint"], "aws_region": req["region"],
+               "aws_allow_http": "true"}  # fmt: skip
+    pl.scan_parquet(url, storage_options=options).collect_schema()  # warm, as the others do
+    rows: int = req["parquet_rows"]
+    columns: list[str] = req["columns"]
+    calls = {
+        "parquet_whole": lambda: pl.read_parquet(url, storage_options=options),
+        "parquet_columns": lambda: pl.read_parquet(url, storage_options=options, columns=columns),
+    }
+    found: dict[str, tuple[float, int | None]] = {}
+    for name, call in calls.items():
+        if name in wanted:
+            before = requests_now(req)
+            seconds = timed(call, lambda frame: frame.height == rows, name)
+            after = requests_now(req)
+            found[name] = (seconds, None if before is None or after is None else after - before)
+    return found
+
+
 def timed(call: Callable[[], Any], check: Callable[[Any], bool], what: str) -> float:
     start = time.perf_counter()
     got = call()
@@ -63,6 +105,14 @@ def timed(call: Callable[[], Any], check: Callable[[Any], bool], what: str) -> f
 def main() -> None:
     req = json.load(sys.stdin)
     lib: str = req["lib"]
+    wanted = set(req["workloads"])
+    if lib == "polars":
+        found = polars_main(req, wanted)
+        versions = {d: importlib.metadata.version(d) for d in OWN_DISTRIBUTIONS[lib]}
+        print(json.dumps({"samples": {name: s for name, (s, _) in found.items()},
+                          "requests": {name: n for name, (_, n) in found.items()},
+                          "versions": versions}))  # fmt: skip
+        return
     import pyarrow.parquet as pq
 
     fs = make_fs(lib, req)
@@ -70,12 +120,15 @@ def main() -> None:
     parquet = f"{bucket}/{req['parquet']}"
     fs.cat_file(parquet, start=0, end=8)  # warm: a connection, and credentials resolved
     samples: dict[str, float] = {}
-    wanted = set(req["workloads"])
+    requests: dict[str, int | None] = {}
 
     def note(name: str, call: Callable[[], Any], check: Callable[[Any], bool]) -> None:
         if name in wanted:
             fs.invalidate_cache()  # every library lists afresh
+            before = requests_now(req)
             samples[name] = timed(call, check, name)
+            after = requests_now(req)
+            requests[name] = None if before is None or after is None else after - before
             print(f"  {lib} {name}: {samples[name]:.3f} s", file=sys.stderr, flush=True)
 
     rows: int = req["parquet_rows"]
@@ -109,7 +162,7 @@ def main() -> None:
                  lambda got: abs(got - expected) <= 1e-6 * max(1.0, abs(expected)))  # fmt: skip
 
     versions = {d: importlib.metadata.version(d) for d in (*OWN_DISTRIBUTIONS[lib], *VERSIONS)}
-    print(json.dumps({"samples": samples, "versions": versions}))
+    print(json.dumps({"samples": samples, "requests": requests, "versions": versions}))
 
 
 if __name__ == "__main__":

@@ -38,3 +38,28 @@ def test_quick_run_on_moto(tmp_path: Path) -> None:
     # Every row waits for at least one answer 20 ms away.
     for row in ROWS:
         assert far[row][0] >= 0.020, row
+
+
+@pytest.mark.timeout(300)
+def test_quick_run_on_minio_counts_requests_and_anchors_parquet_on_polars(tmp_path: Path) -> None:
+    """On MinIO every row reports the requests each library sent, counted by the server; polars'
+    own reader runs the Parquet rows only."""
+    json_path = tmp_path / "bench-data.json"
+    argv = [
+        sys.executable, str(BENCH_DATA), "--quick", "--libs", "rustyobjectstore,polars",
+        "--server", "minio", "--json", str(json_path),
+    ]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=290, check=False)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert "requests rustyobjectstore" in result.stdout and "vs polars" in result.stdout
+    document = json.loads(json_path.read_text())
+    (profile,) = document["requests"].values()
+    ours, polars = profile["rustyobjectstore"], profile["polars"]
+    assert set(ours) == ROWS and all(ours[row] and ours[row][0] >= 1 for row in ROWS), ours
+    assert ours["find"] == [1]  # 500 keys: one listing page
+    polars_rows = {"parquet_whole", "parquet_columns"}
+    assert {row for row, n in polars.items() if n} == polars_rows
+    assert all(polars[row][0] >= 2 for row in polars_rows)  # at least the footer and a chunk
+    samples = document["samples"]["polars"]
+    assert all(samples[row] and samples[row][0] > 0 for row in polars_rows)
+    assert not any(samples[row] for row in ROWS - polars_rows)
