@@ -179,7 +179,7 @@ async def get_object_ranges_into_async(
 def open_reader(
     path: str, conf: StoreConfig, *, block_size: int = BLOCK_SIZE,
     cache_blocks: int = CACHE_BLOCKS, read_ahead: int = READ_AHEAD, fetch_first: bool = True,
-    **options: Unpack[ReadOptions],
+    meta: ObjectMeta | None = None, **options: Unpack[ReadOptions],
 ) -> RangeReader:  # fmt: skip
     """A read-only, seekable binary file object (an ``io.BufferedIOBase``) over the object, read in
     blocks of ``block_size`` bytes by ranged gets. Opening makes one request, the first block,
@@ -188,25 +188,26 @@ def open_reader(
     sequential the next ``read_ahead`` blocks are requested before they are needed; the last
     ``cache_blocks`` blocks read from are kept. A read of 64 KiB or more that jumps where no block
     is at hand (a Parquet column chunk) fetches just its bytes. ``fetch_first=False`` opens with a
-    head instead of the first block, for readers that start elsewhere (Parquet's, at the footer).
+    head instead of the first block, for readers that start elsewhere (Parquet's, at the footer);
+    ``meta``, the answer of a ``head_object`` or a listing, opens that version with no request.
     It holds at most ``block_size * (read_ahead + 1)`` bytes of the worker's shared memory and
     ``block_size * cache_blocks`` of its own; close it (or use ``with``). Works where a file is
     expected, pyarrow's readers included:
     ``with open_reader("t.parquet", conf) as f: table = pyarrow.parquet.read_table(f)``."""
     step = opening(current_pool(), conf, path, block_size, cache_blocks, read_ahead,
-                   conditions(options), fetch_first)  # fmt: skip
+                   conditions(options), fetch_first, meta)  # fmt: skip
     return RangeReader(run_sync(step))
 
 
 async def open_reader_async(
     path: str, conf: StoreConfig, *, block_size: int = BLOCK_SIZE,
     cache_blocks: int = CACHE_BLOCKS, read_ahead: int = READ_AHEAD, fetch_first: bool = True,
-    **options: Unpack[ReadOptions],
+    meta: ObjectMeta | None = None, **options: Unpack[ReadOptions],
 ) -> AsyncRangeReader:  # fmt: skip
     """``open_reader`` for asyncio: ``async with await open_reader_async("a.bin", conf) as f:
     await f.seek(-8, 2); footer = await f.read()``."""
     step = opening(current_pool(), conf, path, block_size, cache_blocks, read_ahead,
-                   conditions(options), fetch_first)  # fmt: skip
+                   conditions(options), fetch_first, meta)  # fmt: skip
     return AsyncRangeReader(await run_async(step))
 
 

@@ -28,6 +28,7 @@ import asyncio
 import hashlib
 import io
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -67,6 +68,11 @@ READ_AHEAD = 8
 _NO_READ_AHEAD = {"none", "first"}
 _CACHE_TYPES = {"none", "first", "bytes", "readahead", "blockcache", "background", "mmap",
                 "all", "parts"}  # fmt: skip
+
+
+HEAD_FRESH_SECS = 1.0
+"""How long what an ``info`` found serves the open of the same path that follows it."""
+HEADS_KEPT = 1024
 
 
 class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
@@ -122,6 +128,9 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
         )
         self._loop_pid = os.getpid()
         self._token: str = tokenize(type(self), hashlib.sha256(material.encode()).hexdigest())
+        # What a HEAD just told of a file, for the open that comes right after it (pyarrow asks
+        # for a file's info, then opens it): one round trip each, not two.
+        self._heads: dict[str, tuple[ObjectMeta, float]] = {}
 
     @property
     def _fs_token(self) -> str:
@@ -168,6 +177,27 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
             "version": meta.version,
         }
 
+    def _heard(self, path: str, meta: ObjectMeta) -> None:
+        if len(self._heads) >= HEADS_KEPT:
+            self._heads.clear()  # infos never followed by an open: forgotten wholesale
+        self._heads[path] = (meta, time.monotonic())
+
+    def _just_heard(self, path: str) -> ObjectMeta | None:
+        """The version a HEAD of ``path`` found at most ``HEAD_FRESH_SECS`` ago, taken once: the
+        open it serves pins every read to it, so a change since is a ``PreconditionFailedError``,
+        never bytes of two versions."""
+        heard = self._heads.pop(path, None)
+        if heard is None or time.monotonic() - heard[1] > HEAD_FRESH_SECS:
+            return None
+        return heard[0]
+
+    def _hint(self, path: str, key: str, options: Mapping[str, Any]) -> ObjectMeta | None:
+        """The version a HEAD just found, for an open that names no version or condition."""
+        unconditional = options.keys() <= {"block_size", "read_ahead", "fetch_first",
+                                            "cache_blocks"}  # fmt: skip
+        heard = self._just_heard(self._strip_protocol(path))
+        return heard if unconditional and heard is not None and heard.path == key else None
+
     def _dir_info(self, name: str) -> dict[str, Any]:
         return {"name": name, "size": 0, "type": "directory"}
 
@@ -185,9 +215,13 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
             await api.list_with_delimiter_async("", conf)
             return self._dir_info(path)
         try:
-            return self._file_info(path, await api.head_object_async(key, conf, **kwargs))
+            meta = await api.head_object_async(key, conf, **kwargs)
         except NotFoundError:
             pass
+        else:
+            if not kwargs:
+                self._heard(path, meta)
+            return self._file_info(path, meta)
         async for _ in api.list_objects_async(key.rstrip("/") + "/", conf):
             return self._dir_info(path)
         raise FileNotFoundError(path)
@@ -445,7 +479,8 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
         ends by an exception; ``xb`` likewise, after checking that nothing is at the path."""
         conf, key = self._split(path)
         if mode == "rb":
-            return api.open_reader(key, conf, **_reader_options(block_size, cache_options, kwargs))
+            options = _reader_options(block_size, cache_options, kwargs)
+            return api.open_reader(key, conf, **options, meta=self._hint(path, key, options))
         writing = self._writing(path, mode, autocommit, kwargs)
         if mode == "xb" and self.exists(path):
             raise FileExistsError(path)
@@ -459,7 +494,9 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
         cache_options = kwargs.pop("cache_options", None)
         if mode == "rb":
             options = _reader_options(block_size, cache_options, kwargs)
-            return await api.open_reader_async(key, conf, **options)
+            return await api.open_reader_async(
+                key, conf, **options, meta=self._hint(path, key, options)
+            )
         writing = self._writing(path, mode, kwargs.pop("autocommit", True), kwargs)
         if mode == "xb" and await self._exists(path):
             raise FileExistsError(path)

@@ -265,3 +265,48 @@ def test_chunks_read_before_their_turn_ahead_are_not_fetched_again(
     asked = sorted(r.range or "" for r in gets(server))
     spans = chunk_spans(raw, 1)
     assert asked == sorted([f"bytes={s}-{e - 1}" for s, e in spans] + [asked_footer(raw, server)])
+
+
+def test_a_reader_opened_with_what_a_head_found_sends_nothing_at_the_open(
+    server: FaultServer, raw: bytes
+) -> None:
+    conf = s3_at(server.endpoint)
+    meta = ros.head_object("t.parquet", conf)
+    before = len(server.requests)
+    with ros.open_reader("t.parquet", conf, meta=meta) as reader:
+        assert len(server.requests) == before and reader.size == len(raw)
+        reader.seek(-8, io.SEEK_END)
+        assert reader.read() == raw[-8:]
+    (read,) = server.requests[before:]
+    assert read.if_match == e_tag_of(raw)  # pinned to the version the head found
+    with pytest.raises(ValueError, match="not of 'other'"):
+        ros.open_reader("other", conf, meta=meta)
+    with pytest.raises(TypeError, match="meta must be an ObjectMeta"):
+        ros.open_reader("t.parquet", conf, meta={"size": 3})  # type: ignore[arg-type]
+    server.objects["/bucket/t.parquet"] = raw + b"more"  # a new version since the head
+    with ros.open_reader("t.parquet", conf, meta=meta) as reader:
+        with pytest.raises(ros.PreconditionFailedError):
+            reader.read(10)
+
+
+def test_fsspec_opens_a_file_with_the_head_its_info_just_made(
+    server: FaultServer, raw: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyarrow asks for a file's info, then opens it: one HEAD, not two; an open long after the
+    info asks again."""
+    fs = rosfs.ObjectStoreFileSystem(s3_at(server.endpoint))
+
+    def heads() -> int:
+        return sum(r.method == "HEAD" for r in server.requests)
+
+    assert fs.info("t.parquet")["size"] == len(raw)
+    with fs.open("t.parquet", "rb") as f:
+        assert heads() == 1
+        f.seek(-4, io.SEEK_END)
+        assert f.read() == b"PAR1"
+    with fs.open("t.parquet", "rb") as f:  # the info served one open only
+        assert heads() == 2
+    fs.info("t.parquet")
+    monkeypatch.setattr(rosfs, "HEAD_FRESH_SECS", 0.0)
+    with fs.open("t.parquet", "rb") as f:  # too late: asked again
+        assert heads() == 4 and f.read(4) == b"PAR1"

@@ -567,15 +567,19 @@ class Blocks:
 def open_blocks(
     pool: Pool, conf: StoreConfig, path: str, block_size: int, cache_blocks: int,
     read_ahead: int, when: Conditions = NONE, fetch_first: bool = True,
+    meta: ObjectMeta | None = None,
 ) -> Step[Blocks]:  # fmt: skip
     """One request: the first block, whose answer tells the size and the e_tag that every later
-    request is pinned to; without ``fetch_first``, a head, for readers that start elsewhere."""
+    request is pinned to; without ``fetch_first``, a head, for readers that start elsewhere; with
+    ``meta`` (a head's or a listing's answer), none: every request is pinned to it."""
     arena_size = pool.settings.arena_size
     if block_size > arena_size // 2:
         raise ValueError(
             f"block_size ({block_size}) must be at most half of StaticConfig.arena_size "
             f"({arena_size})"
         )
+    if meta is not None:
+        return Blocks(pool, conf, path, meta, block_size, cache_blocks, read_ahead, when)
     if not fetch_first:
         meta = yield from head(pool, conf, path, when)
         return Blocks(pool, conf, path, meta, block_size, cache_blocks, read_ahead, when)

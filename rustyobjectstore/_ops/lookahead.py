@@ -3,9 +3,10 @@
 A columnar reader reads the footer, then the chunks of the columns it wants, row group by row
 group, one call at a time (pyarrow reads a Python file under a lock, even the ranges its
 ``pre_buffer`` pass asks for all at once). At a cloud's latency each chunk is a round trip waited
-for. Once a column has been read in two row groups it is being scanned: its chunks in the other
-row groups are what comes next, and they can be on their way, in parallel, before they are asked
-for. A read of one row group (a Dask task's) sees each column once and fetches nothing ahead.
+for. Once a column has been read in two row groups the file is being scanned: the chunks of
+every column read so far (and of each column read from then on) in the other row groups are what
+comes next, and they can be on their way, in parallel, before they are asked for. A read of one
+row group (a Dask task's) sees each column once and fetches nothing ahead.
 
 This module only plans; ``blocks`` fetches the spans it names, within the reader's read-ahead
 budget, pinned to the version opened.
@@ -54,6 +55,7 @@ class Lookahead:
         self.known = bool(self.chunks)  # the footer has been read (or the file is not Parquet)
         self.tail = b""  # the file's last bytes, read so far, while the footer is incomplete
         self.seen: dict[int, set[int]] = {}  # column -> row groups read
+        self.scanning = False  # a column has been read in two row groups
         self.taken: set[int] = set()  # chunks read or planned, by index
 
     def learn(self, at: int, data: Buffer) -> None:
@@ -89,22 +91,23 @@ class Lookahead:
         if not self.chunks or at >= end:
             return []
         first = max(bisect.bisect_right(self.starts, at) - 1, 0)
-        scanned: set[int] = set()
+        touched: set[int] = set()
         for i in range(first, len(self.chunks)):
             chunk = self.chunks[i]
             if chunk.start >= end:
                 break
-            if chunk.end <= at:
-                continue
+            if chunk.start < at or chunk.end > end:
+                continue  # a chunk read in part (the footer's read ends in one) is not a column read
             self.taken.add(i)
-            rows = self.seen.setdefault(chunk.column, set())
-            rows.add(chunk.row_group)
-            if len(rows) >= SIGHTINGS:
-                scanned.add(chunk.column)
-        if not scanned:
-            return []
+            touched.add(chunk.column)
+            self.seen.setdefault(chunk.column, set()).add(chunk.row_group)
+        if not self.scanning:
+            if all(len(rows) < SIGHTINGS for rows in self.seen.values()):
+                return []
+            # The file is being scanned: every column read so far is one the reader wants.
+            self.scanning, touched = True, set(self.seen)
         ahead = [
-            i for i, c in enumerate(self.chunks) if c.column in scanned and i not in self.taken
+            i for i, c in enumerate(self.chunks) if c.column in touched and i not in self.taken
         ]
         self.taken.update(ahead)
         spans: list[tuple[int, int]] = []

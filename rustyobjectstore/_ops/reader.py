@@ -45,7 +45,7 @@ def _count(name: str, value: Any, least: int) -> int:
 
 def opening(
     pool: Pool, conf: StoreConfig, path: str, block_size: int, cache_blocks: int, read_ahead: int,
-    when: Conditions = NONE, fetch_first: bool = True,
+    when: Conditions = NONE, fetch_first: bool = True, meta: ObjectMeta | None = None,
 ) -> Step[Blocks]:  # fmt: skip
     """The arguments checked before anything is sent, then the open step."""
     _count("block_size", block_size, 1)
@@ -53,7 +53,14 @@ def opening(
     _count("read_ahead", read_ahead, 0)
     if not isinstance(fetch_first, bool):
         raise TypeError(f"fetch_first must be a bool, got {type(fetch_first).__name__}")
-    return open_blocks(pool, conf, path, block_size, cache_blocks, read_ahead, when, fetch_first)
+    if meta is not None:
+        if not isinstance(meta, ObjectMeta):
+            raise TypeError(f"meta must be an ObjectMeta, got {type(meta).__name__}")
+        if meta.path != path:
+            raise ValueError(f"meta is of {meta.path!r}, not of {path!r}")
+    return open_blocks(
+        pool, conf, path, block_size, cache_blocks, read_ahead, when, fetch_first, meta
+    )
 
 
 def _size_arg(size: int | None) -> int:
