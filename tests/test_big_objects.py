@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import own_pool, s3_config
 
 import rustyobjectstore as ros
 from rustyobjectstore._worker import lifetime
@@ -226,3 +227,29 @@ def test_get_object_beyond_half_the_arena_goes_part_by_part(tmp_path: Path) -> N
     finally:
         ros.shutdown_object_store()
         ros.init_object_store(settings)
+
+
+@pytest.mark.parametrize("kind", ["memory", "file", "s3"])
+def test_a_local_store_takes_whatever_fits_half_the_arena_in_one_put(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """On memory:// and file:// a part costs the same trip through the worker as the whole object,
+    so up to half the arena is one put; past it, and on a cloud past the put threshold, parts."""
+    if kind == "s3":
+        conf: AnyConf = s3_config(
+            request.getfixturevalue("moto_server"), request.getfixturevalue("s3_bucket")
+        )
+    else:
+        conf = ros.Config("memory:///half-arena" if kind == "memory" else f"file://{tmp_path}")
+    arena, threshold = 64 * MiB, 5 * MiB  # the least part size clouds take
+    with own_pool(arena_size=arena, multipart_put_threshold=threshold,
+                  multipart_put_part_size=threshold, n_workers=1):  # fmt: skip
+        for size in (threshold, threshold + 1, arena // 2, arena // 2 + 1):
+            data = os.urandom(size)
+            before = dict(ros.current_metrics().total.requests)
+            assert ros.put_object(f"half/{size}", data, conf) == size
+            after = ros.current_metrics().total.requests
+            started = after.get("multipart_start", 0) - before.get("multipart_start", 0)
+            one_put = size <= threshold or (kind != "s3" and size <= arena // 2)
+            assert started == (0 if one_put else 1), size
+            assert ros.get_object(f"half/{size}", conf) == data

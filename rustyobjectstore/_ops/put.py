@@ -1,5 +1,6 @@
 """``put``: bytes a fill function provides, stored atomically: one put up to the multipart
-threshold, a multipart upload of parts in parallel above it."""
+threshold (on ``memory://`` and ``file://``, up to half the arena), a multipart upload of parts in
+parallel above it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Literal
 
+from rustyobjectstore._auth.schemes import LOCAL_SCHEMES
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._errors import NotSupportedError
 from rustyobjectstore._ops.attributes import NOTHING, Attached
@@ -70,7 +72,9 @@ def write(
     settings = pool.settings
     fields = _mode_fields(mode)
     conn, store = route(pool, conf, path)
-    single = size <= settings.multipart_put_threshold
+    single = size <= settings.multipart_put_threshold or (
+        _is_local(conf) and size <= settings.arena_size // 2
+    )
     if fields["mode"] is not None and not single:
         if size > settings.arena_size // 2:
             raise NotSupportedError(
@@ -104,6 +108,13 @@ def write(
         conn.request(codec.upload_op("multipart_abort", upload), "put", path)
         raise
     return size
+
+
+def _is_local(conf: StoreConfig) -> bool:
+    """A store in the worker's memory or on its disk: there a part costs the same trip through
+    the worker as the whole object, and the parts are copied once more to be joined, so an object
+    that fits in half the arena is one put."""
+    return conf.spec().url.partition("://")[0].lower() in LOCAL_SCHEMES
 
 
 def _fill_region(arena: Arena, region: Region, fill: Fill, at: int) -> None:
