@@ -190,8 +190,10 @@ def open_reader(
     is at hand (a Parquet column chunk) fetches just its bytes. ``fetch_first=False`` opens with a
     head instead of the first block, for readers that start elsewhere (Parquet's, at the footer);
     ``meta``, the answer of a ``head_object`` or a listing, opens that version with no request.
-    It holds at most ``block_size * (read_ahead + 1)`` bytes of the worker's shared memory and
-    ``block_size * cache_blocks`` of its own; close it (or use ``with``). Works where a file is
+    It holds at most ``block_size * (read_ahead + 1)`` bytes of the worker's shared memory (a
+    jump's read: at least one part of ``multipart_get_part_size``), on a Parquet file being
+    scanned ``block_size * read_ahead`` more of chunks fetched ahead, and ``block_size *
+    cache_blocks`` of its own; close it (or use ``with``). Works where a file is
     expected, pyarrow's readers included:
     ``with open_reader("t.parquet", conf) as f: table = pyarrow.parquet.read_table(f)``."""
     step = opening(current_pool(), conf, path, block_size, cache_blocks, read_ahead,

@@ -359,19 +359,21 @@ def test_a_big_read_that_jumps_fetches_just_its_bytes() -> None:
         reader.seek(3 * MiB + 5)  # a column chunk, say: one get of its bytes, kept by nobody
         assert reader.read(200 * 1024) == data[3 * MiB + 5 : 3 * MiB + 5 + 200 * 1024]
         assert _gets() - before == 1 and 3 not in blocks.held and 3 not in blocks.cache
-        reader.seek(5 * MiB + 7)  # over three blocks: three gets of at most a block each
+        # Over three blocks: one get, as a part is at least multipart_get_part_size (8 MiB)
+        # however small the blocks.
+        reader.seek(5 * MiB + 7)
         assert reader.read(MiB * 5 // 2) == data[5 * MiB + 7 : 5 * MiB + 7 + MiB * 5 // 2]
-        assert _gets() - before == 4
+        assert _gets() - before == 2
         _within_bounds(reader)
         reader.seek(10)  # block 0 came with the open: read from it, not around it
         assert reader.read(100 * 1024) == data[10 : 10 + 100 * 1024]
-        assert _gets() - before == 4
+        assert _gets() - before == 2
         small = 6 * MiB + 3  # a small jump reads the block, which the next reads find
         reader.seek(small)
         assert reader.read(1000) == data[small : small + 1000]
         reader.seek(small + 5000)
         assert reader.read(1000) == data[small + 5000 : small + 6000]
-        assert _gets() - before == 5
+        assert _gets() - before == 3
 
 
 def test_small_sequential_reads_send_the_read_ahead_before_the_block_ends() -> None:
@@ -467,14 +469,15 @@ def test_a_worker_killed_under_a_read_costs_a_retry_not_the_read(tmp_path: Path)
 
 
 def test_a_worker_killed_under_a_direct_read_costs_a_retry_not_the_read() -> None:
-    data = os.urandom(300_000)
+    data = os.urandom(30 * MiB)
     with own_pool(n_workers=1), FaultServer(default=Hold()) as server:
         server.objects["/bucket/k"] = data
         server.script(Serve())  # the open's request; the direct read's parts wait
         conf = s3_at(server.endpoint, request_timeout_secs=30)
-        with ros.open_reader("k", conf, block_size=50_000, read_ahead=1) as reader:
-            reader.seek(100_001)
-            reading = ThreadPoolExecutor(1).submit(reader.read, 120_000)
+        # Parts of 8 MiB (multipart_get_part_size), as many in flight as 4 blocks hold: two.
+        with ros.open_reader("k", conf, block_size=4 * MiB, read_ahead=3) as reader:
+            reader.seek(4 * MiB + 1)
+            reading = ThreadPoolExecutor(1).submit(reader.read, 20 * MiB)
             deadline = time.monotonic() + 10
             while len(server.requests) < 3 and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -482,8 +485,8 @@ def test_a_worker_killed_under_a_direct_read_costs_a_retry_not_the_read() -> Non
             (conn,) = lifetime.current_pool().connections
             os.kill(conn.pid, signal.SIGKILL)
             server.release()
-            assert reading.result(timeout=30) == data[100_001:220_001]
-            assert reader.tell() == 220_001
+            assert reading.result(timeout=30) == data[4 * MiB + 1 : 24 * MiB + 1]
+            assert reader.tell() == 24 * MiB + 1
             assert len(server.requests) == 6  # the two parts again, then the third
         assert lifetime.current_pool().connections[0].pid != conn.pid
 

@@ -196,11 +196,11 @@ class Blocks:
             self.lookahead.learn(at, data)
 
     def _plan(self, spans: list[tuple[int, int]]) -> None:
-        """Queues ``spans`` in requests of at most a block, and sends what the budget allows."""
+        """Queues ``spans`` in requests of at most ``part_size``, and sends what the budget
+        allows."""
+        part = self.part_size()
         for start, stop in spans:
-            self.wanted.extend(
-                (s, min(s + self.block_size, stop)) for s in range(start, stop, self.block_size)
-            )
+            self.wanted.extend((s, min(s + part, stop)) for s in range(start, stop, part))
         self._send_wanted()
 
     def _send_wanted(self) -> None:
@@ -253,15 +253,28 @@ class Blocks:
         span = range(at // self.block_size, (end - 1) // self.block_size + 1)
         return not any(k in self.held or k in self.cache for k in span)
 
+    def part_size(self) -> int:
+        """The most a direct read's or a piece's request asks for: a ranged get's sweet spot
+        (``multipart_get_part_size``) however small the blocks, so that a column chunk is one
+        request, not one per block."""
+        settings = self.pool.settings
+        return max(self.block_size, min(settings.multipart_get_part_size, settings.arena_size // 2))
+
     def _read_direct(self, at: int, end: int, sink: Destination) -> Step[int]:
-        """Bytes ``at`` to ``end`` into ``sink`` by ranged gets of at most a block each, up to
-        ``read_ahead + 1`` in flight (more only while the arena stays half free), in order."""
-        parts = deque((s, min(s + self.block_size, end)) for s in range(at, end, self.block_size))
+        """Bytes ``at`` to ``end`` into ``sink`` by ranged gets of at most ``part_size`` each, as
+        many in flight as ``read_ahead + 1`` blocks' worth (at least one, and past the first only
+        while the arena stays half free), in order."""
+        part = self.part_size()
+        parts = deque((s, min(s + part, end)) for s in range(at, end, part))
+        budget = (self.read_ahead + 1) * self.block_size
         flying: deque[tuple[int, int, _Fetch]] = deque()
         taken = 0
         try:
             while parts or flying:
-                while parts and len(flying) <= self.read_ahead:
+                while parts and (
+                    not flying
+                    or sum(b - a for a, b, _ in flying) + parts[0][1] - parts[0][0] <= budget
+                ):
                     start, stop = parts[0]
                     fetch = yield from self._fetch_part(start, stop, 0, wait=not flying)
                     if fetch is None:

@@ -26,6 +26,8 @@ from rustyobjectstore._ops.parquet import FOOTER_TAIL, ColumnChunk, column_chunk
 HOLE = 8 * 1024
 # Scanning starts once a column has been read in this many row groups.
 SIGHTINGS = 2
+# A footer longer than this (hundreds of thousands of chunks) is not read for a layout.
+MAX_FOOTER = 16 * 1024 * 1024
 # Layouts of this many files are kept, by version: pyarrow reads a footer through one open file
 # and the columns through another, which never reads the footer again.
 KEPT = 64
@@ -56,6 +58,7 @@ class Lookahead:
         self.tail = b""  # the file's last bytes, read so far, while the footer is incomplete
         self.seen: dict[int, set[int]] = {}  # column -> row groups read
         self.scanning = False  # a column has been read in two row groups
+        self.fetched: set[int] = set()  # columns whose chunks have been planned ahead
         self.taken: set[int] = set()  # chunks read or planned, by index
 
     def learn(self, at: int, data: Buffer) -> None:
@@ -73,8 +76,8 @@ class Lookahead:
         if len(self.tail) < FOOTER_TAIL:
             return
         length = metadata_length(self.tail[-FOOTER_TAIL:])
-        if length is None:
-            self.known, self.tail = True, b""  # not Parquet: nothing to look ahead for
+        if length is None or length > MAX_FOOTER:
+            self.known, self.tail = True, b""  # not Parquet (or not worth it): no looking ahead
             return
         if len(self.tail) < length + FOOTER_TAIL:
             return  # the reader reads the rest of the footer next
@@ -106,9 +109,11 @@ class Lookahead:
                 return []
             # The file is being scanned: every column read so far is one the reader wants.
             self.scanning, touched = True, set(self.seen)
-        ahead = [
-            i for i, c in enumerate(self.chunks) if c.column in touched and i not in self.taken
-        ]
+        new = touched - self.fetched
+        if not new:
+            return []
+        self.fetched |= new
+        ahead = [i for i, c in enumerate(self.chunks) if c.column in new and i not in self.taken]
         self.taken.update(ahead)
         spans: list[tuple[int, int]] = []
         for i in ahead:
