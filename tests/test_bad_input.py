@@ -100,3 +100,46 @@ def test_a_missing_container_is_named(azurite_server: RunningServer) -> None:
         ros.get_object("k", conf)
     with pytest.raises(ros.NotFoundError):  # and it is still a NotFoundError, a FileNotFoundError
         ros.get_object("k", conf)
+
+
+@pytest.mark.parametrize(
+    ("url", "typo", "store"),
+    [
+        ("s3://bucket", "aws_regoin", "S3"),
+        ("az://container", "azure_storage_acount_name", "Azure"),
+        ("gs://bucket", "google_servce_account", "GCS"),
+        ("https://account.blob.core.windows.net/container", "acount_key", "Azure"),
+    ],
+)
+def test_a_misspelt_option_is_named_before_any_credential_is_looked_for(
+    url: str, typo: str, store: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """On a machine without credentials the chain would end in ``NoCredentialsError``; the
+    misspelt option is what the user needs to hear, and nothing is looked up first."""
+    from rustyobjectstore._auth import credentials
+
+    def no_chain(*args: object, **kwargs: object) -> object:
+        raise AssertionError("a credential chain ran before the options were checked")
+
+    for chain in ("aws_options", "azure_options", "gcs_options"):
+        monkeypatch.setattr(credentials, chain, no_chain)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    conf = ros.Config(url, {typo: "x", "anon": "false"})
+    with pytest.raises(ros.ConfigurationError, match=f'unknown option "{typo}" for an? {store}'):
+        ros.get_object("k", conf)
+
+
+def test_every_spelling_a_cloud_takes_passes_the_check() -> None:
+    """object_store's own names and aliases, with or without the cloud's prefix, and the options
+    this library takes itself (``anon``, ``profile``), are let through to the chain."""
+    from rustyobjectstore._auth.credentials import _refuse_unknown_options
+
+    for url, names in [
+        ("s3://b", ["region", "aws_region", "aws_default_region", "endpoint", "aws_endpoint_url",
+                    "access_key_id", "aws_secret_access_key", "token", "skip_signature",
+                    "allow_http", "aws_allow_http", "timeout", "anon", "profile", "aws_profile"]),
+        ("az://c", ["account_name", "azure_storage_account_name", "account_key", "sas_token",
+                    "use_emulator", "azure_storage_use_emulator", "endpoint", "anonymous"]),
+        ("gs://b", ["google_service_account", "service_account_key", "bucket", "anon"]),
+    ]:  # fmt: skip
+        _refuse_unknown_options(url, dict.fromkeys(names, "x"))

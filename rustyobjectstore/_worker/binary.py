@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -143,3 +144,24 @@ def worker_version_line(path: str) -> str:
             + start_hint(done.stderr)
         )
     return line
+
+
+#: ``--check-option-names``' exit status when the store takes a name not (its error on stdout).
+UNKNOWN_OPTION = 3
+
+
+def unknown_option(path: str, url: str, names: Sequence[str]) -> str | None:
+    """What the worker at ``path`` says when a store of ``url`` takes one of ``names`` not (as its
+    build would: ``unknown option "aws_regoin" for an S3 store``); None when it takes them all,
+    or cannot say (a worker too old for the flag: the build then reports the name). ``url`` and
+    ``names`` are on a command line: never a secret."""
+    try:
+        done = subprocess.run(
+            [path, "--check-option-names", url, *names], capture_output=True, text=True,
+            timeout=30, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != UNKNOWN_OPTION:
+        return None
+    return done.stdout.strip() or f"an unknown option among {', '.join(names)}"

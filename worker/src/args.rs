@@ -13,7 +13,9 @@ pub struct Args {
 
 const USAGE: &str =
     "usage: rustyobjectstore-worker --arena-fd FD --arena-size BYTES [--concurrency N] \
-[--cache-capacity N] [--cache-ttl-secs S] [--cache-tti-secs S]";
+[--cache-capacity N] [--cache-ttl-secs S] [--cache-tti-secs S]
+       rustyobjectstore-worker --check-option-names URL [NAME...]
+       rustyobjectstore-worker --version";
 
 fn number<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
     let value = value.ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
@@ -42,6 +44,21 @@ impl Args {
                 "--cache-capacity" => args.cache_capacity = number(&flag, argv.next())?,
                 "--cache-ttl-secs" => args.cache_ttl_secs = number(&flag, argv.next())?,
                 "--cache-tti-secs" => args.cache_tti_secs = number(&flag, argv.next())?,
+                "--check-option-names" => {
+                    // Names only (never values, which may be secrets): exit 0 if a store of the
+                    // URL takes them all, else 3 with the error on stdout.
+                    let url = argv
+                        .next()
+                        .ok_or_else(|| format!("{flag} needs a URL\n{USAGE}"))?;
+                    let names: Vec<String> = argv.collect();
+                    match crate::stores::check_option_names(&url, &names) {
+                        Ok(()) => std::process::exit(0),
+                        Err(e) => {
+                            println!("{}", e.message);
+                            std::process::exit(3);
+                        }
+                    }
+                }
                 "--version" => {
                     println!(
                         "rustyobjectstore-worker {} (protocol {})",

@@ -317,7 +317,7 @@ fn named(noun: &str, bucket: Option<String>) -> Option<String> {
 /// the option that names its bucket and the type that hands it pushed credentials; it returns
 /// the store and the bucket's name.
 macro_rules! cloud_store {
-    ($from:ident, $builder:ident, $key:ty, $label:literal $(, $bucket:expr, $pushed:path)?) => {{
+    ($from:ident, $builder:ident, $key:ty, $label:expr $(, $bucket:expr, $pushed:path)?) => {{
         let mut b = $builder::new()
             .with_url($from.url.as_str())
             .with_client_options($crate::stores::client_options($from.config)?)
@@ -373,6 +373,22 @@ fn check_file_url(url: &str) -> Result<(), ErrorInfo> {
              \"file:///data/store\" (in Python, pathlib.Path(\"data\").resolve().as_uri())"
         ),
     ))
+}
+
+/// Whether a store of `url` takes every option in `names`, without building anything: what Python
+/// asks (`--check-option-names`) before it runs a credential chain, so that a misspelt option is
+/// reported as one rather than as missing credentials. Only the clouds, whose options Python
+/// completes from a chain; what is wrong with the URL itself the build says.
+pub fn check_option_names(url: &str, names: &[String]) -> Result<(), ErrorInfo> {
+    let Ok(parsed) = Url::parse(url) else {
+        return Ok(());
+    };
+    match ObjectStoreScheme::parse(&parsed) {
+        Ok((ObjectStoreScheme::AmazonS3, _)) => aws::check_names(names),
+        Ok((ObjectStoreScheme::MicrosoftAzure, _)) => azure::check_names(names),
+        Ok((ObjectStoreScheme::GoogleCloudStorage, _)) => gcp::check_names(names),
+        _ => Ok(()),
+    }
 }
 
 fn parse_option<K: FromStr>(name: &str, store: &str) -> Result<K, ErrorInfo> {
