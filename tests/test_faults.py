@@ -589,7 +589,8 @@ def test_a_cancelled_put_leaves_the_old_or_the_new_content_never_a_mix(
 ) -> None:
     # On file:// the upload goes on in a blocking thread after its future is dropped: the worker
     # must not answer the cancel (and so let Python reuse the region) before that thread is done.
-    pool = fault_pool(n_workers=1)
+    # An arena of 20 MiB: past half of it (10 MiB) a local store's put is a multipart upload.
+    pool = fault_pool(n_workers=1, arena_size=20 * MiB)
     conf = memory_store() if kind == "memory" else file_store(tmp_path)
     rng = random.Random(7)
     current = b"\x00" * MiB
