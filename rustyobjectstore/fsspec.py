@@ -451,6 +451,8 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
         pass
 
     def invalidate_cache(self, path: str | None = None) -> None:
+        # Every write through this filesystem comes here: what an info found before it is stale.
+        self._heads.clear()
         if path is None:
             self.dircache.clear()
             return

@@ -307,6 +307,11 @@ def test_fsspec_opens_a_file_with_the_head_its_info_just_made(
     with fs.open("t.parquet", "rb") as f:  # the info served one open only
         assert heads() == 2
     fs.info("t.parquet")
+    fs.pipe_file("t.parquet", raw)  # a write through the filesystem: what the info found is stale
+    before = heads()
+    with fs.open("t.parquet", "rb") as f:
+        assert heads() == before + 1 and f.read(4) == b"PAR1"
+    fs.info("t.parquet")
     monkeypatch.setattr(rosfs, "HEAD_FRESH_SECS", 0.0)
     with fs.open("t.parquet", "rb") as f:  # too late: asked again
-        assert heads() == 4 and f.read(4) == b"PAR1"
+        assert heads() == before + 3 and f.read(4) == b"PAR1"
