@@ -360,6 +360,20 @@ def test_no_azure_or_gcs_credentials_fail_fast(monkeypatch: pytest.MonkeyPatch) 
     assert time.monotonic() - started < 3
 
 
+def test_an_anonymous_configuration_finds_its_endpoint_and_region_as_a_signed_one_does(
+    minio_server: RunningServer, minio_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", minio_server.endpoint)
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    for conf, region in ((ros.Config(f"s3://{minio_bucket}", {"anon": "true"}), "eu-west-3"),
+                         (ros.AWSConfig("us-east-1", minio_bucket, anonymous=True), "us-east-1")):  # fmt: skip
+        options = dict(conf.spec().options)
+        assert options["skip_signature"] == "true" and options["region"] == region
+        # MinIO's own refusal: the request went where the variable says, not to AWS.
+        with pytest.raises(ros.PermissionDeniedError, match="sent unsigned"):
+            ros.get_object("k", conf)
+
+
 def test_anonymous_is_explicit(minio_server: RunningServer, minio_bucket: str) -> None:
     anonymous = minio_conf(minio_server, minio_bucket, anonymous=True)
     assert dict(anonymous.spec().options)["skip_signature"] == "true"

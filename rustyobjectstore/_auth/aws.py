@@ -258,10 +258,9 @@ def aws_options(
             if profile is not None and given != profile:
                 raise ConfigurationError("the AWS profile is given twice")
             profile = given
-    if is_true(get_option(out, "aws", "skip_signature")):
-        if profile is not None:
-            raise ConfigurationError("an anonymous configuration takes no AWS profile")
-        return out, None
+    anonymous = is_true(get_option(out, "aws", "skip_signature"))
+    if anonymous and profile is not None:
+        raise ConfigurationError("an anonymous configuration takes no AWS profile")
     loaded: list[AwsProfile] = []
 
     def shared() -> AwsProfile:
@@ -282,6 +281,9 @@ def aws_options(
             endpoint = shared().values.get("endpoint_url")
         if endpoint:
             set_endpoint(out, "endpoint", endpoint)
+    if anonymous:
+        # Where to send unsigned requests comes from the same places as for signed ones.
+        return out, None
     sts = from_env("AWS_ENDPOINT_URL_STS")
     if sts and get_option(out, "aws", "endpoint_url_sts") is None:
         out["endpoint_url_sts"] = sts
