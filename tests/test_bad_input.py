@@ -125,7 +125,7 @@ def test_a_misspelt_option_is_named_before_any_credential_is_looked_for(
         monkeypatch.setattr(credentials, chain, no_chain)
     monkeypatch.setenv("HOME", str(tmp_path))
     conf = ros.Config(url, {typo: "x", "anon": "false"})
-    with pytest.raises(ros.ConfigurationError, match=f'unknown option "{typo}" for an? {store}'):
+    with pytest.raises(ros.ConfigurationError, match=f'unknown option "{typo}" for {store} stores'):
         ros.get_object("k", conf)
 
 

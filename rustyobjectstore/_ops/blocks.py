@@ -490,17 +490,12 @@ class Blocks:
 
     def _fetch_ahead(self, k: int) -> bool:
         try:
-            conn, store = self._worker()
+            fetch = self._fetch_part_now(*self.span(k))
         except ObjectStoreError:
             return False  # no worker to be had: a read that needs the block will say why
-        start, end = self.span(k)
-        arena = conn.arena
-        if arena.free_bytes - (end - start) < arena.size // 2:
+        if fetch is None:
             return False
-        region = arena.take(end - start)
-        if region is None:
-            return False
-        self._send(k, conn, store, region, 0, awaited=False)
+        self.held[k] = fetch
         return True
 
     def _landed(self, k: int) -> Step[_Fetch]:

@@ -152,7 +152,7 @@ UNKNOWN_OPTION = 3
 
 def unknown_option(path: str, url: str, names: Sequence[str]) -> str | None:
     """What the worker at ``path`` says when a store of ``url`` takes one of ``names`` not (as its
-    build would: ``unknown option "aws_regoin" for an S3 store``); None when it takes them all,
+    build would: ``unknown option "aws_regoin" for S3 stores``); None when it takes them all,
     or cannot say (a worker too old for the flag: the build then reports the name). ``url`` and
     ``names`` are on a command line: never a secret."""
     try:

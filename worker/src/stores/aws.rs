@@ -2,18 +2,11 @@
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 
-use super::{cloud_store, named, parse_option, FromUrl, Keeps, Store};
+use super::{cloud_store, named, FromUrl, Keeps, Store};
 use crate::credentials::AwsPushed;
 use crate::errors::ErrorInfo;
 
-const STORE: &str = "S3";
-
-/// Whether the builder takes every option in `names`, parsed as `build` parses them.
-pub(super) fn check_names(names: &[String]) -> Result<(), ErrorInfo> {
-    names
-        .iter()
-        .try_for_each(|name| parse_option::<AmazonS3ConfigKey>(name, STORE).map(drop))
-}
+pub(super) const STORE: &str = "S3";
 
 pub(super) fn build(from: FromUrl<'_>) -> Result<Store, ErrorInfo> {
     let (s3, bucket) = cloud_store!(

@@ -15,6 +15,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use object_store::aws::AmazonS3ConfigKey;
+use object_store::azure::AzureConfigKey;
+use object_store::gcp::GoogleConfigKey;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::signer::Signer;
@@ -384,16 +387,27 @@ pub fn check_option_names(url: &str, names: &[String]) -> Result<(), ErrorInfo> 
         return Ok(());
     };
     match ObjectStoreScheme::parse(&parsed) {
-        Ok((ObjectStoreScheme::AmazonS3, _)) => aws::check_names(names),
-        Ok((ObjectStoreScheme::MicrosoftAzure, _)) => azure::check_names(names),
-        Ok((ObjectStoreScheme::GoogleCloudStorage, _)) => gcp::check_names(names),
+        Ok((ObjectStoreScheme::AmazonS3, _)) => all_parse::<AmazonS3ConfigKey>(names, aws::STORE),
+        Ok((ObjectStoreScheme::MicrosoftAzure, _)) => {
+            all_parse::<AzureConfigKey>(names, azure::STORE)
+        }
+        Ok((ObjectStoreScheme::GoogleCloudStorage, _)) => {
+            all_parse::<GoogleConfigKey>(names, gcp::STORE)
+        }
         _ => Ok(()),
     }
 }
 
+/// Every name parses as a `K`, as a builder's options do.
+fn all_parse<K: FromStr>(names: &[String], store: &str) -> Result<(), ErrorInfo> {
+    names
+        .iter()
+        .try_for_each(|name| parse_option::<K>(name, store).map(drop))
+}
+
 fn parse_option<K: FromStr>(name: &str, store: &str) -> Result<K, ErrorInfo> {
     K::from_str(name)
-        .map_err(|_| config_error(format!("unknown option {name:?} for an {store} store")))
+        .map_err(|_| config_error(format!("unknown option {name:?} for {store} stores")))
 }
 
 /// A boolean option (`aws_skip_signature`, `azure_disable_tagging`, ...) under any cloud's prefix.
