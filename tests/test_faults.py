@@ -356,7 +356,11 @@ def test_stray_stdout_output_from_a_dependency_does_not_break_the_stream(
     assert ros.put_object(key, b"clean", conf) == 5
     assert ros.get_object(key, conf) == b"clean"
     assert pool.connections == [worker] and worker.alive
-    assert any("a dependency printing to stdout" in line for line in worker.transport._stderr)
+    # The line reaches stderr's drain thread on its own time, after the answers on stdout.
+    until(
+        lambda: any("a dependency printing to stdout" in line for line in worker.transport._stderr),
+        "the stray line on the worker's stderr",
+    )
 
 
 # Many times the 1 MiB pipe, so a worker that could block on its stderr would.
