@@ -85,6 +85,11 @@ class _Fetch:
     def landed(self) -> bool:
         return self.checked or self.call.done()
 
+    def idle_in_short_arena(self) -> bool:
+        """Answered, in an arena less than half free: memory other calls may be waiting for."""
+        arena = self.conn.arena
+        return self.landed() and arena.free_bytes < arena.size // 2
+
     def drop(self) -> None:
         """Gives the request up (the worker is told to stop it, if it still runs) and its memory
         back once it is answered (at once, if it is)."""
@@ -120,7 +125,8 @@ class Blocks:
         self.when = when  # the version asked for, which every block request names
         # A columnar file's chunks fetched ahead of its reader (``lookahead``), by first byte,
         # and those still to send once the read-ahead budget has room.
-        version = (conf.spec(), path, meta.size, meta.e_tag, meta.last_modified)
+        # The spec by its hash: the process-wide table of layouts keeps no credentials alive.
+        version = (hash(conf.spec()), path, meta.size, meta.e_tag, meta.last_modified)
         self.lookahead = Lookahead(meta.size, version) if read_ahead else None
         self.pieces: dict[int, _Fetch] = {}
         self.wanted: deque[tuple[int, int]] = deque()
@@ -381,13 +387,12 @@ class Blocks:
     def relieve(self) -> None:
         """Gives back the answered blocks held in an arena that has run short (less than half free):
         an idle reader must not keep memory that other calls wait for."""
+        # Asked again after each one goes: what it gave back may be enough.
         for j, fetch in list(self.held.items()):
-            arena = fetch.conn.arena
-            if fetch.landed() and arena.free_bytes < arena.size // 2:
+            if fetch.idle_in_short_arena():
                 self._evict(j)
         for start, fetch in list(self.pieces.items()):
-            arena = fetch.conn.arena
-            if fetch.landed() and arena.free_bytes < arena.size // 2:
+            if fetch.idle_in_short_arena():
                 self.pieces.pop(start).drop()  # a later read fetches its bytes itself
 
     def _room(self) -> int:
