@@ -71,7 +71,8 @@ _CACHE_TYPES = {"none", "first", "bytes", "readahead", "blockcache", "background
 
 
 HEAD_FRESH_SECS = 1.0
-"""How long what an ``info`` found serves the open of the same path that follows it."""
+"""How long what a HEAD found serves the ``info`` calls and opens of the same path that follow it
+(pyarrow asks a file's info when it lists a dataset, again before each open, then opens it)."""
 HEADS_KEPT = 1024
 
 
@@ -128,8 +129,8 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
         )
         self._loop_pid = os.getpid()
         self._token: str = tokenize(type(self), hashlib.sha256(material.encode()).hexdigest())
-        # What a HEAD just told of a file, for the open that comes right after it (pyarrow asks
-        # for a file's info, then opens it): one round trip each, not two.
+        # What a HEAD just told of a file, for the infos and opens that come right after it: at a
+        # cloud's latency each HEAD is a round trip waited for, and pyarrow makes three in a row.
         self._heads: dict[str, tuple[ObjectMeta, float]] = {}
 
     @property
@@ -179,14 +180,14 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
 
     def _heard(self, path: str, meta: ObjectMeta) -> None:
         if len(self._heads) >= HEADS_KEPT:
-            self._heads.clear()  # infos never followed by an open: forgotten wholesale
+            self._heads.clear()  # a burst of infos (a listing's worth): forgotten wholesale
         self._heads[path] = (meta, time.monotonic())
 
     def _just_heard(self, path: str) -> ObjectMeta | None:
-        """The version a HEAD of ``path`` found at most ``HEAD_FRESH_SECS`` ago, taken once: the
-        open it serves pins every read to it, so a change since is a ``PreconditionFailedError``,
-        never bytes of two versions."""
-        heard = self._heads.pop(path, None)
+        """The version a HEAD of ``path`` found at most ``HEAD_FRESH_SECS`` ago. An open it
+        serves pins every read to it, so a change since is a ``PreconditionFailedError``, never
+        bytes of two versions."""
+        heard = self._heads.get(path)
         if heard is None or time.monotonic() - heard[1] > HEAD_FRESH_SECS:
             return None
         return heard[0]
@@ -214,6 +215,9 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
             # The bucket itself: listing it tells whether it exists.
             await api.list_with_delimiter_async("", conf)
             return self._dir_info(path)
+        heard = None if kwargs else self._just_heard(path)
+        if heard is not None and heard.path == key:
+            return self._file_info(path, heard)
         try:
             meta = await api.head_object_async(key, conf, **kwargs)
         except NotFoundError:

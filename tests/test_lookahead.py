@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import s3_at
+from conftest import own_pool, s3_at
 from emulators import AZURITE_ACCOUNT, AZURITE_KEY, RunningServer
 from faultserver import FaultServer, Request, e_tag_of
 
@@ -91,7 +91,11 @@ def test_a_column_read_in_two_row_groups_has_its_other_chunks_fetched_ahead(
     server: FaultServer, raw: bytes, table: pa.Table
 ) -> None:
     conf = s3_at(server.endpoint)
-    with ros.open_reader("t.parquet", conf, block_size=BLOCK, fetch_first=False) as reader:
+    # A budget of three blocks' worth (more than a part of 256 KiB at a time): three chunks.
+    with (
+        own_pool(multipart_get_part_size=BLOCK, max_parallel_parts=1),
+        ros.open_reader("t.parquet", conf, block_size=BLOCK, read_ahead=2, fetch_first=False) as reader,
+    ):  # fmt: skip
         parquet = pq.ParquetFile(reader, pre_buffer=False)
         spans = chunk_spans(raw, 1)
         assert parquet.read_row_group(0, columns=["b"]).equals(table.select(["b"]).slice(0, ROWS))
@@ -101,16 +105,18 @@ def test_a_column_read_in_two_row_groups_has_its_other_chunks_fetched_ahead(
             table.select(["b"]).slice(ROWS, ROWS)
         )
         # Column b of the six other row groups is on its way before it is asked for: within
-        # four blocks' worth at a time, the rest sent as the reads take what came.
+        # the budget at a time, the rest sent as the reads take what came.
         blocks = blocks_of(reader)
+        assert blocks.budget() == 3 * BLOCK
         ahead = sorted(blocks.pieces)
-        assert ahead and ahead == [s for s, _ in spans[2 : 2 + len(ahead)]]
-        assert sum(f.length for f in blocks.pieces.values()) <= blocks.read_ahead * BLOCK
+        assert 0 < len(ahead) < ROW_GROUPS - 2
+        assert ahead == [s for s, _ in spans[2 : 2 + len(ahead)]]
+        assert sum(f.length for f in blocks.pieces.values()) <= blocks.budget()
         assert len(gets(server)) == before + 1 + len(ahead)
         for i in range(2, ROW_GROUPS):
             got = parquet.read_row_group(i, columns=["b"])
             assert got.equals(table.select(["b"]).slice(i * ROWS, ROWS))
-            assert sum(f.length for f in blocks.pieces.values()) <= blocks.read_ahead * BLOCK
+            assert sum(f.length for f in blocks.pieces.values()) <= blocks.budget()
         assert blocks.pieces == {} and not blocks.wanted
     # Every chunk of b fetched once, and nothing else but the footer.
     asked = sorted(r.range or "" for r in gets(server))
@@ -249,17 +255,19 @@ def test_pandas_reads_columns_through_the_lookahead(
 def test_chunks_read_before_their_turn_ahead_are_not_fetched_again(
     server: FaultServer, raw: bytes, table: pa.Table
 ) -> None:
-    """With room for one chunk ahead, the rest wait their turn; a read that comes for one of them
+    """With room for two chunks ahead, the rest wait their turn; a read that comes for one of them
     first fetches it itself, and it is dropped from the queue."""
     conf = s3_at(server.endpoint)
-    with ros.open_reader(
-        "t.parquet", conf, block_size=BLOCK, read_ahead=1, fetch_first=False
-    ) as reader:
+    with (
+        own_pool(multipart_get_part_size=BLOCK, max_parallel_parts=1),
+        ros.open_reader("t.parquet", conf, block_size=BLOCK, read_ahead=1, fetch_first=False) as reader,
+    ):  # fmt: skip
         parquet = pq.ParquetFile(reader, pre_buffer=False)
+        assert blocks_of(reader).budget() == 2 * BLOCK
         for i in [0, 1, *range(ROW_GROUPS - 1, 1, -1)]:
             got = parquet.read_row_group(i, columns=["b"])
             assert got.equals(table.select(["b"]).slice(i * ROWS, ROWS))
-            assert sum(f.length for f in blocks_of(reader).pieces.values()) <= BLOCK
+            assert sum(f.length for f in blocks_of(reader).pieces.values()) <= 2 * BLOCK
         # Nothing left to fetch ahead: every chunk of b has been read.
         assert blocks_of(reader).pieces == {} and not blocks_of(reader).wanted
     asked = sorted(r.range or "" for r in gets(server))
@@ -292,26 +300,33 @@ def test_a_reader_opened_with_what_a_head_found_sends_nothing_at_the_open(
 def test_fsspec_opens_a_file_with_the_head_its_info_just_made(
     server: FaultServer, raw: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """pyarrow asks for a file's info, then opens it: one HEAD, not two; an open long after the
-    info asks again."""
+    """pyarrow asks for a file's info, asks again before it opens it, then opens it (twice, for a
+    dataset): one HEAD in all, not four; an info or open long after the HEAD asks again, and so
+    does one after a write through the filesystem."""
     fs = rosfs.ObjectStoreFileSystem(s3_at(server.endpoint))
 
     def heads() -> int:
         return sum(r.method == "HEAD" for r in server.requests)
 
     assert fs.info("t.parquet")["size"] == len(raw)
+    assert fs.isfile("t.parquet") and fs.info("t.parquet")["size"] == len(raw)
     with fs.open("t.parquet", "rb") as f:
-        assert heads() == 1
         f.seek(-4, io.SEEK_END)
         assert f.read() == b"PAR1"
-    with fs.open("t.parquet", "rb") as f:  # the info served one open only
-        assert heads() == 2
-    fs.info("t.parquet")
-    fs.pipe_file("t.parquet", raw)  # a write through the filesystem: what the info found is stale
+    with fs.open("t.parquet", "rb") as f:
+        assert f.read(4) == b"PAR1"
+    assert heads() == 1
+    # A write through the filesystem: what the HEAD found is stale.
+    fs.pipe_file("t.parquet", raw + b"x")
+    assert fs.info("t.parquet")["size"] == len(raw) + 1 and heads() == 2
+    with fs.open("t.parquet", "rb") as f:
+        assert heads() == 2 and f.read(4) == b"PAR1"
+    fs.pipe_file("t.parquet", raw)
     before = heads()
     with fs.open("t.parquet", "rb") as f:
         assert heads() == before + 1 and f.read(4) == b"PAR1"
-    fs.info("t.parquet")
     monkeypatch.setattr(rosfs, "HEAD_FRESH_SECS", 0.0)
+    fs.info("t.parquet")
+    assert heads() == before + 2
     with fs.open("t.parquet", "rb") as f:  # too late: asked again
         assert heads() == before + 3 and f.read(4) == b"PAR1"

@@ -470,11 +470,12 @@ def test_a_worker_killed_under_a_read_costs_a_retry_not_the_read(tmp_path: Path)
 
 def test_a_worker_killed_under_a_direct_read_costs_a_retry_not_the_read() -> None:
     data = os.urandom(30 * MiB)
-    with own_pool(n_workers=1), FaultServer(default=Hold()) as server:
+    with own_pool(n_workers=1, max_parallel_parts=2), FaultServer(default=Hold()) as server:
         server.objects["/bucket/k"] = data
         server.script(Serve())  # the open's request; the direct read's parts wait
         conf = s3_at(server.endpoint, request_timeout_secs=30)
-        # Parts of 8 MiB (multipart_get_part_size), as many in flight as 4 blocks hold: two.
+        # Parts of 8 MiB (multipart_get_part_size), as many in flight as 4 blocks hold or two
+        # parts (max_parallel_parts): two.
         with ros.open_reader("k", conf, block_size=4 * MiB, read_ahead=3) as reader:
             reader.seek(4 * MiB + 1)
             reading = ThreadPoolExecutor(1).submit(reader.read, 20 * MiB)
@@ -617,3 +618,37 @@ def test_pyarrow_reads_parquet_through_it(
         assert parquet.read(columns=["score"]).column("score").equals(table.column("score"))
     with ros.open_reader("t.parquet", conf) as reader:
         assert pq.read_table(pa.PythonFile(reader, mode="r")).equals(table)
+
+
+def test_a_read_over_many_pieces_is_bytes_copied_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read across blocks (and a multipart get) writes each piece once into its new bytes, which
+    come out as ``bytes``, cut where the object ends; one piece is copied as it is."""
+    from rustyobjectstore._ops import sinks
+
+    made: list[int] = []
+    real = sinks.NewBytes.__init__
+
+    def counted(self: sinks.NewBytes, size: int) -> None:
+        made.append(size)
+        real(self, size)
+
+    monkeypatch.setattr(sinks.NewBytes, "__init__", counted)
+    conf = ros.Config(f"memory:///{uuid.uuid4().hex}")
+    data = os.urandom(10 * 1000 + 7)
+    ros.put_object("obj", data, conf)
+    with ros.open_reader("obj", conf, block_size=1000, read_ahead=2) as reader:
+        reader.seek(500)
+        got = reader.read(5000)
+        assert type(got) is bytes and got == data[500:5500] and made == [5000]
+        assert reader.read(100) == data[5500:5600] and made == [5000]  # one piece: no NewBytes
+        got = reader.read(20_000)  # past the end: cut there
+        assert type(got) is bytes and got == data[5600:] and made == [5000, len(data) - 5600]
+    big = os.urandom(6 * MiB + 5)  # more than half the arena: in parts, not in one region
+    small_arena = {"arena_size": 10 * MiB, "multipart_put_threshold": 5 * MiB,
+                   "multipart_put_part_size": 5 * MiB, "multipart_get_part_size": MiB,
+                   "multipart_get_threshold": MiB}  # fmt: skip
+    with own_pool(**small_arena), FaultServer() as server:
+        server.objects["/bucket/big"] = big
+        got = ros.get_object("big", s3_at(server.endpoint))
+        assert type(got) is bytes and got == big and made[-1] == len(big)
+        assert sum(r.method == "GET" for r in server.requests) == 7

@@ -149,7 +149,7 @@ class Blocks:
             ahead = self.lookahead.expect(at, end)
             # A read as big as the budget has its own parts in flight already; what it would
             # plan ahead would only take their memory and bandwidth (a whole-file read).
-            if end - at < self.read_ahead * self.block_size:
+            if end - at < self.budget():
                 self._plan(ahead)
         try:
             while at < end and not sink.full:
@@ -211,8 +211,8 @@ class Blocks:
 
     def _send_wanted(self) -> None:
         """Sends the queued pieces, without waiting, while those fetched and not yet read stay
-        within ``read_ahead`` blocks' worth and the arena stays half free."""
-        budget = self.read_ahead * self.block_size
+        within the budget and the arena stays half free."""
+        budget = self.budget()
         while self.wanted:
             start, stop = self.wanted[0]
             if sum(f.length for f in self.pieces.values()) + stop - start > budget:
@@ -266,13 +266,21 @@ class Blocks:
         settings = self.pool.settings
         return max(self.block_size, min(settings.multipart_get_part_size, settings.arena_size // 2))
 
+    def budget(self) -> int:
+        """The most bytes a direct read keeps in flight, and the most that pieces fetched ahead
+        and not yet read may hold: ``read_ahead + 1`` blocks' worth, or as much as a whole get
+        keeps in flight (``max_parallel_parts`` parts), whichever is more. At a cloud's latency
+        what is not in flight is waited for, one round trip at a time."""
+        parallel = self.pool.settings.max_parallel_parts * self.part_size()
+        return max((self.read_ahead + 1) * self.block_size, parallel)
+
     def _read_direct(self, at: int, end: int, sink: Destination) -> Step[int]:
         """Bytes ``at`` to ``end`` into ``sink`` by ranged gets of at most ``part_size`` each, as
-        many in flight as ``read_ahead + 1`` blocks' worth (at least one, and past the first only
-        while the arena stays half free), in order."""
+        many in flight as the budget holds (at least one, and past the first only while the
+        arena stays half free), in order."""
         part = self.part_size()
         parts = deque((s, min(s + part, end)) for s in range(at, end, part))
-        budget = (self.read_ahead + 1) * self.block_size
+        budget = self.budget()
         flying: deque[tuple[int, int, _Fetch]] = deque()
         taken = 0
         try:
@@ -714,7 +722,8 @@ def _split_lines(blocks: Blocks) -> deque[bytes]:
 
 
 def read_bytes(blocks: Blocks, n: int) -> Step[bytes]:
-    sink, at = Collect(), blocks.pos
+    at = blocks.pos
+    sink = Collect(size=max(0, (blocks.size if n < 0 else min(blocks.size, at + n)) - at))
     yield from blocks.read(n, sink)
     blocks.learn(at, sink.data)
     return sink.data

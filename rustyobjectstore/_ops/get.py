@@ -128,15 +128,36 @@ def read(
     return size
 
 
-class _TooLargeForAView(NotSupportedError):
-    pass
-
-
 @crash_retried(write=False)
 def view(
     pool: Pool, conf: StoreConfig, path: str, when: Conditions
 ) -> Step[tuple[Connection, Region, int]]:
     """The first part says the size; the rest is fetched straight into a region of that size."""
+    whole = yield from _whole(pool, conf, path, when, None)
+    assert not isinstance(whole, IntoBytes)
+    return whole
+
+
+@crash_retried(write=False)
+def as_bytes(pool: Pool, conf: StoreConfig, path: str, when: Conditions = NONE) -> Step[bytes]:
+    """The object as new bytes, copied once: the parts land in one arena region (as for a view) and
+    leave it in one copy. An object too large for that goes part by part into its bytes instead,
+    after the same first part (not asked for again)."""
+    whole = yield from _whole(pool, conf, path, when, IntoBytes())
+    if isinstance(whole, IntoBytes):
+        return whole.result()
+    conn, region, size = whole
+    try:
+        return bytes(conn.arena.read(region, size))
+    finally:
+        conn.arena.release(region)
+
+
+def _whole(
+    pool: Pool, conf: StoreConfig, path: str, when: Conditions, fallback: IntoBytes | None
+) -> Step[tuple[Connection, Region, int] | IntoBytes]:
+    """The object in one arena region; one larger than half the arena into ``fallback``, part by
+    part, or, without one, an error that says what to use instead."""
     settings = pool.settings
     conn, store = route(pool, conf, path)
     first = yield from allocate(conn.arena, settings.multipart_get_threshold)
@@ -146,41 +167,32 @@ def view(
     written = int(response_field(response, "written"))
     if written == size:
         return conn, first, size
+    target: IntoRegion | IntoBytes
     try:
         limit = settings.arena_size // 2
-        if size > limit:
-            raise _TooLargeForAView(
+        if size <= limit:
+            region = yield from allocate(conn.arena, size)
+            target = IntoRegion(conn, region)
+        elif fallback is not None:
+            target = fallback
+            target.open(size)
+        else:
+            raise NotSupportedError(
                 f"a {size}-byte object is too large for a view (at most half the arena, {limit} "
                 "bytes); use get_object_to_file or get_object_stream",
                 op="get", path=path,
             )  # fmt: skip
-        region = yield from allocate(conn.arena, size)
-        target = IntoRegion(conn, region)
         target.put(0, conn.arena.read(first, written))
     finally:
         conn.arena.release(first)
+    e_tag = ObjectMeta.from_wire(response_field(response, "meta")).e_tag
+    part = settings.multipart_get_part_size
+    ranges = [(s, min(s + part, size)) for s in range(written, size, part)]
+    pin = when.pinned(e_tag)
     try:
-        e_tag = ObjectMeta.from_wire(response_field(response, "meta")).e_tag
-        part = settings.multipart_get_part_size
-        ranges = [(s, min(s + part, size)) for s in range(written, size, part)]
-        pin = when.pinned(e_tag)
         yield from fetch_ranges(pool, conn, store, path, pin, ranges, target, 0, lambda n: None)
     except BaseException:
-        conn.arena.release_after(target.unfinished, region)
+        if isinstance(target, IntoRegion):
+            conn.arena.release_after(target.unfinished, target.region)
         raise
-    return conn, region, size
-
-
-def as_bytes(pool: Pool, conf: StoreConfig, path: str, when: Conditions = NONE) -> Step[bytes]:
-    """The object as new bytes, copied once: the parts land in one arena region (as for a view) and
-    leave it in one copy. An object too large for that goes part by part into a buffer instead."""
-    try:
-        conn, region, size = yield from view(pool, conf, path, when)
-    except _TooLargeForAView:
-        dest = IntoBytes()
-        yield from read(pool, conf, path, dest, when=when)
-        return dest.result()
-    try:
-        return bytes(conn.arena.read(region, size))
-    finally:
-        conn.arena.release(region)
+    return target if isinstance(target, IntoBytes) else (conn, target.region, size)
