@@ -29,6 +29,7 @@ import hashlib
 import io
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -71,9 +72,10 @@ _CACHE_TYPES = {"none", "first", "bytes", "readahead", "blockcache", "background
 
 
 HEAD_FRESH_SECS = 1.0
-"""How long what a HEAD found serves the ``info`` calls and opens of the same path that follow it
-(pyarrow asks a file's info when it lists a dataset, again before each open, then opens it)."""
-HEADS_KEPT = 1024
+"""How long what a HEAD or a listing found serves the ``info`` calls of the same path that follow
+it, and what a HEAD found, the opens (pyarrow lists a dataset, asks each file's info, one at a
+time, asks again before each open, then opens it)."""
+HEADS_KEPT = 100_000
 
 
 class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
@@ -131,7 +133,9 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
         self._token: str = tokenize(type(self), hashlib.sha256(material.encode()).hexdigest())
         # What a HEAD just told of a file, for the infos and opens that come right after it: at a
         # cloud's latency each HEAD is a round trip waited for, and pyarrow makes three in a row.
-        self._heads: dict[str, tuple[ObjectMeta, float]] = {}
+        # Each with when it was heard, and whether an open may pin its reads to it: a listing's
+        # e_tag is not always in the form a HEAD's is (Azure quotes only the HEAD's).
+        self._heads: OrderedDict[str, tuple[ObjectMeta, float, bool]] = OrderedDict()
 
     @property
     def _fs_token(self) -> str:
@@ -178,26 +182,36 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
             "version": meta.version,
         }
 
-    def _heard(self, path: str, meta: ObjectMeta) -> None:
-        if len(self._heads) >= HEADS_KEPT:
-            self._heads.clear()  # a burst of infos (a listing's worth): forgotten wholesale
-        self._heads[path] = (meta, time.monotonic())
+    def _heard(self, path: str, meta: ObjectMeta, listed: bool = False) -> None:
+        heads = self._heads
+        heads.pop(path, None)
+        heads[path] = (meta, time.monotonic(), not listed)
+        if len(heads) > HEADS_KEPT:
+            heads.popitem(last=False)  # the oldest, long stale by now
 
-    def _just_heard(self, path: str) -> ObjectMeta | None:
-        """The version a HEAD of ``path`` found at most ``HEAD_FRESH_SECS`` ago. An open it
-        serves pins every read to it, so a change since is a ``PreconditionFailedError``, never
-        bytes of two versions."""
+    def _just_heard(self, path: str, pinnable: bool = False) -> ObjectMeta | None:
+        """The version a HEAD (or, unless ``pinnable``, a listing) of ``path`` found at most
+        ``HEAD_FRESH_SECS`` ago. An open it serves pins every read to it, so a change since is a
+        ``PreconditionFailedError``, never bytes of two versions."""
         heard = self._heads.get(path)
         if heard is None or time.monotonic() - heard[1] > HEAD_FRESH_SECS:
             return None
-        return heard[0]
+        meta, _, from_head = heard
+        return meta if from_head or not pinnable else None
 
     def _hint(self, path: str, key: str, options: Mapping[str, Any]) -> ObjectMeta | None:
         """The version a HEAD just found, for an open that names no version or condition."""
         unconditional = options.keys() <= {"block_size", "read_ahead", "fetch_first",
                                             "cache_blocks"}  # fmt: skip
-        heard = self._just_heard(self._strip_protocol(path))
+        heard = self._just_heard(self._strip_protocol(path), pinnable=True)
         return heard if unconditional and heard is not None and heard.path == key else None
+
+    def _listed(self, path: str, meta: ObjectMeta) -> dict[str, Any]:
+        """A listing's entry, which serves the ``info`` calls that follow (pyarrow asks each file
+        of a dataset it listed, one at a time: at a cloud's latency, a round trip each)."""
+        info = self._file_info(path, meta)
+        self._heard(info["name"], meta, listed=True)
+        return info
 
     def _dir_info(self, name: str) -> dict[str, Any]:
         return {"name": name, "size": 0, "type": "directory"}
@@ -244,7 +258,7 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
         prefix = key.rstrip("/") + "/" if key else ""
         level = await api.list_with_delimiter_async(prefix, conf)
         entries = [self._dir_info(self._join(path, p)) for p in level.common_prefixes]
-        entries += [self._file_info(path, meta) for meta in level.objects]
+        entries += [self._listed(path, meta) for meta in level.objects]
         if entries or not key:
             return sorted(entries, key=lambda e: e["name"])
         # Not a directory: a file lists as itself, as fsspec has it.
@@ -261,7 +275,7 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
         prefix = key.rstrip("/") + "/" if key else ""
         found: dict[str, dict[str, Any]] = {}
         async for meta in api.list_objects_async(prefix, conf):
-            info = self._file_info(path, meta)
+            info = self._listed(path, meta)
             found[info["name"]] = info
             if withdirs:
                 # Every directory between the path and the object.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import random
 import re
+import uuid
 from collections.abc import Iterator
 
 import fsspec
@@ -295,6 +296,34 @@ def test_a_reader_opened_with_what_a_head_found_sends_nothing_at_the_open(
     with ros.open_reader("t.parquet", conf, meta=meta) as reader:
         with pytest.raises(ros.PreconditionFailedError):
             reader.read(10)
+
+
+def test_fsspec_infos_after_a_listing_ask_nothing(
+    raw: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyarrow lists a dataset, then asks each file's info, one at a time: the listing answers
+    them. An open still asks for its HEAD (its reads are pinned to what a HEAD says), and an info
+    long after the listing asks again."""
+    conf = ros.Config(f"memory:///{uuid.uuid4().hex}")  # the fault server cannot list
+    for i in range(3):
+        ros.put_object(f"ds/part-{i}.parquet", raw[: 1000 + i], conf)
+    fs = rosfs.ObjectStoreFileSystem(conf)
+
+    def heads() -> int:
+        return ros.current_metrics().total.requests.get("head", 0)
+
+    for listing in (lambda: fs.find("ds"), lambda: fs.ls("ds"), lambda: fs.find("ds", maxdepth=1)):
+        fs.invalidate_cache()
+        before = heads()
+        assert len(listing()) == 3
+        for i in range(3):
+            info = fs.info(f"ds/part-{i}.parquet")
+            assert info["size"] == 1000 + i and info["type"] == "file"
+        assert heads() == before
+    with fs.open("ds/part-0.parquet", "rb") as f:
+        assert f.read(4) == raw[:4] and heads() == before + 1
+    monkeypatch.setattr(rosfs, "HEAD_FRESH_SECS", 0.0)
+    assert fs.info("ds/part-1.parquet")["size"] == 1001 and heads() == before + 2
 
 
 def test_fsspec_opens_a_file_with_the_head_its_info_just_made(
