@@ -61,7 +61,7 @@ COLUMNS = 16
 ROW_GROUPS = 8
 DATASET_FILES = 32
 # The s3fs venv gets the same data libraries as this interpreter, so only the filesystem differs.
-SAME_AS_HERE = ("fsspec", "pyarrow", "pandas", "dask", "distributed")
+SAME_AS_HERE = ("fsspec", "pyarrow", "pandas", "dask", "distributed", "zarr")
 
 
 @dataclass(frozen=True)
@@ -72,12 +72,13 @@ class Sizes:
     range_size: int
     many: int
     big: int
+    zarr_chunks: int
 
 
 FULL = Sizes(parquet_rows=256 * MiB // (8 * COLUMNS), dataset_rows=8 * MiB // (8 * COLUMNS),
-             ranges=256, range_size=64 * KiB, many=10_000, big=GiB)  # fmt: skip
+             ranges=256, range_size=64 * KiB, many=10_000, big=GiB, zarr_chunks=1024)  # fmt: skip
 QUICK = Sizes(parquet_rows=16 * MiB // (8 * COLUMNS), dataset_rows=64 * KiB // (8 * COLUMNS),
-              ranges=32, range_size=64 * KiB, many=500, big=64 * MiB)  # fmt: skip
+              ranges=32, range_size=64 * KiB, many=500, big=64 * MiB, zarr_chunks=64)  # fmt: skip
 
 ROWS = {
     "parquet_whole": "pq.read_table, whole file",
@@ -86,7 +87,9 @@ ROWS = {
     "cat_ranges": "fs.cat_ranges",
     "find": "fs.find",
     "get": "fs.get_file",
+    "zarr": "zarr array read whole, async.concurrency 64",
 }
+ZARR_CHUNK = 64 * KiB  # float64 values, uncompressed
 
 
 def describe(sizes: Sizes) -> dict[str, str]:
@@ -98,6 +101,7 @@ def describe(sizes: Sizes) -> dict[str, str]:
         "cat_ranges": f"{sizes.ranges} x {sizes.range_size // KiB} KiB",
         "find": f"{sizes.many:,} keys",
         "get": f"{sizes.big // MiB:,} MiB",
+        "zarr": f"{sizes.zarr_chunks:,} x {ZARR_CHUNK // KiB} KiB",
     }
 
 
@@ -140,6 +144,7 @@ def upload_data(conf: ros.AWSConfig, sizes: Sizes, scratch: Path) -> dict[str, A
         await asyncio.gather(*(one(i) for i in range(sizes.many)))
 
     asyncio.run(many())
+    zarr_sum = write_zarr(conf, sizes.zarr_chunks)
     chunk = random.Random(SEED).randbytes(8 * MiB)
     with ros.put_object_stream("big.bin", conf) as writer:
         for _ in range(sizes.big // len(chunk)):
@@ -151,7 +156,28 @@ def upload_data(conf: ros.AWSConfig, sizes: Sizes, scratch: Path) -> dict[str, A
         "columns": ["c0", "c7"], "range_starts": starts, "range_size": sizes.range_size,
         "many": "many/", "many_n": sizes.many, "big": "big.bin", "big_size": sizes.big,
         "dataset": "dataset/", "dataset_sum": dataset_sum,
+        "zarr": "array.zarr", "zarr_sum": zarr_sum,
     }  # fmt: skip
+
+
+def write_zarr(conf: ros.AWSConfig, chunks: int) -> float:
+    """A zarr v3 array of ``chunks`` uncompressed chunks, written through our filesystem; the sum
+    of its values, which every reader must find."""
+    import numpy as np
+    import zarr
+    from zarr.storage import FsspecStore
+
+    from rustyobjectstore.fsspec import S3FileSystem
+
+    assert conf.host is not None and conf.access_key_id and conf.secret_access_key
+    values = np.random.default_rng(SEED + 99).random(chunks * (ZARR_CHUNK // 8))
+    fs = S3FileSystem(key=conf.access_key_id, secret=conf.secret_access_key,
+                      endpoint_url=conf.host, region_name=conf.region, asynchronous=True)  # fmt: skip
+    store = FsspecStore(fs, path=f"{conf.bucket_name}/array.zarr")
+    array = zarr.create_array(store, shape=values.shape, chunks=(ZARR_CHUNK // 8,),
+                              dtype="float64", compressors=None)  # fmt: skip
+    array[:] = values
+    return float(values.sum())
 
 
 # --- the runs --------------------------------------------------------------------------------
@@ -164,7 +190,9 @@ def interpreter(lib: str) -> Path:
     here[SAME_AS_HERE.index("dask")] = here[SAME_AS_HERE.index("dask")].replace(
         "dask", "dask[dataframe]", 1
     )
-    return s3fs_python(extra=here, extra_imports=("pyarrow", "dask.dataframe", "distributed"))
+    return s3fs_python(
+        extra=here, extra_imports=("pyarrow", "dask.dataframe", "distributed", "zarr")
+    )
 
 
 def run_once(python: Path, request: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-VERSIONS = ("fsspec", "pyarrow", "pandas", "dask", "distributed")
+VERSIONS = ("fsspec", "pyarrow", "pandas", "dask", "distributed", "zarr")
 OWN_DISTRIBUTIONS = {
     "rustyobjectstore": ("rustyobjectstore",),
     "obstore": ("obstore",),
@@ -53,6 +53,41 @@ def make_fs(lib: str, req: dict[str, Any]) -> Any:
             key=req["key"], secret=req["secret"], endpoint_url=req["endpoint"],
             client_kwargs={"region_name": req["region"]},
         )  # fmt: skip
+    raise ValueError(f"unknown library {lib!r}")
+
+
+def zarr_store(lib: str, req: dict[str, Any]) -> Any:
+    """The array's zarr store, as each library's users make it: zarr's ``FsspecStore`` over an
+    asynchronous filesystem, or, for obstore, zarr's own ``ObjectStore``."""
+    from zarr.storage import FsspecStore
+
+    path = f"{req['bucket']}/{req['zarr']}"
+    if lib == "rustyobjectstore":
+        from rustyobjectstore.fsspec import S3FileSystem
+
+        fs = S3FileSystem(
+            key=req["key"], secret=req["secret"], endpoint_url=req["endpoint"],
+            region_name=req["region"], asynchronous=True,
+        )  # fmt: skip
+        return FsspecStore(fs, path=path, read_only=True)
+    if lib == "obstore":
+        from obstore.store import S3Store
+        from zarr.storage import ObjectStore
+
+        store = S3Store(
+            req["bucket"], prefix=req["zarr"], endpoint=req["endpoint"],
+            access_key_id=req["key"], secret_access_key=req["secret"], region=req["region"],
+            client_options={"allow_http": True},
+        )  # fmt: skip
+        return ObjectStore(store, read_only=True)
+    if lib == "s3fs":
+        import s3fs
+
+        fs = s3fs.S3FileSystem(
+            key=req["key"], secret=req["secret"], endpoint_url=req["endpoint"],
+            client_kwargs={"region_name": req["region"]}, asynchronous=True,
+        )  # fmt: skip
+        return FsspecStore(fs, path=path, read_only=True)
     raise ValueError(f"unknown library {lib!r}")
 
 
@@ -160,6 +195,15 @@ def main() -> None:
             expected: float = req["dataset_sum"]
             note("dask", lambda: dd.read_parquet(dataset, filesystem=fs)["c0"].sum().compute(),
                  lambda got: abs(got - expected) <= 1e-6 * max(1.0, abs(expected)))  # fmt: skip
+
+    if "zarr" in wanted:
+        import zarr
+
+        zarr.config.set({"async.concurrency": 64})
+        store = zarr_store(lib, req)
+        expected_sum: float = req["zarr_sum"]
+        note("zarr", lambda: zarr.open_array(store, mode="r")[:],
+             lambda got: abs(float(got.sum()) - expected_sum) <= 1e-6 * abs(expected_sum))  # fmt: skip
 
     versions = {d: importlib.metadata.version(d) for d in (*OWN_DISTRIBUTIONS[lib], *VERSIONS)}
     print(json.dumps({"samples": samples, "requests": requests, "versions": versions}))

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATA = ROOT / "scripts" / "bench_data.py"
-ROWS = {"parquet_whole", "parquet_columns", "dask", "cat_ranges", "find", "get"}
+ROWS = {"parquet_whole", "parquet_columns", "dask", "cat_ranges", "find", "get", "zarr"}
 
 
 @pytest.mark.timeout(300)
