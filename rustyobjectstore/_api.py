@@ -517,6 +517,26 @@ async def put_object_stream_async(
     return AsyncObjectWriter(await run_async(step))
 
 
+async def stream_copy_async(
+    src: str, src_conf: StoreConfig, dst: str, dst_conf: StoreConfig, *,
+    progress: Progress | None = None, attributes: Mapping[str, str] | None = None,
+) -> int:  # fmt: skip
+    """Copies an object to another store, streamed in bounded memory; nothing is stored unless all
+    of it arrived. Returns the size. (Within one store, ``copy_object`` copies server-side.)"""
+    reader = await get_object_stream_async(src, src_conf, progress=progress)
+    try:
+        writer = await put_object_stream_async(dst, dst_conf, attributes=attributes)
+        async with writer:
+            while chunk := await reader.read(STREAM_COPY_CHUNK):
+                await writer.write(chunk)
+    finally:
+        await reader.close()
+    return reader.meta.size
+
+
+STREAM_COPY_CHUNK = 8 * 1024 * 1024
+
+
 def sign_url(method: str, path: str, expires_in: float | timedelta, conf: StoreConfig) -> str:
     """A pre-signed URL that lets a plain HTTP client ``GET`` or ``PUT`` the object at ``path`` for
     ``expires_in`` (seconds, or a ``timedelta``), made with the store's credentials: S3's query

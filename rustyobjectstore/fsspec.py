@@ -421,7 +421,7 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
             if src_conf == dst_conf:
                 await api.copy_object_async(src, dst, src_conf)
             else:
-                await _copy_between(src, src_conf, dst, dst_conf)
+                await api.stream_copy_async(src, src_conf, dst, dst_conf)
         except ObjectStoreError:
             # A recursive copy lists directories too; their objects are copied one by one.
             if await self._isdir(path1):
@@ -617,18 +617,6 @@ def _reader_options(
         raise TypeError(f"open() got unexpected arguments: {', '.join(sorted(unknown))}")
     options.update(kwargs)
     return options
-
-
-async def _copy_between(src: str, src_conf: StoreConfig, dst: str, dst_conf: StoreConfig) -> None:
-    """A copy across stores, streamed in bounded memory; nothing is stored unless all arrived."""
-    reader = await api.get_object_stream_async(src, src_conf)
-    try:
-        writer = await api.put_object_stream_async(dst, dst_conf)
-        async with writer:
-            while chunk := await reader.read(8 * 1024 * 1024):
-                await writer.write(chunk)
-    finally:
-        await reader.close()
 
 
 class S3FileSystem(ObjectStoreFileSystem):

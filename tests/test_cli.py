@@ -199,7 +199,7 @@ def test_cat_writes_the_object_bytes(tmp_path: Path) -> None:
 def test_rm_then_stat_fails(tmp_path: Path) -> None:
     remote = tmp_path / "store" / "doomed"
     ros.put_object(key(remote), b"bye", FILE_STORE)
-    assert ok(run_cli("rm", url(remote))).stdout == b""
+    assert ok(run_cli("rm", url(remote))).stdout == f"rm {url(remote)}\n".encode()
     assert not remote.exists()
     err = failed(run_cli("stat", url(remote)))
     assert "not found" in err.lower()
@@ -372,22 +372,31 @@ class _FakeTerminal(io.StringIO):
         return True
 
 
-def test_the_progress_bar_draws_on_a_terminal_only() -> None:
-    from rustyobjectstore._cli import ProgressBar
+def test_the_progress_display_draws_on_a_terminal_only() -> None:
+    from rustyobjectstore._cli.progress import Progress
 
     terminal = _FakeTerminal()
-    bar = ProgressBar("data.bin", terminal, interval=0)
-    bar(5 * 1024 * 1024, 10 * 1024 * 1024)
-    bar(10 * 1024 * 1024, 10 * 1024 * 1024)
-    bar.close()
+    progress = Progress("data", out=terminal)
+    progress.planned(10 * MiB)
+    progress.planned(10 * MiB)
+    progress.moved(5 * MiB)
+    progress.finished()
+    progress.write("cp a b", terminal)
+    progress.close()
     drawn = terminal.getvalue()
-    assert "data.bin" in drawn and "5.0 MiB / 10.0 MiB" in drawn and "/s" in drawn
-    assert "10.0 MiB / 10.0 MiB" in drawn and drawn.endswith("\n")
+    assert (
+        "data" in drawn and "cp a b\n" in drawn and "1/2 files" in drawn and "5.00M/20.0M" in drawn
+    )
     piped = io.StringIO()
-    quiet = ProgressBar("data.bin", piped, interval=0)
-    quiet(1, 2)
+    quiet = Progress("data", out=piped)
+    quiet.planned(2)
+    quiet.moved(1)
+    quiet.finished()
     quiet.close()
     assert piped.getvalue() == ""
+    silenced = Progress("data", quiet=True, out=_FakeTerminal())
+    silenced.planned(1)
+    assert silenced._bar is None
 
 
 def test_cp_is_quiet_when_stderr_is_piped(tmp_path: Path) -> None:

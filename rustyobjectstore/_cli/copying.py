@@ -1,0 +1,262 @@
+"""``cp`` and ``mv``: one file or object, or a tree of them, between the local disk and stores or
+between stores; in parallel, in bounded memory, each destination written whole or not at all."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TextIO
+
+from rustyobjectstore._api import (
+    copy_object_async,
+    delete_object_async,
+    get_object_to_file_async,
+    head_object_async,
+    put_object_from_file_async,
+    rename_object_async,
+    stream_copy_async,
+)
+from rustyobjectstore._auth.schemes import LOCAL_SCHEMES
+from rustyobjectstore._cli.locations import (
+    CLIError,
+    ObjectURL,
+    Tree,
+    UsageError,
+    is_url,
+    local_tree,
+    parse_url,
+    remote_tree,
+)
+from rustyobjectstore._cli.patterns import Filters
+from rustyobjectstore._cli.progress import Progress
+from rustyobjectstore._cli.sources import Entry, local_entries, remote_entries
+from rustyobjectstore._cli.transfers import Job, Report, Skipped, run_jobs
+from rustyobjectstore._errors import NotFoundError
+from rustyobjectstore._redact import hide_query
+
+
+@dataclass(frozen=True)
+class TransferOptions:
+    """What every transfer command takes besides its sources and destination."""
+
+    options: dict[str, str]
+    recursive: bool = False
+    filters: Filters = field(default_factory=Filters)
+    dryrun: bool = False
+    no_clobber: bool = False
+    workers: int = 64
+    quiet: bool = False
+    #: Attributes of every object uploaded: --content-type, --cache-control, --metadata.
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+def _attributes_for(name: str, dst: ObjectURL, opts: TransferOptions) -> dict[str, str] | None:
+    """The attributes of an object written to ``dst``: those given, with a Content-Type guessed
+    from the name unless one was given (not on ``file://``, which keeps none)."""
+    attributes = dict(opts.attributes)
+    scheme = dst.config.spec().url.partition(":")[0]
+    if scheme not in LOCAL_SCHEMES and not any(k.lower() == "content-type" for k in attributes):
+        guessed, _ = mimetypes.guess_type(name, strict=False)
+        if guessed:
+            attributes["Content-Type"] = guessed
+    return attributes or None
+
+
+def _local_target(directory: str, name: str) -> str:
+    """Where the entry ``name`` of a tree goes under ``directory``; never outside it (a key such
+    as ``../x`` is refused)."""
+    parts = name.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise CLIError(f"{name!r} would be written outside {directory!r}: not copied")
+    return os.path.join(directory, *parts)
+
+
+def _key_under(prefix: str, name: str) -> str:
+    return (prefix if not prefix or prefix.endswith("/") else prefix + "/") + name
+
+
+def _basename(text: str) -> str:
+    name = text.rstrip("/").rsplit("/", 1)[-1]
+    if not name:
+        raise CLIError(f"{hide_query(text)!r} names no object")
+    return name
+
+
+class Copier:
+    """Makes the job of each entry, for one source and one destination."""
+
+    def __init__(self, opts: TransferOptions, move: bool) -> None:
+        self.opts = opts
+        self.move = move
+        self.verb = "mv" if move else "cp"
+
+    def upload(self, entry: Entry, dst: ObjectURL) -> Job:
+        opts = self.opts
+        attributes = _attributes_for(entry.name, dst, opts)
+
+        async def work(moved: Callable[[int, int | None], None]) -> int:
+            size = await put_object_from_file_async(
+                dst.key, entry.where, dst.config, mode="create" if opts.no_clobber else "overwrite",
+                progress=moved, attributes=attributes,
+            )  # fmt: skip
+            if self.move:
+                os.remove(entry.where)
+            return size
+
+        return Job(f"{self.verb} {entry.where} {hide_query(dst.text)}", entry.size, work)
+
+    def download(self, src: ObjectURL, entry: Entry, path: str) -> Job:
+        opts = self.opts
+
+        async def work(moved: Callable[[int, int | None], None]) -> int:
+            if opts.no_clobber and os.path.exists(path):
+                raise Skipped
+            parent = os.path.dirname(path)
+            if parent:
+                os.makedirs(parent, exist_ok=True)
+            size = await get_object_to_file_async(entry.where, path, src.config, progress=moved)
+            if self.move:
+                await delete_object_async(entry.where, src.config)
+            return size
+
+        return Job(f"{self.verb} {hide_query(src.at(entry.where).text)} {path}", entry.size, work)
+
+    def between(self, src: ObjectURL, entry: Entry, dst: ObjectURL) -> Job:
+        opts = self.opts
+        same = src.same_store(dst)
+        attributes = None if same else _attributes_for(entry.name, dst, opts)
+
+        async def work(moved: Callable[[int, int | None], None]) -> int:
+            if same:
+                # Server-side: no byte passes through here.
+                if self.move:
+                    await rename_object_async(entry.where, dst.key, src.config,
+                                              overwrite=not opts.no_clobber)  # fmt: skip
+                else:
+                    await copy_object_async(entry.where, dst.key, src.config,
+                                            overwrite=not opts.no_clobber)  # fmt: skip
+                moved(entry.size, entry.size)
+                return entry.size
+            if opts.no_clobber and await _exists(dst):
+                raise Skipped
+            size = await stream_copy_async(entry.where, src.config, dst.key, dst.config,
+                                           progress=moved, attributes=attributes)  # fmt: skip
+            if self.move:
+                await delete_object_async(entry.where, src.config)
+            return size
+
+        source = hide_query(src.at(entry.where).text)
+        return Job(f"{self.verb} {source} {hide_query(dst.text)}", entry.size, work)
+
+
+async def _exists(url: ObjectURL) -> bool:
+    try:
+        await head_object_async(url.key, url.config)
+    except NotFoundError:
+        return False
+    return True
+
+
+async def _one_remote(url: ObjectURL) -> Entry:
+    key = url.require_key()
+    meta = await head_object_async(key, url.config)
+    return Entry(_basename(key), key, meta.size, meta.last_modified)
+
+
+def _one_local(path: str) -> Entry:
+    if os.path.isdir(path):
+        raise CLIError(f"{path}: is a directory (copy a tree with -r)")
+    stat = os.stat(path)
+    return Entry(os.path.basename(path), path, stat.st_size,
+                 datetime.fromtimestamp(stat.st_mtime, timezone.utc))  # fmt: skip
+
+
+async def copy(src: str, dst: str, opts: TransferOptions, out: TextIO, move: bool) -> Report:
+    """Runs ``cp`` (or ``mv``) of ``src`` to ``dst``; the report says what happened."""
+    if not is_url(src) and not is_url(dst):
+        raise UsageError("at least one of SRC and DST must be an object URL (for a local copy, "
+                         "use cp(1))")  # fmt: skip
+    copier = Copier(opts, move)
+    source = parse_url(src, _options_for(src, dst, opts.options)) if is_url(src) else None
+    target = parse_url(dst, _options_for(dst, src, opts.options)) if is_url(dst) else None
+    tree: Tree | None
+    if source is not None:
+        tree = remote_tree(source, opts.recursive)
+    else:
+        if not os.path.exists(src) and local_tree(src, False) is None:
+            raise CLIError(f"{src}: No such file or directory")
+        tree = local_tree(src, opts.recursive)
+
+    async def jobs() -> AsyncIterator[Job]:
+        if tree is None:
+            entry = await _one_remote(source) if source is not None else _one_local(src)
+            yield _single(copier, source, entry, target, dst)
+            return
+        entries: AsyncIterator[Entry] = (
+            remote_entries(source, tree, opts.filters)
+            if source is not None
+            else _aiter(local_entries(tree, opts.filters))
+        )
+        found = False
+        async for entry in entries:
+            found = True
+            if source is not None and target is not None:
+                yield copier.between(source, entry, target.at(_key_under(target.key, entry.name)))
+            elif source is not None:
+                try:
+                    path = _local_target(dst, entry.name)
+                except CLIError as exc:
+                    yield _refused(copier, source.at(entry.where).text, dst, exc)
+                    continue
+                yield copier.download(source, entry, path)
+            else:
+                assert target is not None
+                yield copier.upload(entry, target.at(_key_under(target.key, entry.name)))
+        if not found:
+            raise CLIError(f"{hide_query(src)}: nothing matches")
+
+    label = _basename(src) if tree is None else hide_query(src)
+    progress = Progress(label, quiet=opts.quiet)
+    try:
+        return await run_jobs(jobs(), workers=opts.workers, progress=progress,
+                              out=None if opts.quiet else out, dryrun=opts.dryrun)  # fmt: skip
+    finally:
+        progress.close()
+
+
+def _options_for(url: str, other: str, options: dict[str, str]) -> dict[str, str]:
+    """The options of one side of a copy: a ``file://`` side takes none, so between it and a
+    cloud they are the cloud's."""
+    local = url.lower().startswith("file:")
+    return {} if local and is_url(other) and not other.lower().startswith("file:") else options
+
+
+def _single(
+    copier: Copier, source: ObjectURL | None, entry: Entry, target: ObjectURL | None, dst: str
+) -> Job:
+    """The job of a one-object copy: a destination that is a directory (or a URL ending in ``/``)
+    receives the source's name."""
+    if target is not None:
+        key = target.key
+        if not key or key.endswith("/"):
+            key += entry.name
+        to = target.at(key)
+        return copier.between(source, entry, to) if source is not None else copier.upload(entry, to)
+    assert source is not None
+    path = os.path.join(dst, entry.name) if os.path.isdir(dst) or dst.endswith(os.sep) else dst
+    return copier.download(source, entry, path)
+
+
+def _refused(copier: Copier, what: str, dst: str, exc: CLIError) -> Job:
+    async def work(_moved: Callable[[int, int | None], None]) -> int:
+        raise exc
+
+    return Job(f"{copier.verb} {hide_query(what)} {dst}", 0, work)
+
+
+async def _aiter(entries: Iterable[Entry]) -> AsyncIterator[Entry]:
+    for entry in entries:
+        yield entry

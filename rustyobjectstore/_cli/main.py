@@ -1,0 +1,136 @@
+"""The entry point: parse, run the command, and turn what went wrong into one line each and an
+exit status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import Callable
+
+from rustyobjectstore._cli import listing, objects
+from rustyobjectstore._cli.copying import TransferOptions, copy
+from rustyobjectstore._cli.locations import STDIO, CLIError, UsageError, is_url, parse_url
+from rustyobjectstore._cli.parser import PROG, build_parser
+from rustyobjectstore._cli.patterns import Filters
+from rustyobjectstore._cli.transfers import Report, failure_message
+from rustyobjectstore._errors import ObjectStoreError
+
+
+def _error(message: str) -> int:
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+    sys.stderr.flush()
+    return 1
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush is quiet."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _attributes(args: argparse.Namespace) -> dict[str, str]:
+    attributes = dict(args.metadata)
+    if args.content_type is not None:
+        attributes["Content-Type"] = args.content_type
+    if args.cache_control is not None:
+        attributes["Cache-Control"] = args.cache_control
+    return attributes
+
+
+def _finish(report: Report, verb: str, quiet: bool, many: bool) -> int:
+    """Each failure once, then (for a tree) the summary; 1 if anything failed."""
+    for line, message in report.failures:
+        _error(f"{line}: {message}")
+    if many and not quiet:
+        sys.stderr.write(report.summary(verb) + "\n")
+        sys.stderr.flush()
+    return 1 if report.failures else 0
+
+
+def _stdio_copy(src: str, dst: str, args: argparse.Namespace, options: dict[str, str]) -> bool:
+    """``cp - URL`` and ``cp URL -``; False when neither side is ``-``."""
+    if src == STDIO:
+        if not is_url(dst):
+            raise UsageError("from standard input, DST must be an object URL")
+        target = parse_url(dst, options)
+        if not target.key or target.key.endswith("/"):
+            raise CLIError(f"{dst} ends in '/': give the object's full key when copying from stdin")
+        objects.pipe(dst, options, _attributes(args))
+        return True
+    if dst == STDIO:
+        if not is_url(src):
+            raise UsageError("to standard output, SRC must be an object URL")
+        objects.cat(src, options)
+        return True
+    return False
+
+
+def _run(args: argparse.Namespace, options: dict[str, str]) -> int:
+    command: str = args.command
+    out = sys.stdout
+    if command in ("cp", "mv"):
+        if command == "cp" and _stdio_copy(args.src, args.dst, args, options):
+            return 0
+        opts = TransferOptions(
+            options=options, recursive=args.recursive, filters=Filters(args.rules or ()),
+            dryrun=args.dryrun, no_clobber=args.no_clobber, workers=args.workers,
+            quiet=args.quiet, attributes=_attributes(args),
+        )  # fmt: skip
+        report = asyncio.run(copy(args.src, args.dst, opts, out, move=command == "mv"))
+        many = report.done + report.skipped + len(report.failures) > 1 or args.recursive
+        return _finish(report, "moved" if command == "mv" else "copied", args.quiet, many)
+    if command == "rm":
+        report = asyncio.run(objects.rm(
+            args.url, options, out, recursive=args.recursive, filters=Filters(args.rules or ()),
+            dryrun=args.dryrun, workers=args.workers, quiet=args.quiet,
+        ))  # fmt: skip
+        return _finish(report, "deleted", args.quiet, report.done + len(report.failures) > 1)
+    simple: dict[str, Callable[[], object]] = {
+        "ls": lambda: asyncio.run(
+            listing.ls(
+                args.url,
+                options,
+                out,
+                recursive=args.recursive,
+                human=args.human_readable,
+                summarize=args.summarize,
+                as_json=args.json,
+            )
+        ),
+        "du": lambda: asyncio.run(listing.du(args.url, options, out, human=args.human_readable)),
+        "cat": lambda: objects.cat(args.url, options),
+        "pipe": lambda: objects.pipe(args.url, options, _attributes(args)),
+        "stat": lambda: objects.stat(args.url, options, out, as_json=args.json),
+        "presign": lambda: objects.presign(args.url, options, out, args.method, args.expires),
+    }
+    simple[command]()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    options: dict[str, str] = dict([*args.leading_options, *args.options])
+    if args.profile is not None:
+        options["profile"] = args.profile
+    if args.anonymous:
+        options["skip_signature"] = "true"
+    try:
+        return _run(args, options)
+    except UsageError as exc:
+        command_parser: argparse.ArgumentParser = args.command_parser
+        command_parser.error(str(exc))
+    except BrokenPipeError:
+        _silence_stdout()
+        return 1
+    except (ObjectStoreError, CLIError, OSError) as exc:
+        return _error(failure_message(exc))
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return 130
+    return 0

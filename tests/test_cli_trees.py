@@ -1,0 +1,335 @@
+"""The command line on trees: ``cp``/``mv``/``rm``/``ls``/``du`` with ``-r``, wildcards and filters,
+in parallel, run as a subprocess against real servers (local files, MinIO, moto, Azurite) and
+checked with the library itself; and the failures (nothing matching, a missing bucket, a refused
+write, an interrupted transfer) with their exit status and no partial file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import azure_config, minio_config, s3_config
+from emulators import AZURITE_ACCOUNT, AZURITE_KEY, MINIO_KEY, MINIO_SECRET
+
+import rustyobjectstore as ros
+
+KiB, MiB = 1024, 1024 * 1024
+CLI = (sys.executable, "-m", "rustyobjectstore")
+KINDS = ["file", "minio", "moto", "azure"]
+CLOUDS = ["minio", "moto", "azure"]
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A place in a store: its URL (ending in '/'), the CLI options that reach it, and the same
+    place for the library (``conf``, with keys under ``prefix``)."""
+
+    url: str
+    opts: tuple[str, ...]
+    conf: ros.StoreConfig
+    prefix: str
+
+    def keys(self) -> dict[str, bytes]:
+        """Every object under the place, by name relative to it, with its bytes."""
+        found = {}
+        for meta in ros.list_objects(self.prefix, self.conf):
+            found[meta.path[len(self.prefix) :]] = ros.get_object(meta.path, self.conf)
+        return found
+
+    def put(self, name: str, data: bytes) -> None:
+        ros.put_object(self.prefix + name, data, self.conf)
+
+
+@pytest.fixture(params=KINDS)
+def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Remote:
+    kind = request.param
+    if kind == "file":
+        root = tmp_path / "store"
+        root.mkdir()
+        return Remote(
+            root.as_uri() + "/", (), ros.Config("file:///"), root.as_posix().lstrip("/") + "/"
+        )
+    if kind == "minio":
+        server = request.getfixturevalue("minio_server")
+        bucket = request.getfixturevalue("minio_bucket")
+        opts = ("-o", f"endpoint={server.endpoint}", "-o", f"access_key_id={MINIO_KEY}",
+                "-o", f"secret_access_key={MINIO_SECRET}", "-o", "region=us-east-1",
+                "-o", "allow_http=true")  # fmt: skip
+        return Remote(f"s3://{bucket}/top/", opts, minio_config(server, bucket), "top/")
+    if kind == "moto":
+        server = request.getfixturevalue("moto_server")
+        bucket = request.getfixturevalue("s3_bucket")
+        opts = ("-o", f"endpoint={server.endpoint}", "-o", "access_key_id=testing",
+                "-o", "secret_access_key=testing", "-o", "region=us-east-1",
+                "-o", "allow_http=true")  # fmt: skip
+        return Remote(f"s3://{bucket}/top/", opts, s3_config(server, bucket), "top/")
+    server = request.getfixturevalue("azurite_server")
+    container = request.getfixturevalue("azure_container")
+    azurite: tuple[str, ...] = ("-o", f"endpoint={server.endpoint}",
+                                "-o", f"account_name={AZURITE_ACCOUNT}",
+                                "-o", f"account_key={AZURITE_KEY}", "-o", "allow_http=true")  # fmt: skip
+    return Remote(f"az://{container}/top/", azurite, azure_config(server, container), "top/")
+
+
+def cli(
+    *args: str, opts: tuple[str, ...] = (), stdin: bytes = b""
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args, *opts], input=stdin.decode(), capture_output=True, text=True, timeout=180,
+        check=False,
+    )  # fmt: skip
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert result.returncode == 0, result.stderr
+    assert "error" not in result.stderr, result.stderr
+    return result
+
+
+def failed(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The error lines of a run that must have exited 1."""
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    return [line for line in result.stderr.splitlines() if "error:" in line]
+
+
+TREE = {
+    "a.csv": b"1,2\n",
+    "b.txt": b"hello",
+    "empty.txt": b"",
+    "sub/c.csv": b"3,4\n" * 1000,
+    "sub/deeper/d.bin": os.urandom(300 * KiB),
+    "sub/deeper/e.csv": b"5,6\n",
+}
+
+
+def make_tree(root: Path, files: dict[str, bytes] = TREE) -> Path:
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def local_files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_cp_r_up_and_down_copies_every_file_byte_for_byte(remote: Remote, tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    result = ok(cli("cp", "-r", str(src), remote.url, opts=remote.opts))
+    assert remote.keys() == TREE
+    assert len(result.stdout.splitlines()) == len(TREE)  # a line per file
+    assert f"copied {len(TREE)} object(s)" in result.stderr  # the summary
+    down = tmp_path / "down"
+    ok(cli("cp", "-r", remote.url, str(down), opts=remote.opts))
+    assert local_files(down) == TREE
+    assert not [p for p in down.rglob("*") if ".tmp" in p.name or p.name.startswith(".")]
+
+
+def test_wildcards_match_within_a_segment_and_across_with_two_stars(
+    remote: Remote, tmp_path: Path
+) -> None:
+    for name, data in TREE.items():
+        remote.put(name, data)
+    top = tmp_path / "top"
+    ok(cli("cp", remote.url + "*.csv", str(top), opts=remote.opts))
+    assert local_files(top) == {"a.csv": TREE["a.csv"]}
+    nested = tmp_path / "nested"
+    ok(cli("cp", remote.url + "sub/**/*.csv", str(nested), opts=remote.opts))
+    assert local_files(nested) == {
+        "c.csv": TREE["sub/c.csv"],
+        "deeper/e.csv": TREE["sub/deeper/e.csv"],
+    }
+    one = tmp_path / "one"
+    ok(cli("cp", remote.url + "sub/deeper/?.bin", str(one), opts=remote.opts))
+    assert local_files(one) == {"d.bin": TREE["sub/deeper/d.bin"]}
+    # Local wildcards, quoted, are ours to expand: up into the store.
+    src = make_tree(tmp_path / "src")
+    ok(cli("cp", str(src) + "/**/*.csv", remote.url + "csvs/", opts=remote.opts))
+    csvs = {k[len("csvs/") :]: v for k, v in remote.keys().items() if k.startswith("csvs/")}
+    assert csvs == {"a.csv": TREE["a.csv"], "sub/c.csv": TREE["sub/c.csv"],
+                    "sub/deeper/e.csv": TREE["sub/deeper/e.csv"]}  # fmt: skip
+
+
+def test_a_pattern_matching_nothing_fails_and_writes_nothing(
+    remote: Remote, tmp_path: Path
+) -> None:
+    remote.put("a.csv", b"x")
+    (errors,) = failed(cli("cp", remote.url + "*.parquet", str(tmp_path / "out"), opts=remote.opts))
+    assert "nothing matches" in errors
+    assert not (tmp_path / "out").exists()
+    (errors,) = failed(cli("rm", remote.url + "*.parquet", opts=remote.opts))
+    assert "nothing matches" in errors
+    assert remote.keys() == {"a.csv": b"x"}
+
+
+def test_include_and_exclude_the_last_matching_rule_wins(remote: Remote, tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    ok(cli("cp", "-r", "--exclude", "*", "--include", "*.csv", "--exclude", "sub/deeper/*",
+           str(src), remote.url, opts=remote.opts))  # fmt: skip
+    assert remote.keys() == {"a.csv": TREE["a.csv"], "sub/c.csv": TREE["sub/c.csv"]}
+
+
+def test_dryrun_prints_and_does_nothing(remote: Remote, tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    result = ok(cli("cp", "-r", "--dryrun", str(src), remote.url, opts=remote.opts))
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(TREE) and all(line.startswith("(dryrun) cp ") for line in lines)
+    assert remote.keys() == {}
+    remote.put("x", b"1")
+    result = ok(cli("rm", "-r", "--dryrun", remote.url, opts=remote.opts))
+    assert result.stdout.startswith("(dryrun) rm ") and remote.keys() == {"x": b"1"}
+
+
+def test_no_clobber_leaves_what_exists(remote: Remote, tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    remote.put("a.csv", b"old")
+    result = ok(cli("cp", "-r", "-n", str(src), remote.url, opts=remote.opts))
+    got = remote.keys()
+    assert got["a.csv"] == b"old" and got["b.txt"] == TREE["b.txt"]
+    assert "1 skipped" in result.stderr
+    down = tmp_path / "down"
+    down.mkdir()
+    (down / "b.txt").write_bytes(b"mine")
+    ok(cli("cp", "-r", "--no-clobber", remote.url, str(down), opts=remote.opts))
+    assert (down / "b.txt").read_bytes() == b"mine" and (down / "a.csv").read_bytes() == b"old"
+
+
+def test_mv_r_moves_within_a_store_and_from_the_disk(remote: Remote, tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    ok(cli("mv", "-r", str(src), remote.url + "in/", opts=remote.opts))
+    assert local_files(src) == {}
+    ok(cli("mv", "-r", remote.url + "in/", remote.url + "done/", opts=remote.opts))
+    assert remote.keys() == {"done/" + name: data for name, data in TREE.items()}
+    down = tmp_path / "down"
+    ok(cli("mv", remote.url + "done/sub/*.csv", str(down), opts=remote.opts))
+    assert local_files(down) == {"c.csv": TREE["sub/c.csv"]}
+    assert "done/sub/c.csv" not in remote.keys()
+
+
+def test_rm_r_and_rm_with_wildcards(remote: Remote) -> None:
+    for name, data in TREE.items():
+        remote.put(name, data)
+    result = ok(cli("rm", remote.url + "**/*.csv", opts=remote.opts))
+    assert len(result.stdout.splitlines()) == 3
+    assert set(remote.keys()) == {"b.txt", "empty.txt", "sub/deeper/d.bin"}
+    ok(cli("rm", "-r", remote.url + "sub", opts=remote.opts))
+    assert set(remote.keys()) == {"b.txt", "empty.txt"}
+
+
+def test_ls_r_summarize_json_and_du(remote: Remote) -> None:
+    for name, data in TREE.items():
+        remote.put(name, data)
+    total = sum(map(len, TREE.values()))
+    result = ok(cli("ls", "-r", "--summarize", "-H", remote.url, opts=remote.opts))
+    assert f"Total Objects: {len(TREE)}" in result.stdout and "KiB" in result.stdout
+    lines = ok(cli("ls", "-r", "--json", remote.url, opts=remote.opts)).stdout.splitlines()
+    listed = {json.loads(line)["key"]: json.loads(line)["size"] for line in lines}
+    assert listed == {remote.prefix + k: len(v) for k, v in TREE.items()}
+    top = ok(cli("ls", remote.url, opts=remote.opts)).stdout
+    assert "PRE  sub/" in top and "a.csv" in top and "c.csv" not in top
+    du = ok(cli("du", remote.url, opts=remote.opts)).stdout
+    assert du.startswith(f"{total} bytes in {len(TREE)} objects")
+    du = ok(cli("du", remote.url + "**/*.csv", opts=remote.opts)).stdout
+    assert du.startswith(f"{4 + 4000 + 4} bytes in 3 objects")
+
+
+def test_failures_are_listed_once_and_the_rest_goes_on(remote: Remote, tmp_path: Path) -> None:
+    for name, data in TREE.items():
+        remote.put(name, data)
+    down = tmp_path / "down"
+    down.mkdir()
+    (down / "sub").write_bytes(b"a file where a directory must go")
+    errors = failed(cli("cp", "-r", remote.url, str(down), opts=remote.opts))
+    assert len(errors) == 3  # the three files under sub/, each once
+    assert all("sub" in e for e in errors)
+    assert (down / "a.csv").read_bytes() == TREE["a.csv"]  # the others arrived
+
+
+@pytest.mark.parametrize("remote", CLOUDS, indirect=True)  # local files keep no attributes
+def test_attributes_on_upload(remote: Remote, tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src", {"t.csv": b"1", "page.html": b"<p>"})
+    ok(cli("cp", "-r", "--cache-control", "max-age=60", "--metadata", "owner=etl",
+           str(src), remote.url, opts=remote.opts))  # fmt: skip
+    csv = dict(ros.head_object(remote.prefix + "t.csv", remote.conf).attributes or {})
+    html = dict(ros.head_object(remote.prefix + "page.html", remote.conf).attributes or {})
+    assert csv["Content-Type"] == "text/csv" and html["Content-Type"] == "text/html"
+    assert csv["Cache-Control"] == "max-age=60" and csv["owner"] == "etl"
+    ok(cli("cp", str(src / "t.csv"), remote.url + "typed", "--content-type", "text/plain",
+           opts=remote.opts))  # fmt: skip
+    typed = dict(ros.head_object(remote.prefix + "typed", remote.conf).attributes or {})
+    assert typed["Content-Type"] == "text/plain"
+
+
+@pytest.mark.parametrize("remote", CLOUDS, indirect=True)  # a local store has no bucket
+def test_a_missing_bucket_fails_clearly(remote: Remote, tmp_path: Path) -> None:
+    scheme = remote.url.split("://")[0]
+    missing = f"{scheme}://no-such-bucket-{os.getpid()}/top/"
+    src = make_tree(tmp_path / "src", {"a": b"1"})
+    errors = failed(cli("cp", "-r", str(src), missing, opts=remote.opts))
+    assert len(errors) == 1 and "a" in errors[0]
+    (error,) = failed(cli("ls", "-r", missing, opts=remote.opts))
+    assert "no-such-bucket" in error
+
+
+def test_copies_between_stores_stream(remote: Remote, tmp_path: Path) -> None:
+    local = tmp_path / "other"
+    make_tree(local)
+    ok(cli("cp", "-r", local.as_uri() + "/", remote.url + "x/", opts=remote.opts))
+    assert {k[2:]: v for k, v in remote.keys().items()} == TREE
+
+
+def test_stat_json_pipe_and_presign(remote: Remote) -> None:
+    ok(cli("pipe", remote.url + "p.txt", opts=remote.opts, stdin=b"piped"))
+    assert remote.keys() == {"p.txt": b"piped"}
+    meta = json.loads(ok(cli("stat", "--json", remote.url + "p.txt", opts=remote.opts)).stdout)
+    assert meta["size"] == 5 and meta["path"] == remote.prefix + "p.txt"
+    if remote.url.startswith("file:"):
+        (error,) = failed(cli("presign", remote.url + "p.txt", opts=remote.opts))
+        assert "sign" in error.lower()
+        return
+    signed = ok(cli("presign", remote.url + "p.txt", "--expires", "60", opts=remote.opts)).stdout
+    with urllib.request.urlopen(signed.strip(), timeout=30) as answer:
+        assert answer.read() == b"piped"
+
+
+def test_sizes_across_the_multipart_thresholds_up_and_down(remote: Remote, tmp_path: Path) -> None:
+    """Below, at and above multipart_get_threshold (8 MiB) and multipart_put_threshold (10 MiB)."""
+    sizes = [0, 1, 8 * MiB - 1, 8 * MiB, 8 * MiB + 1, 10 * MiB, 10 * MiB + 1, 17 * MiB]
+    files = {f"f{size}": os.urandom(size) for size in sizes}
+    src = make_tree(tmp_path / "src", files)
+    ok(cli("cp", "-r", str(src), remote.url, opts=remote.opts))
+    assert remote.keys() == files
+    down = tmp_path / "down"
+    ok(cli("cp", "-r", remote.url, str(down), opts=remote.opts))
+    assert local_files(down) == files
+
+
+def test_an_interrupted_download_leaves_no_partial_file(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    for i in range(4):
+        (store / f"big{i}.bin").write_bytes(os.urandom(64 * MiB))
+    down = tmp_path / "down"
+    process = subprocess.Popen(
+        [*CLI, "cp", "-r", "--workers", "2", store.as_uri() + "/", str(down)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (down.exists() and any(down.iterdir())):
+        time.sleep(0.005)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    for path in down.rglob("*") if down.exists() else []:
+        # What is there is whole: a file that was renamed into place; no temporary is left.
+        assert path.read_bytes() == (store / path.name).read_bytes(), path
