@@ -97,7 +97,7 @@ def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[
 def failed(result: subprocess.CompletedProcess[str]) -> list[str]:
     """The error lines of a run that must have exited 1."""
     assert result.returncode == 1, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
     return [line for line in result.stderr.splitlines() if "error:" in line]
 
 
@@ -333,3 +333,69 @@ def test_an_interrupted_download_leaves_no_partial_file(tmp_path: Path) -> None:
     for path in down.rglob("*") if down.exists() else []:
         # What is there is whole: a file that was renamed into place; no temporary is left.
         assert path.read_bytes() == (store / path.name).read_bytes(), path
+
+
+def test_sync_copies_what_differs_and_deletes_with_delete(remote: Remote, tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    first = ok(cli("sync", str(src), remote.url, opts=remote.opts))
+    assert remote.keys() == TREE and len(first.stdout.splitlines()) == len(TREE)
+    again = ok(cli("sync", str(src), remote.url, opts=remote.opts))
+    assert again.stdout == ""  # nothing differs: nothing copied
+    (src / "b.txt").write_bytes(b"changed size")
+    (src / "new.txt").write_bytes(b"new")
+    (src / "a.csv").unlink()
+    third = ok(cli("sync", str(src), remote.url, opts=remote.opts))
+    assert sorted(line.split()[1] for line in third.stdout.splitlines()) == sorted(
+        [str(src / "b.txt"), str(src / "new.txt")]
+    )
+    assert "a.csv" in remote.keys()  # no --delete: kept
+    ok(cli("sync", "--delete", str(src), remote.url, opts=remote.opts))
+    assert remote.keys() == local_files(src)
+    # Down, then the same again: the downloads took the objects' times, nothing is copied.
+    down = tmp_path / "down"
+    ok(cli("sync", remote.url, str(down), opts=remote.opts))
+    assert local_files(down) == local_files(src)
+    assert ok(cli("sync", remote.url, str(down), opts=remote.opts)).stdout == ""
+    (down / "extra").write_bytes(b"x")
+    result = ok(cli("sync", "--delete", "--dryrun", remote.url, str(down), opts=remote.opts))
+    assert result.stdout.strip() == f"(dryrun) delete {down / 'extra'}"
+    ok(cli("sync", "--delete", remote.url, str(down), opts=remote.opts))
+    assert not (down / "extra").exists()
+
+
+def test_sync_size_only_and_exact_timestamps(remote: Remote, tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src", {"same-size": b"aaaa"})
+    ok(cli("sync", str(src), remote.url, opts=remote.opts))
+    down = tmp_path / "down"
+    ok(cli("sync", remote.url, str(down), opts=remote.opts))
+    (down / "same-size").write_bytes(b"bbbb")  # the same size, and newer than the object:
+    later = time.time() + 3600
+    os.utime(down / "same-size", (later, later))  # not copied by default
+    assert ok(cli("sync", remote.url, str(down), opts=remote.opts)).stdout == ""
+    assert ok(cli("sync", "--size-only", remote.url, str(down), opts=remote.opts)).stdout == ""
+    ok(cli("sync", "--exact-timestamps", remote.url, str(down), opts=remote.opts))
+    assert (down / "same-size").read_bytes() == b"aaaa"
+
+
+def test_run_runs_a_batch_in_parallel_and_reports_each_failure(
+    remote: Remote, tmp_path: Path
+) -> None:
+    src = make_tree(tmp_path / "src")
+    batch = tmp_path / "batch.txt"
+    batch.write_text(
+        "# a comment, then blank\n\n"
+        f"cp {src / 'a.csv'} {remote.url}one/a.csv\n"
+        f"cp -r {src / 'sub'} {remote.url}two/\n"
+        f"cp {remote.url}missing {tmp_path / 'never'}\n"
+        f"pipe {remote.url}three\n"
+    )  # fmt: skip
+    errors = failed(cli("run", str(batch), opts=remote.opts))
+    assert len(errors) == 1 and "batch.txt:5" in errors[0] and "missing" in errors[0]
+    got = remote.keys()
+    assert got["one/a.csv"] == TREE["a.csv"] and got["two/c.csv"] == TREE["sub/c.csv"]
+    assert got["three"] == b""  # the batch's standard input was its file's: empty
+    assert not (tmp_path / "never").exists()
+    bad = tmp_path / "bad.txt"
+    bad.write_text("frobnicate x\n")
+    (error,) = failed(cli("run", str(bad)))
+    assert "bad.txt:1" in error

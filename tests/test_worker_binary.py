@@ -111,3 +111,31 @@ def test_version_names_the_package_the_worker_and_the_protocol() -> None:
         f"worker: rustyobjectstore-worker {ros.__version__} (protocol {PROTOCOL_VERSION}) "
         f"at {worker}",
     ]
+
+
+FIRST_USE_FROM_THREADS = """
+import sys, threading
+from rustyobjectstore._worker.binary import find_worker
+barrier, errors = threading.Barrier(16), []
+def go():
+    barrier.wait()
+    try:
+        find_worker()
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=go) for _ in range(16)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(errors[:1])
+sys.exit(1 if errors else 0)
+"""
+
+
+def test_threads_finding_the_worker_at_once_in_a_fresh_process_all_find_it() -> None:
+    """sysconfig is filled on first use, and not thread-safe then: without a lock, threads that
+    start the pool or check an option at once failed with AttributeError 'userbase' (the
+    command line's batches did)."""
+    for _ in range(3):
+        result = subprocess.run([sys.executable, "-c", FIRST_USE_FROM_THREADS],
+                                capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr

@@ -49,6 +49,7 @@ class TransferOptions:
     no_clobber: bool = False
     workers: int = 64
     quiet: bool = False
+    display: bool = True  # the progress display, on a terminal (not in a batch's commands)
     #: Attributes of every object uploaded: --content-type, --cache-control, --metadata.
     attributes: dict[str, str] = field(default_factory=dict)
 
@@ -65,7 +66,7 @@ def _attributes_for(name: str, dst: ObjectURL, opts: TransferOptions) -> dict[st
     return attributes or None
 
 
-def _local_target(directory: str, name: str) -> str:
+def local_target(directory: str, name: str) -> str:
     """Where the entry ``name`` of a tree goes under ``directory``; never outside it (a key such
     as ``../x`` is refused)."""
     parts = name.split("/")
@@ -88,9 +89,11 @@ def _basename(text: str) -> str:
 class Copier:
     """Makes the job of each entry, for one source and one destination."""
 
-    def __init__(self, opts: TransferOptions, move: bool) -> None:
+    def __init__(self, opts: TransferOptions, move: bool, keep_times: bool = False) -> None:
         self.opts = opts
         self.move = move
+        # A download takes the object's last-modified time (what sync compares next time).
+        self.keep_times = keep_times
         self.verb = "mv" if move else "cp"
 
     def upload(self, entry: Entry, dst: ObjectURL) -> Job:
@@ -118,6 +121,9 @@ class Copier:
             if parent:
                 os.makedirs(parent, exist_ok=True)
             size = await get_object_to_file_async(entry.where, path, src.config, progress=moved)
+            if self.keep_times:
+                stamp = entry.modified.timestamp()
+                os.utime(path, (stamp, stamp))
             if self.move:
                 await delete_object_async(entry.where, src.config)
             return size
@@ -180,8 +186,8 @@ async def copy(src: str, dst: str, opts: TransferOptions, out: TextIO, move: boo
         raise UsageError("at least one of SRC and DST must be an object URL (for a local copy, "
                          "use cp(1))")  # fmt: skip
     copier = Copier(opts, move)
-    source = parse_url(src, _options_for(src, dst, opts.options)) if is_url(src) else None
-    target = parse_url(dst, _options_for(dst, src, opts.options)) if is_url(dst) else None
+    source = parse_url(src, options_for(src, dst, opts.options)) if is_url(src) else None
+    target = parse_url(dst, options_for(dst, src, opts.options)) if is_url(dst) else None
     tree: Tree | None
     if source is not None:
         tree = remote_tree(source, opts.recursive)
@@ -207,7 +213,7 @@ async def copy(src: str, dst: str, opts: TransferOptions, out: TextIO, move: boo
                 yield copier.between(source, entry, target.at(_key_under(target.key, entry.name)))
             elif source is not None:
                 try:
-                    path = _local_target(dst, entry.name)
+                    path = local_target(dst, entry.name)
                 except CLIError as exc:
                     yield _refused(copier, source.at(entry.where).text, dst, exc)
                     continue
@@ -219,7 +225,7 @@ async def copy(src: str, dst: str, opts: TransferOptions, out: TextIO, move: boo
             raise CLIError(f"{hide_query(src)}: nothing matches")
 
     label = _basename(src) if tree is None else hide_query(src)
-    progress = Progress(label, quiet=opts.quiet)
+    progress = Progress(label, quiet=opts.quiet or not opts.display)
     try:
         return await run_jobs(jobs(), workers=opts.workers, progress=progress,
                               out=None if opts.quiet else out, dryrun=opts.dryrun)  # fmt: skip
@@ -227,7 +233,7 @@ async def copy(src: str, dst: str, opts: TransferOptions, out: TextIO, move: boo
         progress.close()
 
 
-def _options_for(url: str, other: str, options: dict[str, str]) -> dict[str, str]:
+def options_for(url: str, other: str, options: dict[str, str]) -> dict[str, str]:
     """The options of one side of a copy: a ``file://`` side takes none, so between it and a
     cloud they are the cloud's."""
     local = url.lower().startswith("file:")

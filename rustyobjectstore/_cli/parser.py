@@ -220,6 +220,37 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("dst", metavar="DST")
         _tree_flags(sub, transfer=True)
 
+    sync = command(
+        "sync", "copy what differs from one tree to another (any direction)",
+        "Make DST hold what SRC holds (both trees: local directories or URL prefixes, in any "
+        "direction). An entry is copied when DST lacks it, its size differs, or SRC's is newer "
+        "(as 'aws s3 sync' decides); --delete also removes from DST what SRC does not have. A "
+        "downloaded file takes the object's last-modified time.",
+        "sync ./site/ s3://bucket/site/ --delete",
+    )  # fmt: skip
+    sync.add_argument("src", metavar="SRC")
+    sync.add_argument("dst", metavar="DST")
+    _tree_flags(sync, transfer=True)
+    sync.add_argument("--size-only", action="store_true",
+                      help="copy only when the sizes differ, whatever the times")  # fmt: skip
+    sync.add_argument("--exact-timestamps", action="store_true",
+                      help="copy when the times differ at all, not only when SRC is newer")  # fmt: skip
+    sync.add_argument("--delete", action="store_true",
+                      help="delete what DST has and SRC does not (within the filters)")  # fmt: skip
+
+    run = command(
+        "run", "run the commands of a file, one a line, in parallel",
+        "Run the commands of FILE ('-': standard input), one a line as they would follow the "
+        "program's name ('#' starts a comment), several at once, as s5cmd's batch mode. The "
+        "options given to run (-o, --profile, --anonymous) go with every line.",
+        "run commands.txt",
+    )  # fmt: skip
+    run.add_argument("file", metavar="FILE")
+    run.add_argument(
+        "--workers", type=_workers, default=DEFAULT_WORKERS // 4, metavar="N",
+        help=f"lines run at once (default {DEFAULT_WORKERS // 4})",
+    )  # fmt: skip
+
     ls = command(
         "ls", "list one level under the URL's key (-r: every key below it)",
         "One level, as 'aws s3 ls' has it: 'PRE NAME/' for each common prefix (a \"directory\"), "

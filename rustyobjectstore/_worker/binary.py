@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -22,7 +23,17 @@ ENV_VAR = "RUSTYOBJECTSTORE_WORKER"
 NAME = "rustyobjectstore-worker" + (".exe" if os.name == "nt" else "")
 
 
+# sysconfig fills its variables in place on first use: threads that ask at once see them half
+# made (AttributeError: 'userbase'), so one asks at a time.
+_SYSCONFIG = threading.Lock()
+
+
 def _candidates() -> list[Path]:
+    with _SYSCONFIG:
+        return _places()
+
+
+def _places() -> list[Path]:
     places: list[Path] = []
     scripts = sysconfig.get_path("scripts")
     if scripts:
