@@ -215,23 +215,28 @@ async def open_reader_async(
 
 def get_object_to_file(
     path: str, local_path: str | os.PathLike[str], conf: StoreConfig, *,
-    progress: Progress | None = None, **options: Unpack[ReadOptions],
+    progress: Progress | None = None, fsync: bool = True, **options: Unpack[ReadOptions],
 ) -> int:  # fmt: skip
     """Downloads into ``local_path`` in bounded memory, parts in parallel; the file is replaced only
-    when the whole object has arrived. Returns the size. ``progress``, if given, is called with
-    (bytes done, bytes in all) as parts arrive:
+    when the whole object has arrived (a temporary file beside it, renamed). Returns the size.
+    ``progress``, if given, is called with (bytes done, bytes in all) as parts arrive. With
+    ``fsync`` (the default) the bytes are on disk before the rename, so that not even a crash of
+    the machine leaves the name over torn bytes; ``fsync=False`` leaves that to the kernel, as
+    most tools do, and is faster for big files:
     ``size = get_object_to_file("big.bin", "/tmp/big.bin", conf)``."""
-    step = _files.download(current_pool(), conf, path, local_path, progress, conditions(options))
+    when = conditions(options)
+    step = _files.download(current_pool(), conf, path, local_path, progress, when, fsync)
     return run_sync(step)
 
 
 async def get_object_to_file_async(
     path: str, local_path: str | os.PathLike[str], conf: StoreConfig, *,
-    progress: Progress | None = None, **options: Unpack[ReadOptions],
+    progress: Progress | None = None, fsync: bool = True, **options: Unpack[ReadOptions],
 ) -> int:  # fmt: skip
     """The async twin of :func:`get_object_to_file`:
     ``size = await get_object_to_file_async("big.bin", "/tmp/big.bin", conf)``."""
-    step = _files.download(current_pool(), conf, path, local_path, progress, conditions(options))
+    when = conditions(options)
+    step = _files.download(current_pool(), conf, path, local_path, progress, when, fsync)
     return await run_async(step)
 
 

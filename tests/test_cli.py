@@ -411,3 +411,26 @@ def test_cp_is_quiet_when_stderr_is_piped(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert result.stderr == b""
     assert (store / "obj").read_bytes() == source.read_bytes()
+
+
+def test_a_download_syncs_to_disk_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The library's default is durable (fsync before the rename); the command line's, like
+    s5cmd's and aws s3's, is not, unless --fsync; a download is renamed into place whole
+    either way."""
+    from rustyobjectstore._ops import files
+
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    remote = tmp_path / "store" / "obj"
+    ros.put_object(key(remote), b"data", FILE_STORE)
+    ros.get_object_to_file(key(remote), tmp_path / "a", FILE_STORE)
+    assert len(synced) == 1
+    ros.get_object_to_file(key(remote), tmp_path / "b", FILE_STORE, fsync=False)
+    assert len(synced) == 1 and (tmp_path / "b").read_bytes() == b"data"
+    assert main(["cp", "-q", url(remote), str(tmp_path / "c")]) == 0
+    assert len(synced) == 1 and (tmp_path / "c").read_bytes() == b"data"
+    assert main(["cp", "-q", "--fsync", url(remote), str(tmp_path / "d")]) == 0
+    assert len(synced) == 2 and (tmp_path / "d").read_bytes() == b"data"

@@ -49,6 +49,7 @@ class TransferOptions:
     no_clobber: bool = False
     workers: int = 64
     quiet: bool = False
+    fsync: bool = False  # a download's bytes on disk before its rename (--fsync)
     display: bool = True  # the progress display, on a terminal (not in a batch's commands)
     #: Attributes of every object uploaded: --content-type, --cache-control, --metadata.
     attributes: dict[str, str] = field(default_factory=dict)
@@ -120,7 +121,8 @@ class Copier:
             parent = os.path.dirname(path)
             if parent:
                 os.makedirs(parent, exist_ok=True)
-            size = await get_object_to_file_async(entry.where, path, src.config, progress=moved)
+            size = await get_object_to_file_async(entry.where, path, src.config, progress=moved,
+                                                  fsync=opts.fsync)  # fmt: skip
             if self.keep_times:
                 stamp = entry.modified.timestamp()
                 os.utime(path, (stamp, stamp))

@@ -96,7 +96,7 @@ async def execute(args: argparse.Namespace, options: dict[str, str]) -> int:
             options=options, recursive=args.recursive or command == "sync",
             filters=Filters(args.rules or ()), dryrun=args.dryrun, no_clobber=args.no_clobber,
             workers=args.workers, quiet=args.quiet, attributes=_attributes(args),
-            display=getattr(args, "display", True),
+            fsync=args.fsync, display=getattr(args, "display", True),
         )  # fmt: skip
         if command == "sync":
             rules = SyncRules(args.size_only, args.exact_timestamps, args.delete)

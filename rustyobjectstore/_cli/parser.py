@@ -160,6 +160,13 @@ def _tree_flags(parser: argparse.ArgumentParser, *, transfer: bool) -> None:
         return
     parser.add_argument("-n", "--no-clobber", action="store_true",
                         help="leave a destination that exists as it is")  # fmt: skip
+    parser.add_argument(
+        "--fsync", action="store_true",
+        help="put each downloaded file's bytes on disk before renaming it into place (a crash "
+        "of the machine then leaves no whole name over torn bytes; slower for big files). "
+        "Without it, as with s5cmd and aws s3, a download is still renamed into place whole: no "
+        "reader sees a partial file",
+    )  # fmt: skip
     _attribute_flags(parser)
 
 

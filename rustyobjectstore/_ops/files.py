@@ -43,15 +43,18 @@ def _create_temp(target: Path) -> tuple[int, Path]:
 
 
 @contextlib.contextmanager
-def temp_beside(target: Path) -> Iterator[int]:
+def temp_beside(target: Path, fsync: bool = True) -> Iterator[int]:
     """An fd of a temp file next to ``target``, renamed over it only if the block succeeds, so a
-    reader never sees a partial file and a failure leaves the old one untouched. A replaced file
-    keeps its permissions; a new one gets the usual 0666 less the umask."""
+    reader never sees a partial file and a failure leaves the old one untouched. With ``fsync``
+    the bytes are on disk before the rename, so that a crash of the machine cannot leave a whole
+    name over torn bytes either. A replaced file keeps its permissions; a new one gets the usual
+    0666 less the umask."""
     mode = _kept_mode(target)
     fd, temp = _create_temp(target)
     try:
         yield fd
-        os.fsync(fd)
+        if fsync:
+            os.fsync(fd)
         if mode is not None:
             os.chmod(temp, mode)
         os.replace(temp, target)
@@ -65,11 +68,11 @@ def temp_beside(target: Path) -> Iterator[int]:
 
 def download(
     pool: Pool, conf: StoreConfig, path: str, local_path: str | os.PathLike[str],
-    progress: Progress | None, when: Conditions = NONE,
+    progress: Progress | None, when: Conditions = NONE, fsync: bool = True,
 ) -> Step[int]:  # fmt: skip
     """The object into ``local_path``, atomically: a partial download never replaces the file."""
     target = Path(local_path)
-    with temp_beside(target) as fd:
+    with temp_beside(target, fsync) as fd:
         size = yield from read(pool, conf, path, IntoFile(fd, target), progress=progress,
                                when=when)  # fmt: skip
     return size
