@@ -106,3 +106,35 @@ def test_the_julia_table_maps_every_name_of_the_seed_to_a_real_one() -> None:
         name = call.group(1) if call else span if re.fullmatch(r"[A-Z]\w+", span) else None
         if name is not None and not hasattr(builtins, name):
             assert hasattr(ros, name), f"the table names {name}, which the package does not have"
+
+
+def _command_line_section() -> str:
+    text = README.read_text()
+    start = text.index("## The command line\n")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def test_the_command_line_example_runs_as_written(tmp_path: Path) -> None:
+    """The local block runs in an empty directory (its store under this test's directory), and
+    the section shows every command."""
+    import subprocess
+    import sys
+
+    from rustyobjectstore._cli.parser import build_parser
+
+    section = _command_line_section()
+    (block,) = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
+    assert "/tmp/rosdemo" in block
+    script = block.replace("/tmp/rosdemo", (tmp_path / "demo").as_posix())
+    prelude = f'rustyobjectstore() {{ "{sys.executable}" -m rustyobjectstore "$@"; }}\n'
+    work = tmp_path / "work"
+    work.mkdir()
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", prelude + script], cwd=work,
+                            capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "hello" in result.stdout and "Total Objects: 2" in result.stdout
+    assert (work / "copy" / "2026-12-06" / "b.log").read_text() == "b\n"
+    assert not [p for p in (tmp_path / "demo").rglob("*") if p.is_file()]  # the last line: all gone
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    shown = set(re.findall(r"^(?:echo .*\| )?rustyobjectstore (\w+)", section, flags=re.M))
+    assert set(commands) <= shown, set(commands) - shown
