@@ -4,7 +4,7 @@ batches of the store's bulk delete."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -13,7 +13,7 @@ from typing import BinaryIO, TextIO
 
 from rustyobjectstore._api import (
     bulk_delete_objects_async,
-    delete_object,
+    delete_object_async,
     get_object_stream,
     head_object,
     put_object_stream,
@@ -23,7 +23,7 @@ from rustyobjectstore._cli.locations import CLIError, parse_url, remote_tree
 from rustyobjectstore._cli.patterns import Filters
 from rustyobjectstore._cli.progress import Progress
 from rustyobjectstore._cli.sources import remote_entries
-from rustyobjectstore._cli.transfers import Report
+from rustyobjectstore._cli.transfers import InFlight, Report
 from rustyobjectstore._redact import hide_query
 
 COPY_CHUNK = 8 * 1024 * 1024
@@ -102,55 +102,41 @@ async def rm(
     if tree is None:
         key = target.require_key()
         if not dryrun:
-            delete_object(key, target.config)
+            await delete_object_async(key, target.config)
         report.done = 1
         if out is not None and not quiet:
             out.write(f"{'(dryrun) ' if dryrun else ''}rm {hide_query(url)}\n")
         return report
     progress = Progress(hide_query(url), quiet=quiet)
-    gate = asyncio.Semaphore(max(1, workers // 16))
-    running: set[asyncio.Task[None]] = set()
 
     async def batch(keys: list[str]) -> None:
-        try:
-            failed = {} if dryrun else {
-                f.path: f.error for f in await bulk_delete_objects_async(keys, target.config)
-            }  # fmt: skip
-            for key in keys:
-                line = f"{'(dryrun) ' if dryrun else ''}rm {hide_query(target.at(key).text)}"
-                if key in failed:
-                    report.failures.append((line, str(failed[key])))
-                    continue
-                report.done += 1
-                if out is not None and not quiet:
-                    progress.write(line, out)
-                progress.finished()
-        finally:
-            gate.release()
+        failed = {} if dryrun else {
+            f.path: f.error for f in await bulk_delete_objects_async(keys, target.config)
+        }  # fmt: skip
+        for key in keys:
+            line = f"{'(dryrun) ' if dryrun else ''}rm {hide_query(target.at(key).text)}"
+            if key in failed:
+                report.failures.append((line, str(failed[key])))
+                continue
+            report.done += 1
+            if out is not None and not quiet:
+                progress.write(line, out)
+            progress.finished()
 
     keys: list[str] = []
     found = False
     try:
-        async for entry in remote_entries(target, tree, filters):
-            found = True
-            progress.planned(0)
-            keys.append(entry.where)
-            if len(keys) == DELETE_BATCH:
-                await gate.acquire()
-                task = asyncio.create_task(batch(keys))
-                running.add(task)
-                task.add_done_callback(running.discard)
-                keys = []
-        if keys:
-            await gate.acquire()
-            await batch(keys)
-        while running:
-            await asyncio.gather(*running)
-    except BaseException:
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
-        raise
+        # A batch of keys per bulk delete, a few batches at once.
+        async with InFlight(max(1, workers // 16)) as flight:
+            async for entry in remote_entries(target, tree, filters):
+                found = True
+                progress.planned(0)
+                keys.append(entry.where)
+                if len(keys) == DELETE_BATCH:
+                    await flight.start(functools.partial(batch, keys))
+                    keys = []
+            if keys:
+                await flight.start(functools.partial(batch, keys))
     finally:
         progress.close()
     if not found:

@@ -6,6 +6,7 @@ in flight, and every download that had not finished leaves no file behind."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -68,6 +69,40 @@ def failure_message(exc: BaseException) -> str:
     return str(exc)
 
 
+class InFlight:
+    """At most ``limit`` tasks at once: ``start`` waits for room. Left normally, the block waits
+    for every task; left by an exception (Ctrl-C), it cancels them and waits until they have
+    stopped (a download's temporary file is gone by then)."""
+
+    def __init__(self, limit: int) -> None:
+        self._gate = asyncio.Semaphore(limit)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, work: Callable[[], Awaitable[None]]) -> None:
+        await self._gate.acquire()
+        task = asyncio.create_task(self._run(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, work: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await work()
+        finally:
+            self._gate.release()
+
+    async def __aenter__(self) -> InFlight:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            while self._tasks:
+                await asyncio.gather(*self._tasks)
+            return
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
 async def run_jobs(
     jobs: AsyncIterator[Job], *, workers: int, progress: Progress, out: TextIO | None,
     dryrun: bool = False,
@@ -76,8 +111,6 @@ async def run_jobs(
     is done (``--dryrun``: instead of doing it). Errors of a job are its failure, not the run's;
     a cancellation (Ctrl-C) cancels every job in flight, and is raised once they have stopped."""
     report = Report()
-    gate = asyncio.Semaphore(workers)
-    running: set[asyncio.Task[None]] = set()
 
     async def one(job: Job) -> None:
         last = 0
@@ -92,17 +125,14 @@ async def run_jobs(
             report.done += 1
             if out is not None:
                 progress.write(job.line, out)
-        except Skipped:
-            report.skipped += 1
-        except AlreadyExistsError:
-            report.skipped += 1  # --no-clobber, found by the store itself
+        except (Skipped, AlreadyExistsError):
+            report.skipped += 1  # --no-clobber (AlreadyExistsError: the store itself found it)
         except (ObjectStoreError, OSError, CLIError) as exc:
             report.failures.append((job.line, failure_message(exc)))
         finally:
             progress.finished()
-            gate.release()
 
-    try:
+    async with InFlight(workers) as flight:
         async for job in jobs:
             progress.planned(job.size)
             if dryrun:
@@ -110,15 +140,5 @@ async def run_jobs(
                     progress.write(f"(dryrun) {job.line}", out)
                 report.done += 1
                 continue
-            await gate.acquire()
-            task = asyncio.create_task(one(job))
-            running.add(task)
-            task.add_done_callback(running.discard)
-        while running:
-            await asyncio.gather(*running)
-    except BaseException:
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
-        raise
+            await flight.start(functools.partial(one, job))
     return report
