@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import azure_config, minio_config, s3_config
-from emulators import AZURITE_ACCOUNT, AZURITE_KEY, MINIO_KEY, MINIO_SECRET
+from emulators import AZURITE_ACCOUNT, AZURITE_KEY, MINIO_KEY, MINIO_SECRET, RunningServer
 
 import rustyobjectstore as ros
 
@@ -417,3 +417,22 @@ def test_trees_to_and_from_snowflake_stages(
     assert local_files(down) == files
     listed = ok(cli("ls", "-r", spec.url + "cli/", opts=opts)).stdout.splitlines()
     assert len(listed) == len(files)
+
+
+def test_the_credentials_and_endpoint_come_from_the_environment(
+    moto_server: RunningServer, s3_bucket: str, tmp_path: Path
+) -> None:
+    """No -o at all: AWS_ENDPOINT_URL, the keys and the region from the environment, as the
+    cloud's chain finds them; a --profile that does not exist is named."""
+    endpoint = moto_server.endpoint
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}  # fmt: skip
+    src = make_tree(tmp_path / "src", {"a.txt": b"from the environment"})
+    run = subprocess.run([*CLI, "cp", "-r", str(src), f"s3://{s3_bucket}/env/"], env=env,
+                         capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    conf = s3_config(moto_server, s3_bucket)
+    assert ros.get_object("env/a.txt", conf) == b"from the environment"
+    run = subprocess.run([*CLI, "ls", f"s3://{s3_bucket}/", "--profile", "nosuchprofile"],
+                         env=env, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert run.returncode == 1 and "nosuchprofile" in run.stderr, run.stderr
