@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import types
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -423,7 +424,12 @@ def test_a_download_syncs_to_disk_when_asked(
 
     synced: list[int] = []
     real = os.fsync
-    monkeypatch.setattr(files.os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+
+    def counted(fd: int) -> None:
+        synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(files, "os", types.SimpleNamespace(**{**vars(os), "fsync": counted}))
     remote = tmp_path / "store" / "obj"
     ros.put_object(key(remote), b"data", FILE_STORE)
     ros.get_object_to_file(key(remote), tmp_path / "a", FILE_STORE)
