@@ -29,6 +29,7 @@ from rustyobjectstore._cli.locations import (
     local_tree,
     parse_url,
     remote_tree,
+    with_slash,
 )
 from rustyobjectstore._cli.patterns import Filters
 from rustyobjectstore._cli.progress import Progress
@@ -76,8 +77,9 @@ def local_target(directory: str, name: str) -> str:
     return os.path.join(directory, *parts)
 
 
-def _key_under(prefix: str, name: str) -> str:
-    return (prefix if not prefix or prefix.endswith("/") else prefix + "/") + name
+def key_under(prefix: str, name: str) -> str:
+    """The key of the entry ``name`` of a tree copied under ``prefix`` (a directory's key)."""
+    return (with_slash(prefix) if prefix else "") + name
 
 
 def _basename(text: str) -> str:
@@ -96,6 +98,21 @@ class Copier:
         # A download takes the object's last-modified time (what sync compares next time).
         self.keep_times = keep_times
         self.verb = "mv" if move else "cp"
+
+    def entry(
+        self, source: ObjectURL | None, entry: Entry, target: ObjectURL | None, dst: str
+    ) -> Job:
+        """The job of a tree's entry: to its place under the ``target`` prefix, or under the
+        local directory ``dst`` (never outside it: that job fails, and it alone)."""
+        if target is not None:
+            to = target.at(key_under(target.key, entry.name))
+            return self.between(source, entry, to) if source is not None else self.upload(entry, to)
+        assert source is not None
+        try:
+            path = local_target(dst, entry.name)
+        except CLIError as exc:
+            return _refused(self.verb, source.at(entry.where).text, dst, exc)
+        return self.download(source, entry, path)
 
     def upload(self, entry: Entry, dst: ObjectURL) -> Job:
         opts = self.opts
@@ -211,25 +228,21 @@ async def copy(src: str, dst: str, opts: TransferOptions, out: TextIO, move: boo
         found = False
         async for entry in entries:
             found = True
-            if source is not None and target is not None:
-                yield copier.between(source, entry, target.at(_key_under(target.key, entry.name)))
-            elif source is not None:
-                try:
-                    path = local_target(dst, entry.name)
-                except CLIError as exc:
-                    yield _refused(copier, source.at(entry.where).text, dst, exc)
-                    continue
-                yield copier.download(source, entry, path)
-            else:
-                assert target is not None
-                yield copier.upload(entry, target.at(_key_under(target.key, entry.name)))
+            yield copier.entry(source, entry, target, dst)
         if not found:
             raise CLIError(f"{hide_query(src)}: nothing matches")
 
     label = _basename(src) if tree is None else hide_query(src)
+    return await run_shown(jobs(), label, opts, out)
+
+
+async def run_shown(
+    jobs: AsyncIterator[Job], label: str, opts: TransferOptions, out: TextIO
+) -> Report:
+    """``run_jobs`` with the progress display and the lines ``opts`` ask for."""
     progress = Progress(label, quiet=opts.quiet or not opts.display)
     try:
-        return await run_jobs(jobs(), workers=opts.workers, progress=progress,
+        return await run_jobs(jobs, workers=opts.workers, progress=progress,
                               out=None if opts.quiet else out, dryrun=opts.dryrun)  # fmt: skip
     finally:
         progress.close()
@@ -258,11 +271,11 @@ def _single(
     return copier.download(source, entry, path)
 
 
-def _refused(copier: Copier, what: str, dst: str, exc: CLIError) -> Job:
+def _refused(verb: str, what: str, dst: str, exc: CLIError) -> Job:
     async def work(_moved: Callable[[int, int | None], None]) -> int:
         raise exc
 
-    return Job(f"{copier.verb} {hide_query(what)} {dst}", 0, work)
+    return Job(f"{verb} {hide_query(what)} {dst}", 0, work)
 
 
 async def _aiter(entries: Iterable[Entry]) -> AsyncIterator[Entry]:

@@ -46,7 +46,7 @@ class ObjectURL:
     @property
     def root(self) -> str:
         """The URL of the store's root, keys are appended to it: ``s3://bucket/``."""
-        return self.text[: len(self.text) - len(self.key)] if self.key else _with_slash(self.text)
+        return self.text[: len(self.text) - len(self.key)] if self.key else with_slash(self.text)
 
     def at(self, key: str) -> ObjectURL:
         return ObjectURL(self.root + key, self.config, key)
@@ -55,7 +55,7 @@ class ObjectURL:
         return self.config.spec() == other.config.spec()
 
 
-def _with_slash(text: str) -> str:
+def with_slash(text: str) -> str:
     return text if text.endswith("/") else text + "/"
 
 
@@ -130,5 +130,5 @@ def local_tree(path: str, recursive: bool) -> Tree | None:
     if pattern is not None:
         return Tree(base or "./", pattern)
     if recursive and os.path.isdir(path):
-        return Tree(_with_slash(path.replace(os.sep, "/")), None)
+        return Tree(with_slash(path.replace(os.sep, "/")), None)
     return None

@@ -12,12 +12,19 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from rustyobjectstore._api import delete_object_async
-from rustyobjectstore._cli.copying import Copier, TransferOptions, local_target, options_for
-from rustyobjectstore._cli.locations import CLIError, ObjectURL, Tree, UsageError, is_url, parse_url
+from rustyobjectstore._cli.copying import Copier, TransferOptions, options_for, run_shown
+from rustyobjectstore._cli.locations import (
+    CLIError,
+    ObjectURL,
+    Tree,
+    UsageError,
+    is_url,
+    parse_url,
+    with_slash,
+)
 from rustyobjectstore._cli.patterns import Filters
-from rustyobjectstore._cli.progress import Progress
 from rustyobjectstore._cli.sources import Entry, local_entries, remote_entries
-from rustyobjectstore._cli.transfers import Job, Report, run_jobs
+from rustyobjectstore._cli.transfers import Job, Report
 from rustyobjectstore._redact import hide_query
 
 
@@ -38,18 +45,14 @@ class SyncRules:
         return int(src.modified.timestamp()) > int(dst.modified.timestamp())
 
 
-def _directory(text: str) -> str:
-    return text if text.endswith("/") else text + "/"
-
-
 async def _entries(url: ObjectURL | None, path: str, filters: Filters) -> AsyncIterator[Entry]:
     if url is not None:
-        async for entry in remote_entries(url, Tree(_directory(url.key) if url.key else "", None),
+        async for entry in remote_entries(url, Tree(with_slash(url.key) if url.key else "", None),
                                           filters):  # fmt: skip
             yield entry
         return
     if os.path.isdir(path):
-        for entry in local_entries(Tree(_directory(path), None), filters):
+        for entry in local_entries(Tree(with_slash(path), None), filters):
             yield entry
 
 
@@ -71,31 +74,16 @@ async def sync(src: str, dst: str, opts: TransferOptions, rules: SyncRules, out:
             there = present.get(entry.name)
             if there is not None and not rules.differs(entry, there):
                 continue
-            if source is not None and target is not None:
-                yield copier.between(source, entry, target.at(_under(target.key, entry.name)))
-            elif source is not None:
-                yield copier.download(source, entry, local_target(dst, entry.name))
-            else:
-                assert target is not None
-                yield copier.upload(entry, target.at(_under(target.key, entry.name)))
+            yield copier.entry(source, entry, target, dst)
         if rules.delete:
             for name, entry in present.items():
                 if name not in seen:
-                    yield _deletion(target, entry, opts)
+                    yield _deletion(target, entry)
 
-    progress = Progress(hide_query(src), quiet=opts.quiet or not opts.display)
-    try:
-        return await run_jobs(jobs(), workers=opts.workers, progress=progress,
-                              out=None if opts.quiet else out, dryrun=opts.dryrun)  # fmt: skip
-    finally:
-        progress.close()
+    return await run_shown(jobs(), hide_query(src), opts, out)
 
 
-def _under(prefix: str, name: str) -> str:
-    return (_directory(prefix) if prefix else "") + name
-
-
-def _deletion(target: ObjectURL | None, entry: Entry, opts: TransferOptions) -> Job:
+def _deletion(target: ObjectURL | None, entry: Entry) -> Job:
     async def work(_moved: Callable[[int, int | None], None]) -> int:
         if target is not None:
             await delete_object_async(entry.where, target.config)
