@@ -75,7 +75,7 @@ HEAD_FRESH_SECS = 1.0
 """How long what a HEAD or a listing found serves the ``info`` calls of the same path that follow
 it, and what a HEAD found, the opens (pyarrow lists a dataset, asks each file's info, one at a
 time, asks again before each open, then opens it)."""
-HEADS_KEPT = 100_000
+HEADS_KEPT = 100_000  # at most, however many a second's listings found
 
 
 class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
@@ -184,10 +184,12 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
 
     def _heard(self, path: str, meta: ObjectMeta, listed: bool = False) -> None:
         heads = self._heads
+        now = time.monotonic()
         heads.pop(path, None)
-        heads[path] = (meta, time.monotonic(), not listed)
-        if len(heads) > HEADS_KEPT:
-            heads.popitem(last=False)  # the oldest, long stale by now
+        heads[path] = (meta, now, not listed)
+        # Oldest first: what is stale goes, so a big listing is not kept once it is of no use.
+        while len(heads) > HEADS_KEPT or now - next(iter(heads.values()))[1] > HEAD_FRESH_SECS:
+            heads.popitem(last=False)
 
     def _just_heard(self, path: str, pinnable: bool = False) -> ObjectMeta | None:
         """The version a HEAD (or, unless ``pinnable``, a listing) of ``path`` found at most

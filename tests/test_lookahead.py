@@ -327,6 +327,7 @@ def test_fsspec_infos_after_a_listing_ask_nothing(
         assert f.read(4) == raw[:4] and heads() == before + 1
     monkeypatch.setattr(rosfs, "HEAD_FRESH_SECS", 0.0)
     assert fs.info("ds/part-1.parquet")["size"] == 1001 and heads() == before + 2
+    assert list(fs._heads) == ["ds/part-1.parquet"]  # the listing's stale entries are gone
 
 
 def test_fsspec_opens_a_file_with_the_head_its_info_just_made(
