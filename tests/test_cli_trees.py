@@ -241,6 +241,13 @@ def test_ls_r_summarize_json_and_du(remote: Remote) -> None:
     assert du.startswith(f"{total} bytes in {len(TREE)} objects")
     du = ok(cli("du", remote.url + "**/*.csv", opts=remote.opts)).stdout
     assert du.startswith(f"{4 + 4000 + 4} bytes in 3 objects")
+    du = ok(cli("du", remote.url, "--exclude", "sub/*", opts=remote.opts)).stdout
+    assert du.startswith(f"{4 + 5 + 0} bytes in 3 objects")
+    top = ok(cli("ls", remote.url, "--exclude", "*.txt", opts=remote.opts)).stdout
+    assert "a.csv" in top and ".txt" not in top
+    lines = ok(cli("ls", "-r", remote.url, "--include", "*", "--exclude", "*.csv",
+                   opts=remote.opts)).stdout.splitlines()  # fmt: skip
+    assert len(lines) == 3 and not any(line.endswith(".csv") for line in lines)
 
 
 def test_failures_are_listed_once_and_the_rest_goes_on(remote: Remote, tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ async def ls(
     relative to the URL's directory); with ``recursive`` or wildcards, every key that matches,
     whole; with ``summarize``, the count and total at the end."""
     target = parse_url(url, options)
+    filters = filters or Filters()
     count = total = 0
     _, pattern = split_at_wildcard(target.key)
     if not recursive and pattern is None:
@@ -45,6 +46,8 @@ async def ls(
             if not as_json:
                 out.write(f"{'PRE':>12}  {prefix[len(directory) :]}/\n")
         for meta in level.objects:
+            if not filters.admits(meta.path[len(directory) :]):
+                continue
             count, total = count + 1, total + meta.size
             if as_json:
                 out.write(_json(meta) + "\n")
@@ -56,7 +59,7 @@ async def ls(
         assert tree is not None
         # ls -r lists keys by prefix, as 'aws s3 ls --recursive' does: 'logs/2026-' too.
         base = tree.base if pattern is not None else target.key
-        async for entry in remote_entries(target, Tree(base, tree.pattern), filters or Filters()):
+        async for entry in remote_entries(target, Tree(base, tree.pattern), filters):
             count, total = count + 1, total + entry.size
             if as_json:
                 out.write(json.dumps({"key": entry.where, "size": entry.size,

@@ -113,10 +113,12 @@ async def execute(args: argparse.Namespace, options: dict[str, str]) -> int:
         return _finish(report, "deleted", args.quiet, report.done + len(report.failures) > 1)
     if command == "ls":
         await listing.ls(args.url, options, out, recursive=args.recursive,
-                         human=args.human_readable, summarize=args.summarize, as_json=args.json)  # fmt: skip
+                         human=args.human_readable, summarize=args.summarize, as_json=args.json,
+                         filters=Filters(args.rules or ()))  # fmt: skip
         return 0
     if command == "du":
-        await listing.du(args.url, options, out, human=args.human_readable)
+        await listing.du(args.url, options, out, human=args.human_readable,
+                         filters=Filters(args.rules or ()))  # fmt: skip
         return 0
     if command == "run":
         return await run_file(args.file, options, args.workers)

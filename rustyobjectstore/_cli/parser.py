@@ -139,15 +139,19 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
-def _tree_flags(parser: argparse.ArgumentParser, *, transfer: bool) -> None:
-    parser.add_argument("-r", "--recursive", action="store_true",
-                        help="every object or file under the source, as a directory")  # fmt: skip
+def _filter_flags(parser: argparse.ArgumentParser) -> None:
     for flag, what in (("--include", "include"), ("--exclude", "leave out")):
         parser.add_argument(
             flag, action=_Rule, metavar="PATTERN", dest="rules",
             help=f"{what} names (relative to the source) matching PATTERN, where '*' also "
             "matches '/' (repeatable; the last rule that matches a name wins)",
         )  # fmt: skip
+
+
+def _tree_flags(parser: argparse.ArgumentParser, *, transfer: bool) -> None:
+    parser.add_argument("-r", "--recursive", action="store_true",
+                        help="every object or file under the source, as a directory")  # fmt: skip
+    _filter_flags(parser)
     parser.add_argument("--dryrun", action="store_true",
                         help="print what would be done, and do nothing")  # fmt: skip
     parser.add_argument(
@@ -271,12 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("-H", "--human-readable", action="store_true", help="sizes in KiB, MiB, GiB")
     ls.add_argument("--summarize", action="store_true", help="the count and total size at the end")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
+    _filter_flags(ls)
 
     du = command("du", "the total size and count of the objects under a URL",
                  "The total size and count of the objects under the URL, or matching its "
                  "wildcards.", "du -H 's3://bucket/logs/**/*.gz'")  # fmt: skip
     du.add_argument("url", metavar="URL")
     du.add_argument("-H", "--human-readable", action="store_true", help="the size in KiB, MiB, GiB")
+    _filter_flags(du)
 
     rm = command("rm", "delete objects",
                  "Delete the object; with -r or wildcards, every object under the URL or "
