@@ -59,8 +59,9 @@ bash "$ROOT/scripts/install_toxiproxy.sh"
 OTHER_PYTHONS="3.10 3.11 3.12 3.13"
 # The library's dependencies, and what tests/test_pythons.py needs to run the suite's server-free
 # tests there (pytest, its timeout plugin, hypothesis, fsspec for the conftest).
-VENV_PACKAGES=(msgpack typing_extensions "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100" "fsspec>=2024.6")
-VENV_IMPORTS="import msgpack, typing_extensions, pytest, pytest_timeout, hypothesis, fsspec"
+# (tests/test_pythons.py checks that every dependency in pyproject.toml is here.)
+VENV_PACKAGES=(msgpack typing_extensions "tqdm>=4.66" "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100" "fsspec>=2024.6")
+VENV_IMPORTS="import msgpack, typing_extensions, tqdm, pytest, pytest_timeout, hypothesis, fsspec"
 find_python() {
     local version="$1" candidate
     if command -v pyenv >/dev/null 2>&1; then

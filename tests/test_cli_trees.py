@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import azure_config, minio_config, s3_config
 from emulators import AZURITE_ACCOUNT, AZURITE_KEY, MINIO_KEY, MINIO_SECRET, RunningServer
+from faultserver import FaultServer, Hold, Serve
 
 import rustyobjectstore as ros
 
@@ -322,24 +323,30 @@ def test_sizes_across_the_multipart_thresholds_up_and_down(remote: Remote, tmp_p
 
 
 def test_an_interrupted_download_leaves_no_partial_file(tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    store.mkdir()
-    for i in range(4):
-        (store / f"big{i}.bin").write_bytes(os.urandom(64 * MiB))
-    down = tmp_path / "down"
-    process = subprocess.Popen(
-        [*CLI, "cp", "-r", "--workers", "2", store.as_uri() + "/", str(down)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (down.exists() and any(down.iterdir())):
-        time.sleep(0.005)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
-    for path in down.rglob("*") if down.exists() else []:
-        # What is there is whole: a file that was renamed into place; no temporary is left.
-        assert path.read_bytes() == (store / path.name).read_bytes(), path
+    """Ctrl-C while a download's parts are in flight (a server holds them): exit status 130, no
+    file at the destination, no temporary file beside it, and no wait for the server."""
+    data = os.urandom(20 * MiB)
+    with FaultServer(default=Hold()) as server:
+        server.objects["/bucket/big.bin"] = data
+        server.script(Serve())  # the HEAD; every GET waits
+        opts = ("-o", f"endpoint={server.endpoint}", "-o", "access_key_id=a",
+                "-o", "secret_access_key=s", "-o", "region=us-east-1", "-o", "allow_http=true")  # fmt: skip
+        down = tmp_path / "down"
+        down.mkdir()
+        process = subprocess.Popen(
+            [*CLI, "cp", "s3://bucket/big.bin", str(down / "big.bin"), *opts],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(r.method == "GET" for r in server.requests):
+            time.sleep(0.01)
+        assert any(r.method == "GET" for r in server.requests)
+        assert list(down.iterdir())  # the temporary file, while the parts are held
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 130, err
+        assert list(down.iterdir()) == []
+        server.release()
 
 
 def test_sync_copies_what_differs_and_deletes_with_delete(remote: Remote, tmp_path: Path) -> None:

@@ -69,3 +69,23 @@ def test_the_server_free_suite_passes_on(version: str) -> None:
     ).stdout.strip()
     assert reported == str(tuple(int(p) for p in version.split("."))), reported
     assert " passed" in summary and "skipped" not in summary, summary
+
+
+def test_the_other_pythons_venvs_get_every_dependency_of_the_package() -> None:
+    """The venvs hold the library's dependencies by name (the library comes from the checkout):
+    a dependency added to pyproject.toml and not there fails only on the other Pythons."""
+    import re
+
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    dependencies = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~;\[ ]", d, maxsplit=1)[0].lower() for d in dependencies}
+    script = (root / "scripts" / "install_emulators.sh").read_text()
+    (packages,) = re.findall(r"^VENV_PACKAGES=\((.*)\)$", script, flags=re.M)
+    listed = {
+        re.split(r"[<>=!~;\[ ]", p.strip('"'), maxsplit=1)[0].lower() for p in packages.split()
+    }
+    assert names <= listed, names - listed
+    (imports,) = re.findall(r'^VENV_IMPORTS="import (.*)"$', script, flags=re.M)
+    assert {n.replace("-", "_") for n in names} <= {m.strip() for m in imports.split(",")}
