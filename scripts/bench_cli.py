@@ -49,7 +49,7 @@ from pathlib import Path
 
 from bench.cli_tools import OURS, PEERS, TOOLS, MissingTool, Tool, environment, make_tools
 from bench.common import HOST, S3_REGION, SEED, GiB, KiB, MiB, log
-from bench.report import machine
+from bench.report import aligned, machine
 from bench.servers import Server, start_server
 
 import rustyobjectstore as ros
@@ -421,9 +421,7 @@ def render(
         ours = medians.get(OURS)
         cells += [f"{medians[p] / ours:.2f}x" if ours and p in medians else "-" for p in peers]
         lines.append(cells)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-                     for line in lines)  # fmt: skip
+    return aligned(lines)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

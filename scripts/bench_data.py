@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import HOST, S3_REGION, SEED, GiB, KiB, MiB, log
-from bench.report import machine
+from bench.report import aligned, machine
 from bench.s3fs_venv import s3fs_python
 from bench.servers import Server, behind_toxiproxy, latencies, start_server
 
@@ -235,9 +235,7 @@ def render(
         if counted:
             cells += [str(max(requests[lib][row])) if requests[lib][row] else "-" for lib in libs]
         lines.append(cells)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-                     for line in lines)  # fmt: skip
+    return aligned(lines)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -10,6 +10,7 @@ import random
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import fsspec
 import pandas as pd
@@ -88,15 +89,24 @@ def no_layouts_kept() -> Iterator[None]:
     lookahead._layouts.clear()
 
 
+@contextmanager
+def budgeted_reader(server: FaultServer, read_ahead: int) -> Iterator[ros.RangeReader]:
+    """A reader of t.parquet in blocks and parts of 256 KiB, one part in flight: its budget is
+    ``read_ahead + 1`` blocks, which a few chunks fill."""
+    conf = s3_at(server.endpoint)
+    with (
+        own_pool(multipart_get_part_size=BLOCK, max_parallel_parts=1),
+        ros.open_reader("t.parquet", conf, block_size=BLOCK, read_ahead=read_ahead,
+                        fetch_first=False) as reader,
+    ):  # fmt: skip
+        yield reader
+
+
 def test_a_column_read_in_two_row_groups_has_its_other_chunks_fetched_ahead(
     server: FaultServer, raw: bytes, table: pa.Table
 ) -> None:
-    conf = s3_at(server.endpoint)
     # A budget of three blocks' worth (more than a part of 256 KiB at a time): three chunks.
-    with (
-        own_pool(multipart_get_part_size=BLOCK, max_parallel_parts=1),
-        ros.open_reader("t.parquet", conf, block_size=BLOCK, read_ahead=2, fetch_first=False) as reader,
-    ):  # fmt: skip
+    with budgeted_reader(server, read_ahead=2) as reader:
         parquet = pq.ParquetFile(reader, pre_buffer=False)
         spans = chunk_spans(raw, 1)
         assert parquet.read_row_group(0, columns=["b"]).equals(table.select(["b"]).slice(0, ROWS))
@@ -258,11 +268,7 @@ def test_chunks_read_before_their_turn_ahead_are_not_fetched_again(
 ) -> None:
     """With room for two chunks ahead, the rest wait their turn; a read that comes for one of them
     first fetches it itself, and it is dropped from the queue."""
-    conf = s3_at(server.endpoint)
-    with (
-        own_pool(multipart_get_part_size=BLOCK, max_parallel_parts=1),
-        ros.open_reader("t.parquet", conf, block_size=BLOCK, read_ahead=1, fetch_first=False) as reader,
-    ):  # fmt: skip
+    with budgeted_reader(server, read_ahead=1) as reader:
         parquet = pq.ParquetFile(reader, pre_buffer=False)
         assert blocks_of(reader).budget() == 2 * BLOCK
         for i in [0, 1, *range(ROW_GROUPS - 1, 1, -1)]:

@@ -17,6 +17,13 @@ from bench.servers import Server
 from bench.workloads import Workload
 
 
+def aligned(lines: list[list[str]]) -> str:
+    """Rows of cells as text, each column as wide as its widest cell."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+                     for line in lines)  # fmt: skip
+
+
 def machine() -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     memory = "unknown"
