@@ -55,8 +55,8 @@ def _finish(report: Report, verb: str, quiet: bool, many: bool) -> int:
     return 1 if report.failures else 0
 
 
-def _stdio_copy(src: str, dst: str, args: argparse.Namespace, options: dict[str, str]) -> bool:
-    """``cp - URL`` and ``cp URL -``; False when neither side is ``-``."""
+def _stdio_copy(src: str, dst: str, args: argparse.Namespace, options: dict[str, str]) -> None:
+    """``cp - URL`` and ``cp URL -``."""
     if src == STDIO:
         if not is_url(dst):
             raise UsageError("from standard input, DST must be an object URL")
@@ -64,13 +64,10 @@ def _stdio_copy(src: str, dst: str, args: argparse.Namespace, options: dict[str,
         if not target.key or target.key.endswith("/"):
             raise CLIError(f"{dst} ends in '/': give the object's full key when copying from stdin")
         objects.pipe(dst, options, _attributes(args))
-        return True
-    if dst == STDIO:
-        if not is_url(src):
-            raise UsageError("to standard output, SRC must be an object URL")
-        objects.cat(src, options)
-        return True
-    return False
+        return
+    if not is_url(src):
+        raise UsageError("to standard output, SRC must be an object URL")
+    objects.cat(src, options)
 
 
 def options_of(args: argparse.Namespace, given: dict[str, str] | None = None) -> dict[str, str]:
@@ -89,8 +86,8 @@ async def execute(args: argparse.Namespace, options: dict[str, str]) -> int:
     command: str = args.command
     out = sys.stdout
     if command in ("cp", "mv", "sync"):
-        if command == "cp" and await asyncio.to_thread(_stdio_copy, args.src, args.dst, args,
-                                                       options):  # fmt: skip
+        if command == "cp" and STDIO in (args.src, args.dst):
+            await asyncio.to_thread(_stdio_copy, args.src, args.dst, args, options)
             return 0
         opts = TransferOptions(
             options=options, recursive=args.recursive or command == "sync",
