@@ -7,7 +7,6 @@ import mimetypes
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TextIO
 
 from rustyobjectstore._api import (
@@ -194,9 +193,7 @@ async def _one_remote(url: ObjectURL) -> Entry:
 def _one_local(path: str) -> Entry:
     if os.path.isdir(path):
         raise CLIError(f"{path}: is a directory (copy a tree with -r)")
-    stat = os.stat(path)
-    return Entry(os.path.basename(path), path, stat.st_size,
-                 datetime.fromtimestamp(stat.st_mtime, timezone.utc))  # fmt: skip
+    return Entry.of_file(os.path.basename(path), path)
 
 
 async def copy(src: str, dst: str, opts: TransferOptions, out: TextIO, move: bool) -> Report:

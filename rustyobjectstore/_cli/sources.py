@@ -24,6 +24,11 @@ class Entry:
     size: int
     modified: datetime  # UTC
 
+    @classmethod
+    def of_file(cls, name: str, path: str) -> Entry:
+        stat = os.stat(path)
+        return cls(name, path, stat.st_size, datetime.fromtimestamp(stat.st_mtime, timezone.utc))
+
 
 async def remote_entries(url: ObjectURL, tree: Tree, filters: Filters) -> AsyncIterator[Entry]:
     """The objects under ``tree.base`` that match, as the listing pages arrive. Keys ending in
@@ -61,6 +66,4 @@ def local_entries(tree: Tree, filters: Filters) -> Iterator[Entry]:
                 continue
             if not filters.admits(name) or not os.path.isfile(path):
                 continue
-            stat = os.stat(path)
-            modified = datetime.fromtimestamp(stat.st_mtime, timezone.utc)
-            yield Entry(name, path, stat.st_size, modified)
+            yield Entry.of_file(name, path)
