@@ -179,7 +179,7 @@ async def get_object_ranges_into_async(
 def open_reader(
     path: str, conf: StoreConfig, *, block_size: int = BLOCK_SIZE,
     cache_blocks: int = CACHE_BLOCKS, read_ahead: int = READ_AHEAD, fetch_first: bool = True,
-    meta: ObjectMeta | None = None, **options: Unpack[ReadOptions],
+    meta: ObjectMeta | None = None, fetch_tail: int = 0, **options: Unpack[ReadOptions],
 ) -> RangeReader:  # fmt: skip
     """A read-only, seekable binary file object (an ``io.BufferedIOBase``) over the object, read in
     blocks of ``block_size`` bytes by ranged gets. Opening makes one request, the first block,
@@ -188,8 +188,11 @@ def open_reader(
     sequential the next ``read_ahead`` blocks are requested before they are needed; the last
     ``cache_blocks`` blocks read from are kept. A read of 64 KiB or more that jumps where no block
     is at hand (a Parquet column chunk) fetches just its bytes. ``fetch_first=False`` opens with a
-    head instead of the first block, for readers that start elsewhere (Parquet's, at the footer);
-    ``meta``, the answer of a ``head_object`` or a listing, opens that version with no request.
+    head instead of the first block, for readers that start elsewhere; ``fetch_tail=n`` with the
+    object's last ``n`` bytes instead (one request where the store takes a suffix range), for
+    those that start at a footer (Parquet's reads 64 KiB from the end first), which the reads of
+    those bytes then need no request for, in this open or another of the same version; ``meta``,
+    the answer of a ``head_object`` or a listing, opens that version with no request.
     It holds at most ``block_size * (read_ahead + 1)`` bytes of the worker's shared memory (a
     jump's read: at least one part of ``multipart_get_part_size``), on a Parquet file being
     scanned ``block_size * read_ahead`` more of chunks fetched ahead, and ``block_size *
@@ -197,19 +200,19 @@ def open_reader(
     expected, pyarrow's readers included:
     ``with open_reader("t.parquet", conf) as f: table = pyarrow.parquet.read_table(f)``."""
     step = opening(current_pool(), conf, path, block_size, cache_blocks, read_ahead,
-                   conditions(options), fetch_first, meta)  # fmt: skip
+                   conditions(options), fetch_first, meta, fetch_tail)  # fmt: skip
     return RangeReader(run_sync(step))
 
 
 async def open_reader_async(
     path: str, conf: StoreConfig, *, block_size: int = BLOCK_SIZE,
     cache_blocks: int = CACHE_BLOCKS, read_ahead: int = READ_AHEAD, fetch_first: bool = True,
-    meta: ObjectMeta | None = None, **options: Unpack[ReadOptions],
+    meta: ObjectMeta | None = None, fetch_tail: int = 0, **options: Unpack[ReadOptions],
 ) -> AsyncRangeReader:  # fmt: skip
     """``open_reader`` for asyncio: ``async with await open_reader_async("a.bin", conf) as f:
     await f.seek(-8, 2); footer = await f.read()``."""
     step = opening(current_pool(), conf, path, block_size, cache_blocks, read_ahead,
-                   conditions(options), fetch_first, meta)  # fmt: skip
+                   conditions(options), fetch_first, meta, fetch_tail)  # fmt: skip
     return AsyncRangeReader(await run_async(step))
 
 

@@ -41,9 +41,10 @@ from fsspec.registry import register_implementation
 from fsspec.utils import tokenize
 
 from rustyobjectstore import _api as api
-from rustyobjectstore._auth.schemes import AZURE, FSSPEC_PROTOCOLS, GCS, S3
+from rustyobjectstore._auth.schemes import AZURE, FSSPEC_PROTOCOLS, GCS, S3, cloud_of
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._errors import NotFoundError, NotSupportedError, ObjectStoreError
+from rustyobjectstore._ops.lookahead import FOOTER_READ
 from rustyobjectstore._ops.objectmeta import ObjectMeta
 from rustyobjectstore._storage_options import STORES, StoreOf
 
@@ -58,10 +59,12 @@ __all__ = [
 ]
 
 # Files opened through fsspec are mostly Parquet, ORC and zarr files, whose readers start at the
-# footer and skip around: the open is a head, as s3fs's and obstore's are, not the first block, and
-# blocks are smaller than open_reader's (8 MiB), so a small file's columns cost a quarter of the
-# bytes; more of them ahead keep a scan's bytes in flight (16 MiB).
-BLOCK_SIZE = 2 * 1024 * 1024
+# footer and skip around: the open is a head (or, for Parquet, the footer's read), as s3fs's and
+# obstore's are, not the first block, and blocks are smaller than open_reader's (8 MiB), so that
+# a small read costs less. A scan (pyarrow reads a whole file in ranges of 32 MiB, back to back)
+# keeps 32 MiB in flight ahead in requests of 4 MiB: at 20 ms of latency, a whole Parquet file
+# read in 0.66 s against 0.82 s with 16 MiB in 2 MiB blocks, and 0.99 s with 64 MiB in 8 MiB.
+BLOCK_SIZE = 4 * 1024 * 1024
 READ_AHEAD = 8
 
 # fsspec's cache types, all served by the library's block reader: the name only chooses how many
@@ -76,6 +79,10 @@ HEAD_FRESH_SECS = 1.0
 it, and what a HEAD found, the opens (pyarrow lists a dataset, asks each file's info, one at a
 time, asks again before each open, then opens it)."""
 HEADS_KEPT = 100_000  # at most, however many a second's listings found
+# Files read footer first: their open (or the info before it) reads the footer rather than heads
+# the object, where a suffix range is one request (Azure's are two: a head, then the range).
+FOOTER_FIRST = (".parquet", ".parq", ".pq")
+TAIL_IN_ONE_REQUEST = (S3, GCS)
 
 
 class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
@@ -215,6 +222,26 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
         self._heard(info["name"], meta, listed=True)
         return info
 
+    @staticmethod
+    def _footer_first(conf: StoreConfig, key: str) -> bool:
+        """Whether ``key`` names a file read from its footer, on a store where reading the footer
+        costs no more requests than a head."""
+        return (
+            key.lower().endswith(FOOTER_FIRST) and cloud_of(conf.spec().url) in TAIL_IN_ONE_REQUEST
+        )
+
+    def _reading(
+        self, path: str, conf: StoreConfig, key: str, block_size: int | str | None,
+        cache_options: Mapping[str, Any] | None, kwargs: dict[str, Any],
+    ) -> dict[str, Any]:  # fmt: skip
+        """``open_reader``'s options for an ``rb`` open: the version a HEAD just found, or else
+        the footer read at once for a footer-first file."""
+        options = _reader_options(block_size, cache_options, kwargs)
+        options["meta"] = self._hint(path, key, options)
+        if options["meta"] is None and self._footer_first(conf, key):
+            options["fetch_tail"] = FOOTER_READ
+        return options
+
     def _dir_info(self, name: str) -> dict[str, Any]:
         return {"name": name, "size": 0, "type": "directory"}
 
@@ -235,7 +262,14 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
         if heard is not None and heard.path == key:
             return self._file_info(path, heard)
         try:
-            meta = await api.head_object_async(key, conf, **kwargs)
+            if not kwargs and self._footer_first(conf, key):
+                # The footer's read, which the open that follows then needs no request for.
+                reader = await api.open_reader_async(key, conf, fetch_tail=FOOTER_READ,
+                                                     read_ahead=0, cache_blocks=0)  # fmt: skip
+                await reader.close()
+                meta = reader.meta
+            else:
+                meta = await api.head_object_async(key, conf, **kwargs)
         except NotFoundError:
             pass
         else:
@@ -501,8 +535,8 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
         ends by an exception; ``xb`` likewise, after checking that nothing is at the path."""
         conf, key = self._split(path)
         if mode == "rb":
-            options = _reader_options(block_size, cache_options, kwargs)
-            return api.open_reader(key, conf, **options, meta=self._hint(path, key, options))
+            options = self._reading(path, conf, key, block_size, cache_options, kwargs)
+            return api.open_reader(key, conf, **options)
         writing = self._writing(path, mode, autocommit, kwargs)
         if mode == "xb" and self.exists(path):
             raise FileExistsError(path)
@@ -515,10 +549,8 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
         block_size = kwargs.pop("block_size", None)
         cache_options = kwargs.pop("cache_options", None)
         if mode == "rb":
-            options = _reader_options(block_size, cache_options, kwargs)
-            return await api.open_reader_async(
-                key, conf, **options, meta=self._hint(path, key, options)
-            )
+            options = self._reading(path, conf, key, block_size, cache_options, kwargs)
+            return await api.open_reader_async(key, conf, **options)
         writing = self._writing(path, mode, kwargs.pop("autocommit", True), kwargs)
         if mode == "xb" and await self._exists(path):
             raise FileExistsError(path)

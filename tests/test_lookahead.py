@@ -25,7 +25,9 @@ import rustyobjectstore as ros
 from rustyobjectstore import fsspec as rosfs
 from rustyobjectstore._ops import lookahead
 from rustyobjectstore._ops.blocks import Blocks
+from rustyobjectstore._ops.lookahead import HOLE
 from rustyobjectstore._ops.parquet import column_chunks, metadata_length
+from rustyobjectstore._worker import lifetime
 
 KiB = 1024
 ROW_GROUPS, ROWS = 8, 20_000
@@ -62,9 +64,12 @@ def gets(server: FaultServer) -> list[Request]:
 def fetched(server: FaultServer) -> int:
     total = 0
     for r in gets(server):
-        found = re.fullmatch(r"bytes=(\d+)-(\d+)", r.range or "")
+        found = re.fullmatch(r"bytes=(\d*)-(\d+)", r.range or "")
         assert found, r.range
-        total += int(found[2]) - int(found[1]) + 1
+        if found[1]:
+            total += int(found[2]) - int(found[1]) + 1
+        else:  # a suffix: the last bytes, or all of a shorter object
+            total += min(int(found[2]), len(server.objects[r.path]))
     return total
 
 
@@ -85,8 +90,10 @@ def blocks_of(reader: ros.RangeReader) -> Blocks:
 def no_layouts_kept() -> Iterator[None]:
     """Each test learns the footer itself."""
     lookahead._layouts.clear()
+    lookahead._tails.clear()
     yield
     lookahead._layouts.clear()
+    lookahead._tails.clear()
 
 
 @contextmanager
@@ -173,6 +180,7 @@ def test_no_read_pattern_sends_more_requests_or_bytes_than_without_it(
     counted = []
     for ahead in (False, True):
         lookahead._layouts.clear()
+        lookahead._tails.clear()
         with monkeypatch.context() as patched:
             if not ahead:
                 patched.setattr(lookahead.Lookahead, "expect", lambda self, at, end: [])
@@ -341,31 +349,132 @@ def test_fsspec_opens_a_file_with_the_head_its_info_just_made(
 ) -> None:
     """pyarrow asks for a file's info, asks again before it opens it, then opens it (twice, for a
     dataset): one HEAD in all, not four; an info or open long after the HEAD asks again, and so
-    does one after a write through the filesystem."""
+    does one after a write through the filesystem. (A file named as Parquet reads its footer
+    instead of the HEAD: below.)"""
+    server.objects["/bucket/t.bin"] = raw
     fs = rosfs.ObjectStoreFileSystem(s3_at(server.endpoint))
 
     def heads() -> int:
         return sum(r.method == "HEAD" for r in server.requests)
 
-    assert fs.info("t.parquet")["size"] == len(raw)
-    assert fs.isfile("t.parquet") and fs.info("t.parquet")["size"] == len(raw)
-    with fs.open("t.parquet", "rb") as f:
+    assert fs.info("t.bin")["size"] == len(raw)
+    assert fs.isfile("t.bin") and fs.info("t.bin")["size"] == len(raw)
+    with fs.open("t.bin", "rb") as f:
         f.seek(-4, io.SEEK_END)
         assert f.read() == b"PAR1"
-    with fs.open("t.parquet", "rb") as f:
+    with fs.open("t.bin", "rb") as f:
         assert f.read(4) == b"PAR1"
     assert heads() == 1
     # A write through the filesystem: what the HEAD found is stale.
-    fs.pipe_file("t.parquet", raw + b"x")
-    assert fs.info("t.parquet")["size"] == len(raw) + 1 and heads() == 2
-    with fs.open("t.parquet", "rb") as f:
+    fs.pipe_file("t.bin", raw + b"x")
+    assert fs.info("t.bin")["size"] == len(raw) + 1 and heads() == 2
+    with fs.open("t.bin", "rb") as f:
         assert heads() == 2 and f.read(4) == b"PAR1"
-    fs.pipe_file("t.parquet", raw)
+    fs.pipe_file("t.bin", raw)
     before = heads()
-    with fs.open("t.parquet", "rb") as f:
+    with fs.open("t.bin", "rb") as f:
         assert heads() == before + 1 and f.read(4) == b"PAR1"
     monkeypatch.setattr(rosfs, "HEAD_FRESH_SECS", 0.0)
-    fs.info("t.parquet")
+    fs.info("t.bin")
     assert heads() == before + 2
-    with fs.open("t.parquet", "rb") as f:  # too late: asked again
+    with fs.open("t.bin", "rb") as f:  # too late: asked again
         assert heads() == before + 3 and f.read(4) == b"PAR1"
+
+
+def test_an_open_that_fetches_the_tail_serves_the_footer_with_no_request(
+    server: FaultServer, raw: bytes, table: pa.Table
+) -> None:
+    """``fetch_tail``: the open is one suffix request, which tells what a head would and brings
+    the footer; pyarrow's footer read then needs nothing, in this open and in a later open of the
+    same version, and every later request is pinned to the version the suffix found."""
+    conf = s3_at(server.endpoint)
+    with ros.open_reader("t.parquet", conf, fetch_tail=lookahead.FOOTER_READ) as reader:
+        (opened,) = server.requests
+        assert (opened.method, opened.range) == ("GET", f"bytes=-{lookahead.FOOTER_READ}")
+        assert reader.size == len(raw) and reader.meta.e_tag == e_tag_of(raw)
+        parquet = pq.ParquetFile(reader, pre_buffer=False)
+        assert len(server.requests) == 1  # the footer came with the open
+        assert parquet.read_row_group(2, columns=["c"]).equals(
+            table.select(["c"]).slice(2 * ROWS, ROWS)
+        )
+        assert all(r.if_match == e_tag_of(raw) for r in server.requests[1:])
+        reader.seek(-100, io.SEEK_END)
+        assert reader.read() == raw[-100:]  # the tail again: no request
+        reader.seek(len(raw) - lookahead.FOOTER_READ - 10)
+        assert reader.read(20) == raw[-lookahead.FOOTER_READ - 10 : -lookahead.FOOTER_READ + 10]
+    before = len(server.requests)
+    with ros.open_reader("t.parquet", conf, fetch_first=False) as reader:  # a HEAD, then nothing
+        pq.ParquetFile(reader)
+        assert [r.method for r in server.requests[before:]] == ["HEAD"]
+
+
+@pytest.mark.parametrize("size", [0, 1, lookahead.FOOTER_READ - 1, lookahead.FOOTER_READ,
+                                  lookahead.FOOTER_READ + 1, 3 * lookahead.FOOTER_READ])  # fmt: skip
+def test_a_tail_below_at_and_above_the_object_size(server: FaultServer, size: int) -> None:
+    """A tail longer than the object is all of it (an empty object has no tail: a head); reads
+    anywhere give the object's bytes, as many as there are."""
+    conf = s3_at(server.endpoint)
+    data = random.Random(size).randbytes(size)
+    server.objects["/bucket/sized"] = data
+    with ros.open_reader("sized", conf, fetch_tail=lookahead.FOOTER_READ, block_size=BLOCK) as r:
+        assert r.size == size
+        asked = [(q.method, q.range) for q in server.requests]
+        tail = ("GET", f"bytes=-{lookahead.FOOTER_READ}")
+        assert asked == ([tail, ("HEAD", None)] if size == 0 else [tail])
+        assert r.read() == data
+        r.seek(max(0, size - 5))
+        assert r.read(100) == data[-5:]
+        r.seek(size // 3)
+        assert r.read(size // 2) == data[size // 3 : size // 3 + size // 2]
+    if size <= lookahead.FOOTER_READ:
+        assert len(server.requests) == len(asked)  # all of it came with the open
+
+
+def test_fetch_tail_is_checked_before_anything_is_sent(server: FaultServer) -> None:
+    conf = s3_at(server.endpoint)
+    with pytest.raises(ValueError, match="fetch_tail must be at least 0"):
+        ros.open_reader("t.parquet", conf, fetch_tail=-1)
+    with pytest.raises(TypeError, match="fetch_tail must be an int"):
+        ros.open_reader("t.parquet", conf, fetch_tail="64k")  # type: ignore[arg-type]
+    arena = lifetime.current_pool().settings.arena_size
+    with pytest.raises(ValueError, match=r"at most half of StaticConfig\.arena_size"):
+        ros.open_reader("t.parquet", conf, fetch_tail=arena // 2 + 1)
+    assert server.requests == []
+
+
+def test_fsspec_reads_a_parquet_files_footer_in_place_of_its_head(
+    server: FaultServer, raw: bytes, table: pa.Table
+) -> None:
+    """On S3 a file named as Parquet is info'd by the footer's read, not a HEAD (one request
+    either way), and the opens that follow read the footer with no request: the two columns of
+    pyarrow's ``read_table`` in one request fewer."""
+    fs = rosfs.ObjectStoreFileSystem(s3_at(server.endpoint))
+    info = fs.info("t.parquet")
+    assert info["size"] == len(raw) and info["type"] == "file"
+    assert [(r.method, r.range) for r in server.requests] == [
+        ("GET", f"bytes=-{lookahead.FOOTER_READ}")
+    ]
+    got = pq.read_table("t.parquet", filesystem=fs, columns=["b", "d"])
+    assert got.equals(table.select(["b", "d"]))
+    later = server.requests[1:]
+    assert all(r.method == "GET" and r.if_match == e_tag_of(raw) for r in later)
+    spans = sorted(chunk_spans(raw, 1) + chunk_spans(raw, 3))
+    assert fetched(server) <= sum(e - s for s, e in spans) + lookahead.FOOTER_READ + 2 * HOLE
+    # An open with no info before it (a Dask task's) reads the footer with its open, too.
+    lookahead._tails.clear()
+    fs.invalidate_cache()
+    before = len(server.requests)
+    with fs.open("t.parquet", "rb") as f:
+        assert pq.ParquetFile(f).metadata.num_row_groups == ROW_GROUPS
+    assert [r.range for r in server.requests[before:]] == [f"bytes=-{lookahead.FOOTER_READ}"]
+
+
+def test_fsspec_heads_a_parquet_file_on_azure(raw: bytes) -> None:
+    """Where a suffix range takes two requests (Azure), or the name is not Parquet's, the info is
+    a HEAD."""
+    azure = ros.AzureConfig(storage_account_name="a", container_name="c",
+                            storage_account_key="a2V5", host="http://127.0.0.1:9")  # fmt: skip
+    fs = rosfs.ObjectStoreFileSystem(azure)
+    assert not fs._footer_first(fs._split("t.parquet")[0], "t.parquet")
+    conf = s3_at("http://127.0.0.1:9")
+    assert fs._footer_first(conf, "x/T.PARQUET") and not fs._footer_first(conf, "t.csv")

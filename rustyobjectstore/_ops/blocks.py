@@ -11,6 +11,8 @@ Where a block's bytes live:
 - nowhere: a read of ``DIRECT_READ`` bytes or more that jumps where no block is at hand (a
   columnar reader's column chunk) fetches just its bytes, in parts of at most a block, and lets
   them go once the read has them.
+- ``tail``: the object's last bytes, when the open read them (``fetch_tail``) or an earlier open
+  of the same version did: what a footer-first reader (Parquet) reads first, served from there.
 
 Unlike ``fetch_ranges``' window, held blocks outlive the step that asked for them (read-ahead is in
 flight between reads), so the reader owns them and ``discard`` gives them up. Shared memory is
@@ -34,9 +36,9 @@ from rustyobjectstore._errors import (
     RangeNotSatisfiableError,
     WorkerCrashedError,
 )
-from rustyobjectstore._ops.calls import allocate, crash_retried, route
+from rustyobjectstore._ops.calls import allocate, call, crash_retried, route
 from rustyobjectstore._ops.conditions import NONE, Conditions
-from rustyobjectstore._ops.lookahead import Lookahead
+from rustyobjectstore._ops.lookahead import Lookahead, remember_tail, tail_of, version_of
 from rustyobjectstore._ops.meta import head
 from rustyobjectstore._ops.objectmeta import ObjectMeta
 from rustyobjectstore._ops.sinks import NEWLINE, Collect, Destination, IntoBuffer
@@ -125,11 +127,13 @@ class Blocks:
         self.when = when  # the version asked for, which every block request names
         # A columnar file's chunks fetched ahead of its reader (``lookahead``), by first byte,
         # and those still to send once the read-ahead budget has room.
-        # The spec by its hash: the process-wide table of layouts keeps no credentials alive.
-        version = (hash(conf.spec()), path, meta.size, meta.e_tag, meta.last_modified)
+        version = version_of(conf, path, meta)
         self.lookahead = Lookahead(meta.size, version) if read_ahead else None
         self.pieces: dict[int, _Fetch] = {}
         self.wanted: deque[tuple[int, int]] = deque()
+        self.tail_at, self.tail = tail_of(version) or (self.size, b"")
+        if self.tail:
+            self.learn(self.tail_at, self.tail)
 
     def span(self, k: int) -> tuple[int, int]:
         start = k * self.block_size
@@ -153,8 +157,9 @@ class Blocks:
                 self._plan(ahead)
         try:
             while at < end and not sink.full:
-                piece = self._piece_at(at)
-                if piece is not None:
+                if at >= self.tail_at:
+                    at += sink.take(memoryview(self.tail)[at - self.tail_at : end - self.tail_at])
+                elif (piece := self._piece_at(at)) is not None:
                     at += yield from self._read_piece(piece, at, end, sink)
                 else:
                     at = yield from self._read_span(at, self._next_piece(at, end), sequential, sink)
@@ -203,9 +208,10 @@ class Blocks:
 
     def _plan(self, spans: list[tuple[int, int]]) -> None:
         """Queues ``spans`` in requests of at most ``part_size``, and sends what the budget
-        allows."""
+        allows; what the tail holds is not asked for again."""
         part = self.part_size()
         for start, stop in spans:
+            stop = min(stop, self.tail_at)
             self.wanted.extend((s, min(s + part, stop)) for s in range(start, stop, part))
         self._send_wanted()
 
@@ -234,8 +240,9 @@ class Blocks:
         return None
 
     def _next_piece(self, at: int, end: int) -> int:
-        """Where the first piece after ``at`` starts, if before ``end``; else ``end``."""
-        return min((s for s in self.pieces if at < s < end), default=end)
+        """Where the first piece (or the tail) after ``at`` starts, if before ``end``; else
+        ``end``."""
+        return min((s for s in (*self.pieces, self.tail_at) if at < s < end), default=end)
 
     def _read_piece(self, start: int, at: int, end: int, sink: Destination) -> Step[int]:
         """Bytes from ``at`` of the piece at ``start`` into ``sink``; a piece read to its end goes."""
@@ -350,6 +357,9 @@ class Blocks:
         otherwise, the position not at a byte, or ``n`` 0."""
         if not 0 <= self.pos < self.size or n == 0:
             return None
+        if self.pos >= self.tail_at:
+            off = self.pos - self.tail_at
+            return memoryview(self.tail)[off : None if n < 0 else off + n]
         k, off = divmod(self.pos, self.block_size)
         data = self.cache.get(k)
         if data is not None:
@@ -368,6 +378,9 @@ class Blocks:
         """A read served ``at_hand`` took ``n`` bytes; a sequential one sends the read-ahead (which
         never waits) once per block, so that the step which reaches the block's end finds the next
         one on its way."""
+        if self.pos >= self.tail_at:
+            self.pos = self.expected = self.pos + n
+            return
         k, off = divmod(self.pos, self.block_size)
         fetch = self.held.get(k)
         if fetch is not None:
@@ -588,11 +601,12 @@ class Blocks:
 def open_blocks(
     pool: Pool, conf: StoreConfig, path: str, block_size: int, cache_blocks: int,
     read_ahead: int, when: Conditions = NONE, fetch_first: bool = True,
-    meta: ObjectMeta | None = None,
+    meta: ObjectMeta | None = None, fetch_tail: int = 0,
 ) -> Step[Blocks]:  # fmt: skip
     """One request: the first block, whose answer tells the size and the e_tag that every later
-    request is pinned to; without ``fetch_first``, a head, for readers that start elsewhere; with
-    ``meta`` (a head's or a listing's answer), none: every request is pinned to it."""
+    request is pinned to; with ``fetch_tail``, the last bytes instead, for a footer-first reader;
+    without ``fetch_first``, a head, for readers that start elsewhere; with ``meta`` (a head's or
+    a listing's answer), none: every request is pinned to it."""
     arena_size = pool.settings.arena_size
     if block_size > arena_size // 2:
         raise ValueError(
@@ -600,6 +614,9 @@ def open_blocks(
             f"({arena_size})"
         )
     if meta is not None:
+        return Blocks(pool, conf, path, meta, block_size, cache_blocks, read_ahead, when)
+    if fetch_tail:
+        meta = yield from read_tail(pool, conf, path, fetch_tail, when)
         return Blocks(pool, conf, path, meta, block_size, cache_blocks, read_ahead, when)
     if not fetch_first:
         meta = yield from head(pool, conf, path, when)
@@ -616,6 +633,42 @@ def open_blocks(
         blocks.worker = first.conn, first.conn.store_id(conf.spec())
         blocks.relieve()
     return blocks
+
+
+def read_tail(
+    pool: Pool, conf: StoreConfig, path: str, n: int, when: Conditions = NONE
+) -> Step[ObjectMeta]:
+    """What a head tells, and the object's last ``n`` bytes (all of it, if it is shorter), in one
+    request where the store takes a suffix range (S3, GCS; Azure makes it two); the bytes are kept
+    for the opens of this version that follow (``lookahead.tail_of``)."""
+    try:
+        meta, start, data = yield from _suffix(pool, conf, path, n, when)
+    except RangeNotSatisfiableError:
+        return (yield from head(pool, conf, path, when))  # an empty object has no last byte
+    remember_tail(version_of(conf, path, meta), start, data)
+    return meta
+
+
+@crash_retried(write=False)
+def _suffix(
+    pool: Pool, conf: StoreConfig, path: str, n: int, when: Conditions
+) -> Step[tuple[ObjectMeta, int, bytes]]:
+    conn, store = route(pool, conf, path)
+    region = yield from allocate(conn.arena, n)
+    message = codec.get(store, path, region, whole=True, suffix=n, when=when.first())
+    response = yield from call(conn, message, "get", path, region)
+    try:
+        meta = ObjectMeta.from_wire(response_field(response, "meta"))
+        start = int(response_field(response, "start"))
+        written = int(response_field(response, "written"))
+        if start + written != meta.size:
+            raise EarlyEOFError(
+                f"the last {n} bytes of a {meta.size}-byte object came as {written} bytes at "
+                f"{start}", op="get", path=path,
+            )  # fmt: skip
+        return meta, start, bytes(conn.arena.read(region, written))
+    finally:
+        conn.arena.release(region)
 
 
 @crash_retried(write=False)

@@ -9,17 +9,24 @@ comes next, and they can be on their way, in parallel, before they are asked for
 row group (a Dask task's) sees each column once and fetches nothing ahead.
 
 This module only plans; ``blocks`` fetches the spans it names, within the reader's read-ahead
-budget, pinned to the version opened.
+budget, pinned to the version opened. It also keeps the last bytes of the files whose open read
+them (``FOOTER_READ``, what Arrow reads of a footer first), so that the footer read which follows
+is served without a request.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Hashable
+from typing import TypeVar
 
 from typing_extensions import Buffer
 
+from rustyobjectstore._config import StoreConfig
+from rustyobjectstore._ops.objectmeta import ObjectMeta
 from rustyobjectstore._ops.parquet import FOOTER_TAIL, ColumnChunk, column_chunks, metadata_length
+
+_T = TypeVar("_T")
 
 # Chunks at most this far apart are fetched by one request: Arrow's own hole limit when it
 # coalesces a pre-buffer pass, so a span is what one of its reads would have been.
@@ -28,19 +35,39 @@ HOLE = 8 * 1024
 SIGHTINGS = 2
 # A footer longer than this (hundreds of thousands of chunks) is not read for a layout.
 MAX_FOOTER = 16 * 1024 * 1024
-# Layouts of this many files are kept, by version: pyarrow reads a footer through one open file
-# and the columns through another, which never reads the footer again.
+# What Arrow's Parquet reader reads of a file first, from its end: the footer, if it is shorter.
+FOOTER_READ = 64 * 1024
+# Layouts and tails of this many files are kept, by version: pyarrow reads a footer through one
+# open file and the columns through another, which never reads the footer again.
 KEPT = 64
 _layouts: dict[Hashable, list[ColumnChunk]] = {}
+_tails: dict[Hashable, tuple[int, bytes]] = {}  # version -> (first byte, the bytes to the end)
 
 
-def _remember(key: Hashable, chunks: list[ColumnChunk]) -> None:
-    _layouts[key] = chunks
-    while len(_layouts) > KEPT:
+def version_of(conf: StoreConfig, path: str, meta: ObjectMeta) -> Hashable:
+    """What names this version of this object in this store: the spec by its hash, so that the
+    process-wide tables keep no credentials alive."""
+    return (hash(conf.spec()), path, meta.size, meta.e_tag, meta.last_modified)
+
+
+def _remember(table: dict[Hashable, _T], key: Hashable, value: _T) -> None:
+    table[key] = value
+    while len(table) > KEPT:
         try:
-            del _layouts[next(iter(_layouts))]  # the oldest; no lock: threads and forks share it
+            del table[next(iter(table))]  # the oldest; no lock: threads and forks share it
         except (StopIteration, RuntimeError, KeyError):
             break
+
+
+def remember_tail(version: Hashable, start: int, data: bytes) -> None:
+    """The bytes of ``version`` from ``start`` to its end, read by an open (or an ``info``) that
+    fetched them instead of a head."""
+    _remember(_tails, version, (start, data))
+
+
+def tail_of(version: Hashable) -> tuple[int, bytes] | None:
+    """The last bytes of ``version`` an earlier open read, and where they start."""
+    return _tails.get(version)
 
 
 class Lookahead:
@@ -86,7 +113,7 @@ class Lookahead:
         self.starts = [c.start for c in self.chunks]
         self.known, self.tail = True, b""
         if self.chunks:
-            _remember(self.version, self.chunks)
+            _remember(_layouts, self.version, self.chunks)
 
     def expect(self, at: int, end: int) -> list[tuple[int, int]]:
         """A read of ``at`` to ``end`` is about to be made: the spans to fetch ahead of the reads

@@ -46,11 +46,18 @@ def _count(name: str, value: Any, least: int) -> int:
 def opening(
     pool: Pool, conf: StoreConfig, path: str, block_size: int, cache_blocks: int, read_ahead: int,
     when: Conditions = NONE, fetch_first: bool = True, meta: ObjectMeta | None = None,
+    fetch_tail: int = 0,
 ) -> Step[Blocks]:  # fmt: skip
     """The arguments checked before anything is sent, then the open step."""
     _count("block_size", block_size, 1)
     _count("cache_blocks", cache_blocks, 0)
     _count("read_ahead", read_ahead, 0)
+    _count("fetch_tail", fetch_tail, 0)
+    if fetch_tail > pool.settings.arena_size // 2:
+        raise ValueError(
+            f"fetch_tail ({fetch_tail}) must be at most half of StaticConfig.arena_size "
+            f"({pool.settings.arena_size})"
+        )
     if not isinstance(fetch_first, bool):
         raise TypeError(f"fetch_first must be a bool, got {type(fetch_first).__name__}")
     if meta is not None:
@@ -59,7 +66,7 @@ def opening(
         if meta.path != path:
             raise ValueError(f"meta is of {meta.path!r}, not of {path!r}")
     return open_blocks(
-        pool, conf, path, block_size, cache_blocks, read_ahead, when, fetch_first, meta
+        pool, conf, path, block_size, cache_blocks, read_ahead, when, fetch_first, meta, fetch_tail
     )
 
 
