@@ -191,6 +191,57 @@ def test_async_providers_serve_the_sync_and_async_api(
     assert calls == 1  # no expiry: fetched once
 
 
+@pytest.mark.parametrize("call", ["get", "list", "reader", "refused"])
+def test_a_slow_sync_provider_never_blocks_the_event_loop(
+    call: str, minio_server: RunningServer, minio_bucket: str, session_keys: list[AwsKeys]
+) -> None:
+    """A sync provider may take seconds (an HTTP call): the async API calls it on a thread, and
+    the loop's other tasks run meanwhile, for a call's first credentials and for a refusal's."""
+    good = session_keys[0]
+    keys = [AwsKeys(good.access_key_id, "revoked", good.session_token), good]
+    rotating = Rotating(keys if call == "refused" else [good], lifetime=3600)
+    SLOW = 0.6
+
+    def slow() -> ros.AWSCredentials:
+        time.sleep(SLOW)
+        return rotating()
+
+    conf = on_minio(minio_server, minio_bucket, slow, max_retries=0)
+    ros.put_object("providers/slow", b"patient", on_minio(minio_server, minio_bucket, rotating))
+    rotating.calls = 0
+
+    async def the_call() -> object:
+        if call == "list":
+            return [m.path async for m in ros.list_objects_async("providers/slow", conf)]
+        if call == "reader":
+            async with await ros.open_reader_async("providers/slow", conf) as reader:
+                return await reader.read()
+        return await ros.get_object_async("providers/slow", conf)
+
+    async def main() -> tuple[object, float]:
+        gaps: list[float] = []
+
+        async def ticker() -> None:
+            last = time.monotonic()
+            while True:
+                await asyncio.sleep(0.01)
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+
+        ticking = asyncio.create_task(ticker())
+        try:
+            got = await the_call()
+        finally:
+            ticking.cancel()
+        return got, max(gaps)
+
+    got, longest = asyncio.run(main())
+    assert got == (["providers/slow"] if call == "list" else b"patient")
+    assert rotating.calls == (2 if call == "refused" else 1)
+    assert longest < SLOW / 2  # the loop ran while the provider slept
+
+
 def test_provider_errors_are_clear_and_hold_no_secret(
     minio_server: RunningServer, minio_bucket: str
 ) -> None:

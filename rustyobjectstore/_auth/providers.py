@@ -20,6 +20,7 @@ import itertools
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,15 +146,35 @@ class Provider:
             raise ConfigurationError("a credential's expires_at must be an aware datetime")
         return value
 
+    def due(self) -> bool:
+        """Whether the next use calls the provider: nothing yet, refused, or near expiry."""
+        return (
+            self._value is None
+            or self._refused == self._version
+            or (self._refresh_at is not None and _utc_now() >= self._refresh_at)
+        )
+
+    def refreshing(self) -> Future[None]:
+        """``current()`` on a thread of its own, for a call's steps to wait for: a provider may
+        take seconds (an HTTP call, a file read), and an event loop driving the call goes on
+        meanwhile."""
+        future: Future[None] = Future()
+
+        def refresh() -> None:
+            try:
+                self.current()
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
+
+        threading.Thread(target=refresh, name="rustyobjectstore-provider", daemon=True).start()
+        return future
+
     def current(self) -> tuple[Credentials, int]:
         """The credentials to use now and their version, refreshed first when they are due."""
         with self._lock:
-            due = (
-                self._value is None
-                or self._refused == self._version
-                or (self._refresh_at is not None and _utc_now() >= self._refresh_at)
-            )
-            if due:
+            if self.due():
                 try:
                     self._store(self._fetch())
                 except PermissionDeniedError:

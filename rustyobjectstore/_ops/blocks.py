@@ -36,7 +36,7 @@ from rustyobjectstore._errors import (
     RangeNotSatisfiableError,
     WorkerCrashedError,
 )
-from rustyobjectstore._ops.calls import allocate, call, crash_retried, route
+from rustyobjectstore._ops.calls import allocate, call, crash_retried, route, route_now
 from rustyobjectstore._ops.conditions import NONE, Conditions
 from rustyobjectstore._ops.lookahead import Lookahead, remember_tail, tail_of, version_of
 from rustyobjectstore._ops.meta import head
@@ -495,7 +495,7 @@ class Blocks:
         """The worker of the open, while it lives: one worker's blocks come from one process, as
         a whole get's parts do (spread over several, sequential reads were slower)."""
         if self.worker is None or not self.worker[0].alive:
-            self.worker = route(self.pool, self.conf, self.path)
+            self.worker = route_now(self.pool, self.conf, self.path)
         return self.worker
 
     def _fetch_now(self, k: int, tries: int = 0) -> Step[_Fetch]:
@@ -653,7 +653,7 @@ def read_tail(
 def _suffix(
     pool: Pool, conf: StoreConfig, path: str, n: int, when: Conditions
 ) -> Step[tuple[ObjectMeta, int, bytes]]:
-    conn, store = route(pool, conf, path)
+    conn, store = yield from route(pool, conf, path)
     region = yield from allocate(conn.arena, n)
     message = codec.get(store, path, region, whole=True, suffix=n, when=when.first())
     response = yield from call(conn, message, "get", path, region)
@@ -675,7 +675,7 @@ def _suffix(
 def _first_block(
     pool: Pool, conf: StoreConfig, path: str, block_size: int, when: Conditions
 ) -> Step[tuple[ObjectMeta, _Fetch | None]]:
-    conn, store = route(pool, conf, path)
+    conn, store = yield from route(pool, conf, path)
     region = yield from allocate(conn.arena, block_size)
     message = codec.get(store, path, region, whole=True, range=(0, block_size), when=when.first())
     try:

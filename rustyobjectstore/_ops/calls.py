@@ -24,6 +24,7 @@ from rustyobjectstore._worker.arena import Arena
 from rustyobjectstore._worker.codec import Message, Region
 from rustyobjectstore._worker.connection import Connection
 from rustyobjectstore._worker.pool import Pool
+from rustyobjectstore._worker.spec import StoreSpec
 from rustyobjectstore._worker.steps import Step, T
 
 P = ParamSpec("P")
@@ -43,10 +44,25 @@ def allocate(arena: Arena, length: int) -> Step[Region]:
     return region
 
 
-def route(pool: Pool, conf: StoreConfig, *keys: str) -> tuple[Connection, int]:
+def route(pool: Pool, conf: StoreConfig, *keys: str) -> Step[tuple[Connection, int]]:
     """The worker for a call on ``conf``, and the store's number on it. Arguments of the wrong type
     are a ``TypeError`` that says what was expected, before anything is sent (``get_object(conf,
-    "key")`` has them the wrong way round)."""
+    "key")`` has them the wrong way round). A credential provider due for new credentials is
+    called on a thread while the step waits: an event loop driving the call is never blocked."""
+    spec = checked(conf, *keys)
+    if spec.provider is not None and spec.provider.due():
+        yield spec.provider.refreshing()
+    return pool.route(spec)
+
+
+def route_now(pool: Pool, conf: StoreConfig, *keys: str) -> tuple[Connection, int]:
+    """``route`` outside a step (a reader's blocks going to a fresh worker when theirs died):
+    a due provider is called in place."""
+    return pool.route(checked(conf, *keys))
+
+
+def checked(conf: StoreConfig, *keys: str) -> StoreSpec:
+    """``conf``'s spec, once the arguments are of the types a call takes."""
     if not isinstance(conf, _StoreConfig):
         raise TypeError(
             "expected a store configuration (Config, AWSConfig, AzureConfig or GCSConfig) after "
@@ -55,7 +71,7 @@ def route(pool: Pool, conf: StoreConfig, *keys: str) -> tuple[Connection, int]:
     for key in keys:
         if not isinstance(key, str):
             raise TypeError(f"an object key must be a str, got {type(key).__name__}")
-    return pool.route(conf.spec())
+    return conf.spec()
 
 
 def call(

@@ -87,7 +87,7 @@ def read(
     bytes) into ``dest``; returns the size read. ``capacity`` is how much the destination can hold,
     if it is bounded."""
     settings = pool.settings
-    conn, store = route(pool, conf, path)
+    conn, store = yield from route(pool, conf, path)
     first = settings.multipart_get_threshold
     if capacity is not None:
         first = min(first, capacity)
@@ -159,7 +159,7 @@ def _whole(
     """The object in one arena region; one larger than half the arena into ``fallback``, part by
     part, or, without one, an error that says what to use instead."""
     settings = pool.settings
-    conn, store = route(pool, conf, path)
+    conn, store = yield from route(pool, conf, path)
     first = yield from allocate(conn.arena, settings.multipart_get_threshold)
     message = codec.get(store, path, first, whole=False, when=when.first())
     response = yield from call(conn, message, "get", path, first)

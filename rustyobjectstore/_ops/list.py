@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._errors import ProtocolError
-from rustyobjectstore._ops.calls import call, crash_retried, route
+from rustyobjectstore._ops.calls import call, checked, crash_retried, route
 from rustyobjectstore._ops.objectmeta import ObjectMeta
 from rustyobjectstore._worker import codec
 from rustyobjectstore._worker.codec import Message
-from rustyobjectstore._worker.connection import Call, response_field
+from rustyobjectstore._worker.connection import Call, Connection, response_field
 from rustyobjectstore._worker.finalizers import later
 from rustyobjectstore._worker.pool import Pool
 from rustyobjectstore._worker.steps import Step, run_async, run_sync
@@ -28,13 +28,17 @@ class _Listing:
     The next page is asked for as soon as a page arrives, before this one's metas are built: the
     worker reads it while Python builds (one page ahead, never more)."""
 
-    done = True  # until __init__ has routed it: a listing it failed to make has nothing to let go
+    done = True  # until __init__ has checked it: a listing it failed to make has nothing to let go
+
+    connection: Connection  # the worker's, and the store's number there, once started
+    store: int
 
     def __init__(self, pool: Pool, prefix: str, conf: StoreConfig, offset: str | None) -> None:
+        self.pool, self.conf = pool, conf
         self.prefix = prefix
         self.offset = offset
-        keys = (prefix,) if offset is None else (prefix, offset)
-        self.connection, self.store = route(pool, conf, *keys)
+        self.keys = (prefix,) if offset is None else (prefix, offset)
+        checked(conf, *self.keys)  # wrong arguments fail here, not at the first page
         self.started = False
         self.done = False
         self.ahead: Call | None = None  # the list_next sent for the page after the last one
@@ -70,6 +74,7 @@ class _Listing:
 
     def _next_response(self) -> Step[Message]:
         if not self.started:
+            self.connection, self.store = yield from route(self.pool, self.conf, *self.keys)
             self.started = True
             message = codec.list_start(self.store, self.prefix, CHUNK_ENTRIES, self.offset)
             return (yield from call(self.connection, message, "list", self.prefix))
@@ -234,7 +239,7 @@ class ListResult:
 
 @crash_retried(write=False)
 def one_level(pool: Pool, conf: StoreConfig, prefix: str) -> Step[ListResult]:
-    conn, store = route(pool, conf, prefix)
+    conn, store = yield from route(pool, conf, prefix)
     message = codec.list_start(store, prefix, PAGE_ENTRIES, delimiter=True)
     response = yield from call(conn, message, "list", prefix)
     objects: list[ObjectMeta] = []

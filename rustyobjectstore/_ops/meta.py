@@ -24,7 +24,7 @@ from rustyobjectstore._worker.steps import Step
 
 @crash_retried(write=False)
 def head(pool: Pool, conf: StoreConfig, path: str, when: Conditions) -> Step[ObjectMeta]:
-    conn, store = route(pool, conf, path)
+    conn, store = yield from route(pool, conf, path)
     message = codec.path_op("head", store, path, when.first())
     response = yield from call(conn, message, "head", path)
     return ObjectMeta.from_wire(response_field(response, "meta"))
@@ -32,14 +32,14 @@ def head(pool: Pool, conf: StoreConfig, path: str, when: Conditions) -> Step[Obj
 
 @crash_retried(write=True)
 def delete(pool: Pool, conf: StoreConfig, path: str) -> Step[None]:
-    conn, store = route(pool, conf, path)
+    conn, store = yield from route(pool, conf, path)
     yield from call(conn, codec.path_op("delete", store, path), "delete", path)
 
 
 @crash_retried(write=True)
 def copy(pool: Pool, conf: StoreConfig, op: str, src: str, dst: str, overwrite: bool) -> Step[None]:
     """``copy`` or ``rename`` within one store."""
-    conn, store = route(pool, conf, src, dst)
+    conn, store = yield from route(pool, conf, src, dst)
     yield from call(conn, codec.copy(op, store, src, dst, overwrite), op, src)
 
 
@@ -57,7 +57,7 @@ BULK_DELETE_BATCH = 1000  # keeps a frame far below the frame limit
 
 @crash_retried(write=True)
 def bulk_delete(pool: Pool, conf: StoreConfig, paths: list[str]) -> Step[list[BulkDeleteFailure]]:
-    conn, store = route(pool, conf, *paths)
+    conn, store = yield from route(pool, conf, *paths)
     batches = [paths[i : i + BULK_DELETE_BATCH] for i in range(0, len(paths), BULK_DELETE_BATCH)]
     calls = [
         conn.request(codec.bulk_delete(store, batch), "bulk_delete", None) for batch in batches

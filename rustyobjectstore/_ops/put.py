@@ -71,7 +71,7 @@ def write(
     conditional)."""
     settings = pool.settings
     fields = _mode_fields(mode)
-    conn, store = route(pool, conf, path)
+    conn, store = yield from route(pool, conf, path)
     single = size <= settings.multipart_put_threshold or (
         _is_local(conf) and size <= settings.arena_size // 2
     )

@@ -170,7 +170,7 @@ def gather(
     pool: Pool, conf: StoreConfig, path: str, ranges: list[Range], coalesce: int, when: Conditions
 ) -> Step[_Gathered]:
     settings = pool.settings
-    conn, store = route(pool, conf, path)
+    conn, store = yield from route(pool, conf, path)
     spans = plan(ranges, coalesce, settings.multipart_get_part_size)
     members = _members(ranges, spans)
     gathered = _Gathered(ranges)

@@ -43,7 +43,7 @@ def sign(
 
 @crash_retried(write=False)
 def _signed(pool: Pool, conf: StoreConfig, method: str, path: str, seconds: int) -> Step[str]:
-    conn, store = route(pool, conf, path)
+    conn, store = yield from route(pool, conf, path)
     message = codec.sign(store, path, method, seconds)
     response = yield from call(conn, message, "sign", path)
     url = response_field(response, "url")

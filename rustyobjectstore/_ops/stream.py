@@ -75,7 +75,7 @@ def open_stream(
     fields: Message | None = None,
 ) -> Step[tuple[_Stream, Message]]:  # fmt: skip
     """``fields``: a read's conditions, or a write's attributes and tags."""
-    conn, store = route(pool, conf, path)
+    conn, store = yield from route(pool, conf, path)
     message = codec.stream_open(op, store, path, codec_name, fields)
     response = yield from call(conn, message, "get" if op == "read_open" else "put", path)
     return _Stream(conn, int(response_field(response, "stream")), path), response

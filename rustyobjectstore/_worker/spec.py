@@ -6,6 +6,7 @@ other only by these protocols.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,7 +30,8 @@ class CredentialHolder(Protocol):
 class CredentialSource(Protocol):
     """What a connection needs of a refreshing credential source: its number (the worker files
     the credentials under it), a push of its current credentials to a holder (which returns their
-    version), and word that a request signed with ``version`` was refused."""
+    version), and word that a request signed with ``version`` was refused; and what a call's
+    steps need: whether new credentials are due, and a refresh on a thread of its own."""
 
     @property
     def number(self) -> int: ...
@@ -37,6 +39,10 @@ class CredentialSource(Protocol):
     def push(self, holder: CredentialHolder) -> int: ...
 
     def refused(self, version: int) -> None: ...
+
+    def due(self) -> bool: ...
+
+    def refreshing(self) -> Future[None]: ...
 
 
 @dataclass(frozen=True)
