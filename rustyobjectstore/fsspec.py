@@ -184,7 +184,7 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
             "size": meta.size,
             "type": "file",
             "mtime": meta.last_modified,
-            # Azure quotes the e_tag in a HEAD answer but not in a listing; the same here.
+            # Without its quotes, as fsspec's checksum and ukey have always given it here.
             "e_tag": meta.e_tag.strip('"') if meta.e_tag else None,
             "version": meta.version,
         }

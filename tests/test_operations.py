@@ -88,6 +88,19 @@ def test_head_describes_the_object(conf: AnyConf) -> None:
     assert meta.e_tag
 
 
+def test_every_call_gives_one_e_tag_form(conf: AnyConf) -> None:
+    """A HEAD, a reader, a listing and a one-level listing name the same e_tag in the same form
+    (Azure's listings carry it unquoted, its headers quoted: the worker quotes the listings')."""
+    ros.put_object("etag/one", b"12345", conf)
+    head = ros.head_object("etag/one", conf).e_tag
+    assert head
+    with ros.open_reader("etag/one", conf) as reader:
+        assert reader.meta.e_tag == head
+    assert [m.e_tag for m in ros.list_objects("etag/", conf)] == [head]
+    assert [m.e_tag for m in ros.list_with_delimiter("etag/", conf).objects] == [head]
+    assert [m.e_tag for m in ros.list_objects("etag/", conf, offset="etag/")] == [head]
+
+
 def test_delete_removes_the_object(conf: AnyConf) -> None:
     ros.put_object("gone", b"x", conf)
     ros.delete_object("gone", conf)

@@ -3,14 +3,19 @@
 //! answers `InvalidBlockList`, though the object is written. As RustyObjectStore.jl does, every
 //! upload carries an id in its metadata; a commit refused with `InvalidBlockList` succeeds if the
 //! object now there carries this upload's id. Reads never show the id.
+//!
+//! The same wrapper (every Azure store's, a stage's on Azure too) quotes the e_tags of listings:
+//! Azure answers a blob's ETag quoted in a HEAD's or a GET's headers but bare in a listing's XML,
+//! and a caller must get one form from every call, as from S3.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
-    Attribute, GetOptions, GetResult, MultipartUpload, ObjectStore, PutMultipartOptions,
-    PutPayload, PutResult, Result, UploadPart,
+    Attribute, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutPayload, PutResult, Result, UploadPart,
 };
 
 use crate::wrapping::{self, forward_object_store};
@@ -19,6 +24,16 @@ const UPLOAD_ID: &str = "rustyobjectstore_upload_id";
 
 fn upload_id_attribute() -> Attribute {
     Attribute::Metadata(UPLOAD_ID.into())
+}
+
+/// A listing's entry with its e_tag as a HEAD gives it: in quotes (a weak one is left alone).
+fn quoted(mut meta: ObjectMeta) -> ObjectMeta {
+    if let Some(tag) = meta.e_tag.as_mut() {
+        if !tag.starts_with('"') && !tag.starts_with("W/") {
+            *tag = format!("\"{tag}\"");
+        }
+    }
+    meta
 }
 
 fn new_upload_id() -> String {
@@ -59,12 +74,27 @@ forward_object_store! {
             put_opts,
             get_ranges,
             delete_stream,
-            list,
-            list_with_offset,
-            list_with_delimiter,
             copy_opts,
             rename_opts,
         ];
+
+        fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+            self.inner.list(prefix).map_ok(quoted).boxed()
+        }
+
+        fn list_with_offset(
+            &self,
+            prefix: Option<&Path>,
+            offset: &Path,
+        ) -> BoxStream<'static, Result<ObjectMeta>> {
+            self.inner.list_with_offset(prefix, offset).map_ok(quoted).boxed()
+        }
+
+        async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+            let mut listed = self.inner.list_with_delimiter(prefix).await?;
+            listed.objects = listed.objects.into_iter().map(quoted).collect();
+            Ok(listed)
+        }
 
         async fn put_multipart_opts(
             &self,
@@ -136,5 +166,31 @@ impl MultipartUpload for CheckedUpload {
 
     async fn abort(&mut self) -> Result<()> {
         self.upload.abort().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(e_tag: Option<&str>) -> ObjectMeta {
+        ObjectMeta {
+            location: Path::from("k"),
+            last_modified: chrono::DateTime::UNIX_EPOCH,
+            size: 1,
+            e_tag: e_tag.map(str::to_string),
+            version: None,
+        }
+    }
+
+    #[test]
+    fn listed_e_tags_are_quoted_as_heads_give_them() {
+        let bare = quoted(meta(Some("0x8DC1")));
+        assert_eq!(bare.e_tag.as_deref(), Some("\"0x8DC1\""));
+        let already = quoted(meta(Some("\"0x8DC1\"")));
+        assert_eq!(already.e_tag.as_deref(), Some("\"0x8DC1\""));
+        let weak = quoted(meta(Some("W/\"x\"")));
+        assert_eq!(weak.e_tag.as_deref(), Some("W/\"x\""));
+        assert_eq!(quoted(meta(None)).e_tag, None);
     }
 }
