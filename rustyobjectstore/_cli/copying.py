@@ -97,6 +97,9 @@ class Copier:
         # A download takes the object's last-modified time (what sync compares next time).
         self.keep_times = keep_times
         self.verb = "mv" if move else "cp"
+        # Local directories made for downloads: made once, not once per file (a tree of 10,000
+        # files in 100 directories made 10,000 times, two system calls each).
+        self.made: set[str] = set()
 
     def entry(
         self, source: ObjectURL | None, entry: Entry, target: ObjectURL | None, dst: str
@@ -135,8 +138,9 @@ class Copier:
             if opts.no_clobber and os.path.exists(path):
                 raise Skipped
             parent = os.path.dirname(path)
-            if parent:
+            if parent and parent not in self.made:
                 os.makedirs(parent, exist_ok=True)
+                self.made.add(parent)
             size = await get_object_to_file_async(entry.where, path, src.config, progress=moved,
                                                   fsync=opts.fsync)  # fmt: skip
             if self.keep_times:

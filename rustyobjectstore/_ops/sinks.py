@@ -132,12 +132,20 @@ class IntoBytes(Destination):
         return self.buffer.value(self.size) if self.buffer is not None else b""
 
 
+# A download at least this big has its file's size set first, so that a limit (a file size cap)
+# fails before any part is fetched; a smaller one is written by a pwrite or two, which fail as
+# early, and a system call per file is saved (a tree of small files).
+SIZED_FROM = 8 * 1024 * 1024
+
+
 class IntoFile(Destination):
     def __init__(self, fd: int, path: Path) -> None:
         self.fd = fd
         self.path = path
 
     def open(self, size: int) -> None:
+        if size < SIZED_FROM:
+            return
         try:
             os.ftruncate(self.fd, size)
         except OSError as exc:
