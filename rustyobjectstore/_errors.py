@@ -340,6 +340,10 @@ ERROR_CLASSES: dict[str, type[ObjectStoreError]] = {
 }
 
 
+# A key that starts as a URL does ("s3://bucket/x"): the bucket was given twice, most likely.
+_URL_START = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:/")
+
+
 def error_from_wire(error: Any, op: str, path: str | None) -> ObjectStoreError:
     """The exception for an ``error`` map of a response (protocol.md section 6)."""
     if not isinstance(error, dict):
@@ -347,8 +351,14 @@ def error_from_wire(error: Any, op: str, path: str | None) -> ObjectStoreError:
     kind = error.get("kind")
     cls = ERROR_CLASSES.get(kind, UnknownError) if isinstance(kind, str) else UnknownError
     status = error.get("status")
+    message = str(error.get("message", ""))
+    if cls in (NotFoundError, InvalidPathError) and path is not None and _URL_START.match(path):
+        message += (
+            f" (the key {path!r} is a URL: a key is the path within the configuration's bucket, "
+            "as in get_object('dir/file.csv', conf))"
+        )
     return cls(
-        str(error.get("message", "")),
+        message,
         op=op,
         path=path,
         status=status if isinstance(status, int) else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -143,3 +144,17 @@ def test_every_spelling_a_cloud_takes_passes_the_check() -> None:
         ("gs://b", ["google_service_account", "service_account_key", "bucket", "anon"]),
     ]:  # fmt: skip
         _refuse_unknown_options(url, dict.fromkeys(names, "x"))
+
+
+@pytest.mark.parametrize("key", ["s3://bucket/data/x.csv", "gs://bucket/x", "file:///tmp/x"])
+def test_a_url_given_as_a_key_is_told_what_a_key_is(key: str) -> None:
+    """A key is the path within the configuration's store: a key refused (an empty segment) or
+    not found that is a URL says so."""
+    conf = ros.Config(f"memory:///{uuid.uuid4().hex}")
+    refused = (ros.InvalidPathError, ros.NotFoundError)
+    with pytest.raises(refused, match="is a URL: a key is the path within") as caught:
+        ros.get_object(key, conf)
+    assert caught.value.path == key
+    with pytest.raises(ros.NotFoundError) as plain:
+        ros.get_object("data/x.csv", conf)
+    assert "is a URL" not in str(plain.value)
