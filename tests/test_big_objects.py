@@ -14,6 +14,7 @@ import pytest
 from conftest import STORE_KINDS, own_pool, s3_config
 
 import rustyobjectstore as ros
+from rustyobjectstore._ops.sinks import SIZED_FROM
 from rustyobjectstore._worker import lifetime
 
 MiB = 1024 * 1024
@@ -39,7 +40,10 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-@pytest.mark.parametrize("size", [0, 1000, 10 * MiB + 1, 37 * MiB + 5])
+# Below, at and above the size from which a download's file is sized first (SIZED_FROM).
+@pytest.mark.parametrize(
+    "size", [0, 1000, SIZED_FROM - 1, SIZED_FROM, SIZED_FROM + 1, 10 * MiB + 1, 37 * MiB + 5]
+)
 def test_files_go_up_and_come_down_whole(conf: AnyConf, tmp_path: Path, size: int) -> None:
     source = tmp_path / "source.bin"
     digest = _random_file(source, size)
