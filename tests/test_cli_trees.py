@@ -212,6 +212,24 @@ def test_no_clobber_leaves_what_exists(remote: Remote, tmp_path: Path) -> None:
     assert (down / "b.txt").read_bytes() == b"mine" and (down / "a.csv").read_bytes() == b"old"
 
 
+def test_flatten_puts_entries_by_their_base_names(remote: Remote, tmp_path: Path) -> None:
+    """``--flatten``: a tree's entries land directly under DST by base name, up and down; a
+    second entry of a base name fails, listed, and overwrites nothing."""
+    src = make_tree(tmp_path / "src")
+    ok(cli("cp", "-r", "--flatten", str(src / "sub"), remote.url, opts=remote.opts))
+    sub = {k.rsplit("/", 1)[-1]: v for k, v in TREE.items() if k.startswith("sub/")}
+    assert remote.keys() == sub
+    down = tmp_path / "down"
+    ok(cli("cp", "--flatten", remote.url + "**.csv", str(down) + "/", opts=remote.opts))
+    assert local_files(down) == {"c.csv": TREE["sub/c.csv"], "e.csv": TREE["sub/deeper/e.csv"]}
+    clash = make_tree(tmp_path / "clash", {"x/same.txt": b"first", "y/same.txt": b"second"})
+    dst = remote.url + "flat/"
+    errors = failed(cli("cp", "-r", "--flatten", "--workers", "1", str(clash), dst,
+                        opts=remote.opts))  # fmt: skip
+    assert len(errors) == 1 and "'same.txt' (--flatten)" in errors[0]
+    assert remote.keys()["flat/same.txt"] == b"first"  # the first kept, the second refused
+
+
 def test_mv_r_moves_within_a_store_and_from_the_disk(remote: Remote, tmp_path: Path) -> None:
     src = make_tree(tmp_path / "src")
     ok(cli("mv", "-r", str(src), remote.url + "in/", opts=remote.opts))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import mimetypes
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 from rustyobjectstore._api import (
@@ -47,6 +47,7 @@ class TransferOptions:
     filters: Filters = field(default_factory=Filters)
     dryrun: bool = False
     no_clobber: bool = False
+    flatten: bool = False  # a tree's entries by their base names (cp and mv --flatten)
     workers: int = 64
     quiet: bool = False
     fsync: bool = False  # a download's bytes on disk before its rename (--fsync)
@@ -227,8 +228,18 @@ async def copy(src: str, dst: str, opts: TransferOptions, out: TextIO, move: boo
             else _aiter(local_entries(tree, opts.filters))
         )
         found = False
+        named: set[str] = set()  # the base names taken, when flattened
         async for entry in entries:
             found = True
+            if opts.flatten:
+                name = entry.name.rsplit("/", 1)[-1]
+                if name in named:
+                    what = source.at(entry.where).text if source is not None else entry.where
+                    clash = CLIError(f"another entry was copied as {name!r} (--flatten)")
+                    yield _refused(copier.verb, what, dst, clash)
+                    continue
+                named.add(name)
+                entry = replace(entry, name=name)
             yield copier.entry(source, entry, target, dst)
         if not found:
             raise CLIError(f"{hide_query(src)}: nothing matches")

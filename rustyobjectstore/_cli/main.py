@@ -92,6 +92,7 @@ async def execute(args: argparse.Namespace, options: dict[str, str]) -> int:
         opts = TransferOptions(
             options=options, recursive=args.recursive or command == "sync",
             filters=Filters(args.rules or ()), dryrun=args.dryrun, no_clobber=args.no_clobber,
+            flatten=getattr(args, "flatten", False),
             workers=args.workers, quiet=args.quiet, attributes=_attributes(args),
             fsync=args.fsync, display=getattr(args, "display", True),
         )  # fmt: skip

@@ -230,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("src", metavar="SRC")
         sub.add_argument("dst", metavar="DST")
         _tree_flags(sub, transfer=True)
+        sub.add_argument(
+            "--flatten", action="store_true",
+            help="put a tree's entries directly under DST by their base names, not their paths "
+            "(two entries of one base name: the second fails, nothing is overwritten)",
+        )  # fmt: skip
 
     sync = command(
         "sync", "copy what differs from one tree to another (any direction)",
