@@ -478,3 +478,25 @@ def test_fsspec_heads_a_parquet_file_on_azure(raw: bytes) -> None:
     assert not fs._footer_first(fs._split("t.parquet")[0], "t.parquet")
     conf = s3_at("http://127.0.0.1:9")
     assert fs._footer_first(conf, "x/T.PARQUET") and not fs._footer_first(conf, "t.csv")
+
+
+def test_a_footer_longer_than_the_tail_is_read_whole_through_fsspec(
+    server: FaultServer, table: pa.Table
+) -> None:
+    """A footer over ``FOOTER_READ`` (many columns): the open's tail is its end, pyarrow reads the
+    rest just before it, the layout is learned from the two, and the table comes back whole."""
+    wide = pa.table({f"c{i}": pa.array(range(i, i + 300)) for i in range(600)})
+    sink = io.BytesIO()
+    pq.write_table(wide, sink, row_group_size=100, compression="none")
+    raw = sink.getvalue()
+    length = metadata_length(raw[-8:])
+    assert length is not None and length + 8 > lookahead.FOOTER_READ  # above the tail
+    server.objects["/bucket/wide.parquet"] = raw
+    fs = rosfs.ObjectStoreFileSystem(s3_at(server.endpoint))
+    got = pq.read_table("wide.parquet", filesystem=fs, columns=["c3", "c599"])
+    assert got.equals(wide.select(["c3", "c599"]))
+    first, second = [r.range for r in gets(server)][:2]
+    assert first == f"bytes=-{lookahead.FOOTER_READ}"
+    assert second is not None and second.endswith(f"-{len(raw) - lookahead.FOOTER_READ - 1}")
+    (layout,) = lookahead._layouts.values()
+    assert len(layout) == 600 * 3  # every chunk of the three row groups, learned from the footer

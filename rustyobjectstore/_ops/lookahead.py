@@ -89,15 +89,18 @@ class Lookahead:
         self.taken: set[int] = set()  # chunks read or planned, by index
 
     def learn(self, at: int, data: Buffer) -> None:
-        """Bytes ``at`` to ``at + len(data)`` were read: if they end at the file's end, or at the
-        tail read so far, the footer may now be whole."""
+        """Bytes ``at`` to ``at + len(data)`` were read: if they end at the file's end, or reach
+        the tail read so far, the footer may now be whole. (Arrow reads a footer longer than its
+        first read whole, from its start to just before the last 8 bytes, over that read.)"""
         if self.known:
             return
-        n = memoryview(data).nbytes
-        if at + n == self.size:
-            self.tail = bytes(data)
-        elif self.tail and at + n == self.size - len(self.tail):
-            self.tail = bytes(data) + self.tail
+        view = memoryview(data)
+        n = view.nbytes
+        start = self.size - len(self.tail)  # where the tail read so far starts
+        if at + n == self.size and at < start:
+            self.tail = bytes(view)
+        elif self.tail and at < start <= at + n:
+            self.tail = bytes(view[: start - at]) + self.tail
         else:
             return
         if len(self.tail) < FOOTER_TAIL:
