@@ -5,12 +5,11 @@
 
 use aes::cipher::block_padding::Pkcs7;
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyInit, KeyIvInit};
-use aes_gcm::aead::{Aead, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 
 use crate::errors::{ErrorInfo, Kind};
+use crate::snowflake::crypter::{cipher_len, Decrypter, Encrypter, Start};
 
 pub const BLOCK: usize = 16;
 pub const GCM_TAG: usize = 16;
@@ -32,14 +31,14 @@ impl Scheme {
         }
     }
 
-    fn key_len(self) -> usize {
+    pub fn key_len(self) -> usize {
         match self {
             Scheme::Aes128Cbc => 16,
             Scheme::Aes256Gcm => 32,
         }
     }
 
-    fn iv_len(self) -> usize {
+    pub fn iv_len(self) -> usize {
         match self {
             Scheme::Aes128Cbc => 16,
             Scheme::Aes256Gcm => 12,
@@ -167,7 +166,7 @@ impl Material {
         })
     }
 
-    fn lengths_error(&self) -> ErrorInfo {
+    pub fn lengths_error(&self) -> ErrorInfo {
         data_error(format!(
             "the object's {:?} content key is {} bytes and its IV {} bytes; the scheme needs {} \
              and {}",
@@ -180,53 +179,19 @@ impl Material {
     }
 
     pub fn encrypt(&self, plain: &[u8]) -> Result<Vec<u8>, ErrorInfo> {
-        match self.scheme {
-            Scheme::Aes128Cbc => {
-                cbc::Encryptor::<aes::Aes128>::new_from_slices(self.key.bytes(), &self.iv)
-                    .map(|c| c.encrypt_padded_vec_mut::<Pkcs7>(plain))
-                    .map_err(|_| self.lengths_error())
-            }
-            Scheme::Aes256Gcm => self
-                .gcm()?
-                .encrypt(Nonce::from_slice(&self.iv), gcm_payload(plain))
-                .map_err(|_| data_error("AES-GCM refused to encrypt the object")),
-        }
+        let mut encrypter = Encrypter::new(self)?;
+        let mut cipher = Vec::with_capacity(cipher_len(self.scheme, plain.len() as u64) as usize);
+        encrypter.update(plain, &mut cipher);
+        encrypter.finish(&mut cipher);
+        Ok(cipher)
     }
 
     pub fn decrypt(&self, cipher: &[u8]) -> Result<Vec<u8>, ErrorInfo> {
-        match self.scheme {
-            // Snowflake's clients write a zero-length object without a padding block.
-            Scheme::Aes128Cbc if cipher.is_empty() => Ok(Vec::new()),
-            Scheme::Aes128Cbc => {
-                cbc::Decryptor::<aes::Aes128>::new_from_slices(self.key.bytes(), &self.iv)
-                    .map_err(|_| self.lengths_error())?
-                    .decrypt_padded_vec_mut::<Pkcs7>(cipher)
-                    .map_err(|_| {
-                        data_error(format!(
-                        "the object does not decrypt (AES-128-CBC): {} bytes, bad padding or a \
-                         length that is not a multiple of 16",
-                        cipher.len()
-                    ))
-                    })
-            }
-            Scheme::Aes256Gcm => self
-                .gcm()?
-                .decrypt(Nonce::from_slice(&self.iv), gcm_payload(cipher))
-                .map_err(|_| {
-                    data_error(
-                        "the object fails its AES-GCM authentication: it was changed or \
-                         damaged, or the key is wrong",
-                    )
-                }),
-        }
-    }
-
-    /// The GCM cipher of this key, its IV checked too (aes-gcm would panic on a wrong nonce).
-    fn gcm(&self) -> Result<Aes256Gcm, ErrorInfo> {
-        if self.iv.len() != self.scheme.iv_len() {
-            return Err(self.lengths_error());
-        }
-        Aes256Gcm::new_from_slice(self.key.bytes()).map_err(|_| self.lengths_error())
+        let mut decrypter = Decrypter::new(self, Start::Beginning, true)?;
+        let mut plain = Vec::with_capacity(cipher.len());
+        decrypter.update(cipher, &mut plain)?;
+        decrypter.finish(&mut plain)?;
+        Ok(plain)
     }
 
     /// How many padding bytes a CBC object ends in, from its last two ciphertext blocks (the
@@ -243,10 +208,6 @@ impl Material {
             .map_err(|_| data_error("the object's last block has bad padding"))?;
         Ok((BLOCK - plain.len()) as u64)
     }
-}
-
-fn gcm_payload(msg: &[u8]) -> Payload<'_, '_> {
-    Payload { msg, aad: GCM_AAD }
 }
 
 pub fn to_base64(bytes: &[u8]) -> String {

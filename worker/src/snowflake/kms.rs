@@ -184,8 +184,12 @@ impl Kms {
         Secret::from_base64(&material.query_stage_master_key, "stage's master key").map(Arc::new)
     }
 
-    /// A fresh content key for a write of `plain_len` bytes, and the metadata that goes with it.
-    pub async fn for_write(&self, plain_len: usize) -> Result<(Material, Attributes), ErrorInfo> {
+    /// A fresh content key for a write of `plain_len` bytes (not known yet for an upload in
+    /// parts), and the metadata that goes with it.
+    pub async fn for_write(
+        &self,
+        plain_len: Option<usize>,
+    ) -> Result<(Material, Attributes), ErrorInfo> {
         let info = self.gateway.upload_info().await?;
         let em = info.encryption_material.as_ref().ok_or_else(|| {
             ErrorInfo::new(
@@ -223,7 +227,9 @@ impl Kms {
                 };
                 put(&mut attributes, S3_ALG, alg.to_string());
                 put(&mut attributes, S3_MATDESC, matdesc);
-                put(&mut attributes, S3_PLAIN_LEN, plain_len.to_string());
+                if let Some(n) = plain_len {
+                    put(&mut attributes, S3_PLAIN_LEN, n.to_string());
+                }
             }
             Location::Azure => {
                 // Snowflake's Go and Java clients write these values for a CBC blob; a GCM one

@@ -2,6 +2,7 @@
 //! takes them): the gateway's REST calls (`gateway`), the stage as a store (`stage`), and
 //! Snowflake's client-side encryption (`crypto`, `kms`, `encrypted`).
 
+mod crypter;
 mod crypto;
 mod encrypted;
 mod gateway;
