@@ -7,6 +7,7 @@ time, by this file's own code from the format's description, with the ``cryptogr
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -15,16 +16,18 @@ import os
 import re
 import threading
 import time
+import urllib.request
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import STAGE_OPTS, config_for, own_pool
-from emulators import MINIO_KEY, MINIO_SECRET
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from emulators import MINIO_KEY, MINIO_SECRET
 from sfgateway import PASSWORD, USERNAME, AzureBackend, Gateway, S3Backend
 
 import rustyobjectstore as ros
@@ -526,9 +529,11 @@ def test_a_2_gib_object_crosses_an_encrypted_stage_in_bounded_worker_memory(
     data = block * 2048
     digest = hashlib.sha256(data).hexdigest()
     peak = [0]
-    with serve(Gateway(backend, True), tmp_path) as gateway, own_pool(
-        n_workers=1, arena_size=64 * MiB
-    ), ros.deadline(600):
+    with (
+        serve(Gateway(backend, True), tmp_path) as gateway,
+        own_pool(n_workers=1, arena_size=64 * MiB),
+        ros.deadline(600),
+    ):
         conf = config_for(gateway)
         done = threading.Event()
 
@@ -559,3 +564,66 @@ def test_a_2_gib_object_crosses_an_encrypted_stage_in_bounded_worker_memory(
             sampler.join()
     print(f"\npeak worker RSS over a 2 GiB encrypted round trip: {peak[0] / MiB:.0f} MiB")
     assert 0 < peak[0] < RSS_BOUND, f"peak worker RSS {peak[0] / MiB:.0f} MiB"
+
+
+@contextlib.contextmanager
+def moto_requests(moto: Any) -> Iterator[list[tuple[str, str | None]]]:
+    """The (method, Range header) of every request the worker sends moto inside the block (not
+    the gateway's own), from moto's request recorder."""
+
+    def call(what: str) -> bytes:
+        request = urllib.request.Request(f"{moto.endpoint}/moto-api/recorder/{what}",
+                                         method="GET" if what.startswith("download") else "POST")  # fmt: skip
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return bytes(answer.read())
+
+    seen: list[tuple[str, str | None]] = []
+    call("reset-recording")
+    call("start-recording")
+    try:
+        yield seen
+    finally:
+        call("stop-recording")
+        for line in call("download-recording").decode().splitlines():
+            entry = json.loads(line)
+            headers = {k.lower(): v for k, v in entry["headers"].items()}
+            if headers.get("user-agent", "").startswith("object_store/"):
+                seen.append((entry["method"], headers.get("range")))
+
+
+def test_a_cbc_range_reads_its_blocks_and_sizes_are_learnt_once(
+    gateway_of: Any, moto_server: Any
+) -> None:
+    """On fresh workers, a range of an object uploaded in parts (no plaintext size beside it)
+    reads its blocks from the one before, and the last two blocks once for the size; later
+    reads, heads and listings of that version send nothing more for the size. A GCM range
+    reads the whole object."""
+    gateway = gateway_of("s3", True)
+    data = payload(12 * MiB + 5)
+    with own_pool(n_workers=1, **SMALL_THRESHOLDS):
+        ros.put_object("parts.bin", data, config_for(gateway))
+        ros.put_object("gcm.bin", data, config_for(gateway, encryption_scheme="AES_256_GCM"))
+    conf = config_for(gateway)
+    cipher_size = (len(data) // 16 + 1) * 16
+    with own_pool(n_workers=1), moto_requests(moto_server) as first:
+        assert (
+            ros.get_object_range("parts.bin", 5_000_000, 5_000_100, conf)
+            == data[5_000_000:5_000_100]
+        )
+    assert first == [("GET", "bytes=4999984-5000111"),
+                     ("GET", f"bytes={cipher_size - 32}-{cipher_size - 1}")]  # fmt: skip
+    with own_pool(n_workers=1):
+        ros.get_object_range("parts.bin", 0, 1, conf)
+        with moto_requests(moto_server) as later_range:
+            assert ros.get_object_range("parts.bin", 17, 40, conf) == data[17:40]
+        with moto_requests(moto_server) as head:
+            assert ros.head_object("parts.bin", conf).size == len(data)
+        with moto_requests(moto_server) as gcm:
+            assert ros.get_object_range("gcm.bin", 100, 200, conf) == data[100:200]
+        with moto_requests(moto_server) as listing:
+            assert [m.size for m in ros.list_objects("", conf)] == [len(data), len(data)]
+    assert later_range == [("GET", "bytes=0-47")]
+    assert head == [("HEAD", None)]  # the size did not come with it
+    assert listing == [("GET", None)]
+    assert [method for method, _ in gcm] == ["GET", "GET"]  # a CBC-sized range, then whole
+    assert gcm[-1][1] is None

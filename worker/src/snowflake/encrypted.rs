@@ -42,16 +42,23 @@ const KNOWN_SIZES: usize = 16 * 1024;
 #[derive(Debug, Default)]
 struct Sizes(Mutex<HashMap<Path, (String, u64)>>);
 
+/// An e_tag as a version: listings and heads of some servers (moto) quote it differently.
+fn version(e_tag: &str) -> &str {
+    e_tag.trim_start_matches("W/").trim_matches('"')
+}
+
 impl Sizes {
     fn get(&self, meta: &ObjectMeta) -> Option<u64> {
-        let e_tag = meta.e_tag.as_deref()?;
+        let e_tag = version(meta.e_tag.as_deref()?);
         let sizes = crate::sync::lock(&self.0);
         let (known, size) = sizes.get(&meta.location)?;
         (known == e_tag).then_some(*size)
     }
 
     fn insert(&self, location: &Path, e_tag: Option<&str>, size: u64) {
-        let Some(e_tag) = e_tag else { return };
+        let Some(e_tag) = e_tag.map(version) else {
+            return;
+        };
         let mut sizes = crate::sync::lock(&self.0);
         if sizes.len() >= KNOWN_SIZES {
             sizes.clear();
@@ -285,10 +292,11 @@ impl EncryptedStore {
         if let Some(n) = self.sizes.get(meta) {
             return Ok(n);
         }
-        if let Some(n) = described.plain_len {
-            return Ok(n);
-        }
-        if let Some(n) = described.scheme.plain_len(meta.size) {
+        let known = described
+            .plain_len
+            .or_else(|| described.scheme.plain_len(meta.size));
+        if let Some(n) = known {
+            self.sizes.insert(&meta.location, meta.e_tag.as_deref(), n);
             return Ok(n);
         }
         let fetched;
