@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import azure_config, s3_config
+from conftest import azure_config, gcs_config, s3_config
 from emulators import RunningServer
 from faultserver import FaultServer, Status
 
@@ -158,3 +158,29 @@ def test_a_url_given_as_a_key_is_told_what_a_key_is(key: str) -> None:
     with pytest.raises(ros.NotFoundError) as plain:
         ros.get_object("data/x.csv", conf)
     assert "is a URL" not in str(plain.value)
+
+
+@pytest.mark.parametrize("cloud", ["s3", "azure", "gcs"])
+def test_a_key_that_starts_with_the_bucket_is_told_what_a_key_is(
+    cloud: str, request: pytest.FixtureRequest
+) -> None:
+    """``get_object("bucket/x.csv", Config("s3://bucket"))`` reads ``bucket/x.csv`` within the
+    bucket: when that is not found, the message says that a key is the path within the bucket,
+    on every cloud; a key that is merely missing says nothing of the kind."""
+    if cloud == "s3":
+        bucket = request.getfixturevalue("s3_bucket")
+        conf: ros.AWSConfig | ros.AzureConfig | ros.GCSConfig = s3_config(
+            request.getfixturevalue("moto_server"), bucket
+        )
+    elif cloud == "azure":
+        bucket = request.getfixturevalue("azure_container")
+        conf = azure_config(request.getfixturevalue("azurite_server"), bucket)
+    else:
+        bucket = request.getfixturevalue("gcs_bucket")
+        conf = gcs_config(request.getfixturevalue("gcs_server"), bucket)
+    with pytest.raises(ros.NotFoundError, match="starts with the bucket's name") as caught:
+        ros.get_object(f"{bucket}/data/x.csv", conf)
+    assert "get_object('data/x.csv', conf)" in str(caught.value)
+    with pytest.raises(ros.NotFoundError) as plain:
+        ros.head_object("data/missing.csv", conf)
+    assert "bucket's name" not in str(plain.value)

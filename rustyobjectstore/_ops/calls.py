@@ -14,9 +14,11 @@ import functools
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec
 
+from rustyobjectstore._auth.schemes import CLOUD_OF_SCHEME
 from rustyobjectstore._config import StoreConfig, _StoreConfig
 from rustyobjectstore._errors import (
     DeadlineExceededError,
+    NotFoundError,
     PermissionDeniedError,
     WorkerCrashedError,
 )
@@ -89,8 +91,27 @@ def call(
         conn.give_up(future, region)
         if isinstance(exc, DeadlineExceededError) and exc.op is None:
             exc.op, exc.path = op, path
+        if isinstance(exc, NotFoundError):
+            told_of_the_bucket(exc, conn.spec_of(message.get("store")))
         raise
     return response
+
+
+def told_of_the_bucket(error: NotFoundError, spec: StoreSpec | None) -> None:
+    """A key not found that starts with its store's bucket (``get_object("bucket/x.csv",
+    Config("s3://bucket"))`` reads ``bucket/x.csv`` within the bucket) says what a key is."""
+    if spec is None or error.path is None or "is the path within" in error.message:
+        return
+    scheme, _, rest = spec.url.partition("://")
+    if scheme.lower() not in CLOUD_OF_SCHEME:
+        return
+    bucket = rest.split("/", 1)[0].split("@", 1)[0]  # abfs://container@account...
+    first, _, within = error.path.partition("/")
+    if within and first == bucket:
+        error.message += (
+            f" (the key starts with the bucket's name {bucket!r}: a key is the path within the "
+            f"bucket, as in get_object({within!r}, conf))"
+        )
 
 
 def retry_on_crash(pool: Pool, make: Callable[[], Step[T]], *, write: bool) -> Step[T]:

@@ -240,6 +240,11 @@ class Connection:
             spec.provider.push(self)
         return number
 
+    def spec_of(self, number: object) -> StoreSpec | None:
+        """The spec registered under ``number`` on this worker, if any."""
+        with self._lock:
+            return next((spec for spec, n in self._stores.items() if n == number), None)
+
     def _register(self, spec: StoreSpec) -> int:
         with self._lock:
             number = self._stores.get(spec)
