@@ -228,10 +228,11 @@ def ensure_installed(program: Path, what: str) -> None:
         )
 
 
-def start_minio(data: Path, port: int = 0) -> RunningServer:
+def start_minio(data: Path, port: int = 0, region: str | None = None) -> RunningServer:
     """Start MinIO on 127.0.0.1 storing in ``data`` (kept: a restart on the same ``data`` and
     ``port`` finds what was stored); ready when ``/minio/health/live`` is 200. Its keys are
-    ``MINIO_KEY`` / ``MINIO_SECRET``."""
+    ``MINIO_KEY`` / ``MINIO_SECRET``. With a ``region`` it refuses requests signed for another
+    (as AWS does); without, it takes any."""
     ensure_installed(MINIO_BIN, "MinIO")
     port = port or _free_port()
 
@@ -253,6 +254,7 @@ def start_minio(data: Path, port: int = 0) -> RunningServer:
             "MINIO_ROOT_USER": MINIO_KEY,
             "MINIO_ROOT_PASSWORD": MINIO_SECRET,
             "MINIO_PROMETHEUS_AUTH_TYPE": "public",
+            **({"MINIO_SITE_REGION": region} if region else {}),
         },
     )
 

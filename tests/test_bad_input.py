@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import boto3
 import pytest
 from conftest import azure_config, gcs_config, s3_config
-from emulators import RunningServer
+from emulators import MINIO_KEY, MINIO_SECRET, RunningServer, start_minio
 from faultserver import FaultServer, Status
 
 import rustyobjectstore as ros
@@ -184,3 +186,26 @@ def test_a_key_that_starts_with_the_bucket_is_told_what_a_key_is(
     with pytest.raises(ros.NotFoundError) as plain:
         ros.head_object("data/missing.csv", conf)
     assert "bucket's name" not in str(plain.value)
+
+
+def test_a_request_signed_for_another_region_says_the_buckets_region(tmp_path: Path) -> None:
+    """A bucket in eu-west-1 reached with a us-east-1 configuration (on a MinIO that has a
+    region, as AWS refuses it): a ``ConfigurationError`` that names the region to set."""
+    with start_minio(tmp_path / "data", region="eu-west-1") as minio:
+        client = boto3.client("s3", endpoint_url=minio.endpoint, region_name="eu-west-1",
+                              aws_access_key_id=MINIO_KEY, aws_secret_access_key=MINIO_SECRET)  # fmt: skip
+        client.create_bucket(
+            Bucket="regional", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+
+        def conf(region: str) -> ros.AWSConfig:
+            return ros.AWSConfig(region, "regional", MINIO_KEY, MINIO_SECRET, host=minio.endpoint)
+
+        with pytest.raises(
+            ros.ConfigurationError, match=re.escape('set its region (aws_region) to "eu-west-1"')
+        ):
+            ros.put_object("k", b"x", conf("us-east-1"))
+        with pytest.raises(ros.ConfigurationError, match="bucket is in region eu-west-1"):
+            ros.get_object("k", conf("us-west-2"))
+        ros.put_object("k", b"x", conf("eu-west-1"))
+        assert ros.get_object("k", conf("eu-west-1")) == b"x"

@@ -254,6 +254,13 @@ pub fn from_object_store(err: &object_store::Error) -> ErrorInfo {
             ),
         );
     }
+    if let Some(hint) = wrong_region(&text) {
+        return ErrorInfo {
+            kind: Kind::Config,
+            message: format!("{hint}: {text}"),
+            status: status_in(&text),
+        };
+    }
     let (kind, status) = match most_specific(err) {
         E::NotFound { .. } => (Kind::NotFound, Some(404)),
         E::PermissionDenied { .. } => (Kind::Permission, Some(403)),
@@ -272,6 +279,29 @@ pub fn from_object_store(err: &object_store::Error) -> ErrorInfo {
         status,
     }
 }
+
+/// What to do when S3 says the request was signed for another region than the bucket's: its
+/// answer names the bucket's region (`<Region>` in an `AuthorizationHeaderMalformed` error), or
+/// object_store saw the redirect AWS answers a virtual-hosted request with.
+fn wrong_region(text: &str) -> Option<String> {
+    if text.contains("AuthorizationHeaderMalformed") {
+        let region = text.split("<Region>").nth(1)?.split('<').next()?.trim();
+        if !region.is_empty() {
+            return Some(format!(
+                "the bucket is in region {region}, not the configuration's: set its region \
+                 (aws_region) to \"{region}\""
+            ));
+        }
+    }
+    text.contains(REDIRECT_WITHOUT_LOCATION).then(|| {
+        "the bucket is in another region than the configuration's (S3 answered with a \
+         redirect): set its region (aws_region) to the bucket's"
+            .to_string()
+    })
+}
+
+/// object_store's error for a redirect it cannot follow, which AWS sends for a wrong region.
+const REDIRECT_WITHOUT_LOCATION: &str = "incorrectly configured region";
 
 fn classify_generic(err: &object_store::Error, text: &str) -> (Kind, Option<u16>) {
     let status = status_in(text);
@@ -395,6 +425,21 @@ mod tests {
             key.clone().naming_missing_bucket(Some("bucket \"b1\"")),
             key
         );
+    }
+
+    #[test]
+    fn a_wrong_region_says_which_region_the_bucket_is_in() {
+        let minio = "Server returned non-2xx status code: 400 Bad Request: <Error><Code>\
+                     AuthorizationHeaderMalformed</Code><Message>the region is wrong; expecting \
+                     &#39;eu-west-1&#39;.</Message><Region>eu-west-1</Region></Error>";
+        let hint = wrong_region(minio).expect("named");
+        assert!(hint.contains("aws_region) to \"eu-west-1\""), "{hint}");
+        assert!(wrong_region(
+            "Received redirect without LOCATION, this normally indicates an \
+                              incorrectly configured region"
+        )
+        .is_some());
+        assert_eq!(wrong_region("<Code>AccessDenied</Code>"), None);
     }
 
     #[test]
