@@ -5,12 +5,21 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import boto3
 import pytest
+from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 from conftest import azure_config, gcs_config, s3_config
-from emulators import MINIO_KEY, MINIO_SECRET, RunningServer, start_minio
+from emulators import (
+    AZURITE_ACCOUNT,
+    AZURITE_KEY,
+    MINIO_KEY,
+    MINIO_SECRET,
+    RunningServer,
+    start_minio,
+)
 from faultserver import FaultServer, Status
 
 import rustyobjectstore as ros
@@ -209,3 +218,48 @@ def test_a_request_signed_for_another_region_says_the_buckets_region(tmp_path: P
             ros.get_object("k", conf("us-west-2"))
         ros.put_object("k", b"x", conf("eu-west-1"))
         assert ros.get_object("k", conf("eu-west-1")) == b"x"
+
+
+def test_an_expired_session_token_says_so() -> None:
+    """S3 answers a session token past its end with 400 ExpiredToken: a refusal of the
+    credentials that says what to do (a provider's are asked for again)."""
+    with FaultServer(default=Status(400, s3_code="ExpiredToken")) as server:
+        conf = ros.AWSConfig("us-east-1", "bucket", "a", "s", session_token="t",
+                             host=server.endpoint)  # fmt: skip
+        with pytest.raises(ros.PermissionDeniedError, match="session token has expired") as caught:
+            ros.get_object("k", conf)
+        assert caught.value.status_code == 400
+
+
+def test_an_expired_sas_token_says_when_it_ended(
+    azurite_server: RunningServer, azure_container: str
+) -> None:
+    """Azurite refuses a SAS past its expiry without saying why; the error says when it ended.
+    A SAS still valid reads, and its refusals say nothing of an expiry."""
+
+    def sas(expiry: datetime) -> str:
+        return generate_container_sas(
+            AZURITE_ACCOUNT, azure_container, account_key=AZURITE_KEY, expiry=expiry,
+            permission=ContainerSasPermissions(read=True, write=True),
+            start=datetime.now(timezone.utc) - timedelta(hours=1),
+        )  # fmt: skip
+
+    def conf(token: str) -> ros.AzureConfig:
+        return azure_config(azurite_server, azure_container, storage_account_key=None,
+                            storage_sas_token=token)  # fmt: skip
+
+    ended = datetime.now(timezone.utc) - timedelta(minutes=5)
+    with pytest.raises(ros.PermissionDeniedError, match="SAS token expired at 20") as caught:
+        ros.put_object("k", b"x", conf(sas(ended)))
+    assert "give it a new one" in str(caught.value)
+    valid = conf(sas(datetime.now(timezone.utc) + timedelta(hours=1)))
+    ros.put_object("k", b"x", valid)
+    assert ros.get_object("k", valid) == b"x"
+    read_only = generate_container_sas(
+        AZURITE_ACCOUNT, azure_container, account_key=AZURITE_KEY,
+        permission=ContainerSasPermissions(read=True),
+        expiry=datetime.now(timezone.utc) + timedelta(hours=1),
+    )  # fmt: skip
+    with pytest.raises(ros.PermissionDeniedError) as refused:
+        ros.put_object("k", b"y", conf(read_only))
+    assert "expired" not in str(refused.value)

@@ -261,6 +261,17 @@ pub fn from_object_store(err: &object_store::Error) -> ErrorInfo {
             status: status_in(&text),
         };
     }
+    if text.contains("<Code>ExpiredToken</Code>") {
+        // S3 answers 400 to a session token past its end; it is a refusal of the credentials.
+        return ErrorInfo {
+            kind: Kind::Permission,
+            message: format!(
+                "the credentials' session token has expired: give the configuration new ones (or \
+                 a credential_provider, which is asked again before its credentials end): {text}"
+            ),
+            status: status_in(&text),
+        };
+    }
     let (kind, status) = match most_specific(err) {
         E::NotFound { .. } => (Kind::NotFound, Some(404)),
         E::PermissionDenied { .. } => (Kind::Permission, Some(403)),

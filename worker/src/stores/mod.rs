@@ -63,6 +63,8 @@ pub struct Store {
     bucket: Option<String>,
     /// Requests go out unsigned (`skip_signature`): a refusal then says so.
     unsigned: bool,
+    /// When the configuration's SAS token ends (its `se=`): a refusal after it says so.
+    sas_expiry: Option<String>,
     /// What signs URLs for the store's keys (cloud stores only).
     pub signer: Option<Signing>,
     /// The store keeps versions an object_store read can name (not `memory://`, `file://`).
@@ -90,6 +92,7 @@ impl Store {
             local_root: None,
             bucket: None,
             unsigned: false,
+            sas_expiry: None,
             signer: None,
             versioned: false,
             keeps,
@@ -133,6 +136,14 @@ impl Store {
 
     pub fn error(&self, err: &object_store::Error) -> ErrorInfo {
         let mut info = errors::from_object_store(err).naming_missing_bucket(self.bucket.as_deref());
+        let expired = self.sas_expiry.as_deref().filter(|end| is_past(end));
+        if let (Some(end), Kind::Permission) = (expired, info.kind) {
+            info.message = format!(
+                "the configuration's SAS token expired at {end}: give it a new one (or a \
+                 credential_provider, which is asked again before its tokens end); {}",
+                info.message
+            );
+        }
         if self.unsigned && info.kind == Kind::Permission {
             info.message = format!(
                 "the request was sent unsigned (the configuration is anonymous: anonymous=True or \
@@ -291,6 +302,12 @@ impl FromUrl<'_> {
         Store {
             versioned: true,
             unsigned: option_is_true(self.config, "skip_signature"),
+            sas_expiry: self
+                .config
+                .options
+                .iter()
+                .find(|(k, _)| k.ends_with("sas_key") || k.ends_with("sas_token"))
+                .and_then(|(_, token)| sas_expiry(token)),
             ..Store::new(inner, keeps, self.retry, self.secrets)
         }
     }
@@ -411,6 +428,27 @@ fn parse_option<K: FromStr>(name: &str, store: &str) -> Result<K, ErrorInfo> {
 }
 
 /// A boolean option (`aws_skip_signature`, `azure_disable_tagging`, ...) under any cloud's prefix.
+/// A SAS token's signed expiry (`se=`, percent-encoded in the token).
+fn sas_expiry(token: &str) -> Option<String> {
+    let token = token.trim_start_matches('?');
+    url::form_urlencoded::parse(token.as_bytes())
+        .find(|(k, _)| k == "se")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Whether a SAS time (ISO 8601: a UTC date, or a date and time) has passed; false when it
+/// cannot be read.
+fn is_past(end: &str) -> bool {
+    let at = chrono::DateTime::parse_from_rfc3339(end)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok()
+        .or_else(|| {
+            let day = chrono::NaiveDate::parse_from_str(end, "%Y-%m-%d").ok()?;
+            Some(day.and_hms_opt(0, 0, 0)?.and_utc())
+        });
+    at.is_some_and(|t| t < chrono::Utc::now())
+}
+
 fn option_is_true(config: &StoreConfig, name: &str) -> bool {
     config
         .options
