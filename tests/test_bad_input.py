@@ -263,3 +263,24 @@ def test_an_expired_sas_token_says_when_it_ended(
     with pytest.raises(ros.PermissionDeniedError) as refused:
         ros.put_object("k", b"y", conf(read_only))
     assert "expired" not in str(refused.value)
+
+
+@pytest.mark.parametrize("url", ["data/dir", "./data", "/tmp/store"])
+def test_a_path_given_as_a_store_url_says_what_a_store_url_is(url: str) -> None:
+    with pytest.raises(ros.ParseURLError, match=r"file:///absolute/dir .*as_uri\(\)"):
+        ros.put_object("k", b"x", ros.Config(url))
+
+
+@pytest.mark.parametrize("url", ["s3://", "gs://", "az:///prefix"])
+def test_a_cloud_url_without_a_bucket_says_so_before_any_credential_lookup(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rustyobjectstore._auth import credentials
+
+    def no_chain(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a credential chain ran")
+
+    for chain in ("aws_options", "azure_options", "gcs_options"):
+        monkeypatch.setattr(credentials, chain, no_chain)
+    with pytest.raises(ros.ParseURLError, match="names no bucket"):
+        ros.get_object("k", ros.Config(url))

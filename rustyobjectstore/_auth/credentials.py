@@ -22,8 +22,8 @@ from rustyobjectstore._auth.aws_profiles import AwsSource
 from rustyobjectstore._auth.azure import azure_options
 from rustyobjectstore._auth.chain import Options, is_true
 from rustyobjectstore._auth.gcs import gcs_options
-from rustyobjectstore._auth.schemes import AZURE, GCS, S3, cloud_of
-from rustyobjectstore._errors import ConfigurationError
+from rustyobjectstore._auth.schemes import AZURE, CLOUD_OF_SCHEME, GCS, S3, cloud_of
+from rustyobjectstore._errors import ConfigurationError, ParseURLError
 from rustyobjectstore._worker.binary import find_worker, unknown_option
 from rustyobjectstore._worker.lifetime import running_pool
 
@@ -44,6 +44,20 @@ def _refuse_unknown_options(url: str, options: Mapping[str, str]) -> None:
         message = _unknown_option(bare, names)
         if message is not None:
             raise ConfigurationError(message)
+
+
+def _refuse_no_bucket(url: str, options: Mapping[str, str]) -> None:
+    """``s3://`` alone names no bucket: said before a credential chain runs (which would report
+    missing credentials), unless an option names the bucket."""
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in CLOUD_OF_SCHEME or rest.split("/", 1)[0]:
+        return
+    if any(name.endswith(("bucket", "bucket_name", "container_name")) for name in options):
+        return
+    raise ParseURLError(
+        f"{url!r} names no bucket: a store URL is {scheme}://BUCKET (or CONTAINER), optionally "
+        "followed by a prefix, as in s3://my-bucket/data"
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -70,6 +84,7 @@ def url_options(url: str, options: Mapping[str, str]) -> tuple[Options, AwsSourc
     cloud = cloud_of(url)
     if cloud is not None:
         _refuse_unknown_options(url, out)
+        _refuse_no_bucket(url, out)
     if cloud == S3:
         return aws_options(out, where=bucket)
     if cloud == AZURE:

@@ -234,9 +234,17 @@ fn build_inner(
         return snowflake::build(config, retry, secrets, http);
     }
     let url = Url::parse(&config.url).map_err(|e| {
+        let hint = match e {
+            url::ParseError::RelativeUrlWithoutBase => {
+                ": a store URL starts with its scheme, as in s3://bucket, az://container, \
+                 gs://bucket, or file:///absolute/dir for a local directory (in Python, \
+                 pathlib.Path(dir).resolve().as_uri())"
+            }
+            _ => "",
+        };
         ErrorInfo::new(
             Kind::ParseUrl,
-            format!("cannot parse URL {:?}: {e}", config.url),
+            format!("cannot parse URL {:?}: {e}{hint}", config.url),
         )
     })?;
     let (scheme, prefix) = ObjectStoreScheme::parse(&url).map_err(|e| {
@@ -427,7 +435,6 @@ fn parse_option<K: FromStr>(name: &str, store: &str) -> Result<K, ErrorInfo> {
         .map_err(|_| config_error(format!("unknown option {name:?} for {store} stores")))
 }
 
-/// A boolean option (`aws_skip_signature`, `azure_disable_tagging`, ...) under any cloud's prefix.
 /// A SAS token's signed expiry (`se=`, percent-encoded in the token).
 fn sas_expiry(token: &str) -> Option<String> {
     let token = token.trim_start_matches('?');
@@ -449,6 +456,7 @@ fn is_past(end: &str) -> bool {
     at.is_some_and(|t| t < chrono::Utc::now())
 }
 
+/// A boolean option (`aws_skip_signature`, `azure_disable_tagging`, ...) under any cloud's prefix.
 fn option_is_true(config: &StoreConfig, name: &str) -> bool {
     config
         .options
