@@ -115,19 +115,26 @@ def test_a_missing_container_is_named(azurite_server: RunningServer) -> None:
 
 
 @pytest.mark.parametrize(
-    ("url", "typo", "store"),
+    ("url", "typo", "store", "meant"),
     [
-        ("s3://bucket", "aws_regoin", "S3"),
-        ("az://container", "azure_storage_acount_name", "Azure"),
-        ("gs://bucket", "google_servce_account", "GCS"),
-        ("https://account.blob.core.windows.net/container", "acount_key", "Azure"),
+        ("s3://bucket", "aws_regoin", "S3", "aws_region"),
+        ("az://container", "azure_storage_acount_name", "Azure", "azure_storage_account_name"),
+        ("gs://bucket", "google_servce_account", "GCS", "google_service_account"),
+        ("https://account.blob.core.windows.net/container", "acount_key", "Azure", "account_key"),
+        ("s3://bucket", "aws_acess_key_idd", "S3", None),  # two typos: no guess
     ],
 )
 def test_a_misspelt_option_is_named_before_any_credential_is_looked_for(
-    url: str, typo: str, store: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    url: str,
+    typo: str,
+    store: str,
+    meant: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     """On a machine without credentials the chain would end in ``NoCredentialsError``; the
-    misspelt option is what the user needs to hear, and nothing is looked up first."""
+    misspelt option is what the user needs to hear, with the name one typo away that the store
+    takes, and nothing is looked up first."""
     from rustyobjectstore._auth import credentials
 
     def no_chain(*args: object, **kwargs: object) -> object:
@@ -139,6 +146,10 @@ def test_a_misspelt_option_is_named_before_any_credential_is_looked_for(
     conf = ros.Config(url, {typo: "x", "anon": "false"})
     with pytest.raises(ros.ConfigurationError, match=f'unknown option "{typo}" for {store} stores'):
         ros.get_object("k", conf)
+    with pytest.raises(ros.ConfigurationError) as caught:
+        ros.get_object("k", conf)
+    guess = f'did you mean "{meant}"?'
+    assert str(caught.value).endswith(guess) if meant else "did you mean" not in str(caught.value)
 
 
 def test_every_spelling_a_cloud_takes_passes_the_check() -> None:

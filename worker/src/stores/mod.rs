@@ -431,8 +431,46 @@ fn all_parse<K: FromStr>(names: &[String], store: &str) -> Result<(), ErrorInfo>
 }
 
 fn parse_option<K: FromStr>(name: &str, store: &str) -> Result<K, ErrorInfo> {
-    K::from_str(name)
-        .map_err(|_| config_error(format!("unknown option {name:?} for {store} stores")))
+    K::from_str(name).map_err(|_| {
+        let meant = near_miss::<K>(name)
+            .map(|m| format!("; did you mean {m:?}?"))
+            .unwrap_or_default();
+        config_error(format!("unknown option {name:?} for {store} stores{meant}"))
+    })
+}
+
+/// The option name one typo away from `name` (two letters swapped, one left out, one wrong, one
+/// too many) that the store takes, if any: found by asking the store's own parser.
+fn near_miss<K: FromStr>(name: &str) -> Option<String> {
+    const LETTERS: &str = "abcdefghijklmnopqrstuvwxyz0123456789_";
+    let chars: Vec<char> = name.to_lowercase().chars().collect();
+    let text = |cs: &[char]| cs.iter().collect::<String>();
+    let mut tries = Vec::new();
+    for i in 0..chars.len() {
+        if i + 1 < chars.len() {
+            let mut swapped = chars.clone();
+            swapped.swap(i, i + 1);
+            tries.push(text(&swapped));
+        }
+        let mut dropped = chars.clone();
+        dropped.remove(i);
+        tries.push(text(&dropped));
+    }
+    for i in 0..=chars.len() {
+        for letter in LETTERS.chars() {
+            if i < chars.len() {
+                let mut changed = chars.clone();
+                changed[i] = letter;
+                tries.push(text(&changed));
+            }
+            let mut added = chars.clone();
+            added.insert(i, letter);
+            tries.push(text(&added));
+        }
+    }
+    tries
+        .into_iter()
+        .find(|t| t != name && K::from_str(t).is_ok())
 }
 
 /// A SAS token's signed expiry (`se=`, percent-encoded in the token).
