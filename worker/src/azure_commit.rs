@@ -4,6 +4,8 @@
 //! upload carries an id in its metadata; a commit refused with `InvalidBlockList` succeeds if the
 //! object now there carries this upload's id. Reads never show the id.
 //!
+//! Copies and renames carry the blob's tags over (azure_tags.rs).
+//!
 //! The same wrapper (every Azure store's, a stage's on Azure too) quotes the e_tags of listings:
 //! Azure answers a blob's ETag quoted in a HEAD's or a GET's headers but bare in a listing's XML,
 //! and a caller must get one form from every call, as from S3.
@@ -14,10 +16,12 @@ use async_trait::async_trait;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
-    Attribute, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutPayload, PutResult, Result, UploadPart,
+    Attribute, CopyMode, CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload,
+    ObjectMeta, ObjectStore, ObjectStoreExt, PutMultipartOptions, PutPayload, PutResult,
+    RenameOptions, RenameTargetMode, Result, UploadPart,
 };
 
+use crate::azure_tags::BlobTags;
 use crate::wrapping::{self, forward_object_store};
 
 const UPLOAD_ID: &str = "rustyobjectstore_upload_id";
@@ -54,11 +58,13 @@ fn is_invalid_block_list(err: &object_store::Error) -> bool {
 #[derive(Debug)]
 pub struct CommitChecked {
     inner: Arc<dyn ObjectStore>,
+    /// Carries a blob's tags over on copies and renames (None: a stage, which keeps no tags).
+    tags: Option<BlobTags>,
 }
 
 impl CommitChecked {
-    pub fn new(inner: Arc<dyn ObjectStore>) -> CommitChecked {
-        CommitChecked { inner }
+    pub fn new(inner: Arc<dyn ObjectStore>, tags: Option<BlobTags>) -> CommitChecked {
+        CommitChecked { inner, tags }
     }
 }
 
@@ -70,13 +76,28 @@ impl std::fmt::Display for CommitChecked {
 
 forward_object_store! {
     impl ObjectStore for CommitChecked {
-        forward(|s| s.inner) [
-            put_opts,
-            get_ranges,
-            delete_stream,
-            copy_opts,
-            rename_opts,
-        ];
+        forward(|s| s.inner) [put_opts, get_ranges, delete_stream];
+
+        async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+            self.inner.copy_opts(from, to, options).await?;
+            match &self.tags {
+                Some(tags) => tags.copy(from, to).await,
+                None => Ok(()),
+            }
+        }
+
+        async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
+            let mode = match options.target_mode {
+                RenameTargetMode::Overwrite => CopyMode::Overwrite,
+                RenameTargetMode::Create => CopyMode::Create,
+            };
+            let copy = CopyOptions {
+                mode,
+                extensions: options.extensions,
+            };
+            self.copy_opts(from, to, copy).await?;
+            self.inner.delete(from).await
+        }
 
         fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
             self.inner.list(prefix).map_ok(quoted).boxed()

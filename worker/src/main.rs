@@ -4,6 +4,7 @@
 mod arena;
 mod args;
 mod azure_commit;
+mod azure_tags;
 mod codec;
 mod credentials;
 mod errors;

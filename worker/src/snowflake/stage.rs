@@ -152,7 +152,7 @@ impl Lazy {
                         .build()
                         .map_err(|e| stage_error(format!("the Azure stage: {e}")))?;
                     (
-                        Arc::new(CommitChecked::new(Arc::new(built))),
+                        Arc::new(CommitChecked::new(Arc::new(built), None)),
                         Location::Azure,
                     )
                 }

@@ -4,8 +4,11 @@ use std::sync::Arc;
 
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 
-use super::{cloud_store, named, FromUrl, Keeps, Store, AZURE_DELETE_BATCH};
+use super::{
+    cloud_store, named, option_is_true, parse_option, FromUrl, Keeps, Store, AZURE_DELETE_BATCH,
+};
 use crate::azure_commit::CommitChecked;
+use crate::azure_tags::{BlobTags, Place};
 use crate::credentials::BearerPushed;
 use crate::errors::ErrorInfo;
 
@@ -26,10 +29,22 @@ pub(super) fn build(from: FromUrl<'_>) -> Result<Store, ErrorInfo> {
         metadata: true,
         tags: from.tagging(),
     };
+    // Tags are read and written with the store's credential: an unsigned store carries none.
+    let tags = (!option_is_true(from.config, "skip_signature"))
+        .then(|| {
+            let options: Vec<(AzureConfigKey, String)> = from
+                .config
+                .options
+                .iter()
+                .filter_map(|(k, v)| Some((parse_option(k, STORE).ok()?, v.clone())))
+                .collect();
+            BlobTags::new(Place::of(&from.url, &options), azure.credentials().clone())
+        })
+        .flatten();
     Ok(Store {
         signer: from.signing(azure.clone(), true),
         bucket: named("container", container),
         delete_batch: AZURE_DELETE_BATCH,
-        ..from.store(Arc::new(CommitChecked::new(azure)), keeps)
+        ..from.store(Arc::new(CommitChecked::new(azure, tags)), keeps)
     })
 }
