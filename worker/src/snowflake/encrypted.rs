@@ -105,7 +105,9 @@ fn cbc_fetch(range: &GetRange) -> GetRange {
     let block = BLOCK as u64;
     let from = |start: u64| (start / block).saturating_sub(1) * block;
     match range {
-        GetRange::Bounded(r) => GetRange::Bounded(from(r.start)..r.end.div_ceil(block) * block),
+        GetRange::Bounded(r) => {
+            GetRange::Bounded(from(r.start)..r.end.div_ceil(block).saturating_mul(block))
+        }
         GetRange::Offset(start) => GetRange::Offset(from(*start)),
         GetRange::Suffix(_) => range.clone(),
     }
@@ -280,7 +282,7 @@ impl EncryptedStore {
         Ok(result)
     }
 
-    /// The plaintext's size of the object whose head (or read) is `result`: known for this
+    /// The plaintext's size of the object `meta` describes (a head's or a read's): known for this
     /// version, written beside it, fixed by GCM's tag, or (CBC) from the padding in its last
     /// block, read pinned to the version.
     async fn plain_size(
