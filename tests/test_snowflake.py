@@ -110,7 +110,9 @@ MiB = 1024 * 1024
 SMALL_THRESHOLDS = {"multipart_put_threshold": 6 * MiB, "multipart_put_part_size": 5 * MiB,
                     "multipart_get_threshold": 2 * MiB, "multipart_get_part_size": MiB}  # fmt: skip
 PUT_SIZES = [6 * MiB - 1, 6 * MiB, 6 * MiB + 1, 10 * MiB + 5]  # the last: three parts
-GET_SIZES = [MiB - 17, MiB - 16, MiB - 15, 2 * MiB - 1, 2 * MiB, 2 * MiB + 1, 3 * MiB + 5]
+# The first three: CBC ciphertexts of 1 MiB - 16, 1 MiB and 1 MiB + 16, around the size up to
+# which an object of unknown plaintext size is read whole.
+GET_SIZES = [MiB - 17, MiB - 16, MiB, 2 * MiB - 1, 2 * MiB, 2 * MiB + 1, 3 * MiB + 5]
 
 
 def test_every_transfer_crosses_the_multipart_thresholds(
@@ -197,6 +199,22 @@ def test_an_object_above_the_default_multipart_threshold_round_trips(
     assert (tmp_path / "back.bin").read_bytes() == data
     if gateway.encrypted:
         assert independently_decrypted(gateway, "big/file") == data
+
+
+@pytest.mark.parametrize("cloud", ["s3", "azure"])
+def test_a_single_put_above_32_mib_of_ciphertext_goes_up_in_parts(
+    gateway_of: Any, cloud: str
+) -> None:
+    """A put the pool sends whole (its multipart threshold raised) whose ciphertext is below, at
+    and above the 32 MiB from which the worker sends it in parts."""
+    gateway = gateway_of(cloud, True)
+    conf = config_for(gateway)
+    with own_pool(n_workers=1, multipart_put_threshold=40 * MiB, arena_size=128 * MiB):
+        for size in (32 * MiB - 17, 32 * MiB - 16, 32 * MiB):  # ciphertext 32 MiB - 16, 32, + 16
+            data = payload(size)
+            assert ros.put_object("single", data, conf) == size
+            assert independently_decrypted(gateway, "single") == data
+            assert ros.get_object("single", conf) == data
 
 
 def test_reads_cut_ranges_and_refuse_a_small_buffer(stage: tuple[Gateway, SnowflakeConfig]) -> None:
