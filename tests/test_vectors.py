@@ -151,11 +151,8 @@ BUILDERS: dict[str, Callable[[], Message]] = {
         37,
     ),
     "multipart_start_attached": lambda: _with_id(
-        codec.path_op(
-            "multipart_start",
-            1,
-            "big/file.bin",
-            attached({"Cache-Control": "no-cache"}, None).fields(),
+        codec.multipart_start(
+            1, "big/file.bin", None, attached({"Cache-Control": "no-cache"}, None).fields()
         ),
         38,
     ),
@@ -170,7 +167,7 @@ BUILDERS: dict[str, Callable[[], Message]] = {
         39,
     ),
     "delete": lambda: _with_id(codec.path_op("delete", 1, "dir/old.bin"), 6),
-    "multipart_start": lambda: _with_id(codec.path_op("multipart_start", 1, "big/file.bin"), 7),
+    "multipart_start": lambda: _with_id(codec.multipart_start(1, "big/file.bin", 1 << 30, {}), 7),
     "multipart_part": lambda: _with_id(codec.multipart_part(42, (0, 5242880)), 8),
     "multipart_complete": lambda: _with_id(codec.upload_op("multipart_complete", 42), 9),
     "multipart_abort": lambda: _with_id(codec.upload_op("multipart_abort", 43), 10),

@@ -97,7 +97,7 @@ def write(
             progress(size, size)
         return size
     started = yield from call(
-        conn, codec.path_op("multipart_start", store, path, attached.fields()), "put", path
+        conn, codec.multipart_start(store, path, size, attached.fields()), "put", path
     )
     upload = int(response_field(started, "upload"))
     try:

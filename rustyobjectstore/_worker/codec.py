@@ -136,8 +136,8 @@ def get(
 
 
 def path_op(op: str, store: int, path: str, fields: Message | None = None) -> Message:
-    """``head`` (whose ``fields`` are a read's conditions, ``Conditions.first()``), ``delete`` and
-    ``multipart_start`` (whose ``fields`` are a write's attributes, ``Attached.fields()``)."""
+    """``head`` (whose ``fields`` are a read's conditions, ``Conditions.first()``) and
+    ``delete``."""
     message: Message = {"op": op, "store": store, "path": path}
     if fields:
         message.update(fields)
@@ -163,6 +163,16 @@ def put(
         message["version"] = version
     if attached:
         message.update(attached)
+    return message
+
+
+def multipart_start(store: int, path: str, size: int | None, attached: Message) -> Message:
+    """``attached``: a write's attributes, ``Attached.fields()``. ``size``: the object's, where
+    the uploader knows it (a store that keeps what it is given then gathers it in one buffer)."""
+    message: Message = {"op": "multipart_start", "store": store, "path": path}
+    if size is not None:
+        message["size"] = size
+    message.update(attached)
     return message
 
 

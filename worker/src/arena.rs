@@ -97,7 +97,7 @@ impl Arena {
 
     /// A copy of a region, for stores that keep the payload after the request ends.
     pub fn copy_out(&self, offset: usize, len: usize) -> Bytes {
-        Bytes::copy_from_slice(self.region(offset, len))
+        crate::memory::copied(self.region(offset, len))
     }
 
     /// The region as `Bytes` without a copy. Only for stores that are done with the payload when the

@@ -327,6 +327,9 @@ pub struct UploadStart {
     pub id: u64,
     pub store: u32,
     pub path: String,
+    /// The object's size, where the uploader knows it.
+    #[serde(default)]
+    pub size: Option<u64>,
     #[serde(flatten)]
     pub attached: Attached,
 }

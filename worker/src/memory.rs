@@ -1,7 +1,9 @@
 //! The worker's native memory: the bytes its heap holds right now (counted by the global
-//! allocator, as RustyObjectStore.jl reports live native memory) and its resident set.
+//! allocator, as RustyObjectStore.jl reports live native memory) and its resident set; and big
+//! copies into it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -42,6 +44,54 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+/// From this size a copy is split across threads.
+const PARALLEL_FROM: usize = 4 << 20;
+
+/// Copies `from` into `to`, of one length, on several threads when it is big: most of a big copy
+/// into memory not touched before is the kernel's page faults, and those run in parallel.
+pub fn copy_into(to: &mut [MaybeUninit<u8>], from: &[u8]) {
+    assert_eq!(
+        to.len(),
+        from.len(),
+        "a copy between slices of different lengths"
+    );
+    let threads = if from.len() < PARALLEL_FROM {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    };
+    if threads == 1 {
+        copy(to, from);
+        return;
+    }
+    let piece = from.len().div_ceil(threads);
+    let (to_here, to_rest) = to.split_at_mut(piece);
+    let (from_here, from_rest) = from.split_at(piece);
+    std::thread::scope(|scope| {
+        for (to, from) in to_rest.chunks_mut(piece).zip(from_rest.chunks(piece)) {
+            scope.spawn(move || copy(to, from));
+        }
+        copy(to_here, from_here);
+    });
+}
+
+fn copy(to: &mut [MaybeUninit<u8>], from: &[u8]) {
+    // SAFETY: `to` is as long as `from` (checked by the caller), and a `&mut` cannot overlap
+    // the `&` it is copied from.
+    unsafe {
+        std::ptr::copy_nonoverlapping(from.as_ptr(), to.as_mut_ptr().cast::<u8>(), from.len())
+    }
+}
+
+/// A copy of `bytes` the heap owns, made by `copy_into`.
+pub fn copied(bytes: &[u8]) -> bytes::Bytes {
+    let mut buffer = Vec::with_capacity(bytes.len());
+    copy_into(&mut buffer.spare_capacity_mut()[..bytes.len()], bytes);
+    // SAFETY: the copy has just written all `bytes.len()` of them.
+    unsafe { buffer.set_len(bytes.len()) };
+    bytes::Bytes::from(buffer)
+}
+
 /// Bytes the heap holds now.
 pub fn heap_bytes() -> u64 {
     LIVE.load(Ordering::Relaxed) as u64
@@ -59,6 +109,21 @@ pub fn rss_bytes() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_below_and_above_the_parallel_size_are_whole() {
+        for len in [
+            0,
+            1,
+            PARALLEL_FROM - 1,
+            PARALLEL_FROM,
+            PARALLEL_FROM + 3,
+            3 * PARALLEL_FROM + 1,
+        ] {
+            let from: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            assert_eq!(copied(&from)[..], from[..], "{len} bytes");
+        }
+    }
 
     #[test]
     fn the_heap_count_follows_allocations() {

@@ -213,6 +213,7 @@ fn expected_request(name: &str) -> Request {
             id: 7,
             store: 1,
             path: "big/file.bin".into(),
+            size: Some(1 << 30),
             attached: Attached::default(),
         }),
         "put_attached" => Request::Put(PutRequest {
@@ -232,6 +233,7 @@ fn expected_request(name: &str) -> Request {
             id: 38,
             store: 1,
             path: "big/file.bin".into(),
+            size: None,
             attached: Attached {
                 attributes: pairs(&[("Cache-Control", "no-cache")]),
                 tags: BTreeMap::new(),
@@ -502,6 +504,7 @@ fn request_json(request: &Request) -> Value {
         Request::MultipartStart(r) => {
             map.insert("store".into(), json!(r.store));
             map.insert("path".into(), json!(r.path));
+            insert_some(&mut map, "size", r.size);
             insert_attached(&mut map, &r.attached);
             ("multipart_start", Some(r.id))
         }

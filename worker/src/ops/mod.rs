@@ -1,5 +1,6 @@
 //! One module per operation. Each takes its decoded request and returns the response's fields.
 
+pub mod assembly;
 pub mod attributes;
 pub mod conditions;
 pub mod get;

@@ -7,6 +7,7 @@ use object_store::{MultipartUpload, PutMultipartOptions};
 
 use crate::codec::{MultipartPart, Success, UploadRequest, UploadStart};
 use crate::errors::{ErrorInfo, Kind};
+use crate::ops::assembly::Assembly;
 use crate::ops::{attributes, put, Ctx};
 use crate::stores::Store;
 use crate::sync::lock;
@@ -14,6 +15,9 @@ use crate::sync::lock;
 pub struct Upload {
     upload: Box<dyn MultipartUpload>,
     store: Arc<Store>,
+    /// The upload holds on to its parts' payloads after they are answered, so they must be
+    /// copies rather than views of arena regions that Python will reuse.
+    keeps_parts: bool,
 }
 
 fn unknown_upload(upload: u64) -> ErrorInfo {
@@ -29,13 +33,32 @@ pub async fn start(ctx: &Ctx, r: UploadStart) -> Result<Success, ErrorInfo> {
         tags,
         ..PutMultipartOptions::default()
     };
-    let upload = store
-        .inner
-        .put_multipart_opts(&path, options)
-        .await
-        .map_err(|e| store.error(&e))?;
+    let (upload, keeps_parts): (Box<dyn MultipartUpload>, bool) = match r.size {
+        // A store that keeps what it is given holds the whole object anyway: gathering it in
+        // one buffer costs no more memory, and a copy less.
+        Some(size) if store.keeps_payload => {
+            let size = usize::try_from(size).map_err(|_| {
+                ErrorInfo::new(Kind::Protocol, format!("an upload of {size} bytes"))
+            })?;
+            let inner = Arc::clone(&store.inner);
+            (Box::new(Assembly::new(inner, path, options, size)), false)
+        }
+        _ => {
+            let upload = store
+                .inner
+                .put_multipart_opts(&path, options)
+                .await
+                .map_err(|e| store.error(&e))?;
+            (upload, store.keeps_payload)
+        }
+    };
     let handle = ctx.new_handle();
-    lock(&ctx.uploads).insert(handle, Upload { upload, store });
+    let entry = Upload {
+        upload,
+        store,
+        keeps_parts,
+    };
+    lock(&ctx.uploads).insert(handle, entry);
     Ok(Success::Upload { upload: handle })
 }
 
@@ -48,7 +71,7 @@ pub fn part(ctx: &Arc<Ctx>, r: MultipartPart) -> BoxFuture<'static, Result<Succe
         let entry = uploads
             .get_mut(&r.upload)
             .ok_or_else(|| unknown_upload(r.upload))?;
-        let payload = put::payload(ctx, &entry.store, offset, len);
+        let payload = put::payload(ctx, entry.keeps_parts, offset, len);
         Ok((entry.upload.put_part(payload), Arc::clone(&entry.store)))
     })();
     Box::pin(async move {

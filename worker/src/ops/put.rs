@@ -5,11 +5,11 @@ use object_store::{PutMode, PutOptions, PutPayload, UpdateVersion};
 use crate::codec::{PutRequest, Success};
 use crate::errors::{ErrorInfo, Kind};
 use crate::ops::{attributes, Ctx};
-use crate::stores::Store;
 
-/// The region as a payload: a view where the store lets go of it when the request ends, else a copy.
-pub fn payload(ctx: &Ctx, store: &Store, offset: usize, len: usize) -> PutPayload {
-    let bytes = if store.keeps_payload {
+/// The region as a payload: a copy where what receives it `keeps` it after the request ends,
+/// else a view.
+pub fn payload(ctx: &Ctx, keeps: bool, offset: usize, len: usize) -> PutPayload {
+    let bytes = if keeps {
         ctx.arena.copy_out(offset, len)
     } else {
         ctx.arena.borrow(offset, len)
@@ -32,7 +32,11 @@ pub async fn put(ctx: &Ctx, r: PutRequest) -> Result<Success, ErrorInfo> {
     };
     let result = store
         .inner
-        .put_opts(&path, payload(ctx, &store, offset, len), options)
+        .put_opts(
+            &path,
+            payload(ctx, store.keeps_payload, offset, len),
+            options,
+        )
         .await
         .map_err(|e| {
             let mut info = store.error(&e);
