@@ -257,3 +257,20 @@ def test_a_local_store_takes_whatever_fits_half_the_arena_in_one_put(
             one_put = size <= threshold or (kind != "s3" and size <= arena // 2)
             assert started == (0 if one_put else 1), size
             assert ros.get_object(f"half/{size}", conf) == data
+
+
+def test_a_memory_put_larger_than_the_machine_is_storage_full_and_stores_nothing(
+    tmp_path: Path,
+) -> None:
+    """A put to memory:// in parts is gathered in one buffer of the object's size, asked for at
+    its start: one larger than the machine's memory is refused then, before any part is read."""
+    sparse = tmp_path / "sparse.bin"
+    with open(sparse, "wb") as f:
+        f.truncate(1 << 40)  # 1 TiB that takes no disk
+    conf = ros.Config("memory:///too-big")
+    with pytest.raises(ros.StorageFullError, match="larger than this machine's memory"):
+        ros.put_object_from_file("huge.bin", sparse, conf)
+    with pytest.raises(ros.NotFoundError):
+        ros.head_object("huge.bin", conf)
+    ros.put_object("after.bin", b"still here", conf)
+    assert ros.get_object("after.bin", conf) == b"still here"

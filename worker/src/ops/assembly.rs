@@ -14,6 +14,7 @@ use object_store::{
     UploadPart,
 };
 
+use crate::errors::{ErrorInfo, Kind};
 use crate::memory;
 use crate::sync::lock;
 
@@ -32,21 +33,36 @@ pub struct Assembly {
 }
 
 impl Assembly {
+    /// A `StorageFull` error, before anything is stored, for an object the machine has no
+    /// memory for: larger than all of it, or than the system will lend now.
     pub fn new(
         store: Arc<dyn ObjectStore>,
         path: Path,
         options: PutMultipartOptions,
         size: usize,
-    ) -> Self {
-        Assembly {
+    ) -> Result<Self, ErrorInfo> {
+        let no_room = |why: &str| {
+            ErrorInfo::new(
+                Kind::StorageFull,
+                format!("memory:// has no room for an object of {size} bytes: {why}"),
+            )
+        };
+        if memory::physical_bytes().is_some_and(|all| size as u64 > all) {
+            return Err(no_room("it is larger than this machine's memory"));
+        }
+        let mut buffer = Vec::new();
+        buffer
+            .try_reserve_exact(size)
+            .map_err(|_| no_room("the system would not lend that much memory"))?;
+        Ok(Assembly {
             store,
             path,
             options,
             size,
-            buffer: Arc::new(Mutex::new(Vec::with_capacity(size))),
+            buffer: Arc::new(Mutex::new(buffer)),
             next: 0,
             filled: Arc::new(AtomicUsize::new(0)),
-        }
+        })
     }
 }
 
@@ -140,7 +156,24 @@ mod tests {
 
     fn assembly(store: &Arc<InMemory>, size: usize) -> Assembly {
         let store: Arc<dyn ObjectStore> = store.clone();
-        Assembly::new(store, Path::from("k"), PutMultipartOptions::default(), size)
+        Assembly::new(store, Path::from("k"), PutMultipartOptions::default(), size).unwrap()
+    }
+
+    #[test]
+    fn an_object_larger_than_the_machine_is_refused_before_anything_is_kept() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let all = memory::physical_bytes().unwrap();
+        let size = usize::try_from(all + 1).unwrap();
+        let options = PutMultipartOptions::default();
+        let refused = Assembly::new(store, Path::from("k"), options, size).unwrap_err();
+        assert_eq!(refused.kind, Kind::StorageFull);
+        assert!(
+            refused
+                .message
+                .contains("larger than this machine's memory"),
+            "{}",
+            refused.message
+        );
     }
 
     #[tokio::test]

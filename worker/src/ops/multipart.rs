@@ -41,7 +41,7 @@ pub async fn start(ctx: &Ctx, r: UploadStart) -> Result<Success, ErrorInfo> {
                 ErrorInfo::new(Kind::Protocol, format!("an upload of {size} bytes"))
             })?;
             let inner = Arc::clone(&store.inner);
-            (Box::new(Assembly::new(inner, path, options, size)), false)
+            (Box::new(Assembly::new(inner, path, options, size)?), false)
         }
         _ => {
             let upload = store
