@@ -192,3 +192,27 @@ def test_gap_conditional_reads_are_ignored(gcs_server: RunningServer, gcs: ros.G
     url = f"{gcs_server.endpoint}/{gcs.bucket_name}/a.txt"
     served = _http("GET", url, headers={"If-Match": stale})  # a plain HTTP client
     assert (served.status, served.body) == (200, b"alpha")
+
+
+def test_anonymous_writes_ask_for_no_token(
+    gcs_server: RunningServer, gcs: ros.GCSConfig, tmp_path: Path
+) -> None:
+    """object_store's GCS client asks for a token before every upload, even one it does not sign;
+    an anonymous configuration's writes go out without asking (and without an ``Authorization``
+    header: the worker's unit tests). No server here takes XML-API writes, so they end at
+    fake-gcs-server's gap: an answer from the server itself, where they used to fail asking the
+    metadata server for a token."""
+    anonymous = ros.GCSConfig(gcs.bucket_name, host=gcs_server.endpoint, anonymous=True)
+    big = tmp_path / "big.bin"
+    big.write_bytes(DATA * 12)  # above the multipart threshold
+    writes: dict[str, Callable[[], object]] = {
+        "put": lambda: ros.put_object("anon.txt", b"n", anonymous),
+        "copy": lambda: ros.copy_object("a.txt", "anon-copy.txt", anonymous),
+        "multipart": lambda: ros.put_object_from_file("anon-big.bin", big, anonymous),
+    }
+    with ros.deadline(60):
+        for name, write in writes.items():
+            with pytest.raises(ros.HTTPStatusError) as refused:
+                write()
+            assert "invalid uploadType" in str(refused.value), (name, str(refused.value))
+    assert _keys(gcs) == sorted(TREE)

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use object_store::aws::AwsCredential;
 use object_store::azure::AzureCredential;
 use object_store::gcp::GcpCredential;
-use object_store::CredentialProvider;
+use object_store::{CredentialProvider, StaticCredentialProvider};
 
 use crate::codec::{CredentialsPush, PushedAws, Secret};
 use crate::sync;
@@ -125,5 +125,28 @@ impl CredentialProvider for GcpPushed {
             Some(Value::Bearer(bearer)) => Ok(Arc::new(GcpCredential { bearer })),
             _ => Err(self.0.missing("bearer token")),
         }
+    }
+}
+
+/// The credential a store is built with when its requests go out unsigned (`skip_signature`),
+/// for a backend that would still ask for one.
+pub trait Unsigned: CredentialProvider + Sized {
+    fn unsigned() -> Option<Arc<dyn CredentialProvider<Credential = Self::Credential>>> {
+        None
+    }
+}
+
+impl Unsigned for AwsPushed {}
+
+impl Unsigned for BearerPushed {}
+
+impl Unsigned for GcpPushed {
+    /// object_store's GCS client asks for a token before every upload even when it signs nothing
+    /// (its `Request::send`): without this, an anonymous write asks the metadata server first.
+    /// The empty token's header is dropped by the HTTP client (`metrics::Counting`).
+    fn unsigned() -> Option<Arc<dyn CredentialProvider<Credential = GcpCredential>>> {
+        Some(Arc::new(StaticCredentialProvider::new(GcpCredential {
+            bearer: String::new(),
+        })))
     }
 }

@@ -12,6 +12,7 @@ use object_store::client::{
     ReqwestConnector,
 };
 use object_store::ClientOptions;
+use reqwest::header::AUTHORIZATION;
 
 use crate::latency::Latencies;
 
@@ -66,6 +67,18 @@ impl HttpConnector for CountingConnector {
     }
 }
 
+/// An unsigned store's requests carry no `Authorization` at all: GCS's client adds a bearer even
+/// then (`credentials::Unsigned`), and GCS refuses a bad one where it would take none.
+fn drop_empty_bearer(request: &mut HttpRequest) {
+    let headers = request.headers_mut();
+    if headers
+        .get(AUTHORIZATION)
+        .is_some_and(|value| value.as_bytes().trim_ascii_end() == b"Bearer")
+    {
+        headers.remove(AUTHORIZATION);
+    }
+}
+
 #[derive(Debug)]
 struct Counting {
     inner: HttpClient,
@@ -74,7 +87,8 @@ struct Counting {
 
 #[async_trait]
 impl HttpService for Counting {
-    async fn call(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+    async fn call(&self, mut request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        drop_empty_bearer(&mut request);
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let method = method_name(request.method().as_str());
         let started = Instant::now();
@@ -99,5 +113,31 @@ impl HttpService for Counting {
                 .fetch_add(1, Ordering::Relaxed);
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_authorization(value: &str) -> HttpRequest {
+        let mut request = HttpRequest::new(object_store::client::HttpRequestBody::empty());
+        let value = reqwest::header::HeaderValue::from_str(value).unwrap();
+        request.headers_mut().insert(AUTHORIZATION, value);
+        request
+    }
+
+    #[test]
+    fn an_empty_bearer_is_dropped_and_a_real_one_kept() {
+        for empty in ["Bearer ", "Bearer"] {
+            let mut request = with_authorization(empty);
+            drop_empty_bearer(&mut request);
+            assert!(request.headers().get(AUTHORIZATION).is_none(), "{empty:?}");
+        }
+        for kept in ["Bearer ya29.token", "AWS4-HMAC-SHA256 Credential=..."] {
+            let mut request = with_authorization(kept);
+            drop_empty_bearer(&mut request);
+            assert_eq!(request.headers()[AUTHORIZATION], kept);
+        }
     }
 }

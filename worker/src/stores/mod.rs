@@ -360,6 +360,10 @@ macro_rules! cloud_store {
         $(
             if let Some(slot) = $from.pushed.clone() {
                 b = b.with_credentials(std::sync::Arc::new($pushed(slot)));
+            } else if $crate::stores::option_is_true($from.config, "skip_signature") {
+                if let Some(none) = <$pushed as $crate::credentials::Unsigned>::unsigned() {
+                    b = b.with_credentials(none);
+                }
             }
             // The builder reads the URL only when it builds: a bucket named there is the host of
             // a bucket-style URL (in an https URL the host is the service's).
