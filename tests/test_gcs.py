@@ -159,19 +159,24 @@ def test_cli_with_application_credentials(
 # The emulator's gaps: what object_store sends and fake-gcs-server does not serve.
 
 
+def _xml_writes(conf: ros.GCSConfig, tmp_path: Path) -> dict[str, Callable[[], object]]:
+    """A put, a copy (a PUT with ``x-goog-copy-source``) and a multipart upload (``POST
+    ?uploads``): object_store's three kinds of XML-API write."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(DATA * 12)  # above the multipart threshold
+    return {
+        "put": lambda: ros.put_object("new.txt", b"n", conf),
+        "copy": lambda: ros.copy_object("a.txt", "copy.txt", conf),
+        "multipart": lambda: ros.put_object_from_file("big.bin", big, conf),
+    }
+
+
 def test_gap_xml_api_writes(gcs_server: RunningServer, gcs: ros.GCSConfig, tmp_path: Path) -> None:
     """A put, a copy (a PUT with ``x-goog-copy-source``) and a multipart upload (``POST
     ?uploads``) are XML-API writes; fake-gcs-server routes them to its JSON upload handler, which
     wants an ``uploadType``. The error is an ``HTTPStatusError`` with the emulator's words, and
     nothing is stored."""
-    big = tmp_path / "big.bin"
-    big.write_bytes(DATA * 12)  # above the multipart threshold
-    writes: dict[str, Callable[[], object]] = {
-        "put": lambda: ros.put_object("new.txt", b"n", gcs),
-        "copy": lambda: ros.copy_object("a.txt", "copy.txt", gcs),
-        "multipart": lambda: ros.put_object_from_file("big.bin", big, gcs),
-    }
-    for name, write in writes.items():
+    for name, write in _xml_writes(gcs, tmp_path).items():
         with pytest.raises(ros.HTTPStatusError) as refused:
             write()
         assert ros.status_code(refused.value) == 400, name
@@ -203,15 +208,8 @@ def test_anonymous_writes_ask_for_no_token(
     fake-gcs-server's gap: an answer from the server itself, where they used to fail asking the
     metadata server for a token."""
     anonymous = ros.GCSConfig(gcs.bucket_name, host=gcs_server.endpoint, anonymous=True)
-    big = tmp_path / "big.bin"
-    big.write_bytes(DATA * 12)  # above the multipart threshold
-    writes: dict[str, Callable[[], object]] = {
-        "put": lambda: ros.put_object("anon.txt", b"n", anonymous),
-        "copy": lambda: ros.copy_object("a.txt", "anon-copy.txt", anonymous),
-        "multipart": lambda: ros.put_object_from_file("anon-big.bin", big, anonymous),
-    }
     with ros.deadline(60):
-        for name, write in writes.items():
+        for name, write in _xml_writes(anonymous, tmp_path).items():
             with pytest.raises(ros.HTTPStatusError) as refused:
                 write()
             assert "invalid uploadType" in str(refused.value), (name, str(refused.value))
