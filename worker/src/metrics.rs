@@ -1,6 +1,7 @@
 //! Counters of the HTTP traffic behind every store this worker built: each request object_store sends,
 //! and each attempt that failed in a way object_store retries (5xx, 429, 408, connect errors,
 //! timeouts, broken connections). Counted at the HTTP client, so retries inside object_store show up.
+//! The same client drops the empty bearer an unsigned GCS store's uploads carry.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
