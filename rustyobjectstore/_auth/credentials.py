@@ -22,7 +22,7 @@ from rustyobjectstore._auth.aws_profiles import AwsSource
 from rustyobjectstore._auth.azure import azure_options
 from rustyobjectstore._auth.chain import Options, is_true
 from rustyobjectstore._auth.gcs import gcs_options
-from rustyobjectstore._auth.schemes import AZURE, CLOUD_OF_SCHEME, GCS, S3, cloud_of
+from rustyobjectstore._auth.schemes import AZURE, GCS, S3, bucket_of, cloud_of
 from rustyobjectstore._errors import ConfigurationError, ParseURLError
 from rustyobjectstore._worker.binary import find_worker, unknown_option
 from rustyobjectstore._worker.lifetime import running_pool
@@ -49,11 +49,11 @@ def _refuse_unknown_options(url: str, options: Mapping[str, str]) -> None:
 def _refuse_no_bucket(url: str, options: Mapping[str, str]) -> None:
     """``s3://`` alone names no bucket: said before a credential chain runs (which would report
     missing credentials), unless an option names the bucket."""
-    scheme, _, rest = url.partition("://")
-    if scheme.lower() not in CLOUD_OF_SCHEME or rest.split("/", 1)[0]:
+    if bucket_of(url) != "":
         return
     if any(name.endswith(("bucket", "bucket_name", "container_name")) for name in options):
         return
+    scheme = url.partition("://")[0]
     raise ParseURLError(
         f"{url!r} names no bucket: a store URL is {scheme}://BUCKET (or CONTAINER), optionally "
         "followed by a prefix, as in s3://my-bucket/data"

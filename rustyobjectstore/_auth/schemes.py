@@ -48,3 +48,12 @@ def cloud_of(url: str) -> str | None:
     if host == "storage.googleapis.com":
         return GCS
     return None
+
+
+def bucket_of(url: str) -> str | None:
+    """The bucket (or container) a cloud-scheme store URL names: its first segment, without
+    ``abfs://``'s ``@account``; "" when it names none; None for other schemes."""
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in CLOUD_OF_SCHEME:
+        return None
+    return rest.split("/", 1)[0].split("@", 1)[0]

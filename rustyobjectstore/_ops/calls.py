@@ -14,7 +14,7 @@ import functools
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec
 
-from rustyobjectstore._auth.schemes import CLOUD_OF_SCHEME
+from rustyobjectstore._auth.schemes import bucket_of
 from rustyobjectstore._config import StoreConfig, _StoreConfig
 from rustyobjectstore._errors import (
     DeadlineExceededError,
@@ -102,10 +102,9 @@ def told_of_the_bucket(error: NotFoundError, spec: StoreSpec | None) -> None:
     Config("s3://bucket"))`` reads ``bucket/x.csv`` within the bucket) says what a key is."""
     if spec is None or error.path is None or "is the path within" in error.message:
         return
-    scheme, _, rest = spec.url.partition("://")
-    if scheme.lower() not in CLOUD_OF_SCHEME:
+    bucket = bucket_of(spec.url)
+    if not bucket:
         return
-    bucket = rest.split("/", 1)[0].split("@", 1)[0]  # abfs://container@account...
     first, _, within = error.path.partition("/")
     if within and first == bucket:
         error.message += (
