@@ -243,6 +243,15 @@ async def get_object_to_file_async(
     return await run_async(step)
 
 
+async def get_objects_to_files_async(
+    files: list[tuple[str, str]], conf: StoreConfig, *, fsync: bool = True
+) -> list[int | Exception]:
+    """Each ``(key, local path)`` of ``files`` downloaded as :func:`get_object_to_file` does it,
+    in one request to one worker, which writes every file itself and whole: for many small
+    objects (the command line's trees). Returns each file's size or its error, in order."""
+    return await run_async(_files.download_many(current_pool(), conf, files, fsync))
+
+
 def put_object_from_file(
     path: str, local_path: str | os.PathLike[str], conf: StoreConfig, *,
     mode: PutMode = "overwrite", progress: Progress | None = None,

@@ -265,6 +265,15 @@ class StorageFullError(ObjectStoreError, OSError):
     kind = "storage_full"
 
 
+class LocalFileError(ObjectStoreError, OSError):
+    """The worker could not write a local file it was asked to (a download's target): ``errno``
+    and ``filename`` say why and which. Downloads raise the built-in ``OSError`` of that errno
+    instead (``FileNotFoundError``, ``PermissionError``, ...), as a write by Python would:
+    ``except OSError as e: print(e.filename, e.strerror)``."""
+
+    kind = "local_file"
+
+
 class ProtocolError(ObjectStoreError):
     """A frame between Python and the worker broke protocol.md: a bug on one side, or a worker
     binary of another version. Subclasses ``ObjectStoreError`` only:
@@ -330,6 +339,7 @@ ERROR_CLASSES: dict[str, type[ObjectStoreError]] = {
         ConfigurationError,
         DataError,
         StorageFullError,
+        LocalFileError,
         ParseURLError,
         ProtocolError,
         WorkerCrashedError,
@@ -357,12 +367,18 @@ def error_from_wire(error: Any, op: str, path: str | None) -> ObjectStoreError:
             f" (the key {path!r} is a URL: a key is the path within the configuration's bucket, "
             "as in get_object('dir/file.csv', conf))"
         )
-    return cls(
+    made = cls(
         message,
         op=op,
         path=path,
         status=status if isinstance(status, int) else None,
     )
+    if isinstance(made, LocalFileError):
+        number, file = error.get("errno"), error.get("file")
+        made.errno = number if isinstance(number, int) else None
+        made.strerror = message
+        made.filename = file if isinstance(file, str) else None
+    return made
 
 
 # The seed's helpers (RustyObjectStore.jl): each takes any exception.

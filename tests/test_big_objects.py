@@ -14,6 +14,7 @@ import pytest
 from conftest import STORE_KINDS, own_pool, s3_config
 
 import rustyobjectstore as ros
+from rustyobjectstore._api import get_objects_to_files_async
 from rustyobjectstore._ops.sinks import SIZED_FROM
 from rustyobjectstore._worker import lifetime
 
@@ -74,6 +75,44 @@ def test_a_failed_download_leaves_the_old_file(conf: AnyConf, tmp_path: Path) ->
         ros.get_object_to_file("f/missing", target, conf)
     assert target.read_bytes() == b"precious"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+# Below, at and above the first request's length (the multipart get threshold, 8 MiB): a batch
+# writes each whole, in one request.
+BATCH_SIZES = [0, 1, 64 * 1024, 8 * MiB - 1, 8 * MiB, 8 * MiB + 1]
+
+
+def test_many_downloads_go_in_one_request_and_each_failure_stays_its_own(
+    conf: AnyConf, tmp_path: Path
+) -> None:
+    blobs = {f"many/{size}": os.urandom(size) for size in BATCH_SIZES}
+    for key, data in blobs.items():
+        ros.put_object(key, data, conf)
+    kept = tmp_path / "kept"
+    kept.write_bytes(b"old")
+    kept.chmod(0o604)
+    (tmp_path / "a-directory").mkdir()
+    files = [(key, str(tmp_path / key.replace("/", "-"))) for key in blobs]
+    files += [
+        ("many/missing", str(tmp_path / "missing")),
+        ("many/1", str(tmp_path / "no-such-dir" / "x")),
+        ("many/1", str(tmp_path / "a-directory")),
+        ("many/65536", str(kept)),
+    ]
+    before = ros.current_metrics().total.latency.get("download_many", ros.Latency()).count
+    results = asyncio.run(get_objects_to_files_async(files, conf, fsync=False))
+    after = ros.current_metrics().total.latency["download_many"].count
+    assert after - before == 1  # one request for the ten files
+    assert results[: len(blobs)] == [len(data) for data in blobs.values()]
+    for (key, local), data in zip(files, blobs.values(), strict=False):
+        assert Path(local).read_bytes() == data, key
+    missing, no_dir, a_directory, replaced = results[len(blobs) :]
+    assert isinstance(missing, ros.NotFoundError) and missing.path == "many/missing"
+    assert type(no_dir) is FileNotFoundError and no_dir.filename == files[-3][1]
+    assert isinstance(a_directory, IsADirectoryError) and (tmp_path / "a-directory").is_dir()
+    assert replaced == 64 * 1024 and kept.read_bytes() == blobs["many/65536"]
+    assert kept.stat().st_mode & 0o777 == 0o604
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".part")]
 
 
 def test_a_download_gets_the_permissions_any_new_file_would(

@@ -12,6 +12,7 @@ import sys
 import types
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -419,24 +420,51 @@ def test_a_download_syncs_to_disk_when_asked(
 ) -> None:
     """The library's default is durable (fsync before the rename); the command line's, like
     s5cmd's and aws s3's, is not, unless --fsync; a download is renamed into place whole
-    either way."""
+    either way. The worker writes (and syncs) the files it downloads whole: what it is asked
+    is counted here; the rest of a big one is written here, with ``os.fsync``."""
     from rustyobjectstore._ops import files
+    from rustyobjectstore._worker import codec
+    from rustyobjectstore._worker.codec import Message
 
     synced: list[int] = []
     real = os.fsync
+    asked: list[bool] = []
+    download, download_many = codec.download, codec.download_many
 
     def counted(fd: int) -> None:
         synced.append(fd)
         real(fd)
 
+    def one(*args: Any, fsync: bool, **kwargs: Any) -> Message:
+        asked.append(fsync)
+        return download(*args, fsync=fsync, **kwargs)
+
+    def many(store: int, triples: list[list[str]], *, fsync: bool) -> Message:
+        asked.extend([fsync] * len(triples))
+        return download_many(store, triples, fsync=fsync)
+
     monkeypatch.setattr(files, "os", types.SimpleNamespace(**{**vars(os), "fsync": counted}))
+    monkeypatch.setattr(codec, "download", one)
+    monkeypatch.setattr(codec, "download_many", many)
     remote = tmp_path / "store" / "obj"
     ros.put_object(key(remote), b"data", FILE_STORE)
     ros.get_object_to_file(key(remote), tmp_path / "a", FILE_STORE)
-    assert len(synced) == 1
     ros.get_object_to_file(key(remote), tmp_path / "b", FILE_STORE, fsync=False)
-    assert len(synced) == 1 and (tmp_path / "b").read_bytes() == b"data"
+    assert asked == [True, False] and (tmp_path / "b").read_bytes() == b"data"
     assert main(["cp", "-q", url(remote), str(tmp_path / "c")]) == 0
-    assert len(synced) == 1 and (tmp_path / "c").read_bytes() == b"data"
     assert main(["cp", "-q", "--fsync", url(remote), str(tmp_path / "d")]) == 0
-    assert len(synced) == 2 and (tmp_path / "d").read_bytes() == b"data"
+    assert asked == [True, False, False, True] and (tmp_path / "d").read_bytes() == b"data"
+    tree = tmp_path / "store" / "tree"
+    for name in ("x", "y"):
+        ros.put_object(key(tree / name), b"tree", FILE_STORE)
+    assert main(["cp", "-q", "-r", url(tree) + "/", str(tmp_path / "e") + "/"]) == 0
+    assert main(["cp", "-q", "-r", "--fsync", url(tree) + "/", str(tmp_path / "f") + "/"]) == 0
+    assert asked[4:] == [False, False, True, True]
+    assert (tmp_path / "f" / "y").read_bytes() == b"tree"
+    assert synced == []  # all written by the worker
+    big = os.urandom(9 * MiB)  # over the first request's 8 MiB: the rest is written here
+    ros.put_object(key(remote), big, FILE_STORE)
+    ros.get_object_to_file(key(remote), tmp_path / "g", FILE_STORE)
+    assert len(synced) == 1 and (tmp_path / "g").read_bytes() == big
+    assert main(["cp", "-q", url(remote), str(tmp_path / "h")]) == 0
+    assert len(synced) == 1 and (tmp_path / "h").read_bytes() == big

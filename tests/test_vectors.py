@@ -22,6 +22,7 @@ from rustyobjectstore._errors import (
     ERROR_CLASSES,
     DataError,
     InvalidPathError,
+    LocalFileError,
     ObjectStoreError,
     PermissionDeniedError,
     ProtocolError,
@@ -227,6 +228,28 @@ BUILDERS: dict[str, Callable[[], Message]] = {
     "credentials_bearer": lambda: codec.credentials(
         8, credentials_fields(BearerToken("eyJ0eXAiOiJKV1QiLCJhbGciOi"))
     ),
+    "download": lambda: _with_id(
+        codec.download(
+            1,
+            "dir/object.bin",
+            "/data/.object.bin.0a1b2c3d.part",
+            "/data/object.bin",
+            8388608,
+            fsync=False,
+        ),
+        80,
+    ),
+    "download_many": lambda: _with_id(
+        codec.download_many(
+            1,
+            [
+                ["t/a.bin", "/d/t/.a.bin.00000001.part", "/d/t/a.bin"],
+                ["t/\u00fcber.bin", "/d/t/.\u00fcber.bin.00000002.part", "/d/t/\u00fcber.bin"],
+            ],
+            fsync=True,
+        ),
+        81,
+    ),
     "invalidate_one": lambda: codec.invalidate(3),
     "invalidate_all": lambda: codec.invalidate(None),
 }
@@ -235,6 +258,8 @@ BUILDERS: dict[str, Callable[[], Message]] = {
 PROTOCOL_OPS = {
     "register",
     "get",
+    "download",
+    "download_many",
     "head",
     "put",
     "delete",
@@ -499,6 +524,13 @@ def test_error_responses_become_their_classes(name: str, status: int | None) -> 
     assert error.status_code == status
     assert error.message == response["error"]["message"]
     assert (error.op, error.path) == ("get", "dir/a.txt")
+
+
+def test_a_local_file_error_names_its_errno_and_file() -> None:
+    error = error_from_wire(_response("error_local_file")["error"], "download", "dir/object.bin")
+    assert type(error) is LocalFileError and isinstance(error, OSError)
+    assert (error.errno, error.filename) == (2, "/data/object.bin")
+    assert error.strerror == "creating a temp file beside it: No such file or directory"
 
 
 def test_a_data_error_is_a_value_error() -> None:

@@ -19,6 +19,7 @@ from rustyobjectstore._api import (
     stream_copy_async,
 )
 from rustyobjectstore._auth.schemes import LOCAL_SCHEMES
+from rustyobjectstore._cli.batches import DownloadBatches
 from rustyobjectstore._cli.locations import (
     CLIError,
     ObjectURL,
@@ -36,6 +37,7 @@ from rustyobjectstore._cli.sources import Entry, local_entries, remote_entries
 from rustyobjectstore._cli.transfers import Job, Report, Skipped, run_jobs
 from rustyobjectstore._errors import NotFoundError
 from rustyobjectstore._redact import hide_query
+from rustyobjectstore._worker.lifetime import current_pool
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,10 @@ class Copier:
         # Local directories made for downloads: made once, not once per file (a tree of 10,000
         # files in 100 directories made 10,000 times, two system calls each).
         self.made: set[str] = set()
+        # Objects this small go down in batches, each file written by the worker; bigger ones
+        # one by one, in parallel parts.
+        self.batches = DownloadBatches(opts.fsync)
+        self.batched_below = current_pool().settings.multipart_get_threshold
 
     def entry(
         self, source: ObjectURL | None, entry: Entry, target: ObjectURL | None, dst: str
@@ -142,8 +148,12 @@ class Copier:
             if parent and parent not in self.made:
                 os.makedirs(parent, exist_ok=True)
                 self.made.add(parent)
-            size = await get_object_to_file_async(entry.where, path, src.config, progress=moved,
-                                                  fsync=opts.fsync)  # fmt: skip
+            if entry.size < self.batched_below:
+                size = await self.batches.download(entry.where, path, src.config)
+                moved(size, size)
+            else:
+                size = await get_object_to_file_async(entry.where, path, src.config,
+                                                      progress=moved, fsync=opts.fsync)  # fmt: skip
             if self.keep_times:
                 stamp = entry.modified.timestamp()
                 os.utime(path, (stamp, stamp))

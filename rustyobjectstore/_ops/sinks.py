@@ -10,7 +10,6 @@ import io
 import os
 import re
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any
 
 from rustyobjectstore._errors import BufferTooSmallError
@@ -139,7 +138,7 @@ SIZED_FROM = 8 * 1024 * 1024
 
 
 class IntoFile(Destination):
-    def __init__(self, fd: int, path: Path) -> None:
+    def __init__(self, fd: int, path: str) -> None:
         self.fd = fd
         self.path = path
 

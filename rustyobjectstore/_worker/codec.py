@@ -135,6 +135,31 @@ def get(
     return message
 
 
+def download(
+    store: int, path: str, temp: str, target: str, limit: int, *, fsync: bool,
+    when: Message | None = None,
+) -> Message:  # fmt: skip
+    """The object into the new file ``temp``, renamed over ``target`` once whole; at most ``limit``
+    bytes are written by this request (protocol.md)."""
+    message: Message = {
+        "op": "download",
+        "store": store,
+        "path": path,
+        "temp": temp,
+        "target": target,
+        "limit": limit,
+        "fsync": fsync,
+    }
+    if when:
+        message.update(when)
+    return message
+
+
+def download_many(store: int, files: list[list[str]], *, fsync: bool) -> Message:
+    """Each ``[key, temp, target]`` of ``files`` as ``download`` does it, each written whole."""
+    return {"op": "download_many", "store": store, "files": files, "fsync": fsync}
+
+
 def path_op(op: str, store: int, path: str, fields: Message | None = None) -> Message:
     """``head`` (whose ``fields`` are a read's conditions, ``Conditions.first()``) and
     ``delete``."""

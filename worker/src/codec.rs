@@ -32,6 +32,8 @@ pub type Region = (u64, u64);
 pub enum Request {
     Register(Register),
     Get(GetRequest),
+    Download(DownloadRequest),
+    DownloadMany(DownloadManyRequest),
     Head(HeadRequest),
     Put(PutRequest),
     Delete(PathRequest),
@@ -66,6 +68,8 @@ impl Request {
         match self {
             Request::Register(_) => "register",
             Request::Get(_) => "get",
+            Request::Download(_) => "download",
+            Request::DownloadMany(_) => "download_many",
             Request::Head(_) => "head",
             Request::Delete(_) => "delete",
             Request::MultipartStart(_) => "multipart_start",
@@ -112,6 +116,8 @@ impl Request {
             | Request::Credentials(_)
             | Request::Invalidate(_) => None,
             Request::Get(r) => Some(r.id),
+            Request::Download(r) => Some(r.id),
+            Request::DownloadMany(r) => Some(r.id),
             Request::Head(r) => Some(r.id),
             Request::Delete(r) => Some(r.id),
             Request::MultipartStart(r) => Some(r.id),
@@ -253,7 +259,33 @@ pub struct GetRequest {
     pub when: Conditions,
 }
 
-/// The conditions of a read (`get`, `head`, `read_open`), object_store's `GetOptions`.
+/// An object into a local file: written into `temp` (created), renamed over `target` once whole.
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct DownloadRequest {
+    pub id: u64,
+    pub store: u32,
+    pub path: String,
+    pub temp: String,
+    pub target: String,
+    /// How many bytes this request writes at most; the caller fetches the rest of a bigger object.
+    pub limit: u64,
+    #[serde(default)]
+    pub fsync: bool,
+    #[serde(flatten)]
+    pub when: Conditions,
+}
+
+/// Objects into local files, each `[key, temp, target]` as in `download`, each written whole.
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct DownloadManyRequest {
+    pub id: u64,
+    pub store: u32,
+    pub files: Vec<[String; 3]>,
+    #[serde(default)]
+    pub fsync: bool,
+}
+
+/// The conditions of a read (`get`, `head`, `read_open`, `download`), object_store's `GetOptions`.
 #[derive(Debug, Default, Deserialize, PartialEq)]
 pub struct Conditions {
     #[serde(default)]
@@ -534,6 +566,11 @@ pub enum Success {
     BulkDelete {
         failed: Vec<(String, ErrorInfo)>,
     },
+    /// `download_many`: the bytes written per file (0 where it failed), and the failures by index.
+    Downloads {
+        sizes: Vec<u64>,
+        failed: Vec<(u64, ErrorInfo)>,
+    },
     Stream {
         stream: u64,
     },
@@ -635,11 +672,17 @@ impl Writer {
         }
     }
     fn error(&mut self, e: &ErrorInfo) {
-        self.map(if e.status.is_some() { 3 } else { 2 });
+        let extra = u32::from(e.status.is_some()) + 2 * u32::from(e.local_file.is_some());
+        self.map(2 + extra);
         self.key_str("kind", e.kind.as_str());
         self.key_str("message", &e.message);
         if let Some(status) = e.status {
             self.key_uint("status", u64::from(status));
+        }
+        if let Some((errno, file)) = &e.local_file {
+            self.str("errno");
+            self.int(i64::from(*errno));
+            self.key_str("file", file);
         }
     }
     /// A page of metas as columns, one array per field: Python builds them with loops that run in
@@ -731,6 +774,7 @@ pub fn encode_response(id: u64, result: &Result<Success, ErrorInfo>) -> Vec<u8> 
                 | Success::BulkDelete { .. }
                 | Success::Stream { .. } => 1,
                 Success::List { prefixes, .. } => 2 + u32::from(!prefixes.is_empty()),
+                Success::Downloads { .. } => 2,
                 Success::Put { .. } | Success::ReadOpen { .. } | Success::Read { .. } => 2,
                 Success::Get { .. } => 4,
                 Success::Metrics { .. } => 6,
@@ -783,6 +827,21 @@ pub fn encode_response(id: u64, result: &Result<Success, ErrorInfo>) -> Vec<u8> 
                     match cursor {
                         Some(c) => w.uint(*c),
                         None => w.nil(),
+                    }
+                }
+                Success::Downloads { sizes, failed } => {
+                    w.str("sizes");
+                    w.array(sizes.len() as u32);
+                    for size in sizes {
+                        w.uint(*size);
+                    }
+                    w.str("failed");
+                    w.array(failed.len() as u32);
+                    for (index, error) in failed {
+                        w.map(2);
+                        w.key_uint("index", *index);
+                        w.str("error");
+                        w.error(error);
                     }
                 }
                 Success::BulkDelete { failed } => {

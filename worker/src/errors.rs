@@ -25,6 +25,7 @@ pub enum Kind {
     Protocol,
     Data,
     StorageFull,
+    LocalFile,
     Cancelled,
     Unknown,
 }
@@ -50,6 +51,7 @@ impl Kind {
             Kind::Protocol => "protocol",
             Kind::Data => "data",
             Kind::StorageFull => "storage_full",
+            Kind::LocalFile => "local_file",
             Kind::Cancelled => "cancelled",
             Kind::Unknown => "unknown",
         }
@@ -61,6 +63,8 @@ pub struct ErrorInfo {
     pub kind: Kind,
     pub message: String,
     pub status: Option<u16>,
+    /// A local file's system error (`local_file`): its errno and the file's path.
+    pub local_file: Option<(i32, String)>,
 }
 
 impl ErrorInfo {
@@ -69,6 +73,7 @@ impl ErrorInfo {
             kind,
             message: message.into(),
             status: None,
+            local_file: None,
         }
     }
 
@@ -86,6 +91,26 @@ impl ErrorInfo {
             kind: Kind::BucketNotFound,
             message: format!("{what} does not exist: {}", self.message),
             status: self.status,
+            local_file: None,
+        }
+    }
+
+    /// A local file that could not be written: `doing` says what was being done to it.
+    pub fn local_file(error: &std::io::Error, doing: &str, file: &std::path::Path) -> Self {
+        let file = file.to_string_lossy().into_owned();
+        ErrorInfo {
+            kind: Kind::LocalFile,
+            // Python adds the errno's own text; "(os error 2)" would say it twice.
+            message: format!(
+                "{doing}: {}",
+                error
+                    .to_string()
+                    .split(" (os error")
+                    .next()
+                    .unwrap_or_default()
+            ),
+            status: None,
+            local_file: Some((error.raw_os_error().unwrap_or(libc::EIO), file)),
         }
     }
 
@@ -259,6 +284,7 @@ pub fn from_object_store(err: &object_store::Error) -> ErrorInfo {
             kind: Kind::Config,
             message: format!("{hint}: {text}"),
             status: status_in(&text),
+            local_file: None,
         };
     }
     if text.contains("<Code>ExpiredToken</Code>") {
@@ -270,6 +296,7 @@ pub fn from_object_store(err: &object_store::Error) -> ErrorInfo {
                  a credential_provider, which is asked again before its credentials end): {text}"
             ),
             status: status_in(&text),
+            local_file: None,
         };
     }
     let (kind, status) = match most_specific(err) {
@@ -288,6 +315,7 @@ pub fn from_object_store(err: &object_store::Error) -> ErrorInfo {
         kind,
         message: text,
         status,
+        local_file: None,
     }
 }
 
@@ -419,6 +447,7 @@ mod tests {
             kind: Kind::NotFound,
             message: "... 404 Not Found: <Error><Code>NoSuchBucket</Code></Error>".to_string(),
             status: Some(404),
+            local_file: None,
         };
         let named = missing.clone().naming_missing_bucket(Some("bucket \"b1\""));
         assert_eq!(named.kind, Kind::BucketNotFound);
@@ -431,6 +460,7 @@ mod tests {
             kind: Kind::NotFound,
             message: "... <Code>NoSuchKey</Code>".to_string(),
             status: Some(404),
+            local_file: None,
         };
         assert_eq!(
             key.clone().naming_missing_bucket(Some("bucket \"b1\"")),

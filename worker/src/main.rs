@@ -82,6 +82,8 @@ fn run() -> Result<i32, String> {
     // in flight has no one to answer to.
     drop(server);
     runtime.shutdown_background();
+    // Downloads cut off here remove their temp files once their file work ends: a moment.
+    ops::files::wait_for_temp_files(Duration::from_secs(2));
     let _ = writer.join();
     Ok(match end {
         End::Eof => 0,

@@ -285,6 +285,10 @@ fn operation(ctx: Arc<Ctx>, request: Request) -> BoxFuture<'static, Result<Succe
     match request {
         Request::MultipartPart(r) => ops::multipart::part(&ctx, r),
         Request::Get(r) => Box::pin(async move { ops::get::get(&ctx, r).await }),
+        Request::Download(r) => Box::pin(async move { ops::files::download(&ctx, r).await }),
+        Request::DownloadMany(r) => {
+            Box::pin(async move { ops::files::download_many(&ctx, r).await })
+        }
         Request::Head(r) => Box::pin(async move { ops::meta::head(&ctx, r).await }),
         Request::Put(r) => Box::pin(async move { ops::put::put(&ctx, r).await }),
         Request::Delete(r) => Box::pin(async move { ops::meta::delete(&ctx, r).await }),

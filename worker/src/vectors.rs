@@ -9,10 +9,11 @@ use serde_json::{json, Map, Value};
 
 use crate::codec::{
     decode_request, encode_hello, encode_response, Attached, BulkDeleteRequest, CancelRequest,
-    ClientSettings, Conditions, CopyRequest, CredentialsPush, CursorRequest, Decoded, F64Key,
-    GetRequest, HeadRequest, IdRequest, InvalidateRequest, ListRequest, Meta, MultipartPart,
-    PathRequest, PushedAws, PutRequest, Register, Request, RetrySettings, Secret, SignRequest,
-    StoreConfig, StreamChunk, StreamOpen, StreamRequest, Success, UploadRequest, UploadStart,
+    ClientSettings, Conditions, CopyRequest, CredentialsPush, CursorRequest, Decoded,
+    DownloadManyRequest, DownloadRequest, F64Key, GetRequest, HeadRequest, IdRequest,
+    InvalidateRequest, ListRequest, Meta, MultipartPart, PathRequest, PushedAws, PutRequest,
+    Register, Request, RetrySettings, Secret, SignRequest, StoreConfig, StreamChunk, StreamOpen,
+    StreamRequest, Success, UploadRequest, UploadStart,
 };
 use crate::errors::{ErrorInfo, Kind};
 
@@ -113,6 +114,33 @@ fn expected_request(name: &str) -> Request {
                 retry: RetrySettings::default(),
                 credentials: None,
             },
+        }),
+        "download" => Request::Download(DownloadRequest {
+            id: 80,
+            store: 1,
+            path: "dir/object.bin".into(),
+            temp: "/data/.object.bin.0a1b2c3d.part".into(),
+            target: "/data/object.bin".into(),
+            limit: 8_388_608,
+            fsync: false,
+            when: Conditions::default(),
+        }),
+        "download_many" => Request::DownloadMany(DownloadManyRequest {
+            id: 81,
+            store: 1,
+            files: vec![
+                [
+                    "t/a.bin".into(),
+                    "/d/t/.a.bin.00000001.part".into(),
+                    "/d/t/a.bin".into(),
+                ],
+                [
+                    "t/\u{fc}ber.bin".into(),
+                    "/d/t/.\u{fc}ber.bin.00000002.part".into(),
+                    "/d/t/\u{fc}ber.bin".into(),
+                ],
+            ],
+            fsync: true,
         }),
         "get_whole" => Request::Get(GetRequest {
             id: 1,
@@ -496,6 +524,22 @@ fn request_json(request: &Request) -> Value {
             insert_conditions(&mut map, &r.when);
             ("head", Some(r.id))
         }
+        Request::Download(r) => {
+            map.insert("store".into(), json!(r.store));
+            map.insert("path".into(), json!(r.path));
+            map.insert("temp".into(), json!(r.temp));
+            map.insert("target".into(), json!(r.target));
+            map.insert("limit".into(), json!(r.limit));
+            map.insert("fsync".into(), json!(r.fsync));
+            insert_conditions(&mut map, &r.when);
+            ("download", Some(r.id))
+        }
+        Request::DownloadMany(r) => {
+            map.insert("store".into(), json!(r.store));
+            map.insert("files".into(), json!(r.files));
+            map.insert("fsync".into(), json!(r.fsync));
+            ("download_many", Some(r.id))
+        }
         Request::Delete(r) => {
             map.insert("store".into(), json!(r.store));
             map.insert("path".into(), json!(r.path));
@@ -661,6 +705,8 @@ fn request_vectors_decode_to_their_messages() {
         "credentials",
         "invalidate",
         "get",
+        "download",
+        "download_many",
         "head",
         "put",
         "delete",
@@ -857,6 +903,7 @@ fn encoded_response(name: &str) -> Vec<u8> {
                 kind: Kind::NotFound,
                 message: "Object at location dir/a.txt not found".into(),
                 status: Some(404),
+                local_file: None,
             }),
         ),
         "error_without_status" => encode_response(
@@ -865,6 +912,30 @@ fn encoded_response(name: &str) -> Vec<u8> {
                 Kind::Protocol,
                 "frame length 4194305 is over the 4194304-byte limit",
             )),
+        ),
+        "error_local_file" => encode_response(
+            80,
+            &Err(ErrorInfo {
+                kind: Kind::LocalFile,
+                message: "creating a temp file beside it: No such file or directory".into(),
+                status: None,
+                local_file: Some((2, "/data/object.bin".into())),
+            }),
+        ),
+        "success_downloads" => ok(
+            81,
+            Success::Downloads {
+                sizes: vec![65536, 0],
+                failed: vec![(
+                    1,
+                    ErrorInfo {
+                        kind: Kind::NotFound,
+                        message: "Object at location t/\u{fc}ber.bin not found".into(),
+                        status: Some(404),
+                        local_file: None,
+                    },
+                )],
+            },
         ),
         "success_empty" => ok(8, Success::Empty),
         "success_get" => ok(
@@ -967,6 +1038,7 @@ fn encoded_response(name: &str) -> Vec<u8> {
                             kind: Kind::Permission,
                             message: "Access Denied".into(),
                             status: Some(403),
+                            local_file: None,
                         },
                     ),
                     (

@@ -7,50 +7,34 @@ use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResult, GetResultPayload, ObjectStore};
 
-use crate::codec::{GetRequest, Success};
+use crate::codec::{Conditions, GetRequest, Meta, Success};
 use crate::errors::{ErrorInfo, Kind};
 use crate::ops::{attributes, conditions, Ctx};
+use crate::stores::Store;
 
 pub async fn get(ctx: &Ctx, r: GetRequest) -> Result<Success, ErrorInfo> {
     let (offset, capacity) = ctx.arena.check(r.region)?;
     let store = ctx.stores.get(r.store)?;
-    let path = store.key(&r.path)?;
-    let options = GetOptions {
-        range: byte_range(r.range, r.suffix)?,
-        ..conditions::options(r.when, &store, &r.path)?
-    };
-    let version = options.version.clone();
-    let result = match store.inner.get_opts(&path, options.clone()).await {
-        Err(e) if options.range.is_some() && needs_the_size(&e) => {
-            by_head(&store.inner, &path, options, e).await
-        }
-        other => other,
-    }
-    .map_err(|e| store.error(&e))?;
-    conditions::check_version(&version, &result.meta, &r.path)?;
-    let meta = attributes::read_meta(&result);
-    let size = result.range.end - result.range.start;
+    let Opened {
+        result,
+        meta,
+        size,
+        start,
+    } = open(&store, &r.path, r.range, r.suffix, r.when).await?;
     if r.whole && size > capacity as u64 {
         // Python reports a too-small buffer with the size; reading the body would be wasted.
         return Ok(Success::Get {
             size,
-            start: result.range.start,
+            start,
             written: 0,
             meta,
         });
     }
     let want = size.min(capacity as u64) as usize;
-    let early_eof = |got: usize| {
-        ErrorInfo::new(
-            Kind::EarlyEof,
-            format!("{}: the body ended after {got} of {size} bytes", r.path),
-        )
-    };
     match result.payload {
         GetResultPayload::File(file, _) => {
             let arena = Arc::clone(&ctx.arena);
             let guard = arena.guard(offset); // the read goes on if the request is cancelled
-            let start = result.range.start;
             let read = tokio::task::spawn_blocking(move || {
                 let _guard = guard;
                 file.read_exact_at(arena.region_mut(offset, want), start)
@@ -58,7 +42,7 @@ pub async fn get(ctx: &Ctx, r: GetRequest) -> Result<Success, ErrorInfo> {
             .await
             .map_err(|e| ErrorInfo::new(Kind::Unknown, format!("file read task failed: {e}")))?;
             read.map_err(|e| match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => early_eof(0),
+                std::io::ErrorKind::UnexpectedEof => early_eof(&r.path, 0, size),
                 _ => ErrorInfo::new(Kind::Unknown, format!("{}: {e}", r.path)),
             })?;
         }
@@ -66,7 +50,7 @@ pub async fn get(ctx: &Ctx, r: GetRequest) -> Result<Success, ErrorInfo> {
             let mut got = 0usize;
             while got < want {
                 let Some(chunk) = stream.next().await else {
-                    return Err(early_eof(got));
+                    return Err(early_eof(&r.path, got as u64, size));
                 };
                 let chunk = chunk.map_err(|e| store.error(&e))?;
                 let take = chunk.len().min(want - got);
@@ -77,9 +61,58 @@ pub async fn get(ctx: &Ctx, r: GetRequest) -> Result<Success, ErrorInfo> {
     }
     Ok(Success::Get {
         size,
-        start: result.range.start,
+        start,
         written: want as u64,
         meta,
+    })
+}
+
+/// A body that ended before the `size` bytes its answer announced.
+pub fn early_eof(key: &str, got: u64, size: u64) -> ErrorInfo {
+    ErrorInfo::new(
+        Kind::EarlyEof,
+        format!("{key}: the body ended after {got} of {size} bytes"),
+    )
+}
+
+/// A read's answer before its body: the body to come, the object's meta, how many bytes the server
+/// returns and where in the object they start.
+pub struct Opened {
+    pub result: GetResult,
+    pub meta: Meta,
+    pub size: u64,
+    pub start: u64,
+}
+
+/// Sends a read of `key` (its `range` or last `suffix` bytes, under the conditions `when`) and
+/// waits for the answer's head; `get` and `download` share it.
+pub async fn open(
+    store: &Store,
+    key: &str,
+    range: Option<(u64, Option<u64>)>,
+    suffix: Option<u64>,
+    when: Conditions,
+) -> Result<Opened, ErrorInfo> {
+    let path = store.key(key)?;
+    let options = GetOptions {
+        range: byte_range(range, suffix)?,
+        ..conditions::options(when, store, key)?
+    };
+    let version = options.version.clone();
+    let result = match store.inner.get_opts(&path, options.clone()).await {
+        Err(e) if options.range.is_some() && needs_the_size(&e) => {
+            by_head(&store.inner, &path, options, e).await
+        }
+        other => other,
+    }
+    .map_err(|e| store.error(&e))?;
+    conditions::check_version(&version, &result.meta, key)?;
+    let meta = attributes::read_meta(&result);
+    Ok(Opened {
+        meta,
+        size: result.range.end - result.range.start,
+        start: result.range.start,
+        result,
     })
 }
 

@@ -3,6 +3,7 @@
 pub mod assembly;
 pub mod attributes;
 pub mod conditions;
+pub mod files;
 pub mod get;
 pub mod list;
 pub mod meta;
