@@ -15,7 +15,7 @@ from conftest import STORE_KINDS, own_pool, s3_config
 
 import rustyobjectstore as ros
 from rustyobjectstore._api import get_objects_to_files_async
-from rustyobjectstore._ops.sinks import SIZED_FROM
+from rustyobjectstore._ops.files import SIZED_FROM
 from rustyobjectstore._worker import lifetime
 
 MiB = 1024 * 1024

@@ -239,6 +239,17 @@ BUILDERS: dict[str, Callable[[], Message]] = {
         ),
         80,
     ),
+    "download_part": lambda: _with_id(
+        codec.download_part(
+            1,
+            "big/file.bin",
+            "/data/.file.bin.0a1b2c3d.part",
+            "/data/file.bin",
+            (8388608, 16777216),
+            {"if_match": '"abc"'},
+        ),
+        82,
+    ),
     "download_many": lambda: _with_id(
         codec.download_many(
             1,
@@ -260,6 +271,7 @@ PROTOCOL_OPS = {
     "get",
     "download",
     "download_many",
+    "download_part",
     "head",
     "put",
     "delete",

@@ -3,6 +3,7 @@ between stores; in parallel, in bounded memory, each destination written whole o
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -103,10 +104,13 @@ class Copier:
         # Local directories made for downloads: made once, not once per file (a tree of 10,000
         # files in 100 directories made 10,000 times, two system calls each).
         self.made: set[str] = set()
-        # Objects this small go down in batches, each file written by the worker; bigger ones
-        # one by one, in parallel parts.
         self.batches = DownloadBatches(opts.fsync)
-        self.batched_below = current_pool().settings.multipart_get_threshold
+
+    @functools.cached_property
+    def batched_below(self) -> int:
+        """Objects this small go down in batches, each file written by the worker; bigger ones
+        one by one, in parallel parts."""
+        return current_pool().settings.multipart_get_threshold
 
     def entry(
         self, source: ObjectURL | None, entry: Entry, target: ObjectURL | None, dst: str

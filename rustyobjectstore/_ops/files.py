@@ -9,19 +9,23 @@ import os
 import random
 import secrets
 import stat
+from collections import deque
 
 from rustyobjectstore._config import StoreConfig
-from rustyobjectstore._errors import LocalFileError, error_from_wire
+from rustyobjectstore._errors import (
+    EarlyEOFError,
+    LocalFileError,
+    WorkerCrashedError,
+    error_from_wire,
+)
 from rustyobjectstore._ops.attributes import Attached
 from rustyobjectstore._ops.calls import Progress, call, crash_retried, route
 from rustyobjectstore._ops.conditions import NONE, Conditions
-from rustyobjectstore._ops.get import fetch_ranges
 from rustyobjectstore._ops.objectmeta import ObjectMeta
 from rustyobjectstore._ops.put import PutMode, fill_from_file, write
-from rustyobjectstore._ops.sinks import IntoFile
 from rustyobjectstore._worker import codec
 from rustyobjectstore._worker.codec import Message
-from rustyobjectstore._worker.connection import Connection, response_field
+from rustyobjectstore._worker.connection import Call, Connection, response_field
 from rustyobjectstore._worker.pool import Pool
 from rustyobjectstore._worker.steps import Step
 
@@ -35,6 +39,9 @@ def _kept_mode(target: str) -> int | None:
 
 
 _names = random.Random(secrets.randbits(64))  # no system call per name, unlike secrets
+# A forked child would draw the parent's names: a temp file of the same name is refused, so the
+# download would fail.
+os.register_at_fork(after_in_child=lambda: _names.seed(secrets.randbits(64)))
 
 
 def _temp_name(target: str) -> str:
@@ -65,23 +72,30 @@ def download(
     first = settings.multipart_get_threshold
     message = codec.download(store, path, temp, target, first, fsync=fsync, when=when.first())
     try:
+        response = yield from call(conn, message, "download", path)
+    except LocalFileError as exc:
+        raise _as_os_error(exc) from None
+    except WorkerCrashedError:
+        _remove(temp)  # a worker removes the temp files of failed downloads, unless it died
+        raise
+    size = int(response_field(response, "size"))
+    written = int(response_field(response, "written"))
+    if progress is not None:
+        progress(written, size)
+    if written < size:
+        e_tag = ObjectMeta.from_wire(response_field(response, "meta")).e_tag
         try:
-            response = yield from call(conn, message, "download", path)
-        except LocalFileError as exc:
-            raise _as_os_error(exc) from None
-        size = int(response_field(response, "size"))
-        written = int(response_field(response, "written"))
-        if progress is not None:
-            progress(written, size)
-        if written < size:
-            e_tag = ObjectMeta.from_wire(response_field(response, "meta")).e_tag
             yield from _rest_into(pool, conn, store, path, when.pinned(e_tag), temp, target,
                                   (written, size), progress, fsync)  # fmt: skip
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)  # the worker removes its own; this one is for a worker that died
-        raise
+        except BaseException:
+            _remove(temp)  # handed over: ours to remove
+            raise
     return size
+
+
+def _remove(temp: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(temp)
 
 
 def _as_os_error(error: LocalFileError) -> OSError:
@@ -104,10 +118,9 @@ def download_many(
     message = codec.download_many(store, triples, fsync=fsync)
     try:
         response = yield from call(conn, message, "download_many", None)
-    except BaseException:
+    except WorkerCrashedError:
         for _, temp, _ in triples:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)  # the worker removes its own; these are for a worker that died
+            _remove(temp)
         raise
     results: list[int | Exception] = [int(size) for size in response_field(response, "sizes")]
     for failure in response_field(response, "failed"):
@@ -117,30 +130,62 @@ def download_many(
     return results
 
 
+# A download this big has its file's size set before its parts are fetched, so that a limit (a
+# file size cap) fails before any part is fetched.
+SIZED_FROM = 8 * 1024 * 1024
+
+
+def _reserve(fd: int, size: int, target: str) -> None:
+    if size < SIZED_FROM:
+        return
+    try:
+        os.ftruncate(fd, size)
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"cannot make room for {size} bytes: {exc.strerror}", target
+        ) from exc
+
+
 def _rest_into(
     pool: Pool, conn: Connection, store: int, path: str, pin: Message, temp: str, target: str,
     span: tuple[int, int], progress: Progress | None, fsync: bool,
 ) -> Step[None]:  # fmt: skip
     """The parts of a big object after its first (``span``: where they start, and the size) into
-    the temp file the worker began, which then replaces ``target``."""
+    the temp file the worker began, a window of them in flight, each written by the worker (no
+    byte passes through here); the file then replaces ``target``. ``pin`` (the first answer's
+    e_tag) keeps them on one version, so a changed object fails instead of being spliced."""
     done, size = span
-    part = pool.settings.multipart_get_part_size
+    settings = pool.settings
+    part = settings.multipart_get_part_size
     ranges = [(start, min(start + part, size)) for start in range(done, size, part)]
-
-    def advance(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress is not None:
-            progress(done, size)
-
     mode = _kept_mode(target)
     fd = os.open(temp, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+    in_flight: deque[tuple[Call, int]] = deque()
     try:
-        into = IntoFile(fd, target)
-        into.open(size)
-        yield from fetch_ranges(pool, conn, store, path, pin, ranges, into, 0, advance)
+        _reserve(fd, size, target)
+        for start, end in ranges:
+            message = codec.download_part(store, path, temp, target, (start, end), pin)
+            in_flight.append((conn.request(message, "download_part", path), end - start))
+            while len(in_flight) >= settings.max_parallel_parts or (
+                in_flight and start == ranges[-1][0]
+            ):
+                try:
+                    response: Message = yield in_flight[0][0]
+                except LocalFileError as exc:
+                    raise _as_os_error(exc) from None
+                length = in_flight.popleft()[1]
+                if response_field(response, "written") != length:
+                    raise EarlyEOFError(f"a part returned {response_field(response, 'written')}"
+                                        f" of {length} bytes", op="get", path=path)  # fmt: skip
+                done += length
+                if progress is not None:
+                    progress(done, size)
         if fsync:
             os.fsync(fd)
+    except BaseException:
+        for future, _ in in_flight:
+            conn.give_up(future, None)
+        raise
     finally:
         os.close(fd)
     if mode is not None:

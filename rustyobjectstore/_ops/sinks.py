@@ -7,7 +7,6 @@ of the reader's blocks until the read ends (``keeps_views``, ``harden``, ``finis
 from __future__ import annotations
 
 import io
-import os
 import re
 from concurrent.futures import Future
 from typing import Any
@@ -129,38 +128,6 @@ class IntoBytes(Destination):
         if self.whole is not None:
             return self.whole
         return self.buffer.value(self.size) if self.buffer is not None else b""
-
-
-# A download at least this big has its file's size set first, so that a limit (a file size cap)
-# fails before any part is fetched; a smaller one is written by a pwrite or two, which fail as
-# early, and a system call per file is saved (a tree of small files).
-SIZED_FROM = 8 * 1024 * 1024
-
-
-class IntoFile(Destination):
-    def __init__(self, fd: int, path: str) -> None:
-        self.fd = fd
-        self.path = path
-
-    def open(self, size: int) -> None:
-        if size < SIZED_FROM:
-            return
-        try:
-            os.ftruncate(self.fd, size)
-        except OSError as exc:
-            raise OSError(
-                exc.errno, f"cannot make room for {size} bytes: {exc.strerror}", str(self.path)
-            ) from exc
-
-    def put(self, at: int, data: memoryview) -> None:
-        try:
-            while data:
-                written = os.pwrite(self.fd, data, at)
-                data, at = data[written:], at + written
-        except OSError as exc:  # a full disk, a file size limit: say which file
-            raise OSError(
-                exc.errno, f"writing at byte {at}: {exc.strerror}", str(self.path)
-            ) from exc
 
 
 class IntoRegion(Destination):

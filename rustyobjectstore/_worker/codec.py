@@ -155,6 +155,23 @@ def download(
     return message
 
 
+def download_part(
+    store: int, path: str, file: str, target: str, range: tuple[int, int], when: Message
+) -> Message:
+    """Bytes ``range`` of the object into the existing ``file`` at the same offsets (the rest of
+    a big download, into the temp file its first request handed over)."""
+    message: Message = {
+        "op": "download_part",
+        "store": store,
+        "path": path,
+        "file": file,
+        "target": target,
+        "range": list(range),
+    }
+    message.update(when)
+    return message
+
+
 def download_many(store: int, files: list[list[str]], *, fsync: bool) -> Message:
     """Each ``[key, temp, target]`` of ``files`` as ``download`` does it, each written whole."""
     return {"op": "download_many", "store": store, "files": files, "fsync": fsync}

@@ -34,6 +34,7 @@ pub enum Request {
     Get(GetRequest),
     Download(DownloadRequest),
     DownloadMany(DownloadManyRequest),
+    DownloadPart(DownloadPartRequest),
     Head(HeadRequest),
     Put(PutRequest),
     Delete(PathRequest),
@@ -70,6 +71,7 @@ impl Request {
             Request::Get(_) => "get",
             Request::Download(_) => "download",
             Request::DownloadMany(_) => "download_many",
+            Request::DownloadPart(_) => "download_part",
             Request::Head(_) => "head",
             Request::Delete(_) => "delete",
             Request::MultipartStart(_) => "multipart_start",
@@ -118,6 +120,7 @@ impl Request {
             Request::Get(r) => Some(r.id),
             Request::Download(r) => Some(r.id),
             Request::DownloadMany(r) => Some(r.id),
+            Request::DownloadPart(r) => Some(r.id),
             Request::Head(r) => Some(r.id),
             Request::Delete(r) => Some(r.id),
             Request::MultipartStart(r) => Some(r.id),
@@ -271,6 +274,20 @@ pub struct DownloadRequest {
     pub limit: u64,
     #[serde(default)]
     pub fsync: bool,
+    #[serde(flatten)]
+    pub when: Conditions,
+}
+
+/// Bytes `range` (`[start, end)`) of an object into the existing local file `file`, at the same
+/// offsets; `target` is what its errors name.
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct DownloadPartRequest {
+    pub id: u64,
+    pub store: u32,
+    pub path: String,
+    pub file: String,
+    pub target: String,
+    pub range: (u64, u64),
     #[serde(flatten)]
     pub when: Conditions,
 }

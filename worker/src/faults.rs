@@ -34,6 +34,7 @@ pub fn prelude(
     let key = match request {
         Request::Get(r) => &r.path,
         Request::Download(r) => &r.path,
+        Request::DownloadPart(r) => &r.path,
         Request::Put(r) => &r.path,
         Request::Head(r) => &r.path,
         Request::Delete(r) => &r.path,

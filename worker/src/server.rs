@@ -286,6 +286,9 @@ fn operation(ctx: Arc<Ctx>, request: Request) -> BoxFuture<'static, Result<Succe
         Request::MultipartPart(r) => ops::multipart::part(&ctx, r),
         Request::Get(r) => Box::pin(async move { ops::get::get(&ctx, r).await }),
         Request::Download(r) => Box::pin(async move { ops::files::download(&ctx, r).await }),
+        Request::DownloadPart(r) => {
+            Box::pin(async move { ops::files::download_part(&ctx, r).await })
+        }
         Request::DownloadMany(r) => {
             Box::pin(async move { ops::files::download_many(&ctx, r).await })
         }

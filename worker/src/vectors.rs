@@ -10,10 +10,10 @@ use serde_json::{json, Map, Value};
 use crate::codec::{
     decode_request, encode_hello, encode_response, Attached, BulkDeleteRequest, CancelRequest,
     ClientSettings, Conditions, CopyRequest, CredentialsPush, CursorRequest, Decoded,
-    DownloadManyRequest, DownloadRequest, F64Key, GetRequest, HeadRequest, IdRequest,
-    InvalidateRequest, ListRequest, Meta, MultipartPart, PathRequest, PushedAws, PutRequest,
-    Register, Request, RetrySettings, Secret, SignRequest, StoreConfig, StreamChunk, StreamOpen,
-    StreamRequest, Success, UploadRequest, UploadStart,
+    DownloadManyRequest, DownloadPartRequest, DownloadRequest, F64Key, GetRequest, HeadRequest,
+    IdRequest, InvalidateRequest, ListRequest, Meta, MultipartPart, PathRequest, PushedAws,
+    PutRequest, Register, Request, RetrySettings, Secret, SignRequest, StoreConfig, StreamChunk,
+    StreamOpen, StreamRequest, Success, UploadRequest, UploadStart,
 };
 use crate::errors::{ErrorInfo, Kind};
 
@@ -124,6 +124,18 @@ fn expected_request(name: &str) -> Request {
             limit: 8_388_608,
             fsync: false,
             when: Conditions::default(),
+        }),
+        "download_part" => Request::DownloadPart(DownloadPartRequest {
+            id: 82,
+            store: 1,
+            path: "big/file.bin".into(),
+            file: "/data/.file.bin.0a1b2c3d.part".into(),
+            target: "/data/file.bin".into(),
+            range: (8_388_608, 16_777_216),
+            when: Conditions {
+                if_match: Some("\"abc\"".into()),
+                ..Conditions::default()
+            },
         }),
         "download_many" => Request::DownloadMany(DownloadManyRequest {
             id: 81,
@@ -534,6 +546,15 @@ fn request_json(request: &Request) -> Value {
             insert_conditions(&mut map, &r.when);
             ("download", Some(r.id))
         }
+        Request::DownloadPart(r) => {
+            map.insert("store".into(), json!(r.store));
+            map.insert("path".into(), json!(r.path));
+            map.insert("file".into(), json!(r.file));
+            map.insert("target".into(), json!(r.target));
+            map.insert("range".into(), json!([r.range.0, r.range.1]));
+            insert_conditions(&mut map, &r.when);
+            ("download_part", Some(r.id))
+        }
         Request::DownloadMany(r) => {
             map.insert("store".into(), json!(r.store));
             map.insert("files".into(), json!(r.files));
@@ -707,6 +728,7 @@ fn request_vectors_decode_to_their_messages() {
         "get",
         "download",
         "download_many",
+        "download_part",
         "head",
         "put",
         "delete",

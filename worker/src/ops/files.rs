@@ -1,8 +1,8 @@
-//! `download`: an object into a local file, written by the worker itself. A tree of small files
-//! then costs Python one request a file: the file's creation, its bytes and its rename happen
-//! on the worker's blocking threads, off Python's one thread. The bytes go into a new temp file
-//! that is renamed over the target only once whole, so a reader never sees a partial file; a
-//! download that fails or is cancelled removes its temp file.
+//! `download` and `download_many`: objects into local files, written by the worker itself. The
+//! files' creation, their bytes and their renames happen on the worker's blocking threads, off
+//! Python's one thread, and a tree of small files costs Python one request a batch. The bytes go
+//! into a new temp file that is renamed over the target only once whole, so a reader never sees
+//! a partial file; a download that fails or is cancelled removes its temp file.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
@@ -14,7 +14,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use object_store::GetResultPayload;
 
-use crate::codec::{Conditions, DownloadManyRequest, DownloadRequest, Success};
+use crate::codec::{
+    Conditions, DownloadManyRequest, DownloadPartRequest, DownloadRequest, Success,
+};
 use crate::errors::{ErrorInfo, Kind};
 use crate::ops::get::{self, Opened};
 use crate::ops::Ctx;
@@ -113,37 +115,17 @@ async fn into_file(
     ) {
         GetResultPayload::File(source, _) => {
             blocking(move || {
-                temp.copy_from(&source, want)?;
+                temp.copy_from(&source, 0, want)?;
                 temp.settle(whole, fsync)
             })
             .await?;
         }
-        GetResultPayload::Stream(mut stream) => {
-            let (mut batch, mut held, mut got) = (Vec::new(), 0usize, 0u64);
-            while got < want {
-                let Some(chunk) = stream.next().await else {
-                    return Err(get::early_eof(key, got, size));
-                };
-                let chunk = chunk.map_err(|e| store.error(&e))?;
-                let take = chunk.len().min((want - got) as usize);
-                held += take;
-                got += take as u64;
-                batch.push(chunk.slice(..take));
-                if held >= BATCH && got < want {
-                    let at = got - held as u64;
-                    let pieces = std::mem::take(&mut batch);
-                    temp = blocking(move || {
-                        temp.write(at, &pieces)?;
-                        Ok(temp)
-                    })
-                    .await?;
-                    held = 0;
-                }
-            }
+        GetResultPayload::Stream(stream) => {
+            let (temp, rest) = into_sink(store, key, stream, temp, want, size).await?;
             // The last bytes, and the rename: one trip to a blocking thread for a small file.
-            let at = got - held as u64;
             blocking(move || {
-                temp.write(at, &batch)?;
+                let mut temp = temp;
+                temp.put(rest)?;
                 temp.settle(whole, fsync)
             })
             .await?;
@@ -154,6 +136,146 @@ async fn into_file(
 
 fn empty() -> futures::stream::BoxStream<'static, object_store::Result<Bytes>> {
     futures::stream::empty().boxed()
+}
+
+/// Where a body's bytes are written, at offsets from the body's start; moved to a blocking thread
+/// for each write.
+trait Sink: Send + 'static {
+    fn write(&mut self, at: u64, bytes: &[u8]) -> Result<(), ErrorInfo>;
+
+    /// The pieces in one system call: a copy into one buffer costs less than a call.
+    fn put(&mut self, (at, pieces): Pending) -> Result<(), ErrorInfo> {
+        match pieces.as_slice() {
+            [one] => self.write(at, one),
+            _ => self.write(at, &pieces.concat()),
+        }
+    }
+
+    /// The `want` bytes of a local store's file from `from` on.
+    fn copy_from(&mut self, source: &File, from: u64, want: u64) -> Result<(), ErrorInfo> {
+        let mut buffer = vec![0u8; BATCH.min(want as usize)];
+        let mut at = 0u64;
+        self.write(0, &[])?; // an empty object's file too
+        while at < want {
+            let n = buffer.len().min((want - at) as usize);
+            let read = source.read_at(&mut buffer[..n], from + at).map_err(|e| {
+                ErrorInfo::new(Kind::Unknown, format!("reading the stored file: {e}"))
+            })?;
+            if read == 0 {
+                return Err(ErrorInfo::new(
+                    Kind::EarlyEof,
+                    format!("the stored file ended after {at} of {want} bytes"),
+                ));
+            }
+            self.write(at, &buffer[..read])?;
+            at += read as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Bytes read but not written yet, and where they go.
+type Pending = (u64, Vec<Bytes>);
+
+/// The first `want` bytes of `stream` (a body of `size` bytes) into `sink` from offset 0, written
+/// `BATCH` bytes at a time; the last batch is left to the caller, who may add work to its trip.
+async fn into_sink<S: Sink>(
+    store: &Store,
+    key: &str,
+    mut stream: futures::stream::BoxStream<'static, object_store::Result<Bytes>>,
+    mut sink: S,
+    want: u64,
+    size: u64,
+) -> Result<(S, Pending), ErrorInfo> {
+    let (mut batch, mut held, mut got) = (Vec::new(), 0usize, 0u64);
+    while got < want {
+        let Some(chunk) = stream.next().await else {
+            return Err(get::early_eof(key, got, size));
+        };
+        let chunk = chunk.map_err(|e| store.error(&e))?;
+        let take = chunk.len().min((want - got) as usize);
+        held += take;
+        got += take as u64;
+        batch.push(chunk.slice(..take));
+        if held >= BATCH && got < want {
+            let pending = (got - held as u64, std::mem::take(&mut batch));
+            sink = blocking(move || {
+                sink.put(pending)?;
+                Ok(sink)
+            })
+            .await?;
+            held = 0;
+        }
+    }
+    Ok((sink, (got - held as u64, batch)))
+}
+
+/// Bytes `range` of an object into the existing file `file`, at their offsets in the object:
+/// the parts of a big download after its first, into the temp file that `download` handed over.
+pub async fn download_part(ctx: &Ctx, r: DownloadPartRequest) -> Result<Success, ErrorInfo> {
+    let (start, end) = r.range;
+    if start >= end {
+        let what = format!("empty or reversed range [{start}, {end})");
+        return Err(ErrorInfo::new(Kind::Protocol, what));
+    }
+    let store = ctx.stores.get(r.store)?;
+    let opened = get::open(&store, &r.path, Some((start, Some(end))), None, r.when).await?;
+    let (size, from) = (opened.size, opened.start);
+    let target = PathBuf::from(&r.target);
+    let file = PathBuf::from(&r.file);
+    let part = blocking(move || {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .map_err(failed("opening its temp file", &target))?;
+        Ok(Part {
+            file,
+            target,
+            start: from,
+        })
+    })
+    .await?;
+    match opened.result.payload {
+        GetResultPayload::Stream(stream) => {
+            let (part, rest) = into_sink(&store, &r.path, stream, part, size, size).await?;
+            blocking(move || {
+                let mut part = part;
+                part.put(rest)
+            })
+            .await?;
+        }
+        GetResultPayload::File(source, _) => {
+            blocking(move || {
+                let mut part = part;
+                part.copy_from(&source, from, size)
+            })
+            .await?;
+        }
+    }
+    Ok(Success::Get {
+        size,
+        start: from,
+        written: size,
+        meta: opened.meta,
+    })
+}
+
+/// A part's bytes, at their place in the file (`start`: where the part begins).
+struct Part {
+    file: File,
+    target: PathBuf,
+    start: u64,
+}
+
+impl Sink for Part {
+    fn write(&mut self, at: u64, bytes: &[u8]) -> Result<(), ErrorInfo> {
+        write_at(&self.file, self.start + at, bytes, &self.target)
+    }
+}
+
+fn write_at(file: &File, at: u64, bytes: &[u8], target: &Path) -> Result<(), ErrorInfo> {
+    file.write_all_at(bytes, at)
+        .map_err(failed(&format!("writing at byte {at}"), target))
 }
 
 /// Runs file work on a blocking thread. A cancelled download drops the handle: the work still
@@ -213,45 +335,6 @@ impl Temp {
         }
     }
 
-    /// The pieces at `at`, in one system call: a copy into one buffer costs less than a call.
-    fn write(&mut self, at: u64, pieces: &[Bytes]) -> Result<(), ErrorInfo> {
-        let (file, target) = self.file()?;
-        let joined;
-        let bytes: &[u8] = match pieces {
-            [one] => one,
-            _ => {
-                joined = pieces.concat();
-                &joined
-            }
-        };
-        file.write_all_at(bytes, at)
-            .map_err(failed(&format!("writing at byte {at}"), target))
-    }
-
-    /// The first `want` bytes of a local store's file.
-    fn copy_from(&mut self, source: &File, want: u64) -> Result<(), ErrorInfo> {
-        let mut buffer = vec![0u8; BATCH.min(want as usize)];
-        let mut at = 0u64;
-        self.file()?;
-        while at < want {
-            let n = buffer.len().min((want - at) as usize);
-            let read = source.read_at(&mut buffer[..n], at).map_err(|e| {
-                ErrorInfo::new(Kind::Unknown, format!("reading the stored file: {e}"))
-            })?;
-            if read == 0 {
-                return Err(ErrorInfo::new(
-                    Kind::EarlyEof,
-                    format!("the stored file ended after {at} of {want} bytes"),
-                ));
-            }
-            let (file, target) = self.file()?;
-            file.write_all_at(&buffer[..read], at)
-                .map_err(failed(&format!("writing at byte {at}"), target))?;
-            at += read as u64;
-        }
-        Ok(())
-    }
-
     /// A `whole` file replaces the target; else it is the caller's, who fetches the rest of the
     /// object into it.
     fn settle(self, whole: bool, fsync: bool) -> Result<(), ErrorInfo> {
@@ -298,6 +381,13 @@ fn failed<'a>(doing: &'a str, target: &'a Path) -> impl Fn(std::io::Error) -> Er
     move |e| ErrorInfo::local_file(&e, doing, target)
 }
 
+impl Sink for Temp {
+    fn write(&mut self, at: u64, bytes: &[u8]) -> Result<(), ErrorInfo> {
+        let (file, target) = self.file()?;
+        write_at(file, at, bytes, target)
+    }
+}
+
 impl Drop for Temp {
     fn drop(&mut self) {
         if self.file.take().is_some() {
@@ -339,20 +429,15 @@ mod tests {
         std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).expect("mode");
 
         let mut dropped = Temp::new(dir.join(".t1"), target.clone(), None);
-        dropped
-            .write(0, &[Bytes::from_static(b"half")])
-            .expect("write");
+        dropped.write(0, b"half").expect("write");
         assert!(dir.join(".t1").exists());
         drop(dropped);
         assert!(!dir.join(".t1").exists());
         assert_eq!(std::fs::read(&target).expect("read"), b"old");
 
         let mut done = Temp::new(dir.join(".t2"), target.clone(), Some(0o640));
-        done.write(
-            0,
-            &[Bytes::from_static(b"new "), Bytes::from_static(b"bytes")],
-        )
-        .expect("write");
+        let pieces = vec![Bytes::from_static(b"new "), Bytes::from_static(b"bytes")];
+        done.put((0, pieces)).expect("write");
         done.finish(true).expect("finish");
         assert_eq!(std::fs::read(&target).expect("read"), b"new bytes");
         let mode = std::fs::metadata(&target)
@@ -364,7 +449,7 @@ mod tests {
 
         let fresh = dir.join("fresh");
         let mut new = Temp::new(dir.join(".t3"), fresh.clone(), Some(0o640));
-        new.write(0, &[Bytes::from_static(b"x")]).expect("write");
+        new.write(0, b"x").expect("write");
         new.finish(false).expect("finish");
         let mode = std::fs::metadata(&fresh)
             .expect("meta")
@@ -380,9 +465,7 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         std::fs::write(dir.join(".t"), b"someone's").expect("write");
         let mut temp = Temp::new(dir.join(".t"), dir.join("target"), None);
-        let error = temp
-            .write(0, &[Bytes::from_static(b"x")])
-            .expect_err("refused");
+        let error = temp.write(0, b"x").expect_err("refused");
         assert_eq!(error.kind, Kind::LocalFile);
         assert_eq!(error.local_file.as_ref().map(|f| f.0), Some(libc::EEXIST));
         drop(temp);
