@@ -54,7 +54,12 @@ class DownloadBatches:
             return  # sent already, when it was full
         if self._open.get(id(batch.conf)) is batch:
             del self._open[id(batch.conf)]
-        batch.task = asyncio.get_running_loop().create_task(self._run(batch))
+        # Jobs cancelled before the batch left (Ctrl-C) want no file.
+        wanted = [i for i, future in enumerate(batch.waiting) if not future.done()]
+        batch.keys = [batch.keys[i] for i in wanted]
+        batch.waiting = [batch.waiting[i] for i in wanted]
+        if batch.keys:
+            batch.task = asyncio.get_running_loop().create_task(self._run(batch))
 
     async def _run(self, batch: _Batch) -> None:
         try:
