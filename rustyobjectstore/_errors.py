@@ -267,9 +267,9 @@ class StorageFullError(ObjectStoreError, OSError):
 
 class LocalFileError(ObjectStoreError, OSError):
     """The worker could not write a local file it was asked to (a download's target): ``errno``
-    and ``filename`` say why and which. Downloads raise the built-in ``OSError`` of that errno
-    instead (``FileNotFoundError``, ``PermissionError``, ...), as a write by Python would:
-    ``except OSError as e: print(e.filename, e.strerror)``."""
+    and ``filename`` say why and which. Not public: downloads raise the built-in ``OSError`` of
+    that errno instead (``FileNotFoundError``, ``PermissionError``, ...), as a write by Python
+    would: ``except OSError as e: print(e.filename, e.strerror)``."""
 
     kind = "local_file"
 
