@@ -77,9 +77,9 @@ def test_a_failed_download_leaves_the_old_file(conf: AnyConf, tmp_path: Path) ->
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
 
 
-# Below, at and above the first request's length (the multipart get threshold, 8 MiB): a batch
-# writes each whole, in one request.
-BATCH_SIZES = [0, 1, 64 * 1024, 8 * MiB - 1, 8 * MiB, 8 * MiB + 1]
+# Below, at and above the worker's writes of 1 MiB and the first request's length (the multipart
+# get threshold, 8 MiB): a batch writes each whole, in one request.
+BATCH_SIZES = [0, 1, 64 * 1024, MiB - 1, MiB, MiB + 1, 8 * MiB - 1, 8 * MiB, 8 * MiB + 1]
 
 
 def test_many_downloads_go_in_one_request_and_each_failure_stays_its_own(
@@ -102,7 +102,7 @@ def test_many_downloads_go_in_one_request_and_each_failure_stays_its_own(
     before = ros.current_metrics().total.latency.get("download_many", ros.Latency()).count
     results = asyncio.run(get_objects_to_files_async(files, conf, fsync=False))
     after = ros.current_metrics().total.latency["download_many"].count
-    assert after - before == 1  # one request for the ten files
+    assert after - before == 1  # one request for the thirteen files
     assert results[: len(blobs)] == [len(data) for data in blobs.values()]
     for (key, local), data in zip(files, blobs.values(), strict=False):
         assert Path(local).read_bytes() == data, key
