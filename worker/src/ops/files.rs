@@ -15,10 +15,10 @@ use futures::StreamExt;
 use object_store::GetResultPayload;
 
 use crate::codec::{
-    Conditions, DownloadManyRequest, DownloadPartRequest, DownloadRequest, Success,
+    Conditions, DownloadManyRequest, DownloadPartRequest, DownloadRequest, Meta, Success,
 };
 use crate::errors::{ErrorInfo, Kind};
-use crate::ops::get::{self, Opened};
+use crate::ops::get;
 use crate::ops::Ctx;
 use crate::stores::Store;
 
@@ -42,12 +42,13 @@ pub async fn download(ctx: &Ctx, r: DownloadRequest) -> Result<Success, ErrorInf
     let store = ctx.stores.get(r.store)?;
     let file = [r.path, r.temp, r.target];
     let mode = new_file_mode();
-    let (opened, written) = into_file(&store, &file, r.limit, r.fsync, mode, r.when).await?;
+    let (size, start, written, meta) =
+        into_file(&store, &file, r.limit, r.fsync, mode, r.when).await?;
     Ok(Success::Get {
-        size: opened.size,
-        start: opened.start,
+        size,
+        start,
         written,
-        meta: opened.meta,
+        meta,
     })
 }
 
@@ -65,7 +66,7 @@ pub async fn download_many(ctx: &Ctx, r: DownloadManyRequest) -> Result<Success,
     let mut failed = Vec::new();
     for (index, result) in results.into_iter().enumerate() {
         match result {
-            Ok((_, written)) => sizes.push(written),
+            Ok((_, _, written, _)) => sizes.push(written),
             Err(error) => {
                 sizes.push(0);
                 failed.push((index as u64, error));
@@ -92,9 +93,10 @@ fn new_file_mode() -> Option<u32> {
 }
 
 /// The object `file[0]` into a new temp file `file[1]`, renamed over the target `file[2]` once
-/// whole (synced first with `fsync`); a new file's permissions are `mode` when known. An object over `limit` bytes has its first `limit` written
-/// and the temp file handed to the caller, who fetches the rest. Answers the read's head and the
-/// bytes written.
+/// whole (synced first with `fsync`); a new file's permissions are `mode` when known. An object
+/// over `limit` bytes has its first `limit` written and the temp file handed to the caller, who
+/// fetches the rest. Answers the object's size, where the read started, the bytes written and
+/// the meta.
 async fn into_file(
     store: &Store,
     file: &[String; 3],
@@ -102,40 +104,47 @@ async fn into_file(
     fsync: bool,
     mode: Option<u32>,
     when: Conditions,
-) -> Result<(Opened, u64), ErrorInfo> {
+) -> Result<(u64, u64, u64, Meta), ErrorInfo> {
     let [key, temp, target] = file;
-    let mut opened = get::open(store, key, None, None, when).await?;
-    let size = opened.size;
+    let opened = get::open(store, key, None, None, when).await?;
+    let (size, start) = (opened.size, opened.start);
     let want = size.min(limit);
-    let whole = want == size;
-    let mut temp = Temp::new(PathBuf::from(temp), PathBuf::from(target), mode);
-    match std::mem::replace(
-        &mut opened.result.payload,
-        GetResultPayload::Stream(empty()),
-    ) {
-        GetResultPayload::File(source, _) => {
-            blocking(move || {
-                temp.copy_from(&source, 0, want)?;
-                temp.settle(whole, fsync)
-            })
-            .await?;
-        }
-        GetResultPayload::Stream(stream) => {
-            let (temp, rest) = into_sink(store, key, stream, temp, want, size).await?;
-            // The last bytes, and the rename: one trip to a blocking thread for a small file.
-            blocking(move || {
-                let mut temp = temp;
-                temp.put(rest)?;
-                temp.settle(whole, fsync)
-            })
-            .await?;
-        }
-    }
-    Ok((opened, want))
+    let temp = Temp::new(PathBuf::from(temp), PathBuf::from(target), mode);
+    let body = opened.result.payload;
+    let settle = move |temp: Temp| temp.settle(want == size, fsync);
+    write_body(store, key, body, temp, (start, want, size), settle).await?;
+    Ok((size, start, want, opened.meta))
 }
 
-fn empty() -> futures::stream::BoxStream<'static, object_store::Result<Bytes>> {
-    futures::stream::empty().boxed()
+/// The first `want` bytes of a read's body (`size` bytes from `from` in the object) into `sink`,
+/// then `finish` on the same trip to a blocking thread as the last bytes (for a small file, the
+/// one trip: its creation, bytes and rename).
+async fn write_body<S: Sink>(
+    store: &Store,
+    key: &str,
+    body: GetResultPayload,
+    sink: S,
+    (from, want, size): (u64, u64, u64),
+    finish: impl FnOnce(S) -> Result<(), ErrorInfo> + Send + 'static,
+) -> Result<(), ErrorInfo> {
+    match body {
+        GetResultPayload::File(source, _) => {
+            let mut sink = sink;
+            blocking(move || {
+                sink.copy_from(&source, from, want)?;
+                finish(sink)
+            })
+            .await
+        }
+        GetResultPayload::Stream(stream) => {
+            let (mut sink, rest) = into_sink(store, key, stream, sink, want, size).await?;
+            blocking(move || {
+                sink.put(rest)?;
+                finish(sink)
+            })
+            .await
+        }
+    }
 }
 
 /// Where a body's bytes are written, at offsets from the body's start; moved to a blocking thread
@@ -235,23 +244,8 @@ pub async fn download_part(ctx: &Ctx, r: DownloadPartRequest) -> Result<Success,
         })
     })
     .await?;
-    match opened.result.payload {
-        GetResultPayload::Stream(stream) => {
-            let (part, rest) = into_sink(&store, &r.path, stream, part, size, size).await?;
-            blocking(move || {
-                let mut part = part;
-                part.put(rest)
-            })
-            .await?;
-        }
-        GetResultPayload::File(source, _) => {
-            blocking(move || {
-                let mut part = part;
-                part.copy_from(&source, from, size)
-            })
-            .await?;
-        }
-    }
+    let body = opened.result.payload;
+    write_body(&store, &r.path, body, part, (from, size, size), |_| Ok(())).await?;
     Ok(Success::Get {
         size,
         start: from,
