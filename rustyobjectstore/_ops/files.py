@@ -64,7 +64,8 @@ def download(
 
     The worker writes the file: an object that fits in the first request (below the multipart
     threshold) is created, written and renamed by it, off this thread; a bigger one's first part
-    is written there, and its other parts are fetched in parallel into the same file here."""
+    is written there, and its other parts, asked for here a window at a time, are written by the
+    worker into the same file, which is renamed here."""
     settings = pool.settings
     target = os.fspath(local_path)
     temp = _temp_name(target)
