@@ -1,5 +1,5 @@
 """A Parquet file's column chunks fetched ahead of its reader (``rustyobjectstore/_ops/lookahead.py``):
-once a column has been read in two row groups, its other chunks come in parallel, within the
+once chunks of two row groups have been read, the other chunks of the columns read come in parallel, within the
 read-ahead budget, pinned to the version opened; and no other read pattern sends one request or
 byte more than without it. Requests and bytes are counted by a loopback S3 server."""
 
@@ -142,6 +142,33 @@ def test_a_column_read_in_two_row_groups_has_its_other_chunks_fetched_ahead(
     first, *rest = [r for r in server.requests if r.method in ("GET", "HEAD")]
     assert first.method == "HEAD"
     assert all(r.if_match == e_tag_of(raw) for r in rest)  # every byte of the version opened
+
+
+def test_chunks_of_two_row_groups_start_the_scan_of_every_column_read(
+    server: FaultServer, raw: bytes, table: pa.Table
+) -> None:
+    """As pyarrow's pre-buffer threads read: b in one row group, then d in another. Neither
+    column has been read twice, yet the file is being scanned: both come ahead, once each."""
+    with budgeted_reader(server, read_ahead=64) as reader:
+        parquet = pq.ParquetFile(reader, pre_buffer=False)
+        assert parquet.read_row_group(5, columns=["b"]).equals(
+            table.select(["b"]).slice(5 * ROWS, ROWS)
+        )
+        assert blocks_of(reader).pieces == {}  # one row group: nothing guessed
+        assert parquet.read_row_group(2, columns=["d"]).equals(
+            table.select(["d"]).slice(2 * ROWS, ROWS)
+        )
+        b, d = chunk_spans(raw, 1), chunk_spans(raw, 3)
+        ahead = [s for s, _ in b if s != b[5][0]] + [s for s, _ in d if s != d[2][0]]
+        assert sorted(blocks_of(reader).pieces) == sorted(ahead)
+        for i in range(ROW_GROUPS):
+            columns = [c for c in "bd" if (i, c) not in ((5, "b"), (2, "d"))]
+            got = parquet.read_row_group(i, columns=columns)
+            assert got.equals(table.select(columns).slice(i * ROWS, ROWS))
+        assert blocks_of(reader).pieces == {} and not blocks_of(reader).wanted
+    # Every chunk of b and d fetched once, and nothing else but the footer.
+    asked = sorted(r.range or "" for r in gets(server))
+    assert asked == sorted([f"bytes={s}-{e - 1}" for s, e in b + d] + [asked_footer(raw, server)])
 
 
 def asked_footer(raw: bytes, server: FaultServer) -> str:
