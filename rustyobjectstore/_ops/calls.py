@@ -11,7 +11,7 @@ elsewhere), the request is cancelled and its region released only once the worke
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from typing import Concatenate, ParamSpec
 
 from rustyobjectstore._auth.schemes import bucket_of
@@ -31,6 +31,11 @@ from rustyobjectstore._worker.steps import Step, T
 
 P = ParamSpec("P")
 
+# What a get's first part asks for once half the arena is taken: a gather of many small gets would
+# otherwise hold the whole threshold (8 MiB) each for a round trip, and only a few dozen of them
+# would be in flight per worker, however small the objects.
+FIRST_PART_UNDER_PRESSURE = 1024 * 1024
+
 
 def allocate(arena: Arena, length: int) -> Step[Region]:
     region_now = arena.take(length)  # the common case, without a future's cost
@@ -44,6 +49,30 @@ def allocate(arena: Arena, length: int) -> Step[Region]:
         future.add_done_callback(lambda f: arena.release(f.result()))
         raise
     return region
+
+
+def room_for(
+    arena: Arena, length: int, in_flight: Sized, take_oldest: Callable[[], Step[None]]
+) -> Step[Region]:
+    """A region for the next request of a step with requests of its own ``in_flight``, whose
+    regions only it gives back, as it takes their answers: waiting for room then could wait
+    forever, for room that is its own. While it holds any, it takes its oldest answer
+    (``take_oldest``) until a region is free now; holding none, it waits its turn."""
+    while in_flight:
+        region = arena.take(length)
+        if region is not None:
+            return region
+        yield from take_oldest()
+    return (yield from allocate(arena, length))
+
+
+def allocate_first(arena: Arena, length: int) -> Step[Region]:
+    """A region for a get's first part, before the object's size is known: ``length`` bytes while
+    half the arena stays free besides, else ``FIRST_PART_UNDER_PRESSURE``. An object bigger than
+    its region comes as ranged gets after it: a request more, only when many are in flight."""
+    if arena.free_bytes - length < arena.size // 2:
+        length = min(length, FIRST_PART_UNDER_PRESSURE)
+    return (yield from allocate(arena, length))
 
 
 def route(pool: Pool, conf: StoreConfig, *keys: str) -> Step[tuple[Connection, int]]:

@@ -12,7 +12,15 @@ from rustyobjectstore._errors import (
     EarlyEOFError,
     NotSupportedError,
 )
-from rustyobjectstore._ops.calls import Progress, allocate, call, crash_retried, route
+from rustyobjectstore._ops.calls import (
+    Progress,
+    allocate,
+    allocate_first,
+    call,
+    crash_retried,
+    room_for,
+    route,
+)
 from rustyobjectstore._ops.conditions import NONE, Conditions
 from rustyobjectstore._ops.objectmeta import ObjectMeta
 from rustyobjectstore._ops.sinks import Destination, IntoBytes, IntoRegion
@@ -39,30 +47,35 @@ def fetch_ranges(
     object fails instead of being spliced."""
     window = pool.settings.max_parallel_parts
     in_flight: deque[tuple[Call, Region, int, int, bool]] = deque()
+
+    def take_oldest() -> Step[None]:
+        future, region, at, length, owned = in_flight[0]
+        response: Message = yield future
+        in_flight.popleft()
+        try:
+            written = response_field(response, "written")
+            if written != length:
+                raise EarlyEOFError(
+                    f"range at {at} returned {written} of {length} bytes", op="get", path=path
+                )
+            if owned:
+                dest.put(at, conn.arena.read(region, length))
+        finally:
+            if owned:
+                conn.arena.release(region)
+        progress(length)
+
     try:
         for start, end in ranges:
             lent = dest.region_for(start - base, end - start)
-            region = lent if lent is not None else (yield from allocate(conn.arena, end - start))
+            region = lent
+            if region is None:
+                region = yield from room_for(conn.arena, end - start, in_flight, take_oldest)
             message = codec.get(store, path, region, whole=True, range=(start, end), when=pin)
             future = conn.request(message, "get", path)
             in_flight.append((future, region, start - base, end - start, lent is None))
             while len(in_flight) >= window or (in_flight and start == ranges[-1][0]):
-                future, region, at, length, owned = in_flight[0]
-                response: Message = yield future
-                in_flight.popleft()
-                try:
-                    written = response_field(response, "written")
-                    if written != length:
-                        raise EarlyEOFError(
-                            f"range at {at} returned {written} of {length} bytes",
-                            op="get", path=path,
-                        )  # fmt: skip
-                    if owned:
-                        dest.put(at, conn.arena.read(region, length))
-                finally:
-                    if owned:
-                        conn.arena.release(region)
-                progress(length)
+                yield from take_oldest()
     except BaseException:
         for future, region, _, _, owned in in_flight:
             conn.give_up(future, region if owned else None)
@@ -98,7 +111,10 @@ def read(
     # A destination that the first region covers must hold the whole object, so the worker need not
     # read a body that cannot fit.
     whole = capacity is not None and capacity <= settings.multipart_get_threshold
-    region = yield from allocate(conn.arena, first)
+    if whole:
+        region = yield from allocate(conn.arena, first)
+    else:
+        region = yield from allocate_first(conn.arena, first)
     message = codec.get(store, path, region, whole=whole, range=byte_range, suffix=suffix,
                         when=when.first())  # fmt: skip
     response = yield from call(conn, message, "get", path, region)
@@ -160,19 +176,25 @@ def _whole(
     part, or, without one, an error that says what to use instead."""
     settings = pool.settings
     conn, store = yield from route(pool, conf, path)
-    first = yield from allocate(conn.arena, settings.multipart_get_threshold)
+    first = yield from allocate_first(conn.arena, settings.multipart_get_threshold)
     message = codec.get(store, path, first, whole=False, when=when.first())
     response = yield from call(conn, message, "get", path, first)
     size = int(response_field(response, "size"))
     written = int(response_field(response, "written"))
     if written == size:
         return conn, first, size
-    target: IntoRegion | IntoBytes
+    target: IntoRegion | IntoBytes | None = None
+    early = b""  # the first part's bytes, when they wait outside the arena
     try:
         limit = settings.arena_size // 2
         if size <= limit:
-            region = yield from allocate(conn.arena, size)
-            target = IntoRegion(conn, region)
+            region = conn.arena.take(size)
+            if region is not None:
+                target = IntoRegion(conn, region)
+            else:
+                # Waiting for room while holding the first part could wait forever: other gets
+                # may hold the rest, waiting the same way.
+                early = bytes(conn.arena.read(first, written))
         elif fallback is not None:
             target = fallback
             target.open(size)
@@ -182,9 +204,13 @@ def _whole(
                 "bytes); use get_object_to_file or get_object_stream",
                 op="get", path=path,
             )  # fmt: skip
-        target.put(0, conn.arena.read(first, written))
+        if target is not None:
+            target.put(0, conn.arena.read(first, written))
     finally:
         conn.arena.release(first)
+    if target is None:
+        target = IntoRegion(conn, (yield from allocate(conn.arena, size)))
+        target.put(0, memoryview(early))
     e_tag = ObjectMeta.from_wire(response_field(response, "meta")).e_tag
     part = settings.multipart_get_part_size
     ranges = [(s, min(s + part, size)) for s in range(written, size, part)]

@@ -13,7 +13,7 @@ from rustyobjectstore._auth.schemes import LOCAL_SCHEMES
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._errors import NotSupportedError
 from rustyobjectstore._ops.attributes import NOTHING, Attached
-from rustyobjectstore._ops.calls import Progress, allocate, call, crash_retried, route
+from rustyobjectstore._ops.calls import Progress, allocate, call, crash_retried, room_for, route
 from rustyobjectstore._ops.objectmeta import UpdateVersion
 from rustyobjectstore._worker import codec
 from rustyobjectstore._worker.arena import Arena
@@ -138,21 +138,27 @@ def _upload_parts(
     window = pool.settings.max_parallel_parts
     in_flight: deque[tuple[Call, Region]] = deque()
     done = 0
+
+    def take_oldest() -> Step[None]:
+        nonlocal done
+        future, region = in_flight[0]
+        yield future
+        in_flight.popleft()
+        conn.arena.release(region)
+        done += region[1]
+        if progress is not None:
+            progress(done, size)
+
     try:
         starts = range(0, size, part)
         for start in starts:
-            region = yield from allocate(conn.arena, min(part, size - start))
+            length = min(part, size - start)
+            region = yield from room_for(conn.arena, length, in_flight, take_oldest)
             _fill_region(conn.arena, region, fill, start)
             future = conn.request(codec.multipart_part(upload, region), "put", path)
             in_flight.append((future, region))
             while len(in_flight) >= window or (in_flight and start == starts[-1]):
-                future, region = in_flight[0]
-                yield future
-                in_flight.popleft()
-                conn.arena.release(region)
-                done += region[1]
-                if progress is not None:
-                    progress(done, size)
+                yield from take_oldest()
     except BaseException:
         for future, region in in_flight:
             conn.give_up(future, region)

@@ -22,7 +22,7 @@ from rustyobjectstore._errors import (
     PreconditionFailedError,
     RangeNotSatisfiableError,
 )
-from rustyobjectstore._ops.calls import allocate, crash_retried, route
+from rustyobjectstore._ops.calls import crash_retried, room_for, route
 from rustyobjectstore._ops.conditions import NONE, Conditions
 from rustyobjectstore._ops.get import read
 from rustyobjectstore._ops.meta import head
@@ -188,9 +188,12 @@ def gather(
                 or sum(a[1] - a[0] for _, _, a, _ in in_flight) + size > budget
             ):
                 yield from _answer(conn, gathered, in_flight, path)
+            region = yield from room_for(
+                conn.arena, size, in_flight, lambda: _answer(conn, gathered, in_flight, path)
+            )
             if gathered.size is not None and asked[0] >= gathered.size:
+                conn.arena.release(region)
                 break  # learned while waiting: this and every later request start past the end
-            region = yield from allocate(conn.arena, size)
             # The conditions decide on the first answer; once it is in, the rest are pinned to
             # its version.
             fields = when.first() if gathered.size is None else when.pinned(gathered.e_tag)

@@ -163,6 +163,11 @@ class Arena:
         return self._view[offset : offset + length]
 
     @property
+    def waiting(self) -> int:
+        """Calls waiting for a region: routed to this worker, not yet sent."""
+        return len(self._waiters)
+
+    @property
     def free_bytes(self) -> int:
         with self._lock:
             return sum(length for _, length in self._free)

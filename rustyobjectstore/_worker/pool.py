@@ -69,7 +69,12 @@ class Pool:
     def _least_busy(self) -> int:
         best, best_load = 0, None
         for i, connection in enumerate(self._slots):
-            load = connection.in_flight if connection is not None and connection.alive else -1
+            # Calls waiting for room in a worker's arena are its load too: a gather of more gets
+            # than the arenas hold would otherwise queue all the rest on the first worker.
+            if connection is None or not connection.alive:
+                load = -1
+            else:
+                load = connection.in_flight + connection.arena.waiting
             if best_load is None or load < best_load:
                 best, best_load = i, load
         return best

@@ -1,0 +1,114 @@
+"""Calls when the arena is short of room. Many gets gathered at once are in flight together up to
+what the arenas hold in small regions, spread over the workers, and each answer is whole: at a
+cloud's latency the number in flight is the throughput, and a get's first part used to hold the
+whole multipart threshold (8 MiB) for its round trip, so a gather of 64 KiB objects had only
+``arena_size / 8 MiB`` of them in flight per worker, all queued on the first worker beyond that.
+And no call waits forever for room that its own requests in flight hold."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from conftest import own_pool, s3_at
+from faultserver import FaultServer, Hold
+
+import rustyobjectstore as ros
+from rustyobjectstore._ops.calls import FIRST_PART_UNDER_PRESSURE
+from rustyobjectstore._worker import lifetime
+
+KiB, MiB = 1024, 1024 * 1024
+ARENA = 32 * MiB  # four times the 8 MiB threshold
+
+
+def _sizes() -> list[int]:
+    """Below, at and above the region a first part gets under pressure, and the 8 MiB threshold."""
+    floor = FIRST_PART_UNDER_PRESSURE
+    return [0, 1, 64 * KiB, floor - 1, floor, floor + 1, 3 * MiB, 8 * MiB, 8 * MiB + 1]
+
+
+def _settle(server: FaultServer, more: float = 0.5) -> int:
+    """How many gets have reached the held server once no more come for ``more`` seconds."""
+    deadline, seen = time.monotonic() + 20, -1
+    while time.monotonic() < deadline:
+        now = sum(1 for r in server.requests if r.method == "GET")
+        if now == seen:
+            break
+        seen = now
+        time.sleep(more)
+    return seen
+
+
+@pytest.fixture
+def held() -> Iterator[FaultServer]:
+    with FaultServer(default=Hold()) as server:
+        yield server
+
+
+def _gather(keys: list[str], conf: ros.AWSConfig) -> list[bytes]:
+    async def all_of() -> list[bytes]:
+        return list(await asyncio.gather(*(ros.get_object_async(k, conf) for k in keys)))
+
+    return asyncio.run(all_of())
+
+
+def test_small_gets_gathered_are_in_flight_beyond_the_thresholds_room(held: FaultServer) -> None:
+    """An arena of 32 MiB: two first parts of 8 MiB leave half of it free, then regions of
+    ``FIRST_PART_UNDER_PRESSURE``: 2 + 16 gets reach the server before any answer, not 4."""
+    payloads = {f"k{i}": os.urandom(_sizes()[i % len(_sizes())]) for i in range(40)}
+    for key, data in payloads.items():
+        held.objects[f"/bucket/{key}"] = data
+    conf = s3_at(held.endpoint)
+    with own_pool(n_workers=1, arena_size=ARENA), ThreadPoolExecutor(1) as caller:
+        got = caller.submit(_gather, list(payloads), conf)
+        in_flight = _settle(held)
+        held.release()
+        assert got.result(timeout=60) == list(payloads.values())
+    assert in_flight == 2 + (ARENA // 2) // FIRST_PART_UNDER_PRESSURE
+    # A first part under pressure is the smaller region; what it did not hold came after it.
+    firsts = [r for r in held.requests if r.method == "GET" and not r.if_match]
+    assert len(firsts) == len(payloads)
+
+
+def test_gets_waiting_for_room_are_spread_over_the_workers(held: FaultServer) -> None:
+    """Calls waiting for a region count as a worker's load: with both arenas full, the waiting
+    gets go to both workers, not all to the first."""
+    for i in range(60):
+        held.objects[f"/bucket/k{i}"] = b"x" * 100
+    conf = s3_at(held.endpoint)
+    arena = 20 * MiB  # the least 10 MiB single puts allow
+    with own_pool(n_workers=2, arena_size=arena), ThreadPoolExecutor(1) as caller:
+        got = caller.submit(_gather, [f"k{i}" for i in range(60)], conf)
+        in_flight = _settle(held)
+        waiting = [c.arena.waiting for c in lifetime.current_pool().connections]
+        held.release()
+        assert got.result(timeout=60) == [b"x" * 100] * 60
+    per_worker = 1 + (arena - 8 * MiB) // FIRST_PART_UNDER_PRESSURE  # one of 8 MiB, then small
+    assert in_flight == 2 * per_worker
+    assert sorted(waiting) == [30 - per_worker, 30 - per_worker]
+
+
+def test_no_call_waits_forever_for_room_its_own_requests_hold(
+    conf: ros.Config | ros.AWSConfig | ros.AzureConfig,
+) -> None:
+    """An arena of 20 MiB, the least that 10 MiB single puts allow. Each of these used to wait
+    forever: a 40 MiB put's or get's parts in flight, four at most, filled the arena and the next
+    part waited for room only their answers, which the call itself takes, would give back; and
+    gathered gets of 9 MiB each held their first part while waiting for room for the whole."""
+    big = os.urandom(40 * MiB)
+    nines = [os.urandom(9 * MiB + i) for i in range(4)]
+    spans = [(i * 8 * MiB, (i + 1) * 8 * MiB) for i in range(5)]
+
+    async def gathered() -> list[bytes]:
+        await asyncio.gather(*(ros.put_object_async(f"n{i}", d, conf) for i, d in enumerate(nines)))
+        return list(await asyncio.gather(*(ros.get_object_async(f"n{i}", conf) for i in range(4))))
+
+    with own_pool(n_workers=1, arena_size=20 * MiB, call_timeout_secs=60):
+        ros.put_object("big", big, conf)
+        assert ros.get_object("big", conf) == big
+        assert ros.get_object_ranges("big", spans, conf) == [big[s:e] for s, e in spans]
+        assert asyncio.run(asyncio.wait_for(gathered(), 60)) == nines
