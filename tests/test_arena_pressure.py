@@ -96,8 +96,9 @@ def test_no_call_waits_forever_for_room_its_own_requests_hold(
     conf: ros.Config | ros.AWSConfig | ros.AzureConfig,
 ) -> None:
     """An arena of 20 MiB, the least that 10 MiB single puts allow. Each of these used to wait
-    forever: a 40 MiB put's or get's parts in flight, four at most, filled the arena and the next
-    part waited for room only their answers, which the call itself takes, would give back; and
+    forever: a 40 MiB put's, streamed put's or get's parts in flight, four at most, filled the
+    arena and the next part waited for room only their answers, which the call itself takes,
+    would give back; and
     gathered gets of 9 MiB each held their first part while waiting for room for the whole."""
     big = os.urandom(40 * MiB)
     nines = [os.urandom(9 * MiB + i) for i in range(4)]
@@ -110,5 +111,9 @@ def test_no_call_waits_forever_for_room_its_own_requests_hold(
     with own_pool(n_workers=1, arena_size=20 * MiB, call_timeout_secs=60):
         ros.put_object("big", big, conf)
         assert ros.get_object("big", conf) == big
+        with ros.put_object_stream("streamed", conf) as writer:
+            for at in range(0, len(big), 3 * MiB):
+                writer.write(big[at : at + 3 * MiB])
+        assert ros.get_object("streamed", conf) == big
         assert ros.get_object_ranges("big", spans, conf) == [big[s:e] for s, e in spans]
         assert asyncio.run(asyncio.wait_for(gathered(), 60)) == nines

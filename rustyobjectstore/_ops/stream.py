@@ -15,7 +15,7 @@ from typing_extensions import Buffer
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._errors import ConfigurationError
 from rustyobjectstore._ops.attributes import NOTHING, Attached
-from rustyobjectstore._ops.calls import Progress, allocate, call, route
+from rustyobjectstore._ops.calls import Progress, allocate, call, room_for, route
 from rustyobjectstore._ops.conditions import NONE, Conditions
 from rustyobjectstore._ops.objectmeta import ObjectMeta
 from rustyobjectstore._ops.sinks import readable_view, writable_view
@@ -248,7 +248,9 @@ def _send_chunk(writer: _Writer, data: memoryview) -> Step[None]:
     conn = writer.conn
     while len(writer.in_flight) >= writer.window:
         yield from _wait_oldest(writer)
-    region = yield from allocate(conn.arena, len(data))
+    region = yield from room_for(
+        conn.arena, len(data), writer.in_flight, lambda: _wait_oldest(writer)
+    )
     conn.arena.write(region, data)
     future = conn.request(
         codec.stream_chunk("write_chunk", writer.stream, region), "put", writer.path
