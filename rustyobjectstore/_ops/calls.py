@@ -66,6 +66,24 @@ def room_for(
     return (yield from allocate(arena, length))
 
 
+def windowed(
+    count: int,
+    window: int,
+    in_flight: Sized,
+    send: Callable[[int], Step[None]],
+    take_oldest: Callable[[], Step[None]],
+) -> Step[None]:
+    """Requests ``0`` to ``count - 1``, each made by ``send`` (which adds it to ``in_flight``), at
+    most ``window`` in flight; ``take_oldest`` takes the oldest answer (and removes it). Every
+    answer has been taken when it returns; on an error the caller gives up what is in flight."""
+    for i in range(count):
+        yield from send(i)
+        while len(in_flight) >= window:
+            yield from take_oldest()
+    while in_flight:
+        yield from take_oldest()
+
+
 def allocate_first(arena: Arena, length: int) -> Step[Region]:
     """A region for a get's first part, before the object's size is known: ``length`` bytes while
     half the arena stays free besides, else ``FIRST_PART_UNDER_PRESSURE``. An object bigger than

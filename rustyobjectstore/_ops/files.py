@@ -19,7 +19,7 @@ from rustyobjectstore._errors import (
     error_from_wire,
 )
 from rustyobjectstore._ops.attributes import Attached
-from rustyobjectstore._ops.calls import Progress, call, crash_retried, route
+from rustyobjectstore._ops.calls import Progress, call, crash_retried, route, windowed
 from rustyobjectstore._ops.conditions import NONE, Conditions
 from rustyobjectstore._ops.objectmeta import ObjectMeta
 from rustyobjectstore._ops.put import PutMode, fill_from_file, write
@@ -162,25 +162,30 @@ def _rest_into(
     mode = _kept_mode(target)
     fd = os.open(temp, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
     in_flight: deque[tuple[Call, int]] = deque()
+
+    def send(i: int) -> Step[None]:
+        start, end = ranges[i]
+        message = codec.download_part(store, path, temp, target, (start, end), pin)
+        in_flight.append((conn.request(message, "download_part", path), end - start))
+        yield from ()  # nothing to wait for: the worker writes the part
+
+    def take_oldest() -> Step[None]:
+        nonlocal done
+        try:
+            response: Message = yield in_flight[0][0]
+        except LocalFileError as exc:
+            raise _as_os_error(exc) from None
+        length = in_flight.popleft()[1]
+        if response_field(response, "written") != length:
+            raise EarlyEOFError(f"a part returned {response_field(response, 'written')}"
+                                f" of {length} bytes", op="get", path=path)  # fmt: skip
+        done += length
+        if progress is not None:
+            progress(done, size)
+
     try:
         _reserve(fd, size, target)
-        for start, end in ranges:
-            message = codec.download_part(store, path, temp, target, (start, end), pin)
-            in_flight.append((conn.request(message, "download_part", path), end - start))
-            while len(in_flight) >= settings.max_parallel_parts or (
-                in_flight and start == ranges[-1][0]
-            ):
-                try:
-                    response: Message = yield in_flight[0][0]
-                except LocalFileError as exc:
-                    raise _as_os_error(exc) from None
-                length = in_flight.popleft()[1]
-                if response_field(response, "written") != length:
-                    raise EarlyEOFError(f"a part returned {response_field(response, 'written')}"
-                                        f" of {length} bytes", op="get", path=path)  # fmt: skip
-                done += length
-                if progress is not None:
-                    progress(done, size)
+        yield from windowed(len(ranges), settings.max_parallel_parts, in_flight, send, take_oldest)
         if fsync:
             os.fsync(fd)
     except BaseException:

@@ -20,6 +20,7 @@ from rustyobjectstore._ops.calls import (
     crash_retried,
     room_for,
     route,
+    windowed,
 )
 from rustyobjectstore._ops.conditions import NONE, Conditions
 from rustyobjectstore._ops.objectmeta import ObjectMeta
@@ -65,17 +66,18 @@ def fetch_ranges(
                 conn.arena.release(region)
         progress(length)
 
+    def send(i: int) -> Step[None]:
+        start, end = ranges[i]
+        lent = dest.region_for(start - base, end - start)
+        region = lent
+        if region is None:
+            region = yield from room_for(conn.arena, end - start, in_flight, take_oldest)
+        message = codec.get(store, path, region, whole=True, range=(start, end), when=pin)
+        future = conn.request(message, "get", path)
+        in_flight.append((future, region, start - base, end - start, lent is None))
+
     try:
-        for start, end in ranges:
-            lent = dest.region_for(start - base, end - start)
-            region = lent
-            if region is None:
-                region = yield from room_for(conn.arena, end - start, in_flight, take_oldest)
-            message = codec.get(store, path, region, whole=True, range=(start, end), when=pin)
-            future = conn.request(message, "get", path)
-            in_flight.append((future, region, start - base, end - start, lent is None))
-            while len(in_flight) >= window or (in_flight and start == ranges[-1][0]):
-                yield from take_oldest()
+        yield from windowed(len(ranges), window, in_flight, send, take_oldest)
     except BaseException:
         for future, region, _, _, owned in in_flight:
             conn.give_up(future, region if owned else None)

@@ -13,7 +13,15 @@ from rustyobjectstore._auth.schemes import LOCAL_SCHEMES
 from rustyobjectstore._config import StoreConfig
 from rustyobjectstore._errors import NotSupportedError
 from rustyobjectstore._ops.attributes import NOTHING, Attached
-from rustyobjectstore._ops.calls import Progress, allocate, call, crash_retried, room_for, route
+from rustyobjectstore._ops.calls import (
+    Progress,
+    allocate,
+    call,
+    crash_retried,
+    room_for,
+    route,
+    windowed,
+)
 from rustyobjectstore._ops.objectmeta import UpdateVersion
 from rustyobjectstore._worker import codec
 from rustyobjectstore._worker.arena import Arena
@@ -149,16 +157,16 @@ def _upload_parts(
         if progress is not None:
             progress(done, size)
 
+    def send(i: int) -> Step[None]:
+        start = i * part
+        length = min(part, size - start)
+        region = yield from room_for(conn.arena, length, in_flight, take_oldest)
+        _fill_region(conn.arena, region, fill, start)
+        future = conn.request(codec.multipart_part(upload, region), "put", path)
+        in_flight.append((future, region))
+
     try:
-        starts = range(0, size, part)
-        for start in starts:
-            length = min(part, size - start)
-            region = yield from room_for(conn.arena, length, in_flight, take_oldest)
-            _fill_region(conn.arena, region, fill, start)
-            future = conn.request(codec.multipart_part(upload, region), "put", path)
-            in_flight.append((future, region))
-            while len(in_flight) >= window or (in_flight and start == starts[-1]):
-                yield from take_oldest()
+        yield from windowed(-(-size // part), window, in_flight, send, take_oldest)
     except BaseException:
         for future, region in in_flight:
             conn.give_up(future, region)
