@@ -117,3 +117,35 @@ def test_no_call_waits_forever_for_room_its_own_requests_hold(
         assert ros.get_object("streamed", conf) == big
         assert ros.get_object_ranges("big", spans, conf) == [big[s:e] for s, e in spans]
         assert asyncio.run(asyncio.wait_for(gathered(), 60)) == nines
+
+
+def _gathered_under_pressure(
+    conf: ros.Config | ros.AWSConfig | ros.AzureConfig | ros.SnowflakeConfig,
+) -> None:
+    """Objects of every size around the first part's two regions, got at once from one worker
+    of 20 MiB: the first get takes 8 MiB, the rest 1 MiB, and what an object has beyond its first
+    part comes as one ranged get more."""
+    payloads = {f"p{i}": os.urandom(size) for i, size in enumerate(_sizes())}
+
+    async def round_trip() -> list[bytes]:
+        await asyncio.gather(*(ros.put_object_async(k, v, conf) for k, v in payloads.items()))
+        return list(await asyncio.gather(*(ros.get_object_async(k, conf) for k in payloads)))
+
+    with own_pool(n_workers=1, arena_size=20 * MiB, call_timeout_secs=60):
+        before = ros.current_metrics().total.requests.get("get", 0)
+        assert asyncio.run(round_trip()) == list(payloads.values())
+        gets = ros.current_metrics().total.requests.get("get", 0) - before
+    beyond = [s for s in _sizes()[1:] if s > FIRST_PART_UNDER_PRESSURE]
+    assert gets == len(payloads) + len(beyond)
+
+
+def test_gets_under_pressure_cross_the_first_parts_regions_on_every_store_kind(
+    conf: ros.Config | ros.AWSConfig | ros.AzureConfig,
+) -> None:
+    _gathered_under_pressure(conf)
+
+
+def test_gets_under_pressure_cross_the_first_parts_regions_on_stages(
+    stage: tuple[object, ros.SnowflakeConfig],
+) -> None:
+    _gathered_under_pressure(stage[1])
