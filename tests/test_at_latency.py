@@ -1,0 +1,101 @@
+"""The read path at a cloud's latency: MinIO behind toxiproxy, every answer 20 ms late. Round
+trips that overlap on loopback (pyarrow's pre-buffer threads, gets waiting for shared memory)
+interleave otherwise here; what is checked is what the answers hold and how many requests went,
+never how long they took."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import own_pool
+from emulators import (
+    MINIO_KEY,
+    MINIO_SECRET,
+    RunningServer,
+    add_proxy,
+    slow_down,
+    start_toxiproxy,
+)
+
+import rustyobjectstore as ros
+from rustyobjectstore import fsspec as rosfs
+from rustyobjectstore._ops import lookahead
+from rustyobjectstore._ops.calls import FIRST_PART_UNDER_PRESSURE
+
+KiB, MiB = 1024, 1024 * 1024
+LATENCY_MS = 20
+
+
+@pytest.fixture(scope="module")
+def slow_endpoint(minio_server: RunningServer) -> Iterator[str]:
+    """MinIO, 20 ms away."""
+    with start_toxiproxy() as toxiproxy:
+        proxy = add_proxy(toxiproxy.endpoint, "minio", minio_server.endpoint)
+        slow_down(toxiproxy.endpoint, "minio", LATENCY_MS)
+        yield proxy
+
+
+@pytest.fixture
+def slow(slow_endpoint: str, minio_bucket: str) -> ros.AWSConfig:
+    return ros.AWSConfig("us-east-1", minio_bucket, MINIO_KEY, MINIO_SECRET, host=slow_endpoint)
+
+
+def _gets() -> int:
+    return ros.current_metrics().total.requests.get("get", 0)
+
+
+def test_two_columns_at_20_ms_send_what_they_send_without_the_lookahead(
+    slow: ros.AWSConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyarrow's read of 2 of 8 columns in 8 row groups, with and without chunks fetched ahead:
+    the same table, and the same number of requests (each chunk once, ahead or not)."""
+    table = pa.table({f"c{i}": pa.array(range(i, i + 80_000), pa.float64()) for i in range(8)})
+    sink = io.BytesIO()
+    pq.write_table(table, sink, row_group_size=10_000, compression="none")
+    ros.put_object("t.parquet", sink.getvalue(), slow)
+    counted, planned = [], []
+    expect = lookahead.Lookahead.expect
+
+    def noted(self: lookahead.Lookahead, at: int, end: int) -> list[tuple[int, int]]:
+        spans = expect(self, at, end)
+        planned.extend(spans)
+        return spans
+
+    for ahead in (False, True):
+        lookahead._layouts.clear()
+        lookahead._tails.clear()
+        with monkeypatch.context() as patched:
+            patched.setattr(lookahead.Lookahead, "expect", noted if ahead else lambda *_: [])
+            fs = rosfs.ObjectStoreFileSystem(slow, skip_instance_cache=True)
+            before = _gets()
+            got = pq.read_table("t.parquet", filesystem=fs, columns=["c1", "c6"])
+            counted.append(_gets() - before)
+        assert got.equals(table.select(["c1", "c6"]))
+    assert counted[0] == counted[1]
+    assert len(planned) >= 12  # the two columns in 6 or 7 other row groups came ahead
+
+
+def test_gets_gathered_under_pressure_at_20_ms_are_whole(slow: ros.AWSConfig) -> None:
+    """Sizes around the 1 MiB and 8 MiB first parts, many at once on one worker of 20 MiB: every
+    object whole, and one ranged get more for each object beyond its first part."""
+    floor = FIRST_PART_UNDER_PRESSURE
+    sizes = [0, 64 * KiB, floor - 1, floor, floor + 1, 3 * MiB, 8 * MiB, 8 * MiB + 1] * 3
+    payloads = {f"g{i}": os.urandom(size) for i, size in enumerate(sizes)}
+
+    async def round_trip() -> list[bytes]:
+        await asyncio.gather(*(ros.put_object_async(k, v, slow) for k, v in payloads.items()))
+        return list(await asyncio.gather(*(ros.get_object_async(k, slow) for k in payloads)))
+
+    with own_pool(n_workers=1, arena_size=20 * MiB, call_timeout_secs=120):
+        before = _gets()
+        assert asyncio.run(round_trip()) == list(payloads.values())
+        gets = _gets() - before
+    # The first get takes 8 MiB (half the arena stays free), every later one 1 MiB.
+    beyond = [s for s in sizes[1:] if s > floor]
+    assert gets == len(sizes) + len(beyond)
