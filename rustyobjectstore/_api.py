@@ -193,6 +193,7 @@ def open_reader(
     those that start at a footer (Parquet's reads 64 KiB from the end first), which the reads of
     those bytes then need no request for, in this open or another of the same version; ``meta``,
     the answer of a ``head_object`` or a listing, opens that version with no request.
+    ``block_size`` is at most half of ``StaticConfig.arena_size``.
     It holds at most ``block_size * (read_ahead + 1)`` bytes of the worker's shared memory (a
     jump's read: at least one part of ``multipart_get_part_size``), on a Parquet file being
     scanned ``block_size * read_ahead`` more of chunks fetched ahead, and ``block_size *

@@ -47,6 +47,7 @@ from rustyobjectstore._errors import NotFoundError, NotSupportedError, ObjectSto
 from rustyobjectstore._ops.lookahead import FOOTER_READ
 from rustyobjectstore._ops.objectmeta import ObjectMeta
 from rustyobjectstore._storage_options import STORES, StoreOf
+from rustyobjectstore._worker.lifetime import current_pool
 
 __all__ = [
     "AzureBlobFileSystem",
@@ -237,6 +238,9 @@ class ObjectStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
         """``open_reader``'s options for an ``rb`` open: the version a HEAD just found, or else
         the footer read at once for a footer-first file."""
         options = _reader_options(block_size, cache_options, kwargs)
+        # fsspec's block_size is a hint (s3fs's default is 50 MiB): one the arena cannot hold
+        # twice is cut to what it can, where open_reader would refuse it.
+        options["block_size"] = min(options["block_size"], current_pool().settings.arena_size // 2)
         options["meta"] = self._hint(path, key, options)
         if options["meta"] is None and self._footer_first(conf, key):
             options["fetch_tail"] = FOOTER_READ

@@ -149,3 +149,50 @@ def test_gets_under_pressure_cross_the_first_parts_regions_on_stages(
     stage: tuple[object, ros.SnowflakeConfig],
 ) -> None:
     _gathered_under_pressure(stage[1])
+
+
+def test_a_reader_never_waits_for_room_its_own_blocks_hold(
+    conf: ros.Config | ros.AWSConfig | ros.AzureConfig,
+) -> None:
+    """An arena of 20 MiB and blocks of 9 MiB. A jump's read of 12 MiB used to wait forever: its
+    first part (9 MiB), still viewed by the bytes being collected, and the block the read before
+    left held (9 MiB) left 2 MiB for the 3 MiB to come. Readers taking turns in one thread, each
+    keeping its block between reads, are served too; a block bigger than half the arena, which
+    blocks other readers keep could leave no room for, is refused at the open."""
+    data = os.urandom(40 * MiB)
+    with own_pool(n_workers=1, arena_size=20 * MiB), ros.deadline(60):
+        ros.put_object("big", data, conf)
+        with ros.open_reader("big", conf, block_size=9 * MiB, read_ahead=0) as reader:
+            reader.seek(30 * MiB)
+            assert reader.read(1) == data[30 * MiB : 30 * MiB + 1]
+            reader.seek(2 * MiB)
+            assert reader.read(12 * MiB) == data[2 * MiB : 14 * MiB]
+        readers = [ros.open_reader("big", conf, block_size=9 * MiB, read_ahead=1) for _ in range(3)]
+        try:
+            for turn in range(3):
+                for i, reader in enumerate(readers):
+                    at = (i * 11 + turn * 5) * MiB
+                    reader.seek(at)
+                    assert reader.read(5 * MiB) == data[at : at + 5 * MiB]
+        finally:
+            for reader in readers:
+                reader.close()
+        with pytest.raises(ValueError, match=r"block_size \(10485761\) must be at most half"):
+            ros.open_reader("big", conf, block_size=10 * MiB + 1)
+
+
+def test_an_fsspec_block_size_beyond_half_the_arena_is_cut_to_fit() -> None:
+    """fsspec's ``block_size`` is a hint (s3fs's default is 50 MiB): through our filesystem one
+    the arena cannot hold twice reads in blocks of half the arena, where ``open_reader`` refuses
+    it."""
+    from rustyobjectstore.fsspec import MemoryFileSystem
+
+    data = os.urandom(30 * MiB)
+    with own_pool(n_workers=1, arena_size=20 * MiB), ros.deadline(60):
+        fs = MemoryFileSystem()
+        fs.pipe_file("/hint/big", data)
+        with fs.open("/hint/big", "rb", block_size=50 * MiB) as f:
+            assert f.read(3 * MiB) == data[: 3 * MiB]
+            assert f._blocks.block_size == 10 * MiB
+            f.seek(12 * MiB)
+            assert f.read() == data[12 * MiB :]

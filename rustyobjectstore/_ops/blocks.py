@@ -178,7 +178,7 @@ class Blocks:
             k = at // self.block_size
             if k not in self.cache and k not in self.held:
                 self._make_room(k, sink)
-                yield from self._fetch_now(k)
+                yield from self._fetch_now(k, sink=sink)
             # Before waiting: while sequential, the blocks ahead; else those this read needs.
             last = k + self.read_ahead
             if not sequential:
@@ -297,7 +297,7 @@ class Blocks:
                     or sum(b - a for a, b, _ in flying) + parts[0][1] - parts[0][0] <= budget
                 ):
                     start, stop = parts[0]
-                    fetch = yield from self._fetch_part(start, stop, 0, wait=not flying)
+                    fetch = yield from self._fetch_part(start, stop, 0, not flying, sink)
                     if fetch is None:
                         break  # the arena is short: these first
                     flying.append((start, stop, fetch))
@@ -311,11 +311,13 @@ class Blocks:
                 fetch.drop()
         return taken
 
-    def _fetch_part(self, start: int, stop: int, tries: int, wait: bool) -> Step[_Fetch | None]:
+    def _fetch_part(
+        self, start: int, stop: int, tries: int, wait: bool, sink: Destination | None = None
+    ) -> Step[_Fetch | None]:
         if not wait:
             return self._fetch_part_now(start, stop)
         conn, store = self._worker()
-        region = yield from allocate(conn.arena, stop - start)
+        region = yield from self._region_for(conn, stop - start, sink)
         return self._request(start, stop, conn, store, region, tries, awaited=True)
 
     def _fetch_part_now(self, start: int, stop: int) -> _Fetch | None:
@@ -339,7 +341,7 @@ class Blocks:
                 fetch.drop()
                 if fetch.tries >= self.pool.settings.crash_retries_for_reads:
                     raise
-                again = yield from self._fetch_part(start, stop, fetch.tries + 1, wait=True)
+                again = yield from self._fetch_part(start, stop, fetch.tries + 1, True)
                 assert again is not None  # a part waited for is always had
                 fetch = again
             except RangeNotSatisfiableError as exc:
@@ -498,12 +500,30 @@ class Blocks:
             self.worker = route_now(self.pool, self.conf, self.path)
         return self.worker
 
-    def _fetch_now(self, k: int, tries: int = 0) -> Step[_Fetch]:
+    def _fetch_now(self, k: int, tries: int = 0, sink: Destination | None = None) -> Step[_Fetch]:
         """Requests block ``k``, waiting for shared memory if need be: a read needs it next."""
         conn, store = self._worker()
         start, end = self.span(k)
-        region = yield from allocate(conn.arena, end - start)
+        region = yield from self._region_for(conn, end - start, sink)
         return self._send(k, conn, store, region, tries, awaited=True)
+
+    def _region_for(self, conn: Connection, length: int, sink: Destination | None) -> Step[Region]:
+        """Shared memory for a request the read waits on. Where the arena has no room now, what
+        the reader itself holds goes first (its blocks, the pieces fetched ahead, the block its
+        ``sink`` still views): waiting with them could wait forever, for room that is its own (a
+        20 MiB arena holds two blocks of 9 MiB, not three)."""
+        region = conn.arena.take(length)
+        if region is not None:
+            return region
+        if sink is not None:
+            sink.harden()
+            self._let_go_spent()
+        for j in list(self.held):
+            self._evict(j)
+        pieces, self.pieces = self.pieces, {}
+        for fetch in pieces.values():
+            fetch.drop()
+        return (yield from allocate(conn.arena, length))
 
     def _ask(self, first: int, last: int) -> None:
         """Requests blocks ``first`` to ``last`` that are neither held nor cached, as far as there is

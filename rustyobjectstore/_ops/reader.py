@@ -53,11 +53,14 @@ def opening(
     _count("cache_blocks", cache_blocks, 0)
     _count("read_ahead", read_ahead, 0)
     _count("fetch_tail", fetch_tail, 0)
-    if fetch_tail > pool.settings.arena_size // 2:
-        raise ValueError(
-            f"fetch_tail ({fetch_tail}) must be at most half of StaticConfig.arena_size "
-            f"({pool.settings.arena_size})"
-        )
+    # A block, or the tail, bigger than half the arena could wait forever for room that blocks
+    # of other readers, each kept while the arena was half free, hold.
+    for name, value in (("block_size", block_size), ("fetch_tail", fetch_tail)):
+        if value > pool.settings.arena_size // 2:
+            raise ValueError(
+                f"{name} ({value}) must be at most half of StaticConfig.arena_size "
+                f"({pool.settings.arena_size})"
+            )
     if not isinstance(fetch_first, bool):
         raise TypeError(f"fetch_first must be a bool, got {type(fetch_first).__name__}")
     if meta is not None:
