@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -196,3 +197,71 @@ def test_an_fsspec_block_size_beyond_half_the_arena_is_cut_to_fit() -> None:
             assert f._blocks.block_size == 10 * MiB
             f.seek(12 * MiB)
             assert f.read() == data[12 * MiB :]
+
+
+MIXED_SIZES = [0, 1, MiB - 1, MiB, 3 * MiB, 8 * MiB - 1, 8 * MiB, 8 * MiB + 1, 10 * MiB, 17 * MiB,
+               40 * MiB]  # fmt: skip
+
+
+def _mixed_call(rng: random.Random, objects: dict[str, bytes], conf: ros.Config) -> None:
+    """One call of a random kind, on a random object, checked."""
+    key = rng.choice(list(objects))
+    data = objects[key]
+    kind = rng.randrange(7)
+    if kind == 0:
+        assert ros.get_object(key, conf) == data
+    elif kind == 1:
+        block, ahead = rng.choice([MiB, 4 * MiB, 8 * MiB, 10 * MiB]), rng.randrange(5)
+        with ros.open_reader(key, conf, block_size=block, read_ahead=ahead) as reader:
+            for _ in range(5):
+                at, n = rng.randrange(len(data) or 1), rng.randrange(1, 14 * MiB)
+                reader.seek(at)
+                assert reader.read(n) == data[at : at + n]
+    elif kind == 2:
+        with ros.get_object_stream(key, conf) as stream:
+            size = rng.choice([7, 64 * KiB, 3 * MiB])
+            assert b"".join(iter(lambda: stream.read(size), b"")) == data
+    elif kind == 3:
+        written, name = os.urandom(rng.choice(MIXED_SIZES)), f"w{rng.randrange(1000)}"
+        with ros.put_object_stream(name, conf) as writer:
+            for at in range(0, len(written), 5 * MiB):
+                writer.write(written[at : at + 5 * MiB])
+        assert ros.get_object(name, conf) == written
+    elif kind == 4 and data:
+        spans = [(a, min(len(data), a + rng.randrange(1, 12 * MiB)))
+                 for a in (rng.randrange(len(data)) for _ in range(6))]  # fmt: skip
+        assert ros.get_object_ranges(key, spans, conf) == [data[a:b] for a, b in spans]
+    elif kind == 5:
+        put, name = os.urandom(rng.choice(MIXED_SIZES)), f"p{rng.randrange(1000)}"
+        ros.put_object(name, put, conf)
+        assert ros.get_object(name, conf) == put
+    elif kind == 6:
+        keys = [rng.choice(list(objects)) for _ in range(12)]
+
+        async def gathered() -> list[bytes]:
+            return list(await asyncio.gather(*(ros.get_object_async(k, conf) for k in keys)))
+
+        assert asyncio.run(gathered()) == [objects[k] for k in keys]
+
+
+@pytest.mark.parametrize("seed", [6, 13, 15, 16])
+def test_mixed_calls_at_once_on_the_smallest_arena_all_finish(seed: int) -> None:
+    """Six threads, each making twelve calls of every kind (gets, readers jumping about with
+    blocks up to half the arena, streams, multipart and streamed puts, ranges, gathers) on objects
+    around every threshold, on one worker of 20 MiB: each call is whole and none waits for room
+    that never comes. (Each of these seeds hung before a reader gave back its own blocks before
+    waiting: 11 of the first 30 did.)"""
+    objects = {f"o{i}": os.urandom(size) for i, size in enumerate(MIXED_SIZES)}
+    conf = ros.Config("memory:///mixed")
+
+    def calls(thread: int) -> None:
+        rng = random.Random(seed * 100 + thread)
+        with ros.deadline(60):
+            for _ in range(12):
+                _mixed_call(rng, objects, conf)
+
+    with own_pool(n_workers=1, arena_size=20 * MiB), ThreadPoolExecutor(6) as threads:
+        for key, data in objects.items():
+            ros.put_object(key, data, conf)
+        for done in [threads.submit(calls, t) for t in range(6)]:
+            done.result(timeout=120)
