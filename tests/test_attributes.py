@@ -209,6 +209,25 @@ def test_copy_and_rename_keep_tags(conf: AnyConf, request: pytest.FixtureRequest
         assert _tags_of(conf, "dir/c", request) == {}
 
 
+@pytest.mark.parametrize("store_kind", ["azure"])
+def test_azure_tag_requests_go_by_the_stores_own_http_client(
+    conf: AnyConf, request: pytest.FixtureRequest
+) -> None:
+    """The tags' requests are sent by a client made as the store's (its options, TLS roots and
+    counters), not a bare one: a copy of a tagged blob counts one request more than a copy of an
+    untagged one (Set Blob Tags; both read the tags)."""
+
+    def requests_of_copy(source: str, target: str) -> int:
+        before = ros.current_metrics().total.http_requests
+        ros.copy_object(source, target, conf)
+        return ros.current_metrics().total.http_requests - before
+
+    ros.put_object("tagged", SMALL, conf, tags=TAGS)
+    ros.put_object("plain", SMALL, conf)
+    assert requests_of_copy("tagged", "t2") == requests_of_copy("plain", "p2") + 1
+    assert _tags_of(conf, "t2", request) == TAGS
+
+
 def test_attributes_and_tags_are_checked_before_anything_is_sent() -> None:
     conf = ros.Config(f"memory:///{uuid.uuid4().hex}")
     bad: list[tuple[dict[str, Any], type[Exception], str]] = [

@@ -1,20 +1,21 @@
 //! A blob's tags, carried over by copies and renames: Azure's Copy Blob copies the content and
 //! the metadata but not the tags, and object_store neither asks for them nor sends them. The
 //! tags are read (Get Blob Tags) and written (Set Blob Tags) by requests of our own, signed by
-//! object_store's `AzureAuthorizer` with the store's own credential, whatever its kind.
+//! object_store's `AzureAuthorizer` with the store's own credential, whatever its kind, and sent
+//! by an HTTP client made as the store's is (its client options, TLS roots and counters).
 
 use bytes::Bytes;
 use object_store::azure::{AzureAuthorizer, AzureConfigKey, AzureCredentialProvider};
-use object_store::client::{HttpRequest, HttpRequestBody};
+use object_store::client::{HttpClient, HttpConnector, HttpRequest, HttpRequestBody};
 use object_store::path::Path;
-use object_store::Result;
+use object_store::{ClientOptions, Result};
 use url::Url;
 
 use crate::errors::{raised, ErrorInfo, Kind};
 
 /// Where a container's blobs are and how to sign requests to them.
 pub struct BlobTags {
-    http: reqwest::Client,
+    http: HttpClient,
     /// The container's URL; a blob's is this and its key.
     container: Url,
     account: String,
@@ -81,7 +82,12 @@ impl Place {
 impl BlobTags {
     /// `None` where the container's URL cannot be told (an unusual endpoint: copies there do not
     /// carry tags, as the README says).
-    pub fn new(place: Place, credentials: AzureCredentialProvider) -> Option<BlobTags> {
+    pub fn new(
+        place: Place,
+        credentials: AzureCredentialProvider,
+        connector: &dyn HttpConnector,
+        options: ClientOptions,
+    ) -> Option<BlobTags> {
         const EMULATOR: &str = "http://127.0.0.1:10000";
         let account = place
             .account
@@ -97,7 +103,11 @@ impl BlobTags {
             (None, false) => format!("https://{account}.blob.core.windows.net"),
         };
         let container = Url::parse(&format!("{service}/{}/", place.container?)).ok()?;
-        let http = reqwest::Client::builder().build().ok()?;
+        // The store reached the same service over http (the emulator), or it would not have
+        // copied: the builder allows it there without saying so in the options.
+        let http = connector
+            .connect(&options.with_allow_http(container.scheme() == "http"))
+            .ok()?;
         Some(BlobTags {
             http,
             container,
@@ -119,7 +129,7 @@ impl BlobTags {
     async fn send(&self, method: reqwest::Method, path: &Path, body: Bytes) -> Result<Bytes> {
         let url = self.blob_url(path)?;
         let mut request = HttpRequest::new(HttpRequestBody::from(body.clone()));
-        *request.method_mut() = method.clone();
+        *request.method_mut() = method;
         *request.uri_mut() = url
             .as_str()
             .parse()
@@ -136,17 +146,14 @@ impl BlobTags {
         }
         let credential = self.credentials.get_credential().await?;
         AzureAuthorizer::new(&credential, &self.account).try_authorize(&mut request)?;
-        let signed = request.uri().to_string();
         let answer = self
             .http
-            .request(method, signed)
-            .headers(request.headers().clone())
-            .body(body)
-            .send()
+            .execute(request)
             .await
             .map_err(|e| tags_error(format!("{path}: {e}")))?;
         let status = answer.status();
         let text = answer
+            .into_body()
             .bytes()
             .await
             .map_err(|e| tags_error(format!("{path}: {e}")))?;
