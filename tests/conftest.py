@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import fsspec.asyn
 import pytest
+from cli_remote import KINDS, Remote
 from emulators import (
     AZURITE_ACCOUNT,
     AZURITE_KEY,
@@ -246,3 +247,35 @@ def registered() -> Iterator[None]:
     yield
     _registry.clear()
     _registry.update(saved)
+
+
+@pytest.fixture(params=KINDS)
+def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Remote:
+    """A place for the command line's tests, on each kind of store that takes writes."""
+    kind = request.param
+    if kind == "file":
+        root = tmp_path / "store"
+        root.mkdir()
+        return Remote(
+            root.as_uri() + "/", (), ros.Config("file:///"), root.as_posix().lstrip("/") + "/"
+        )
+    if kind == "minio":
+        server = request.getfixturevalue("minio_server")
+        bucket = request.getfixturevalue("minio_bucket")
+        opts = ("-o", f"endpoint={server.endpoint}", "-o", f"access_key_id={MINIO_KEY}",
+                "-o", f"secret_access_key={MINIO_SECRET}", "-o", "region=us-east-1",
+                "-o", "allow_http=true")  # fmt: skip
+        return Remote(f"s3://{bucket}/top/", opts, minio_config(server, bucket), "top/")
+    if kind == "moto":
+        server = request.getfixturevalue("moto_server")
+        bucket = request.getfixturevalue("s3_bucket")
+        opts = ("-o", f"endpoint={server.endpoint}", "-o", "access_key_id=testing",
+                "-o", "secret_access_key=testing", "-o", "region=us-east-1",
+                "-o", "allow_http=true")  # fmt: skip
+        return Remote(f"s3://{bucket}/top/", opts, s3_config(server, bucket), "top/")
+    server = request.getfixturevalue("azurite_server")
+    container = request.getfixturevalue("azure_container")
+    azurite: tuple[str, ...] = ("-o", f"endpoint={server.endpoint}",
+                                "-o", f"account_name={AZURITE_ACCOUNT}",
+                                "-o", f"account_key={AZURITE_KEY}", "-o", "allow_http=true")  # fmt: skip
+    return Remote(f"az://{container}/top/", azurite, azure_config(server, container), "top/")

@@ -9,126 +9,30 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import azure_config, minio_config, s3_config
-from emulators import AZURITE_ACCOUNT, AZURITE_KEY, MINIO_KEY, MINIO_SECRET, RunningServer
+from cli_remote import (
+    CLI,
+    CLI_HEARING_CTRL_C,
+    CLOUDS,
+    TREE,
+    Remote,
+    cli,
+    failed,
+    local_files,
+    make_tree,
+    ok,
+)
+from conftest import s3_config
+from emulators import RunningServer
 from faultserver import FaultServer, Hold, Serve
 
 import rustyobjectstore as ros
 
 KiB, MiB = 1024, 1024 * 1024
-CLI = (sys.executable, "-m", "rustyobjectstore")
-# The command line with Ctrl-C heard whatever this process was started with: a test run started
-# in the background (nohup ... &) ignores SIGINT, and its children inherit that.
-CLI_HEARING_CTRL_C = (
-    sys.executable, "-c",
-    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "runpy.run_module('rustyobjectstore', run_name='__main__', alter_sys=True)",
-)  # fmt: skip
-KINDS = ["file", "minio", "moto", "azure"]
-CLOUDS = ["minio", "moto", "azure"]
-
-
-@dataclass(frozen=True)
-class Remote:
-    """A place in a store: its URL (ending in '/'), the CLI options that reach it, and the same
-    place for the library (``conf``, with keys under ``prefix``)."""
-
-    url: str
-    opts: tuple[str, ...]
-    conf: ros.StoreConfig
-    prefix: str
-
-    def keys(self) -> dict[str, bytes]:
-        """Every object under the place, by name relative to it, with its bytes."""
-        found = {}
-        for meta in ros.list_objects(self.prefix, self.conf):
-            found[meta.path[len(self.prefix) :]] = ros.get_object(meta.path, self.conf)
-        return found
-
-    def put(self, name: str, data: bytes) -> None:
-        ros.put_object(self.prefix + name, data, self.conf)
-
-
-@pytest.fixture(params=KINDS)
-def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Remote:
-    kind = request.param
-    if kind == "file":
-        root = tmp_path / "store"
-        root.mkdir()
-        return Remote(
-            root.as_uri() + "/", (), ros.Config("file:///"), root.as_posix().lstrip("/") + "/"
-        )
-    if kind == "minio":
-        server = request.getfixturevalue("minio_server")
-        bucket = request.getfixturevalue("minio_bucket")
-        opts = ("-o", f"endpoint={server.endpoint}", "-o", f"access_key_id={MINIO_KEY}",
-                "-o", f"secret_access_key={MINIO_SECRET}", "-o", "region=us-east-1",
-                "-o", "allow_http=true")  # fmt: skip
-        return Remote(f"s3://{bucket}/top/", opts, minio_config(server, bucket), "top/")
-    if kind == "moto":
-        server = request.getfixturevalue("moto_server")
-        bucket = request.getfixturevalue("s3_bucket")
-        opts = ("-o", f"endpoint={server.endpoint}", "-o", "access_key_id=testing",
-                "-o", "secret_access_key=testing", "-o", "region=us-east-1",
-                "-o", "allow_http=true")  # fmt: skip
-        return Remote(f"s3://{bucket}/top/", opts, s3_config(server, bucket), "top/")
-    server = request.getfixturevalue("azurite_server")
-    container = request.getfixturevalue("azure_container")
-    azurite: tuple[str, ...] = ("-o", f"endpoint={server.endpoint}",
-                                "-o", f"account_name={AZURITE_ACCOUNT}",
-                                "-o", f"account_key={AZURITE_KEY}", "-o", "allow_http=true")  # fmt: skip
-    return Remote(f"az://{container}/top/", azurite, azure_config(server, container), "top/")
-
-
-def cli(
-    *args: str, opts: tuple[str, ...] = (), stdin: bytes = b""
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args, *opts], input=stdin.decode(), capture_output=True, text=True, timeout=180,
-        check=False,
-    )  # fmt: skip
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, result.stderr
-    assert "error" not in result.stderr, result.stderr
-    return result
-
-
-def failed(result: subprocess.CompletedProcess[str]) -> list[str]:
-    """The error lines of a run that must have exited 1."""
-    assert result.returncode == 1, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr, result.stderr
-    return [line for line in result.stderr.splitlines() if "error:" in line]
-
-
-TREE = {
-    "a.csv": b"1,2\n",
-    "b.txt": b"hello",
-    "empty.txt": b"",
-    "sub/c.csv": b"3,4\n" * 1000,
-    "sub/deeper/d.bin": os.urandom(300 * KiB),
-    "sub/deeper/e.csv": b"5,6\n",
-}
-
-
-def make_tree(root: Path, files: dict[str, bytes] = TREE) -> Path:
-    for name, data in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return root
-
-
-def local_files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 def test_cp_r_up_and_down_copies_every_file_byte_for_byte(remote: Remote, tmp_path: Path) -> None:

@@ -78,6 +78,10 @@ fn run() -> Result<i32, String> {
         args.concurrency,
     );
     let end = server.run(std::io::stdin().lock());
+    if matches!(end, End::Eof) {
+        // Python waits 5 s for the exit before it kills the worker.
+        server.wind_down(Duration::from_secs(3));
+    }
     // Let the writer send what is queued (the protocol error above all), then stop at once: work still
     // in flight has no one to answer to.
     drop(server);

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::future::{AbortHandle, Abortable, BoxFuture};
 use futures::task::noop_waker_ref;
@@ -131,6 +131,25 @@ impl Server {
     fn answer_inline(&self, id: u64, result: &Result<Success, ErrorInfo>) {
         write_frame(&mut lock(&self.direct), &codec::encode_response(id, result));
         self.unflushed.set(true);
+    }
+
+    /// After stdin's EOF, with no one left to complete or abort them: the uploads still open are
+    /// aborted, and the aborts and streams already ending are waited for, within `grace`, so
+    /// that a caller stopped by Ctrl-C leaves no parts on the server. Other work is dropped.
+    pub fn wind_down(&self, grace: Duration) {
+        let ctx = Arc::clone(&self.ctx);
+        // A stream's task ends when its commands do, and aborts its upload.
+        lock(&ctx.streams).clear();
+        let ending = async move {
+            // First what is ending (aborts asked for, streams, uploads being created, which land
+            // in the table), then what the table holds.
+            ctx.cleanups.settled().await;
+            ops::multipart::abort_all(&ctx).await;
+        };
+        // The timer is made inside the runtime, which it needs.
+        let _ = self
+            .runtime
+            .block_on(async move { tokio::time::timeout(grace, ending).await });
     }
 
     pub fn run(&self, input: impl Read) -> End {

@@ -24,7 +24,7 @@ fn unknown_upload(upload: u64) -> ErrorInfo {
     ErrorInfo::new(Kind::Protocol, format!("no multipart upload {upload}"))
 }
 
-pub async fn start(ctx: &Ctx, r: UploadStart) -> Result<Success, ErrorInfo> {
+pub async fn start(ctx: &Arc<Ctx>, r: UploadStart) -> Result<Success, ErrorInfo> {
     let store = ctx.stores.get(r.store)?;
     let path = store.key(&r.path)?;
     let (attributes, tags) = attributes::write_options(&store, r.attached)?;
@@ -33,7 +33,7 @@ pub async fn start(ctx: &Ctx, r: UploadStart) -> Result<Success, ErrorInfo> {
         tags,
         ..PutMultipartOptions::default()
     };
-    let (upload, keeps_parts): (Box<dyn MultipartUpload>, bool) = match r.size {
+    match r.size {
         // A store that keeps what it is given holds the whole object anyway: gathering it in
         // one buffer costs no more memory, and a copy less.
         Some(size) if store.keeps_payload => {
@@ -41,17 +41,20 @@ pub async fn start(ctx: &Ctx, r: UploadStart) -> Result<Success, ErrorInfo> {
                 ErrorInfo::new(Kind::Protocol, format!("an upload of {size} bytes"))
             })?;
             let inner = Arc::clone(&store.inner);
-            (Box::new(Assembly::new(inner, path, options, size)?), false)
+            let upload = Box::new(Assembly::new(inner, path, options, size)?);
+            let handle = register(ctx, upload, store, false);
+            Ok(Success::Upload { upload: handle })
         }
-        _ => {
-            let upload = store
-                .inner
-                .put_multipart_opts(&path, options)
-                .await
-                .map_err(|e| store.error(&e))?;
-            (upload, store.keeps_payload)
-        }
-    };
+        _ => create(ctx, store, path, options).await,
+    }
+}
+
+fn register(
+    ctx: &Ctx,
+    upload: Box<dyn MultipartUpload>,
+    store: Arc<Store>,
+    keeps_parts: bool,
+) -> u64 {
     let handle = ctx.new_handle();
     let entry = Upload {
         upload,
@@ -59,6 +62,46 @@ pub async fn start(ctx: &Ctx, r: UploadStart) -> Result<Success, ErrorInfo> {
         keeps_parts,
     };
     lock(&ctx.uploads).insert(handle, entry);
+    handle
+}
+
+/// The server's upload, created and put in the table by a task of its own: a caller that stops
+/// waiting (Ctrl-C, a deadline) may do so after the server made the upload and before its answer
+/// came, and then nobody would know the upload to abort it. The task aborts it itself, and
+/// stdin's EOF waits for the task, then aborts what the table holds.
+async fn create(
+    ctx: &Arc<Ctx>,
+    store: Arc<Store>,
+    path: object_store::path::Path,
+    options: PutMultipartOptions,
+) -> Result<Success, ErrorInfo> {
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let ctx = Arc::clone(ctx);
+    tokio::spawn(async move {
+        let _cleanup = ctx.cleanups.start();
+        let handle = match store.inner.put_multipart_opts(&path, options).await {
+            Ok(upload) => {
+                let keeps_parts = store.keeps_payload;
+                register(&ctx, upload, Arc::clone(&store), keeps_parts)
+            }
+            Err(e) => {
+                let _ = answer.send(Err(store.error(&e)));
+                return;
+            }
+        };
+        if answer.send(Ok(handle)).is_err() {
+            let orphan = lock(&ctx.uploads).remove(&handle);
+            if let Some(mut entry) = orphan {
+                let _ = entry.upload.abort().await;
+            }
+        }
+    });
+    let handle = answered.await.map_err(|_| {
+        ErrorInfo::new(
+            Kind::Unknown,
+            "the upload's creation was dropped by the runtime".to_string(),
+        )
+    })??;
     Ok(Success::Upload { upload: handle })
 }
 
@@ -106,6 +149,8 @@ pub async fn complete(ctx: &Ctx, r: UploadRequest) -> Result<Success, ErrorInfo>
 }
 
 pub async fn abort(ctx: &Ctx, r: UploadRequest) -> Result<Success, ErrorInfo> {
+    // Counted before the entry leaves the table: one or the other is what EOF waits for.
+    let _cleanup = ctx.cleanups.start();
     let mut entry = take(ctx, r.upload)?;
     entry
         .upload
@@ -113,4 +158,14 @@ pub async fn abort(ctx: &Ctx, r: UploadRequest) -> Result<Success, ErrorInfo> {
         .await
         .map_err(|e| entry.store.error(&e))?;
     Ok(Success::Empty)
+}
+
+/// Aborts every upload still open: stdin's EOF, with no one left to complete them (a caller
+/// stopped by Ctrl-C, or gone), leaves none of their parts on the server.
+pub async fn abort_all(ctx: &Ctx) {
+    let open: Vec<Upload> = lock(&ctx.uploads).drain().map(|(_, entry)| entry).collect();
+    futures::future::join_all(open.into_iter().map(|mut entry| async move {
+        let _ = entry.upload.abort().await;
+    }))
+    .await;
 }

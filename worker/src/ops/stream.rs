@@ -267,6 +267,8 @@ async fn write_task(
     mut sink: Box<dyn Sink>,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
+    // Counted from the start: at EOF the commands end, and the upload is aborted below.
+    let _cleanup = ctx.cleanups.start();
     let mut failed: Option<ErrorInfo> = None;
     let mut done = false;
     while let Some(command) = commands.recv().await {

@@ -1,0 +1,90 @@
+"""The command line run as a subprocess against a place in a store, for the tests of it: a
+``Remote`` (its URL, the options that reach it, and the same place for the library), the runs'
+checks, and a tree of files to move."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import rustyobjectstore as ros
+
+KiB, MiB = 1024, 1024 * 1024
+CLI = (sys.executable, "-m", "rustyobjectstore")
+# The command line with Ctrl-C heard whatever this process was started with: a test run started
+# in the background (nohup ... &) ignores SIGINT, and its children inherit that.
+CLI_HEARING_CTRL_C = (
+    sys.executable, "-c",
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('rustyobjectstore', run_name='__main__', alter_sys=True)",
+)  # fmt: skip
+KINDS = ["file", "minio", "moto", "azure"]
+CLOUDS = ["minio", "moto", "azure"]
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A place in a store: its URL (ending in '/'), the CLI options that reach it, and the same
+    place for the library (``conf``, with keys under ``prefix``)."""
+
+    url: str
+    opts: tuple[str, ...]
+    conf: ros.StoreConfig
+    prefix: str
+
+    def keys(self) -> dict[str, bytes]:
+        """Every object under the place, by name relative to it, with its bytes."""
+        found = {}
+        for meta in ros.list_objects(self.prefix, self.conf):
+            found[meta.path[len(self.prefix) :]] = ros.get_object(meta.path, self.conf)
+        return found
+
+    def put(self, name: str, data: bytes) -> None:
+        ros.put_object(self.prefix + name, data, self.conf)
+
+
+def cli(
+    *args: str, opts: tuple[str, ...] = (), stdin: bytes = b""
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args, *opts], input=stdin.decode(), capture_output=True, text=True, timeout=180,
+        check=False,
+    )  # fmt: skip
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert result.returncode == 0, result.stderr
+    assert "error" not in result.stderr, result.stderr
+    return result
+
+
+def failed(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The error lines of a run that must have exited 1."""
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    return [line for line in result.stderr.splitlines() if "error:" in line]
+
+
+TREE = {
+    "a.csv": b"1,2\n",
+    "b.txt": b"hello",
+    "empty.txt": b"",
+    "sub/c.csv": b"3,4\n" * 1000,
+    "sub/deeper/d.bin": os.urandom(300 * KiB),
+    "sub/deeper/e.csv": b"5,6\n",
+}
+
+
+def make_tree(root: Path, files: dict[str, bytes] = TREE) -> Path:
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def local_files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
