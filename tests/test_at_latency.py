@@ -99,3 +99,22 @@ def test_gets_gathered_under_pressure_at_20_ms_are_whole(slow: ros.AWSConfig) ->
     # The first get takes 8 MiB (half the arena stays free), every later one 1 MiB.
     beyond = [s for s in sizes[1:] if s > floor]
     assert gets == len(sizes) + len(beyond)
+
+
+def test_a_reader_gives_back_its_own_blocks_before_waiting_at_20_ms(slow: ros.AWSConfig) -> None:
+    """The 20 MiB arena of ``test_arena_pressure``'s reader test, at a cloud's latency, where each
+    part's answer comes late: a jump's 12 MiB read after a read that left its block held comes
+    whole, with blocks below and at the half-arena bound (9 MiB, 10 MiB), and one above it
+    (10 MiB + 1) is refused. (Here the old code happened to pass: the hang it guards against is
+    pinned on loopback.)"""
+    data = os.urandom(40 * MiB)
+    with own_pool(n_workers=1, arena_size=20 * MiB), ros.deadline(120):
+        ros.put_object("big", data, slow)
+        for block in (9 * MiB, 10 * MiB):
+            with ros.open_reader("big", slow, block_size=block, read_ahead=0) as reader:
+                reader.seek(30 * MiB)
+                assert reader.read(1) == data[30 * MiB : 30 * MiB + 1]
+                reader.seek(2 * MiB)
+                assert reader.read(12 * MiB) == data[2 * MiB : 14 * MiB]
+        with pytest.raises(ValueError, match="block_size"):
+            ros.open_reader("big", slow, block_size=10 * MiB + 1)
