@@ -468,3 +468,26 @@ def test_a_download_syncs_to_disk_when_asked(
     assert len(synced) == 1 and (tmp_path / "g").read_bytes() == big
     assert main(["cp", "-q", url(remote), str(tmp_path / "h")]) == 0
     assert len(synced) == 1 and (tmp_path / "h").read_bytes() == big
+
+
+def test_the_summary_counts_every_byte_of_jobs_done_at_once() -> None:
+    """Jobs finishing while others wait: the total is the sum of all (``total += await job``
+    would add to a total read before the wait, losing the others')."""
+    import asyncio
+
+    from rustyobjectstore._cli.progress import Progress
+    from rustyobjectstore._cli.transfers import Job, run_jobs
+
+    def job(size: int, delay: float) -> Job:
+        async def work(_moved: Any) -> int:
+            await asyncio.sleep(delay)
+            return size
+
+        return Job(f"cp {size}", size, work)
+
+    async def jobs() -> Any:
+        for i in range(8):
+            yield job(1 << i, 0.01 * (8 - i))
+
+    report = asyncio.run(run_jobs(jobs(), workers=8, progress=Progress("t", quiet=True), out=None))
+    assert (report.done, report.moved) == (8, 255)

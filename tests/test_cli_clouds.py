@@ -17,18 +17,20 @@ from pathlib import Path
 
 import boto3
 import pytest
-from azure.storage.blob import ContainerClient, ContainerSasPermissions, generate_container_sas
+from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 from cli_remote import (
     CLI,
     CLI_HEARING_CTRL_C,
     CLOUDS,
     TREE,
     Remote,
+    azure_container_client,
     cli,
     failed,
     local_files,
     make_tree,
     ok,
+    seen_by_another_client,
 )
 from conftest import azure_config, minio_config
 from emulators import (
@@ -44,40 +46,6 @@ from emulators import (
 
 MiB = 1024 * 1024
 COMMANDS = ["cp", "mv", "rm", "ls", "du", "cat", "pipe", "stat", "presign", "sync", "run"]
-
-
-def seen_by_another_client(remote: Remote) -> dict[str, bytes]:
-    """Every object under ``remote``, by name relative to it, as boto3 or the Azure SDK reads
-    it."""
-    spec = remote.conf.spec()
-    options = dict(spec.options)
-    bucket = spec.url.split("://", 1)[1].strip("/")
-    if spec.url.startswith("s3://"):
-        client = boto3.client(
-            "s3", endpoint_url=options["endpoint"], region_name=options["region"],
-            aws_access_key_id=options["access_key_id"],
-            aws_secret_access_key=options["secret_access_key"],
-        )  # fmt: skip
-        found = {}
-        with contextlib.closing(client):
-            for page in client.get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=remote.prefix
-            ):
-                for entry in page.get("Contents", []):
-                    body = client.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
-                    found[entry["Key"][len(remote.prefix) :]] = body
-        return found
-    with _container(options["endpoint"], bucket) as container:
-        return {
-            blob.name[len(remote.prefix) :]: container.download_blob(blob.name).readall()
-            for blob in container.list_blobs(name_starts_with=remote.prefix)
-        }
-
-
-def _container(endpoint: str, name: str) -> ContainerClient:
-    """Azurite's container, read with the account's key."""
-    key = {"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY}
-    return ContainerClient(endpoint, name, credential=key)
 
 
 def test_every_command_has_help_with_an_example() -> None:
@@ -200,7 +168,7 @@ def test_a_write_the_server_refuses_is_listed_and_leaves_nothing(
     src = make_tree(tmp_path / "src", {"a.txt": b"a", "b/c.txt": b"c"})
     errors = failed(cli("cp", "-r", str(src), f"az://{azure_container}/ro/", opts=opts))
     assert len(errors) == 2 and all("permission" in e.lower() or "403" in e for e in errors), errors
-    with _container(endpoint, azure_container) as container:
+    with azure_container_client(endpoint, azure_container) as container:
         assert list(container.list_blobs()) == []
     # what it may do, it does: the listing is empty, not an error
     assert ok(cli("ls", "-r", f"az://{azure_container}/", opts=opts)).stdout == ""

@@ -4,7 +4,6 @@ between stores; in parallel, in bounded memory, each destination written whole o
 from __future__ import annotations
 
 import functools
-import mimetypes
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -19,7 +18,6 @@ from rustyobjectstore._api import (
     rename_object_async,
     stream_copy_async,
 )
-from rustyobjectstore._auth.schemes import LOCAL_SCHEMES
 from rustyobjectstore._cli.batches import DownloadBatches
 from rustyobjectstore._cli.locations import (
     CLIError,
@@ -36,7 +34,7 @@ from rustyobjectstore._cli.patterns import Filters
 from rustyobjectstore._cli.progress import Progress
 from rustyobjectstore._cli.sources import Entry, local_entries, remote_entries
 from rustyobjectstore._cli.transfers import Job, Report, Skipped, run_jobs
-from rustyobjectstore._errors import NotFoundError
+from rustyobjectstore._errors import NotFoundError, NotSupportedError
 from rustyobjectstore._redact import hide_query
 from rustyobjectstore._worker.lifetime import current_pool
 
@@ -57,18 +55,6 @@ class TransferOptions:
     display: bool = True  # the progress display, on a terminal (not in a batch's commands)
     #: Attributes of every object uploaded: --content-type, --cache-control, --metadata.
     attributes: dict[str, str] = field(default_factory=dict)
-
-
-def _attributes_for(name: str, dst: ObjectURL, opts: TransferOptions) -> dict[str, str] | None:
-    """The attributes of an object written to ``dst``: those given, with a Content-Type guessed
-    from the name unless one was given (not on ``file://``, which keeps none)."""
-    attributes = dict(opts.attributes)
-    scheme = dst.config.spec().url.partition(":")[0]
-    if scheme not in LOCAL_SCHEMES and not any(k.lower() == "content-type" for k in attributes):
-        guessed, _ = mimetypes.guess_type(name, strict=False)
-        if guessed:
-            attributes["Content-Type"] = guessed
-    return attributes or None
 
 
 def local_target(directory: str, name: str) -> str:
@@ -129,7 +115,7 @@ class Copier:
 
     def upload(self, entry: Entry, dst: ObjectURL) -> Job:
         opts = self.opts
-        attributes = _attributes_for(entry.name, dst, opts)
+        attributes = dst.attributes_for(entry.name, opts.attributes)
 
         async def work(moved: Callable[[int, int | None], None]) -> int:
             size = await put_object_from_file_async(
@@ -170,17 +156,22 @@ class Copier:
     def between(self, src: ObjectURL, entry: Entry, dst: ObjectURL) -> Job:
         opts = self.opts
         same = src.same_store(dst)
-        attributes = None if same else _attributes_for(entry.name, dst, opts)
+        attributes = None if same else dst.attributes_for(entry.name, opts.attributes)
 
         async def work(moved: Callable[[int, int | None], None]) -> int:
             if same:
                 # Server-side: no byte passes through here.
-                if self.move:
-                    await rename_object_async(entry.where, dst.key, src.config,
-                                              overwrite=not opts.no_clobber)  # fmt: skip
-                else:
-                    await copy_object_async(entry.where, dst.key, src.config,
-                                            overwrite=not opts.no_clobber)  # fmt: skip
+                verb = rename_object_async if self.move else copy_object_async
+                try:
+                    await verb(entry.where, dst.key, src.config, overwrite=not opts.no_clobber)
+                except NotSupportedError:
+                    # S3 copies only unconditionally (unless its store was told a way): look
+                    # first, as aws s3 and s5cmd do; a writer in between can still be overwritten.
+                    if not opts.no_clobber:
+                        raise
+                    if await _exists(dst):
+                        raise Skipped from None
+                    await verb(entry.where, dst.key, src.config, overwrite=True)
                 moved(entry.size, entry.size)
                 return entry.size
             if opts.no_clobber and await _exists(dst):

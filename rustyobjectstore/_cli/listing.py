@@ -87,7 +87,8 @@ async def du(
     async for entry in remote_entries(target, Tree(base, tree.pattern), filters or Filters()):
         count, total = count + 1, total + entry.size
     amount = human_size(total) if human else f"{total} bytes"
-    out.write(f"{amount} in {count} objects: {hide_query(url)}\n")
+    objects = "object" if count == 1 else "objects"
+    out.write(f"{amount} in {count} {objects}: {hide_query(url)}\n")
     out.flush()
 
 

@@ -4,11 +4,12 @@ before them, which the names of what it matches are relative to."""
 
 from __future__ import annotations
 
+import mimetypes
 import os
 import re
 from dataclasses import dataclass
 
-from rustyobjectstore._auth.schemes import AZURE, CLOUD_OF_SCHEME
+from rustyobjectstore._auth.schemes import AZURE, CLOUD_OF_SCHEME, LOCAL_SCHEMES
 from rustyobjectstore._cli.patterns import split_at_wildcard
 from rustyobjectstore._config import Config
 from rustyobjectstore._redact import hide_query
@@ -53,6 +54,18 @@ class ObjectURL:
 
     def same_store(self, other: ObjectURL) -> bool:
         return self.config.spec() == other.config.spec()
+
+    def attributes_for(self, name: str, given: dict[str, str]) -> dict[str, str] | None:
+        """The attributes of an object named ``name`` written here: those ``given``, with a
+        Content-Type guessed from the name unless one was given (not on ``file://``, which keeps
+        none)."""
+        attributes = dict(given)
+        scheme = self.config.spec().url.partition(":")[0]
+        if scheme not in LOCAL_SCHEMES and not any(k.lower() == "content-type" for k in attributes):
+            guessed, _ = mimetypes.guess_type(name, strict=False)
+            if guessed:
+                attributes["Content-Type"] = guessed
+        return attributes or None
 
 
 def with_slash(text: str) -> str:

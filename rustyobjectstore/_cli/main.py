@@ -46,10 +46,11 @@ def _attributes(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _finish(report: Report, verb: str, quiet: bool, many: bool) -> int:
-    """Each failure once, then (for a tree) the summary; 1 if anything failed."""
+    """Each failure once, then (for a tree, or when something was skipped) the summary; 1 if
+    anything failed."""
     for line, message in report.failures:
         _error(f"{line}: {message}")
-    if many and not quiet:
+    if (many or report.skipped) and not quiet:
         sys.stderr.write(report.summary(verb) + "\n")
         sys.stderr.flush()
     return 1 if report.failures else 0

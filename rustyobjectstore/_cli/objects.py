@@ -55,10 +55,12 @@ def cat(url: str, options: dict[str, str]) -> None:
 
 
 def pipe(url: str, options: dict[str, str], attributes: dict[str, str] | None = None) -> None:
-    """Standard input to the object, stored whole when the input ends (not at all if it fails)."""
+    """Standard input to the object, stored whole when the input ends (not at all if it fails),
+    with a Content-Type guessed from its name unless one is given."""
     target = parse_url(url, options)
     key = target.require_key()
-    with put_object_stream(key, target.config, attributes=attributes or None) as writer:
+    attributes = target.attributes_for(key, attributes or {})
+    with put_object_stream(key, target.config, attributes=attributes) as writer:
         pump(sys.stdin.buffer.read, writer.write)
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+LABEL_WIDTH = 32
+
 
 class Progress:
     """Bytes moved out of the bytes planned, and files done out of the files planned; the plan
@@ -21,7 +23,7 @@ class Progress:
             from tqdm import tqdm
 
             self._bar = tqdm(
-                desc=label, total=0, unit="B", unit_scale=True, unit_divisor=1024, file=out,
+                desc=_shortened(label), total=0, unit="B", unit_scale=True, unit_divisor=1024, file=out,
                 dynamic_ncols=True, leave=False, mininterval=0.1,
             )  # fmt: skip
 
@@ -55,3 +57,9 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _shortened(label: str, width: int = LABEL_WIDTH) -> str:
+    """The label's end when it is long: a long path would leave the bar no room for the files
+    count and the time left."""
+    return label if len(label) <= width else "…" + label[-(width - 1) :]

@@ -121,7 +121,8 @@ async def run_jobs(
             last = done
 
         try:
-            report.moved += await job.work(moved)
+            size = await job.work(moved)  # not `+= await`: that reads the total before waiting
+            report.moved += size
             report.done += 1
             if out is not None:
                 progress.write(job.line, out)

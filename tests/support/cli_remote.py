@@ -4,16 +4,25 @@ checks, and a tree of files to move."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import boto3
+from azure.storage.blob import ContainerClient
+from emulators import AZURITE_ACCOUNT, AZURITE_KEY
 
 import rustyobjectstore as ros
 
 KiB, MiB = 1024, 1024 * 1024
-CLI = (sys.executable, "-m", "rustyobjectstore")
+# The installed command, as users run it: the launcher pip put beside this interpreter.
+_LAUNCHER = shutil.which("rustyobjectstore", path=str(Path(sys.executable).parent))
+assert _LAUNCHER is not None, f"no rustyobjectstore command beside {sys.executable}"
+CLI = (_LAUNCHER,)
 # The command line with Ctrl-C heard whatever this process was started with: a test run started
 # in the background (nohup ... &) ignores SIGINT, and its children inherit that.
 CLI_HEARING_CTRL_C = (
@@ -44,6 +53,16 @@ class Remote:
 
     def put(self, name: str, data: bytes) -> None:
         ros.put_object(self.prefix + name, data, self.conf)
+
+    def endpoint(self) -> str:
+        return dict(self.conf.spec().options)["endpoint"]
+
+    def through(self, endpoint: str) -> Remote:
+        """The same place reached at another endpoint (a proxy in front of the server)."""
+        opts = tuple(
+            f"endpoint={endpoint}" if arg.startswith("endpoint=") else arg for arg in self.opts
+        )
+        return replace(self, opts=opts)
 
 
 def cli(
@@ -88,3 +107,37 @@ def make_tree(root: Path, files: dict[str, bytes] = TREE) -> Path:
 
 def local_files(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def seen_by_another_client(remote: Remote) -> dict[str, bytes]:
+    """Every object under ``remote``, by name relative to it, as boto3 or the Azure SDK reads
+    it."""
+    spec = remote.conf.spec()
+    options = dict(spec.options)
+    bucket = spec.url.split("://", 1)[1].strip("/")
+    if spec.url.startswith("s3://"):
+        client = boto3.client(
+            "s3", endpoint_url=options["endpoint"], region_name=options["region"],
+            aws_access_key_id=options["access_key_id"],
+            aws_secret_access_key=options["secret_access_key"],
+        )  # fmt: skip
+        found = {}
+        with contextlib.closing(client):
+            for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=remote.prefix
+            ):
+                for entry in page.get("Contents", []):
+                    body = client.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
+                    found[entry["Key"][len(remote.prefix) :]] = body
+        return found
+    with azure_container_client(options["endpoint"], bucket) as container:
+        return {
+            blob.name[len(remote.prefix) :]: container.download_blob(blob.name).readall()
+            for blob in container.list_blobs(name_starts_with=remote.prefix)
+        }
+
+
+def azure_container_client(endpoint: str, name: str) -> ContainerClient:
+    """Azurite's container, read with the account's key."""
+    key = {"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY}
+    return ContainerClient(endpoint, name, credential=key)
