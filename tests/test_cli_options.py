@@ -108,18 +108,11 @@ def test_presign_put_lets_a_plain_http_client_write(remote: Remote) -> None:
 def _attributes_seen(remote: Remote, name: str) -> tuple[str, str, dict[str, str]]:
     """Content-Type, Cache-Control and user metadata of an object, as boto3 or the Azure SDK
     sees them."""
-    options = dict(remote.conf.spec().options)
-    bucket = remote.conf.spec().url.split("://", 1)[1].strip("/")
     if remote.url.startswith("s3://"):
-        client = boto3.client(
-            "s3", endpoint_url=options["endpoint"], region_name=options["region"],
-            aws_access_key_id=options["access_key_id"],
-            aws_secret_access_key=options["secret_access_key"],
-        )  # fmt: skip
-        with contextlib.closing(client):
-            head = client.head_object(Bucket=bucket, Key=remote.prefix + name)
+        with remote.s3_client() as client:
+            head = client.head_object(Bucket=remote.bucket(), Key=remote.prefix + name)
         return head["ContentType"], head.get("CacheControl", ""), head["Metadata"]
-    with azure_container_client(options["endpoint"], bucket) as container:
+    with azure_container_client(remote.endpoint(), remote.bucket()) as container:
         props = container.get_blob_client(remote.prefix + name).get_blob_properties()
     settings = props.content_settings
     return settings.content_type or "", settings.cache_control or "", dict(props.metadata)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import boto3
 from azure.storage.blob import ContainerClient
@@ -56,6 +57,18 @@ class Remote:
 
     def endpoint(self) -> str:
         return dict(self.conf.spec().options)["endpoint"]
+
+    def bucket(self) -> str:
+        return self.conf.spec().url.split("://", 1)[1].strip("/")
+
+    def s3_client(self) -> contextlib.closing[Any]:
+        """boto3's client of an ``s3://`` place, with the same keys, closed after use."""
+        options = dict(self.conf.spec().options)
+        return contextlib.closing(boto3.client(
+            "s3", endpoint_url=options["endpoint"], region_name=options["region"],
+            aws_access_key_id=options["access_key_id"],
+            aws_secret_access_key=options["secret_access_key"],
+        ))  # fmt: skip
 
     def through(self, endpoint: str) -> Remote:
         """The same place reached at another endpoint (a proxy in front of the server)."""
@@ -112,17 +125,10 @@ def local_files(root: Path) -> dict[str, bytes]:
 def seen_by_another_client(remote: Remote) -> dict[str, bytes]:
     """Every object under ``remote``, by name relative to it, as boto3 or the Azure SDK reads
     it."""
-    spec = remote.conf.spec()
-    options = dict(spec.options)
-    bucket = spec.url.split("://", 1)[1].strip("/")
-    if spec.url.startswith("s3://"):
-        client = boto3.client(
-            "s3", endpoint_url=options["endpoint"], region_name=options["region"],
-            aws_access_key_id=options["access_key_id"],
-            aws_secret_access_key=options["secret_access_key"],
-        )  # fmt: skip
+    bucket = remote.bucket()
+    if remote.url.startswith("s3://"):
         found = {}
-        with contextlib.closing(client):
+        with remote.s3_client() as client:
             for page in client.get_paginator("list_objects_v2").paginate(
                 Bucket=bucket, Prefix=remote.prefix
             ):
@@ -130,7 +136,7 @@ def seen_by_another_client(remote: Remote) -> dict[str, bytes]:
                     body = client.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
                     found[entry["Key"][len(remote.prefix) :]] = body
         return found
-    with azure_container_client(options["endpoint"], bucket) as container:
+    with azure_container_client(remote.endpoint(), bucket) as container:
         return {
             blob.name[len(remote.prefix) :]: container.download_blob(blob.name).readall()
             for blob in container.list_blobs(name_starts_with=remote.prefix)
