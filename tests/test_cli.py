@@ -256,7 +256,6 @@ def test_stdout_closed_early_exits_quietly(tmp_path: Path) -> None:
     ("bad", "words"),
     [
         ("foo://bucket/key", ["unsupported", "foo://"]),
-        ("memory:///key", ["memory://", "process"]),
         ("file://relative/key", ["absolute path"]),
         ("s3:///key", ["no bucket"]),
     ],

@@ -266,10 +266,13 @@ async def run_shown(
 
 
 def options_for(url: str, other: str, options: dict[str, str]) -> dict[str, str]:
-    """The options of one side of a copy: a ``file://`` side takes none, so between it and a
-    cloud they are the cloud's."""
-    local = url.lower().startswith("file:")
-    return {} if local and is_url(other) and not other.lower().startswith("file:") else options
+    """The options of one side of a copy: a ``file://`` or ``memory://`` side takes none, so
+    between it and a cloud they are the cloud's."""
+
+    def local(text: str) -> bool:
+        return text.lower().startswith(("file:", "memory:"))
+
+    return {} if local(url) and is_url(other) and not local(other) else options
 
 
 def _single(

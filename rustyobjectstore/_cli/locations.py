@@ -18,7 +18,7 @@ STDIO = "-"
 
 SUPPORTED = (
     "file:///abs/path/key, s3://bucket/key (or s3a://), az://container/key (or azure://, "
-    "abfs://, abfss://, adl://), gs://bucket/key, snowflake://STAGE/key"
+    "abfs://, abfss://, adl://), gs://bucket/key, snowflake://STAGE/key, memory:///key"
 )
 _URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
@@ -85,10 +85,9 @@ def parse_url(text: str, options: dict[str, str]) -> ObjectURL:
     scheme = match.group(1).lower()
     rest = text[match.end() :]
     if scheme == "memory":
-        raise CLIError(
-            "memory:// stores live inside one process, so the command line cannot reach "
-            "them; use file://, s3://, az:// or gs://"
-        )
+        # The store lives in this command's worker and ends with it: a scratch space that the
+        # lines of one `run` batch share.
+        return ObjectURL(text, Config("memory:///"), rest.lstrip("/"))
     if scheme == "file":
         host, slash, key = rest.partition("/")
         if host not in ("", "localhost") or not slash:

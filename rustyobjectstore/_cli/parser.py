@@ -18,7 +18,8 @@ Storage, Snowflake stages or local files, through rustyobjectstore's Rust worker
 once, big ones in parallel parts, in bounded memory.
 
 URLs: file:///abs/path/key, s3://bucket/key, az://container/key (or azure://, abfs://),
-gs://bucket/key, snowflake://STAGE/key. Source keys and local paths may hold wildcards (quote
+gs://bucket/key, snowflake://STAGE/key, memory:///key (a store that ends with the command,
+shared by the lines of one run batch). Source keys and local paths may hold wildcards (quote
 them): '*' and '?' within a path segment, '**' across segments, as in
 s3://bucket/logs/2026-*/**/*.gz. Store options are object_store option names, before or after the
 command: -o region=us-east-1 -o endpoint=http://127.0.0.1:9000 -o allow_http=true.
