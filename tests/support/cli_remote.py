@@ -46,11 +46,9 @@ class Remote:
     prefix: str
 
     def keys(self) -> dict[str, bytes]:
-        """Every object under the place, by name relative to it, with its bytes."""
-        found = {}
-        for meta in ros.list_objects(self.prefix, self.conf):
-            found[meta.path[len(self.prefix) :]] = ros.get_object(meta.path, self.conf)
-        return found
+        """Every object under the place, by name relative to it, with its bytes, as another
+        client sees them (boto3, the Azure SDK, or the file system itself)."""
+        return seen_by_another_client(self)
 
     def put(self, name: str, data: bytes) -> None:
         ros.put_object(self.prefix + name, data, self.conf)
@@ -123,8 +121,11 @@ def local_files(root: Path) -> dict[str, bytes]:
 
 
 def seen_by_another_client(remote: Remote) -> dict[str, bytes]:
-    """Every object under ``remote``, by name relative to it, as boto3 or the Azure SDK reads
-    it."""
+    """Every object under ``remote``, by name relative to it, as boto3, the Azure SDK or the
+    file system reads it."""
+    if remote.url.startswith("file://"):
+        root = Path("/" + remote.prefix)
+        return local_files(root) if root.exists() else {}
     bucket = remote.bucket()
     if remote.url.startswith("s3://"):
         found = {}
