@@ -23,8 +23,8 @@ class Progress:
             from tqdm import tqdm
 
             self._bar = tqdm(
-                desc=_shortened(label), total=0, unit="B", unit_scale=True, unit_divisor=1024, file=out,
-                dynamic_ncols=True, leave=False, mininterval=0.1,
+                desc=_shortened(label), total=0, unit="B", unit_scale=True, unit_divisor=1024,
+                file=out, dynamic_ncols=True, leave=False, mininterval=0.1,
             )  # fmt: skip
 
     def planned(self, size: int) -> None:
