@@ -381,3 +381,49 @@ def test_memory_urls_are_a_scratch_space_the_lines_of_a_batch_share(tmp_path: Pa
     assert local_files(down) == {k[4:]: v for k, v in TREE.items() if k.startswith("sub/")}
     (error,) = failed(cli("cat", "memory:///t/a.csv"))
     assert "not found" in error.lower(), error
+
+
+ODD_NAMES = {
+    "dir with space/a b.txt": b"1",
+    "ünïcødé/naïve.csv": b"2",
+    "url chars/#hash%41 ?q=1&x=+.txt": b"3",
+    'quotes/it\'s "quoted".txt': b"4",
+}
+
+
+@pytest.mark.parametrize("remote", KINDS, indirect=True)
+def test_names_with_spaces_unicode_and_url_characters_go_up_and_down_as_they_are(
+    remote: Remote, tmp_path: Path
+) -> None:
+    """Keys are the names as they are, as another client lists them: no percent-encoding left in
+    them, nothing read as a URL's query or fragment; and they come back down to the same names."""
+    src = make_tree(tmp_path / "src", ODD_NAMES)
+    ok(cli("cp", "-r", str(src), remote.url, opts=remote.opts))
+    assert remote.keys() == ODD_NAMES
+    down = tmp_path / "down"
+    ok(cli("cp", "-r", remote.url, str(down), opts=remote.opts))
+    assert local_files(down) == ODD_NAMES
+    one = "dir with space/a b.txt"
+    assert ok(cli("cat", remote.url + one, opts=remote.opts)).stdout == "1"
+    ok(cli("cp", remote.url + one, remote.url + "copied/a b.txt", opts=remote.opts))
+    assert remote.keys()["copied/a b.txt"] == b"1"
+    listed = ok(cli("ls", "-r", remote.url, opts=remote.opts)).stdout
+    assert all(name in listed for name in ODD_NAMES), listed
+
+
+@pytest.mark.parametrize("remote", KINDS, indirect=True)
+def test_pipe_and_cat_across_the_thresholds(remote: Remote) -> None:
+    """Standard input to an object and an object to standard output, below, at and above the
+    8 MiB chunk ``pipe`` reads and streams write, and the multipart thresholds (8 MiB for gets,
+    10 MiB for puts); what is stored is what another client reads."""
+    sent = {}
+    for size in (0, 1, 8 * MiB - 1, 8 * MiB, 8 * MiB + 1, 10 * MiB + 1, 17 * MiB):
+        data = sent[f"p{size}"] = os.urandom(size)
+        name = f"p{size}"
+        done = subprocess.run([*CLI, "pipe", remote.url + name, *remote.opts], input=data,
+                              capture_output=True, timeout=180, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        read = subprocess.run([*CLI, "cat", remote.url + name, *remote.opts],
+                              capture_output=True, timeout=180, check=False)  # fmt: skip
+        assert read.returncode == 0 and read.stdout == data, (size, read.stderr)
+    assert remote.keys() == sent
