@@ -634,3 +634,40 @@ def test_configurations_pickle_into_other_processes_and_work_there(
         for pid in _marked_workers(mark) - parent_workers:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_at_eof_a_worker_whose_abort_gets_no_answer_exits_by_itself_after_its_grace(
+    fresh_pool: None, minio_server: RunningServer, minio_bucket: str
+) -> None:
+    """A stream's multipart upload is open on MinIO, behind a toxiproxy that then passes nothing
+    more. ``shutdown_object_store()`` closes the worker's stdin: the worker tries to abort the
+    upload, and its 3 s grace for that ends the wait, so it exits on its own with status 0 before
+    Python's 5 s would kill it (SIGKILL, status -9)."""
+    import boto3
+    from emulators import MINIO_KEY, MINIO_SECRET, _toxiproxy_call, add_proxy, start_toxiproxy
+
+    client = boto3.client(
+        "s3", endpoint_url=minio_server.endpoint, region_name="us-east-1",
+        aws_access_key_id=MINIO_KEY, aws_secret_access_key=MINIO_SECRET,
+    )  # fmt: skip
+    with start_toxiproxy() as toxiproxy, contextlib.closing(client):
+        through = add_proxy(toxiproxy.endpoint, "stall", minio_server.endpoint)
+        conf = ros.AWSConfig("us-east-1", minio_bucket, MINIO_KEY, MINIO_SECRET, host=through)
+        ros.init_object_store(StaticConfig(n_workers=1))
+        (connection,) = lifetime.current_pool().connections
+        process = connection.transport.process
+        writer = ros.put_object_stream("open-upload", conf)
+        writer.write(os.urandom(24 * 1024 * 1024))  # past the buffered 10 MiB: a multipart upload
+        deadline = time.monotonic() + HANG_GUARD
+        while not client.list_multipart_uploads(Bucket=minio_bucket).get("Uploads"):
+            assert time.monotonic() < deadline, "no multipart upload was started"
+            time.sleep(0.05)
+        _toxiproxy_call(toxiproxy.endpoint, "/proxies/stall/toxics", {
+            "name": "stall", "type": "timeout", "stream": "upstream", "attributes": {"timeout": 0},
+        })  # fmt: skip
+        started = time.monotonic()
+        ros.shutdown_object_store()
+        took = time.monotonic() - started
+        # Killed by Python, it would be -9; a worker that never tried the abort would not wait.
+        assert process.returncode == 0 and took >= 2.5, (process.returncode, took)
+        del writer
