@@ -253,6 +253,18 @@ async def get_objects_to_files_async(
     return await run_async(_files.download_many(current_pool(), conf, files, fsync))
 
 
+async def put_objects_from_files_async(
+    files: Sequence[tuple[str, str, Mapping[str, str] | None]], conf: StoreConfig, *,
+    mode: PutMode = "overwrite", limit: int,
+) -> list[int | Exception]:  # fmt: skip
+    """Each ``(key, local path, attributes)`` of ``files`` stored as :func:`put_object_from_file`
+    does it (``mode``: ``"overwrite"`` or ``"create"``), in one request to one worker, which reads
+    every file itself: for many small files (the command line's trees), each at most ``limit``
+    bytes. Returns each file's size or its error, in order."""
+    checked = [(key, local, attached(attributes, None)) for key, local, attributes in files]
+    return await run_async(_files.upload_many(current_pool(), conf, checked, mode, limit))
+
+
 def put_object_from_file(
     path: str, local_path: str | os.PathLike[str], conf: StoreConfig, *,
     mode: PutMode = "overwrite", progress: Progress | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import threading
@@ -14,7 +15,7 @@ import pytest
 from conftest import STORE_KINDS, own_pool, s3_config
 
 import rustyobjectstore as ros
-from rustyobjectstore._api import get_objects_to_files_async
+from rustyobjectstore._api import get_objects_to_files_async, put_objects_from_files_async
 from rustyobjectstore._ops.files import SIZED_FROM
 from rustyobjectstore._worker import lifetime
 
@@ -113,6 +114,56 @@ def test_many_downloads_go_in_one_request_and_each_failure_stays_its_own(
     assert replaced == 64 * 1024 and kept.read_bytes() == blobs["many/65536"]
     assert kept.stat().st_mode & 0o777 == 0o604
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".part")]
+
+
+LIMIT = 1024 * 1024
+# Below, at and above the batch's limit per file.
+UPLOAD_SIZES = [0, 1, 64 * 1024, LIMIT - 1, LIMIT]
+
+
+def test_many_uploads_go_in_one_request_and_each_failure_stays_its_own(
+    conf: AnyConf, tmp_path: Path
+) -> None:
+    """One request for the batch: each file read and stored whole by the worker, with its own
+    attributes where the store keeps them; a file over the limit, a missing one and a directory
+    fail alone, and with mode "create" an object already there fails alone too."""
+    blobs = {f"up/{size}": os.urandom(size) for size in UPLOAD_SIZES}
+    for key, data in blobs.items():
+        (tmp_path / key.replace("/", "-")).write_bytes(data)
+    keeps = not isinstance(conf, ros.Config)  # the clouds keep attributes; memory and files not
+    typed = {"Content-Type": "text/csv"} if keeps else None
+    files: list[tuple[str, str, dict[str, str] | None]] = [
+        (key, str(tmp_path / key.replace("/", "-")), typed) for key in blobs
+    ]
+    (tmp_path / "too-big").write_bytes(os.urandom(LIMIT + 1))
+    (tmp_path / "a-directory").mkdir()
+    files += [
+        ("up/too-big", str(tmp_path / "too-big"), None),
+        ("up/missing", str(tmp_path / "missing"), None),
+        ("up/a-directory", str(tmp_path / "a-directory"), None),
+    ]
+    before = ros.current_metrics().total.latency.get("upload_many", ros.Latency()).count
+    results = asyncio.run(put_objects_from_files_async(files, conf, limit=LIMIT))
+    after = ros.current_metrics().total.latency["upload_many"].count
+    assert after - before == 1  # one request for the eight files
+    assert results[: len(blobs)] == [len(data) for data in blobs.values()]
+    for key, data in blobs.items():
+        assert ros.get_object(key, conf) == data, key
+        if keeps:
+            attributes = dict(ros.head_object(key, conf).attributes or {})
+            assert attributes.get("Content-Type") == "text/csv", (key, attributes)
+    too_big, missing, a_directory = results[len(blobs) :]
+    assert isinstance(too_big, OSError) and too_big.errno == errno.EFBIG, too_big
+    assert type(missing) is FileNotFoundError and missing.filename == files[-2][1]
+    assert isinstance(a_directory, IsADirectoryError), a_directory
+    listed = {m.path for m in ros.list_objects("up/", conf)}
+    assert listed == set(blobs)  # nothing of the failed ones
+    (tmp_path / "new").write_bytes(b"new")
+    again = [("up/1", str(tmp_path / "new"), None), ("up/fresh", str(tmp_path / "new"), None)]
+    taken, fresh = asyncio.run(put_objects_from_files_async(again, conf, mode="create",
+                                                            limit=LIMIT))  # fmt: skip
+    assert isinstance(taken, ros.AlreadyExistsError) and taken.path == "up/1", taken
+    assert fresh == 3 and ros.get_object("up/1", conf) == blobs["up/1"]
 
 
 def test_a_download_gets_the_permissions_any_new_file_would(

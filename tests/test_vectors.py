@@ -261,6 +261,22 @@ BUILDERS: dict[str, Callable[[], Message]] = {
         ),
         81,
     ),
+    "upload_many": lambda: _with_id(
+        codec.upload_many(
+            1,
+            [
+                {
+                    "file": "/d/t/a.csv",
+                    "path": "t/a.csv",
+                    "attributes": {"Content-Type": "text/csv", "owner": "etl"},
+                },
+                {"file": "/d/t/\u00fcber.bin", "path": "t/\u00fcber.bin"},
+            ],
+            mode="create",
+            limit=1048576,
+        ),
+        83,
+    ),
     "invalidate_one": lambda: codec.invalidate(3),
     "invalidate_all": lambda: codec.invalidate(None),
 }
@@ -274,6 +290,7 @@ PROTOCOL_OPS = {
     "download_part",
     "head",
     "put",
+    "upload_many",
     "delete",
     "multipart_start",
     "multipart_part",

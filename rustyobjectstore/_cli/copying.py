@@ -18,7 +18,7 @@ from rustyobjectstore._api import (
     rename_object_async,
     stream_copy_async,
 )
-from rustyobjectstore._cli.batches import DownloadBatches
+from rustyobjectstore._cli.batches import download_batches, upload_batches
 from rustyobjectstore._cli.locations import (
     CLIError,
     ObjectURL,
@@ -57,6 +57,12 @@ class TransferOptions:
     attributes: dict[str, str] = field(default_factory=dict)
 
 
+#: Files this small go up in batches, each read and stored by the worker; bigger ones one by one
+#: (in parallel parts above the multipart threshold). A worker holds at most this much per file
+#: it has in hand, so the files in flight bound its memory: 64 MiB at the default 64.
+UPLOADS_BATCHED_BELOW = 1024 * 1024
+
+
 def local_target(directory: str, name: str) -> str:
     """Where the entry ``name`` of a tree goes under ``directory``; never outside it (a key such
     as ``../x`` is refused)."""
@@ -90,7 +96,10 @@ class Copier:
         # Local directories made for downloads: made once, not once per file (a tree of 10,000
         # files in 100 directories made 10,000 times, two system calls each).
         self.made: set[str] = set()
-        self.batches = DownloadBatches(opts.fsync)
+        self.downloads = download_batches(opts.fsync)
+        self.uploads = upload_batches(
+            "create" if opts.no_clobber else "overwrite", UPLOADS_BATCHED_BELOW
+        )
 
     @functools.cached_property
     def batched_below(self) -> int:
@@ -118,10 +127,15 @@ class Copier:
         attributes = dst.attributes_for(entry.name, opts.attributes)
 
         async def work(moved: Callable[[int, int | None], None]) -> int:
-            size = await put_object_from_file_async(
-                dst.key, entry.where, dst.config, mode="create" if opts.no_clobber else "overwrite",
-                progress=moved, attributes=attributes,
-            )  # fmt: skip
+            if entry.size < UPLOADS_BATCHED_BELOW:
+                size = await self.uploads.add((dst.key, entry.where, attributes), dst.config)
+                moved(size, size)
+            else:
+                size = await put_object_from_file_async(
+                    dst.key, entry.where, dst.config,
+                    mode="create" if opts.no_clobber else "overwrite", progress=moved,
+                    attributes=attributes,
+                )  # fmt: skip
             if self.move:
                 os.remove(entry.where)
             return size
@@ -139,7 +153,7 @@ class Copier:
                 os.makedirs(parent, exist_ok=True)
                 self.made.add(parent)
             if entry.size < self.batched_below:
-                size = await self.batches.download(entry.where, path, src.config)
+                size = await self.downloads.add((entry.where, path), src.config)
                 moved(size, size)
             else:
                 size = await get_object_to_file_async(entry.where, path, src.config,

@@ -177,6 +177,16 @@ def download_many(store: int, files: list[list[str]], *, fsync: bool) -> Message
     return {"op": "download_many", "store": store, "files": files, "fsync": fsync}
 
 
+def upload_many(store: int, files: list[Message], *, mode: str | None, limit: int) -> Message:
+    """Each ``{"file", "path"}`` of ``files`` (with what ``attached`` gives its object) read
+    whole by the worker, at most ``limit`` bytes, and stored by one put; ``mode``: "overwrite"
+    (``None``) or "create"."""
+    message: Message = {"op": "upload_many", "store": store, "files": files, "limit": limit}
+    if mode is not None:
+        message["mode"] = mode
+    return message
+
+
 def path_op(op: str, store: int, path: str, fields: Message | None = None) -> Message:
     """``head`` (whose ``fields`` are a read's conditions, ``Conditions.first()``) and
     ``delete``."""

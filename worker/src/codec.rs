@@ -37,6 +37,7 @@ pub enum Request {
     DownloadPart(DownloadPartRequest),
     Head(HeadRequest),
     Put(PutRequest),
+    UploadMany(UploadManyRequest),
     Delete(PathRequest),
     MultipartStart(UploadStart),
     MultipartPart(MultipartPart),
@@ -76,6 +77,7 @@ impl Request {
             Request::Delete(_) => "delete",
             Request::MultipartStart(_) => "multipart_start",
             Request::Put(_) => "put",
+            Request::UploadMany(_) => "upload_many",
             Request::MultipartPart(_) => "multipart_part",
             Request::MultipartComplete(_) => "multipart_complete",
             Request::MultipartAbort(_) => "multipart_abort",
@@ -125,6 +127,7 @@ impl Request {
             Request::Delete(r) => Some(r.id),
             Request::MultipartStart(r) => Some(r.id),
             Request::Put(r) => Some(r.id),
+            Request::UploadMany(r) => Some(r.id),
             Request::MultipartPart(r) => Some(r.id),
             Request::MultipartComplete(r) | Request::MultipartAbort(r) => Some(r.id),
             Request::List(r) => Some(r.id),
@@ -361,7 +364,30 @@ pub struct PutRequest {
     pub attached: Attached,
 }
 
-/// What a write attaches to the object besides its bytes (`put`, `multipart_start`, `write_open`).
+/// Local files into objects, each read whole by the worker and stored by one put.
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct UploadManyRequest {
+    pub id: u64,
+    pub store: u32,
+    pub files: Vec<UploadFile>,
+    /// "overwrite" (the default) or "create", for every file.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// The most bytes a file may hold: a bigger one fails (it grew since it was listed).
+    pub limit: u64,
+}
+
+/// One file of an `upload_many`: its local path, its key, and what its object is to carry.
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct UploadFile {
+    pub file: String,
+    pub path: String,
+    #[serde(flatten)]
+    pub attached: Attached,
+}
+
+/// What a write attaches to the object besides its bytes (`put`, `multipart_start`, `write_open`,
+/// each file of `upload_many`).
 #[derive(Debug, Default, Deserialize, PartialEq)]
 pub struct Attached {
     /// Header name (`Content-Type`, ...) or user metadata name, to its value.
@@ -583,8 +609,9 @@ pub enum Success {
     BulkDelete {
         failed: Vec<(String, ErrorInfo)>,
     },
-    /// `download_many`: the bytes written per file (0 where it failed), and the failures by index.
-    Downloads {
+    /// `download_many` and `upload_many`: the bytes moved per file (0 where it failed), and the
+    /// failures by index.
+    Sizes {
         sizes: Vec<u64>,
         failed: Vec<(u64, ErrorInfo)>,
     },
@@ -791,7 +818,7 @@ pub fn encode_response(id: u64, result: &Result<Success, ErrorInfo>) -> Vec<u8> 
                 | Success::BulkDelete { .. }
                 | Success::Stream { .. } => 1,
                 Success::List { prefixes, .. } => 2 + u32::from(!prefixes.is_empty()),
-                Success::Downloads { .. } => 2,
+                Success::Sizes { .. } => 2,
                 Success::Put { .. } | Success::ReadOpen { .. } | Success::Read { .. } => 2,
                 Success::Get { .. } => 4,
                 Success::Metrics { .. } => 6,
@@ -846,7 +873,7 @@ pub fn encode_response(id: u64, result: &Result<Success, ErrorInfo>) -> Vec<u8> 
                         None => w.nil(),
                     }
                 }
-                Success::Downloads { sizes, failed } => {
+                Success::Sizes { sizes, failed } => {
                     w.str("sizes");
                     w.array(sizes.len() as u32);
                     for size in sizes {

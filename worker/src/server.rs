@@ -313,6 +313,7 @@ fn operation(ctx: Arc<Ctx>, request: Request) -> BoxFuture<'static, Result<Succe
         }
         Request::Head(r) => Box::pin(async move { ops::meta::head(&ctx, r).await }),
         Request::Put(r) => Box::pin(async move { ops::put::put(&ctx, r).await }),
+        Request::UploadMany(r) => Box::pin(async move { ops::files::upload_many(&ctx, r).await }),
         Request::Delete(r) => Box::pin(async move { ops::meta::delete(&ctx, r).await }),
         Request::MultipartStart(r) => Box::pin(async move { ops::multipart::start(&ctx, r).await }),
         Request::MultipartComplete(r) => {

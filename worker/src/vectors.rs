@@ -13,7 +13,7 @@ use crate::codec::{
     DownloadManyRequest, DownloadPartRequest, DownloadRequest, F64Key, GetRequest, HeadRequest,
     IdRequest, InvalidateRequest, ListRequest, Meta, MultipartPart, PathRequest, PushedAws,
     PutRequest, Register, Request, RetrySettings, Secret, SignRequest, StoreConfig, StreamChunk,
-    StreamOpen, StreamRequest, Success, UploadRequest, UploadStart,
+    StreamOpen, StreamRequest, Success, UploadFile, UploadManyRequest, UploadRequest, UploadStart,
 };
 use crate::errors::{ErrorInfo, Kind};
 
@@ -124,6 +124,27 @@ fn expected_request(name: &str) -> Request {
             limit: 8_388_608,
             fsync: false,
             when: Conditions::default(),
+        }),
+        "upload_many" => Request::UploadMany(UploadManyRequest {
+            id: 83,
+            store: 1,
+            files: vec![
+                UploadFile {
+                    file: "/d/t/a.csv".into(),
+                    path: "t/a.csv".into(),
+                    attached: Attached {
+                        attributes: pairs(&[("Content-Type", "text/csv"), ("owner", "etl")]),
+                        tags: BTreeMap::new(),
+                    },
+                },
+                UploadFile {
+                    file: "/d/t/\u{fc}ber.bin".into(),
+                    path: "t/\u{fc}ber.bin".into(),
+                    attached: Attached::default(),
+                },
+            ],
+            mode: Some("create".into()),
+            limit: 1_048_576,
         }),
         "download_part" => Request::DownloadPart(DownloadPartRequest {
             id: 82,
@@ -555,6 +576,24 @@ fn request_json(request: &Request) -> Value {
             insert_conditions(&mut map, &r.when);
             ("download_part", Some(r.id))
         }
+        Request::UploadMany(r) => {
+            map.insert("store".into(), json!(r.store));
+            let files: Vec<Value> = r
+                .files
+                .iter()
+                .map(|f| {
+                    let mut file = Map::new();
+                    file.insert("file".into(), json!(f.file));
+                    file.insert("path".into(), json!(f.path));
+                    insert_attached(&mut file, &f.attached);
+                    Value::Object(file)
+                })
+                .collect();
+            map.insert("files".into(), Value::Array(files));
+            map.insert("limit".into(), json!(r.limit));
+            insert_some(&mut map, "mode", r.mode.clone());
+            ("upload_many", Some(r.id))
+        }
         Request::DownloadMany(r) => {
             map.insert("store".into(), json!(r.store));
             map.insert("files".into(), json!(r.files));
@@ -731,6 +770,7 @@ fn request_vectors_decode_to_their_messages() {
         "download_part",
         "head",
         "put",
+        "upload_many",
         "delete",
         "multipart_start",
         "multipart_part",
@@ -946,7 +986,7 @@ fn encoded_response(name: &str) -> Vec<u8> {
         ),
         "success_downloads" => ok(
             81,
-            Success::Downloads {
+            Success::Sizes {
                 sizes: vec![65536, 0],
                 failed: vec![(
                     1,

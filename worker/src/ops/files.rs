@@ -1,10 +1,12 @@
-//! `download` and `download_many`: objects into local files, written by the worker itself. The
+//! `download` and `download_many`: objects into local files, written by the worker itself; and
+//! `upload_many`, small local files into objects, read by the worker itself. The
 //! files' creation, their bytes and their renames happen on the worker's blocking threads, off
 //! Python's one thread, and a tree of small files costs Python one request a batch. The bytes go
 //! into a new temp file that is renamed over the target only once whole, so a reader never sees
 //! a partial file; a download that fails or is cancelled removes its temp file.
 
 use std::fs::{File, OpenOptions};
+use std::io::Read;
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,14 +14,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use object_store::GetResultPayload;
+use object_store::{GetResultPayload, PutPayload};
 
 use crate::codec::{
     Conditions, DownloadManyRequest, DownloadPartRequest, DownloadRequest, Meta, Success,
+    UploadFile, UploadManyRequest,
 };
 use crate::errors::{ErrorInfo, Kind};
-use crate::ops::get;
 use crate::ops::Ctx;
+use crate::ops::{get, put};
 use crate::stores::Store;
 
 /// Bytes gathered from the body before one write: a small object is one write, a big one is
@@ -59,21 +62,73 @@ pub async fn download_many(ctx: &Ctx, r: DownloadManyRequest) -> Result<Success,
     let store = &store;
     let mode = new_file_mode();
     let results = futures::future::join_all(r.files.iter().map(|file| async move {
-        into_file(store, file, u64::MAX, r.fsync, mode, Conditions::default()).await
+        let (_, _, written, _) =
+            into_file(store, file, u64::MAX, r.fsync, mode, Conditions::default()).await?;
+        Ok(written)
     }))
     .await;
+    Ok(sizes(results))
+}
+
+/// Many local files into objects at once, each read whole here and stored by one put: one
+/// request for a batch of small uploads, none of whose bytes pass through Python or the arena.
+/// At most `limit` bytes a file, so a batch holds at most its files times `limit` in memory. One
+/// that fails is listed and the others go on.
+pub async fn upload_many(ctx: &Ctx, r: UploadManyRequest) -> Result<Success, ErrorInfo> {
+    let store = ctx.stores.get(r.store)?;
+    let store = &store;
+    let mode = r.mode.as_deref();
+    put::put_mode(mode, None, None)?; // a bad mode fails the request, before any file is read
+    let limit = r.limit;
+    let results = futures::future::join_all(r.files.into_iter().map(|file| async move {
+        let UploadFile {
+            file,
+            path,
+            attached,
+        } = file;
+        let data = read_whole(PathBuf::from(file), limit).await?;
+        let size = data.len() as u64;
+        let mode = put::put_mode(mode, None, None)?;
+        put::store_bytes(store, &path, PutPayload::from(data), mode, attached).await?;
+        Ok(size)
+    }))
+    .await;
+    Ok(sizes(results))
+}
+
+/// A batch's answer: the bytes each file moved (0 for a failed one), and the failures by index.
+fn sizes(results: Vec<Result<u64, ErrorInfo>>) -> Success {
     let mut sizes = Vec::with_capacity(results.len());
     let mut failed = Vec::new();
     for (index, result) in results.into_iter().enumerate() {
         match result {
-            Ok((_, _, written, _)) => sizes.push(written),
+            Ok(size) => sizes.push(size),
             Err(error) => {
                 sizes.push(0);
                 failed.push((index as u64, error));
             }
         }
     }
-    Ok(Success::Downloads { sizes, failed })
+    Success::Sizes { sizes, failed }
+}
+
+/// A local file's bytes, read on a blocking thread; more than `limit` of them is an error.
+async fn read_whole(file: PathBuf, limit: u64) -> Result<Bytes, ErrorInfo> {
+    blocking(move || {
+        let opened = File::open(&file).map_err(failed("opening it", &file))?;
+        let mut data = Vec::new();
+        opened
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut data)
+            .map_err(failed("reading it", &file))?;
+        if data.len() as u64 > limit {
+            let too_big = std::io::Error::from_raw_os_error(libc::EFBIG);
+            let doing = format!("it has grown past {limit} bytes since it was listed");
+            return Err(ErrorInfo::local_file(&too_big, &doing, &file));
+        }
+        Ok(Bytes::from(data))
+    })
+    .await
 }
 
 /// The permissions a new file of the caller's would get: 0666 less the umask of the process that
