@@ -240,8 +240,11 @@ def test_stat_json_pipe_and_presign(remote: Remote) -> None:
 
 
 def test_sizes_across_the_multipart_thresholds_up_and_down(remote: Remote, tmp_path: Path) -> None:
-    """Below, at and above multipart_get_threshold (8 MiB) and multipart_put_threshold (10 MiB)."""
-    sizes = [0, 1, 8 * MiB - 1, 8 * MiB, 8 * MiB + 1, 10 * MiB, 10 * MiB + 1, 17 * MiB]
+    """Below, at and above the size up to which files go up in batches (1 MiB),
+    multipart_get_threshold (8 MiB, below which objects come down in batches) and
+    multipart_put_threshold (10 MiB)."""
+    sizes = [0, 1, MiB - 1, MiB, MiB + 1, 8 * MiB - 1, 8 * MiB, 8 * MiB + 1, 10 * MiB,
+             10 * MiB + 1, 17 * MiB]  # fmt: skip
     files = {f"f{size}": os.urandom(size) for size in sizes}
     src = make_tree(tmp_path / "src", files)
     ok(cli("cp", "-r", str(src), remote.url, opts=remote.opts))
