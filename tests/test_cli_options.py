@@ -427,3 +427,22 @@ def test_pipe_and_cat_across_the_thresholds(remote: Remote) -> None:
                               capture_output=True, timeout=180, check=False)  # fmt: skip
         assert read.returncode == 0 and read.stdout == data, (size, read.stderr)
     assert remote.keys() == sent
+
+
+@pytest.mark.parametrize("remote", KINDS, indirect=True)
+def test_fsync_downloads_whole_files_and_version_names_the_worker(
+    remote: Remote, tmp_path: Path
+) -> None:
+    """``--fsync`` by the installed command, one object and a tree, small (in batches) and
+    bigger than a batch's (in parts): the files are whole (that each is synced first is checked
+    in-process, in test_cli). ``--version`` names the package, the protocol and the worker."""
+    files = {"small.bin": os.urandom(1000), "big.bin": os.urandom(9 * MiB)}
+    for name, data in files.items():
+        remote.put(name, data)
+    ok(cli("cp", "--fsync", remote.url + "big.bin", str(tmp_path / "one.bin"), opts=remote.opts))
+    assert (tmp_path / "one.bin").read_bytes() == files["big.bin"]
+    down = tmp_path / "down"
+    ok(cli("cp", "-r", "--fsync", remote.url, str(down), opts=remote.opts))
+    assert local_files(down) == files
+    shown = ok(cli("--version")).stdout
+    assert shown.startswith("rustyobjectstore ") and "protocol" in shown and "worker:" in shown
