@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 __all__ = [
     "AZURE_API_VERSION",
@@ -54,6 +55,7 @@ __all__ = [
     "create_azure_container",
     "create_gcs_bucket",
     "create_minio_bucket",
+    "s3_client",
     "create_s3_bucket",
     "ensure_installed",
     "main",
@@ -259,14 +261,22 @@ def start_minio(data: Path, port: int = 0, region: str | None = None) -> Running
     )
 
 
-def create_minio_bucket(endpoint: str, name: str) -> None:
-    """Create a bucket on MinIO (which wants a signed request: boto3 signs it)."""
+def s3_client(
+    endpoint: str, key: str = MINIO_KEY, secret: str = MINIO_SECRET, region: str = "us-east-1"
+) -> Any:  # boto3 is untyped
+    """boto3's S3 client of an emulator: MinIO's root keys unless told others (moto takes any).
+    boto3 is imported here, not at the top: the other Pythons' venvs do not have it."""
     import boto3
 
-    client = boto3.client(
-        "s3", endpoint_url=endpoint, aws_access_key_id=MINIO_KEY,
-        aws_secret_access_key=MINIO_SECRET, region_name="us-east-1",
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name=region,
+        aws_access_key_id=key, aws_secret_access_key=secret,
     )  # fmt: skip
+
+
+def create_minio_bucket(endpoint: str, name: str) -> None:
+    """Create a bucket on MinIO (which wants a signed request: boto3 signs it)."""
+    client = s3_client(endpoint)
     try:
         client.create_bucket(Bucket=name)
     finally:

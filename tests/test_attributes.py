@@ -14,11 +14,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 from conftest import azure_config, s3_config
-from emulators import AZURITE_ACCOUNT, AZURITE_KEY, RunningServer, azure_request
+from emulators import AZURITE_ACCOUNT, AZURITE_KEY, RunningServer, azure_request, s3_client
 
 import rustyobjectstore as ros
 
@@ -149,10 +148,7 @@ def _tags_of(conf: AnyConf, key: str, request: pytest.FixtureRequest) -> dict[st
     """The object's tags as another client reads them."""
     if isinstance(conf, ros.AWSConfig):
         moto: RunningServer = request.getfixturevalue("moto_server")
-        client = boto3.client(
-            "s3", endpoint_url=moto.endpoint, region_name="us-east-1",
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        )  # fmt: skip
+        client = s3_client(moto.endpoint, "testing", "testing")
         answer = client.get_object_tagging(Bucket=conf.bucket_name, Key=key)
         return {tag["Key"]: tag["Value"] for tag in answer["TagSet"]}
     assert isinstance(conf, ros.AzureConfig)

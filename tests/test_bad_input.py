@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import boto3
 import pytest
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 from conftest import azure_config, gcs_config, s3_config
@@ -18,6 +17,7 @@ from emulators import (
     MINIO_KEY,
     MINIO_SECRET,
     RunningServer,
+    s3_client,
     start_minio,
 )
 from faultserver import FaultServer, Status
@@ -212,8 +212,7 @@ def test_a_request_signed_for_another_region_says_the_buckets_region(tmp_path: P
     """A bucket in eu-west-1 reached with a us-east-1 configuration (on a MinIO that has a
     region, as AWS refuses it): a ``ConfigurationError`` that names the region to set."""
     with start_minio(tmp_path / "data", region="eu-west-1") as minio:
-        client = boto3.client("s3", endpoint_url=minio.endpoint, region_name="eu-west-1",
-                              aws_access_key_id=MINIO_KEY, aws_secret_access_key=MINIO_SECRET)  # fmt: skip
+        client = s3_client(minio.endpoint, region="eu-west-1")
         client.create_bucket(
             Bucket="regional", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
         )

@@ -15,7 +15,6 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import boto3
 import pytest
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 from cli_remote import (
@@ -40,6 +39,7 @@ from emulators import (
     MINIO_SECRET,
     RunningServer,
     add_proxy,
+    s3_client,
     slow_down,
     start_toxiproxy,
 )
@@ -198,10 +198,7 @@ def test_an_interrupted_upload_leaves_no_object_and_no_upload(
     sees MinIO directly."""
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(40 * MiB))
-    client = boto3.client(
-        "s3", endpoint_url=minio_server.endpoint, region_name="us-east-1",
-        aws_access_key_id=MINIO_KEY, aws_secret_access_key=MINIO_SECRET,
-    )  # fmt: skip
+    client = s3_client(minio_server.endpoint)
     with start_toxiproxy() as toxiproxy, contextlib.closing(client):
         slow = add_proxy(toxiproxy.endpoint, "minio", minio_server.endpoint)
         slow_down(toxiproxy.endpoint, "minio", 300)

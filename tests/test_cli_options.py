@@ -21,7 +21,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import boto3
 import pytest
 from azure.storage.blob import PublicAccess
 from cli_remote import (
@@ -45,6 +44,7 @@ from emulators import (
     MINIO_KEY,
     MINIO_SECRET,
     RunningServer,
+    s3_client,
     upload_gcs_object,
 )
 from tap import tap
@@ -256,10 +256,7 @@ def test_anonymous_reads_a_public_bucket_and_container_and_may_not_write(
 ) -> None:  # fmt: skip
     """``--anonymous`` with no credentials anywhere: a bucket whose policy lets anyone read and
     list, and a container with public access, are read; a write is refused by the server."""
-    s3 = boto3.client(
-        "s3", endpoint_url=minio_server.endpoint, region_name="us-east-1",
-        aws_access_key_id=MINIO_KEY, aws_secret_access_key=MINIO_SECRET,
-    )  # fmt: skip
+    s3 = s3_client(minio_server.endpoint)
     policy = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": ["s3:GetObject"],
          "Resource": [f"arn:aws:s3:::{minio_bucket}/*"]},

@@ -11,10 +11,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from conftest import own_pool, s3_config
-from emulators import RunningServer
+from emulators import RunningServer, s3_client
 
 import rustyobjectstore as ros
 
@@ -117,10 +116,7 @@ def test_conditions_are_checked_before_anything_is_sent() -> None:
 
 
 def _versioned_bucket(moto: RunningServer, name: str) -> ros.AWSConfig:
-    client = boto3.client(
-        "s3", endpoint_url=moto.endpoint, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
+    client = s3_client(moto.endpoint, "testing", "testing")
     client.create_bucket(Bucket=name)
     client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     return s3_config(moto, name)

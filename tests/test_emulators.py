@@ -11,9 +11,7 @@ import subprocess
 import sys
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 from emulators import (
     RunningServer,
@@ -23,21 +21,12 @@ from emulators import (
     create_azure_container,
     create_s3_bucket,
     reset_moto,
+    s3_client,
     start_moto,
 )
 
 # Bytes that any accidental text handling would mangle: NUL, CR LF, invalid UTF-8.
 PAYLOAD = b"\x00\r\n\xff\xfe" + os.urandom(64 * 1024)
-
-
-def _s3_client(endpoint: str) -> Any:  # boto3 is untyped
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
 
 
 def _pid_exists(pid: int) -> bool:
@@ -77,7 +66,7 @@ def test_create_azure_container_is_idempotent(
 
 
 def test_moto_object_round_trip(moto_server: RunningServer, s3_bucket: str) -> None:
-    s3 = _s3_client(moto_server.endpoint)
+    s3 = s3_client(moto_server.endpoint, "testing", "testing")
     s3.put_object(Bucket=s3_bucket, Key="dir/object.bin", Body=PAYLOAD)
     got = s3.get_object(Bucket=s3_bucket, Key="dir/object.bin")
     assert got["Body"].read() == PAYLOAD
@@ -94,7 +83,7 @@ def test_moto_reset_and_stop() -> None:
     server = start_moto()
     try:
         create_s3_bucket(server.endpoint, "to-be-reset")
-        s3 = _s3_client(server.endpoint)
+        s3 = s3_client(server.endpoint, "testing", "testing")
         names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
         assert names == ["to-be-reset"]
         reset_moto(server.endpoint)

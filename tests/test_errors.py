@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 from conftest import SilentServer, azure_config, s3_at, s3_config
-from emulators import AZURITE_KEY, RunningServer
+from emulators import AZURITE_KEY, RunningServer, s3_client
 
 import rustyobjectstore as ros
 
@@ -161,8 +161,6 @@ def test_anonymous_s3_reads_a_public_bucket_and_is_refused_a_private_one(
 ) -> None:
     import json
 
-    import boto3
-
     signed = s3_config(moto_server, s3_bucket)
     ros.put_object("public/obj", b"data", signed)
     anonymous = s3_config(
@@ -182,13 +180,9 @@ def test_anonymous_s3_reads_a_public_bucket_and_is_refused_a_private_one(
             }
         ],
     }
-    boto3.client(
-        "s3",
-        endpoint_url=moto_server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    ).put_bucket_policy(Bucket=s3_bucket, Policy=json.dumps(policy))
+    s3_client(moto_server.endpoint, "testing", "testing").put_bucket_policy(
+        Bucket=s3_bucket, Policy=json.dumps(policy)
+    )
     assert ros.get_object("public/obj", anonymous) == b"data"
 
 

@@ -643,13 +643,16 @@ def test_at_eof_a_worker_whose_abort_gets_no_answer_exits_by_itself_after_its_gr
     more. ``shutdown_object_store()`` closes the worker's stdin: the worker tries to abort the
     upload, and its 3 s grace for that ends the wait, so it exits on its own with status 0 before
     Python's 5 s would kill it (SIGKILL, status -9)."""
-    import boto3
-    from emulators import MINIO_KEY, MINIO_SECRET, _toxiproxy_call, add_proxy, start_toxiproxy
-
-    client = boto3.client(
-        "s3", endpoint_url=minio_server.endpoint, region_name="us-east-1",
-        aws_access_key_id=MINIO_KEY, aws_secret_access_key=MINIO_SECRET,
+    from emulators import (
+        MINIO_KEY,
+        MINIO_SECRET,
+        _toxiproxy_call,
+        add_proxy,
+        s3_client,
+        start_toxiproxy,
     )  # fmt: skip
+
+    client = s3_client(minio_server.endpoint)
     with start_toxiproxy() as toxiproxy, contextlib.closing(client):
         through = add_proxy(toxiproxy.endpoint, "stall", minio_server.endpoint)
         conf = ros.AWSConfig("us-east-1", minio_bucket, MINIO_KEY, MINIO_SECRET, host=through)

@@ -35,6 +35,7 @@ from rustyobjectstore._cli.progress import Progress
 from rustyobjectstore._cli.sources import Entry, local_entries, remote_entries
 from rustyobjectstore._cli.transfers import Job, Report, Skipped, run_jobs
 from rustyobjectstore._errors import NotFoundError, NotSupportedError
+from rustyobjectstore._ops.put import PutMode
 from rustyobjectstore._redact import hide_query
 from rustyobjectstore._worker.lifetime import current_pool
 
@@ -97,9 +98,9 @@ class Copier:
         # files in 100 directories made 10,000 times, two system calls each).
         self.made: set[str] = set()
         self.downloads = download_batches(opts.fsync)
-        self.uploads = upload_batches(
-            "create" if opts.no_clobber else "overwrite", UPLOADS_BATCHED_BELOW
-        )
+        # -n: a put that fails where the object exists, so a racing writer's object is kept too.
+        self.put_mode: PutMode = "create" if opts.no_clobber else "overwrite"
+        self.uploads = upload_batches(self.put_mode, UPLOADS_BATCHED_BELOW)
 
     @functools.cached_property
     def batched_below(self) -> int:
@@ -133,7 +134,7 @@ class Copier:
             else:
                 size = await put_object_from_file_async(
                     dst.key, entry.where, dst.config,
-                    mode="create" if opts.no_clobber else "overwrite", progress=moved,
+                    mode=self.put_mode, progress=moved,
                     attributes=attributes,
                 )  # fmt: skip
             if self.move:

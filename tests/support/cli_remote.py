@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from emulators import AZURITE_ACCOUNT, AZURITE_KEY
+from emulators import AZURITE_ACCOUNT, AZURITE_KEY, s3_client
 
 import rustyobjectstore as ros
 
@@ -62,13 +62,10 @@ class Remote:
 
     def s3_client(self) -> contextlib.closing[Any]:
         """boto3's client of an ``s3://`` place, with the same keys, closed after use."""
-        import boto3
-
         options = dict(self.conf.spec().options)
-        return contextlib.closing(boto3.client(
-            "s3", endpoint_url=options["endpoint"], region_name=options["region"],
-            aws_access_key_id=options["access_key_id"],
-            aws_secret_access_key=options["secret_access_key"],
+        return contextlib.closing(s3_client(
+            options["endpoint"], options["access_key_id"], options["secret_access_key"],
+            options["region"],
         ))  # fmt: skip
 
     def through(self, endpoint: str) -> Remote:
