@@ -6,6 +6,7 @@ byte more than without it. Requests and bytes are counted by a loopback S3 serve
 from __future__ import annotations
 
 import io
+import itertools
 import random
 import re
 import uuid
@@ -97,13 +98,16 @@ def no_layouts_kept() -> Iterator[None]:
 
 
 @contextmanager
-def budgeted_reader(server: FaultServer, read_ahead: int) -> Iterator[ros.RangeReader]:
-    """A reader of t.parquet in blocks and parts of 256 KiB, one part in flight: its budget is
-    ``read_ahead + 1`` blocks, which a few chunks fill."""
+def budgeted_reader(
+    server: FaultServer, read_ahead: int, block: int = BLOCK
+) -> Iterator[ros.RangeReader]:
+    """A reader of t.parquet in parts of 256 KiB, one part in flight: its budget is
+    ``read_ahead + 1`` blocks or a part, whichever is more, and what it fetches ahead of a
+    Parquet reader twice that, which a few chunks fill."""
     conf = s3_at(server.endpoint)
     with (
         own_pool(multipart_get_part_size=BLOCK, max_parallel_parts=1),
-        ros.open_reader("t.parquet", conf, block_size=BLOCK, read_ahead=read_ahead,
+        ros.open_reader("t.parquet", conf, block_size=block, read_ahead=read_ahead,
                         fetch_first=False) as reader,
     ):  # fmt: skip
         yield reader
@@ -112,8 +116,8 @@ def budgeted_reader(server: FaultServer, read_ahead: int) -> Iterator[ros.RangeR
 def test_a_column_read_in_two_row_groups_has_its_other_chunks_fetched_ahead(
     server: FaultServer, raw: bytes, table: pa.Table
 ) -> None:
-    # A budget of three blocks' worth (more than a part of 256 KiB at a time): three chunks.
-    with budgeted_reader(server, read_ahead=2) as reader:
+    # Room ahead for twice a part of 256 KiB (two blocks of 128 KiB): three chunks.
+    with budgeted_reader(server, read_ahead=1, block=BLOCK // 2) as reader:
         parquet = pq.ParquetFile(reader, pre_buffer=False)
         spans = chunk_spans(raw, 1)
         assert parquet.read_row_group(0, columns=["b"]).equals(table.select(["b"]).slice(0, ROWS))
@@ -125,16 +129,16 @@ def test_a_column_read_in_two_row_groups_has_its_other_chunks_fetched_ahead(
         # Column b of the six other row groups is on its way before it is asked for: within
         # the budget at a time, the rest sent as the reads take what came.
         blocks = blocks_of(reader)
-        assert blocks.budget() == 3 * BLOCK
+        assert blocks.ahead_budget() == 2 * BLOCK
         ahead = sorted(blocks.pieces)
         assert 0 < len(ahead) < ROW_GROUPS - 2
         assert ahead == [s for s, _ in spans[2 : 2 + len(ahead)]]
-        assert sum(f.length for f in blocks.pieces.values()) <= blocks.budget()
+        assert sum(f.length for f in blocks.pieces.values()) <= blocks.ahead_budget()
         assert len(gets(server)) == before + 1 + len(ahead)
         for i in range(2, ROW_GROUPS):
             got = parquet.read_row_group(i, columns=["b"])
             assert got.equals(table.select(["b"]).slice(i * ROWS, ROWS))
-            assert sum(f.length for f in blocks.pieces.values()) <= blocks.budget()
+            assert sum(f.length for f in blocks.pieces.values()) <= blocks.ahead_budget()
         assert blocks.pieces == {} and not blocks.wanted
     # Every chunk of b fetched once, and nothing else but the footer.
     asked = sorted(r.range or "" for r in gets(server))
@@ -171,6 +175,58 @@ def test_chunks_of_two_row_groups_start_the_scan_of_every_column_read(
     assert asked == sorted([f"bytes={s}-{e - 1}" for s, e in b + d] + [asked_footer(raw, server)])
 
 
+def row_group_spans(raw: bytes) -> list[tuple[int, int]]:
+    """Each row group's bytes: what pyarrow's pre-buffer pass reads of it at once."""
+    length = metadata_length(raw[-8:])
+    assert length is not None
+    chunks = column_chunks(raw[-8 - length : -8], len(raw))
+    assert chunks is not None
+    return [
+        (min(c.start for c in chunks if c.row_group == r),
+         max(c.end for c in chunks if c.row_group == r))
+        for r in range(ROW_GROUPS)
+    ]  # fmt: skip
+
+
+def test_a_file_read_whole_out_of_order_has_its_chunks_fetched_ahead_once(
+    server: FaultServer, raw: bytes
+) -> None:
+    """As pyarrow's pre-buffer threads read a whole file: a range a row group, in the order they
+    take the file's lock, here one put off to the end. Once two row groups have been read, the
+    rest come ahead in file order within the room ahead (twice the budget); the range put off
+    holds its bytes while the others roll on, and is served with no request. No byte is fetched
+    twice, and no block is fetched ahead alongside."""
+    groups = row_group_spans(raw)
+    with budgeted_reader(server, read_ahead=2) as reader:  # a budget of 768 KiB, a group 624 KiB
+        blocks = blocks_of(reader)
+        reader.seek(len(raw) - lookahead.FOOTER_READ)
+        reader.read()
+        footer = len(gets(server))
+        for i in [0, 5, 2, 3, 4, 6, 7, 1]:
+            start, end = groups[i]
+            before = len(gets(server))
+            reader.seek(start)
+            assert reader.read(end - start) == raw[start:end]
+            if i == 5:  # the scan starts: row group 1 first, as much as there is room for
+                assert min(blocks.pieces) == groups[1][0]
+                assert blocks.planned() and blocks.held == {}
+            if i == 1:
+                assert len(gets(server)) == before  # its bytes were waiting
+            assert sum(f.length for f in blocks.pieces.values()) <= blocks.ahead_budget()
+            assert blocks.held == {}
+        assert blocks.pieces == {} and not blocks.wanted
+    # After the footer, every byte of the row groups once, and nothing else.
+    asked = sorted(_span_asked(r) for r in gets(server)[footer:])
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(asked))
+    assert (asked[0][0], asked[-1][1]) == (groups[0][0], groups[-1][1])
+
+
+def _span_asked(request: Request) -> tuple[int, int]:
+    found = re.fullmatch(r"bytes=(\d+)-(\d+)", request.range or "")
+    assert found, request.range
+    return int(found[1]), int(found[2]) + 1
+
+
 def asked_footer(raw: bytes, server: FaultServer) -> str:
     """The one request that reached the file's end: pyarrow's footer read."""
     (footer,) = [r.range for r in gets(server) if (r.range or "").endswith(f"-{len(raw) - 1}")]
@@ -179,9 +235,10 @@ def asked_footer(raw: bytes, server: FaultServer) -> str:
 
 
 def _read_pattern(pattern: str, conf: ros.AWSConfig, raw: bytes, table: pa.Table) -> None:
-    if pattern == "sequential":
+    if pattern.startswith("sequential"):
+        n = 1024 * KiB if "1 MiB" in pattern else 100 * KiB
         with ros.open_reader("t.parquet", conf, block_size=BLOCK) as reader:
-            assert b"".join(iter(lambda: reader.read(100 * KiB), b"")) == raw
+            assert b"".join(iter(lambda: reader.read(n), b"")) == raw
     elif pattern == "random":
         rng = random.Random(3)
         with ros.open_reader("t.parquet", conf, block_size=BLOCK) as reader:
@@ -200,7 +257,9 @@ def _read_pattern(pattern: str, conf: ros.AWSConfig, raw: bytes, table: pa.Table
         assert got.equals(table.select(["b", "d"]))
 
 
-@pytest.mark.parametrize("pattern", ["sequential", "random", "one row group", "two columns"])
+@pytest.mark.parametrize(
+    "pattern", ["sequential", "sequential, 1 MiB reads", "random", "one row group", "two columns"]
+)
 def test_no_read_pattern_sends_more_requests_or_bytes_than_without_it(
     pattern: str, raw: bytes, table: pa.Table, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -301,11 +360,11 @@ def test_pandas_reads_columns_through_the_lookahead(
 def test_chunks_read_before_their_turn_ahead_are_not_fetched_again(
     server: FaultServer, raw: bytes, table: pa.Table
 ) -> None:
-    """With room for two chunks ahead, the rest wait their turn; a read that comes for one of them
-    first fetches it itself, and it is dropped from the queue."""
-    with budgeted_reader(server, read_ahead=1) as reader:
+    """With room for three chunks ahead, the rest wait their turn; a read that comes for one of
+    them first fetches it itself, and it is dropped from the queue."""
+    with budgeted_reader(server, read_ahead=1, block=BLOCK // 2) as reader:
         parquet = pq.ParquetFile(reader, pre_buffer=False)
-        assert blocks_of(reader).budget() == 2 * BLOCK
+        assert blocks_of(reader).ahead_budget() == 2 * BLOCK
         for i in [0, 1, *range(ROW_GROUPS - 1, 1, -1)]:
             got = parquet.read_row_group(i, columns=["b"])
             assert got.equals(table.select(["b"]).slice(i * ROWS, ROWS))

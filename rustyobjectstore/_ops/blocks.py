@@ -11,6 +11,11 @@ Where a block's bytes live:
 - nowhere: a read of ``DIRECT_READ`` bytes or more that jumps where no block is at hand (a
   columnar reader's column chunk) fetches just its bytes, in parts of at most a block, and lets
   them go once the read has them.
+- ``pieces``: in shared memory, spans that a Parquet file's layout says its reader reads next
+  (``lookahead``), fetched ahead in file order in parts, at most ``ahead_budget`` bytes not yet
+  read, and served to reads in whatever order they come. While there are any, they are the
+  read-ahead: no block is fetched ahead of a read, and what a read needs beyond them is fetched
+  as it is (nowhere, below).
 - ``tail``: the object's last bytes, when the open read them (``fetch_tail``) or an earlier open
   of the same version did: what a footer-first reader (Parquet) reads first, served from there.
 
@@ -60,7 +65,9 @@ DIRECT_READ = 64 * 1024
 class _Fetch:
     """One block's request and the shared memory it lands in."""
 
-    __slots__ = ("call", "checked", "conn", "keep", "length", "read_to", "region", "tries")
+    __slots__ = (
+        "call", "checked", "conn", "keep", "length", "read_to", "region", "tries", "unread"
+    )  # fmt: skip
 
     def __init__(
         self, conn: Connection, region: Region, call: Call, length: int, tries: int
@@ -73,6 +80,7 @@ class _Fetch:
         self.checked = False  # answered, and the answer is of the version opened
         self.read_to = 0  # read in order from its start up to here; -1 once read out of order
         self.keep = False  # worth caching when reads move away: it has been read from
+        self.unread = length  # a piece's bytes not read yet, in whatever order they are read
 
     def view(self) -> memoryview:
         return self.conn.arena.read(self.region, self.length)
@@ -146,15 +154,13 @@ class Blocks:
         moves past what it took."""
         end = self.size if n < 0 else min(self.size, self.pos + n)
         at = self.pos
-        sequential = at == self.expected
         if self.wanted:  # what this read fetches itself is not fetched again ahead of it
             self.wanted = deque(w for w in self.wanted if w[1] <= at or w[0] >= end)
-        if self.lookahead is not None and not sequential:
-            ahead = self.lookahead.expect(at, end)
-            # A read as big as the budget has its own parts in flight already; what it would
-            # plan ahead would only take their memory and bandwidth (a whole-file read).
-            if end - at < self.budget():
-                self._plan(ahead)
+        if self.lookahead is not None:
+            self._plan(self.lookahead.expect(at, end))
+        # While a layout's chunks are fetched ahead, they are the read-ahead: blocks are fetched
+        # only for what a read itself needs.
+        sequential = at == self.expected and not self.planned()
         try:
             while at < end and not sink.full:
                 if at >= self.tail_at:
@@ -184,6 +190,7 @@ class Blocks:
             if not sequential:
                 last = min(last, k if sink.open_ended else (end - 1) // self.block_size)
             self._ask(k + 1, last)
+            self._send_wanted()
             first = k * self.block_size
             data = self.cache.get(k)
             if data is not None:
@@ -207,18 +214,21 @@ class Blocks:
             self.lookahead.learn(at, data)
 
     def _plan(self, spans: list[tuple[int, int]]) -> None:
-        """Queues ``spans`` in requests of at most ``part_size``, and sends what the budget
-        allows; what the tail holds is not asked for again."""
+        """Queues ``spans`` in requests of at most ``part_size``, sent behind the read's own
+        requests as the budget allows; what the tail or a held block holds is not asked for
+        again."""
         part = self.part_size()
-        for start, stop in spans:
-            stop = min(stop, self.tail_at)
+        for start, stop in _without(spans, [self.span(k) for k in self.held], self.tail_at):
             self.wanted.extend((s, min(s + part, stop)) for s in range(start, stop, part))
-        self._send_wanted()
+
+    def planned(self) -> bool:
+        """Whether a layout's chunks are being fetched ahead (and so no block is)."""
+        return bool(self.wanted or self.pieces)
 
     def _send_wanted(self) -> None:
         """Sends the queued pieces, without waiting, while those fetched and not yet read stay
         within the budget and the arena stays half free."""
-        budget = self.budget()
+        budget = self.ahead_budget()
         while self.wanted:
             start, stop = self.wanted[0]
             if sum(f.length for f in self.pieces.values()) + stop - start > budget:
@@ -245,13 +255,17 @@ class Blocks:
         return min((s for s in (*self.pieces, self.tail_at) if at < s < end), default=end)
 
     def _read_piece(self, start: int, at: int, end: int, sink: Destination) -> Step[int]:
-        """Bytes from ``at`` of the piece at ``start`` into ``sink``; a piece read to its end goes."""
+        """Bytes from ``at`` of the piece at ``start`` into ``sink``; a piece read whole goes."""
         fetch = self.pieces.pop(start)
+        self._send_wanted()
         fetch = yield from self._part_landed(start, start + fetch.length, fetch)
         off = at - start
         taken = sink.take(fetch.view()[off : min(fetch.length, end - start)])
-        if off + taken < fetch.length:
-            self.pieces[start] = fetch  # the rest is still to be read
+        fetch.unread -= taken
+        if fetch.unread > 0:
+            # The rest is still to be read, before or after these bytes: a reader's ranges need
+            # not start where a piece does (pyarrow's out of order, a row group's end).
+            self.pieces[start] = fetch
         else:
             self._spend_fetch(fetch, sink)
         return taken
@@ -260,8 +274,9 @@ class Blocks:
         """Whether the read jumped to a big span that no block at hand touches: a Parquet or
         other columnar reader asking for a column chunk. Its bytes are fetched as they are,
         rather than the blocks around them (four times the bytes for a 2 MiB chunk in 8 MiB
-        blocks), and kept by nobody."""
-        if sequential or sink.open_ended or end - at < DIRECT_READ:
+        blocks), and kept by nobody. While chunks come ahead, so does any span between them,
+        however short: a block would fetch bytes of chunks on their way."""
+        if sequential or sink.open_ended or (end - at < DIRECT_READ and not self.planned()):
             return False
         span = range(at // self.block_size, (end - 1) // self.block_size + 1)
         return not any(k in self.held or k in self.cache for k in span)
@@ -274,12 +289,17 @@ class Blocks:
         return max(self.block_size, min(settings.multipart_get_part_size, settings.arena_size // 2))
 
     def budget(self) -> int:
-        """The most bytes a direct read keeps in flight, and the most that pieces fetched ahead
-        and not yet read may hold: ``read_ahead + 1`` blocks' worth, or as much as a whole get
-        keeps in flight (``max_parallel_parts`` parts), whichever is more. At a cloud's latency
-        what is not in flight is waited for, one round trip at a time."""
+        """The most bytes a direct read keeps in flight: ``read_ahead + 1`` blocks' worth, or as
+        much as a whole get keeps in flight (``max_parallel_parts`` parts), whichever is more.
+        At a cloud's latency what is not in flight is waited for, one round trip at a time."""
         parallel = self.pool.settings.max_parallel_parts * self.part_size()
         return max((self.read_ahead + 1) * self.block_size, parallel)
+
+    def ahead_budget(self) -> int:
+        """The most bytes that pieces fetched ahead and not yet read may hold: twice ``budget``,
+        so that a range the reader puts off (pyarrow's pre-buffer threads take their turns in no
+        set order) holds its bytes while the next ones still come a whole budget ahead."""
+        return 2 * self.budget()
 
     def _read_direct(self, at: int, end: int, sink: Destination) -> Step[int]:
         """Bytes ``at`` to ``end`` into ``sink`` by ranged gets of at most ``part_size`` each, as
@@ -302,6 +322,7 @@ class Blocks:
                         break  # the arena is short: these first
                     flying.append((start, stop, fetch))
                     parts.popleft()
+                self._send_wanted()
                 start, stop, fetch = flying.popleft()
                 fetch = yield from self._part_landed(start, stop, fetch)
                 taken += sink.take(fetch.view())
@@ -389,7 +410,7 @@ class Blocks:
             fetch.consumed(off, n)
         else:
             self.cache.move_to_end(k)
-        sequential = self.pos == self.expected
+        sequential = self.pos == self.expected and not self.planned()
         self.pos = self.expected = self.pos + n
         if sequential and self.ahead_of != k:
             self.ahead_of = k
@@ -616,6 +637,25 @@ class Blocks:
         """For the finalizer of the reader: queues ``discard`` if it is still open."""
         if not self.closed:
             later(self.discard)
+
+
+def _without(
+    spans: list[tuple[int, int]], holes: list[tuple[int, int]], end: int
+) -> list[tuple[int, int]]:
+    """``spans`` (in order, apart) cut short at ``end`` and without the bytes of ``holes``."""
+    holes = sorted(holes)
+    left: list[tuple[int, int]] = []
+    for start, stop in spans:
+        stop = min(stop, end)
+        for a, b in holes:
+            if b <= start or a >= stop:
+                continue
+            if a > start:
+                left.append((start, a))
+            start = max(start, b)
+        if start < stop:
+            left.append((start, stop))
+    return left
 
 
 def open_blocks(
