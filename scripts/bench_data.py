@@ -23,10 +23,11 @@ row per process, the libraries taking turns repeat by repeat; s3fs's runs in its
 with the options its users give and its defaults (block sizes, caches).
 
 With ``--latency-ms 0,20`` every row runs on loopback and again with the server 20 ms away
-(toxiproxy delays each answer), the data uploaded once.
+(toxiproxy delays each answer), the data uploaded once. ``--rows`` picks rows.
 
     python scripts/bench_data.py --latency-ms 0,20
     python scripts/bench_data.py --quick --libs rustyobjectstore --server moto
+    python scripts/bench_data.py --latency-ms 20 --rows parquet_whole,parquet_columns
 """
 
 from __future__ import annotations
@@ -227,6 +228,8 @@ def render(
     head += [f"requests {lib}" for lib in libs] if counted else []
     lines = [head]
     for row, label in ROWS.items():
+        if not samples["rustyobjectstore"][row]:
+            continue  # not asked for (--rows)
         medians = {lib: statistics.median(samples[lib][row]) for lib in libs if samples[lib][row]}
         cells = [label, sizes_of[row]]
         cells += [f"{medians[lib]:.3f} s" if lib in medians else "-" for lib in libs]
@@ -254,7 +257,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--bandwidth-kbps", type=int, default=None, help="with a latency, cap each connection"
     )
     parser.add_argument("--json", type=Path, default=None, help="write every sample here")
+    parser.add_argument("--rows", default=",".join(ROWS), help=f"from {','.join(ROWS)}")
     args = parser.parse_args(argv)
+    args.rows = [row for row in args.rows.split(",") if row]
+    if not args.rows or set(args.rows) - set(ROWS):
+        parser.error(f"--rows: from {','.join(ROWS)}")
     args.libs = [lib for lib in args.libs.split(",") if lib]
     unknown = set(args.libs) - set(LIBS)
     if unknown or "rustyobjectstore" not in args.libs:
@@ -297,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     assert seen.s3 is not None
                     request.update(endpoint=seen.s3.endpoint, key=s3.key, secret=s3.secret,
                                    region=S3_REGION, bucket=s3.bucket, scratch=str(workdir),
-                                   workloads=list(ROWS), metrics=metrics)  # fmt: skip
+                                   workloads=args.rows, metrics=metrics)  # fmt: skip
                     samples: dict[str, dict[str, list[float]]] = {
                         lib: {row: [] for row in ROWS} for lib in libs
                     }

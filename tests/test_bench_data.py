@@ -42,20 +42,23 @@ def test_quick_run_on_moto(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(300)
 def test_quick_run_on_minio_counts_requests_and_anchors_parquet_on_polars(tmp_path: Path) -> None:
-    """On MinIO every row reports the requests each library sent, counted by the server; polars'
-    own reader runs the Parquet rows only."""
+    """On MinIO every row asked for (``--rows``) reports the requests each library sent, counted
+    by the server; polars' own reader runs the Parquet rows only; the other rows are not run."""
     json_path = tmp_path / "bench-data.json"
+    rows = ["parquet_whole", "parquet_columns", "find"]
     argv = [
         sys.executable, str(BENCH_DATA), "--quick", "--libs", "rustyobjectstore,polars",
-        "--server", "minio", "--json", str(json_path),
+        "--server", "minio", "--rows", ",".join(rows), "--json", str(json_path),
     ]  # fmt: skip
     result = subprocess.run(argv, capture_output=True, text=True, timeout=290, check=False)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert "requests rustyobjectstore" in result.stdout and "vs polars" in result.stdout
+    assert "fs.find" in result.stdout and "fs.cat_ranges" not in result.stdout
     document = json.loads(json_path.read_text())
     (profile,) = document["requests"].values()
     ours, polars = profile["rustyobjectstore"], profile["polars"]
-    assert set(ours) == ROWS and all(ours[row] and ours[row][0] >= 1 for row in ROWS), ours
+    assert {row for row, n in ours.items() if n} == set(rows), ours
+    assert all(ours[row][0] >= 1 for row in rows), ours
     assert ours["find"] == [1]  # 500 keys: one listing page
     polars_rows = {"parquet_whole", "parquet_columns"}
     assert {row for row, n in polars.items() if n} == polars_rows
@@ -63,3 +66,10 @@ def test_quick_run_on_minio_counts_requests_and_anchors_parquet_on_polars(tmp_pa
     samples = document["samples"]["polars"]
     assert all(samples[row] and samples[row][0] > 0 for row in polars_rows)
     assert not any(samples[row] for row in ROWS - polars_rows)
+    assert not any(document["samples"]["rustyobjectstore"][row] for row in ROWS - set(rows))
+
+
+def test_rows_not_known_are_refused_before_anything_starts() -> None:
+    argv = [sys.executable, str(BENCH_DATA), "--rows", "parquet_whole,everything"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2 and "--rows: from parquet_whole," in result.stderr
