@@ -221,6 +221,28 @@ def test_a_file_read_whole_out_of_order_has_its_chunks_fetched_ahead_once(
     assert (asked[0][0], asked[-1][1]) == (groups[0][0], groups[-1][1])
 
 
+def test_a_reader_of_whole_chunks_has_no_block_fetched_ahead_of_it(
+    server: FaultServer, raw: bytes, table: pa.Table
+) -> None:
+    """pyarrow without pre-buffering reads a whole file chunk by chunk, its threads taking each
+    column's chunks of two row groups at once: reads that follow each other in the file are
+    still of whole chunks, and the blocks after them are not what comes next. No byte is
+    fetched twice or for nothing."""
+    conf = s3_at(server.endpoint)
+    with ros.open_reader("t.parquet", conf, block_size=BLOCK, fetch_first=False) as reader:
+        reader.seek(len(raw) - lookahead.FOOTER_READ)
+        footer = reader.read()
+        parquet = pq.ParquetFile(reader, pre_buffer=False)  # which reads the footer again
+        after_footer = len(gets(server))
+        assert parquet.read().equals(table)
+    assert footer == raw[-lookahead.FOOTER_READ :]
+    # Every byte of the row groups once, and nothing else.
+    asked = sorted(_span_asked(r) for r in gets(server)[after_footer:])
+    groups = row_group_spans(raw)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(asked))
+    assert (asked[0][0], asked[-1][1]) == (groups[0][0], groups[-1][1])
+
+
 def _span_asked(request: Request) -> tuple[int, int]:
     found = re.fullmatch(r"bytes=(\d+)-(\d+)", request.range or "")
     assert found, request.range

@@ -156,11 +156,14 @@ class Blocks:
         at = self.pos
         if self.wanted:  # what this read fetches itself is not fetched again ahead of it
             self.wanted = deque(w for w in self.wanted if w[1] <= at or w[0] >= end)
+        sequential = at == self.expected
         if self.lookahead is not None:
             self._plan(self.lookahead.expect(at, end))
-        # While a layout's chunks are fetched ahead, they are the read-ahead: blocks are fetched
-        # only for what a read itself needs.
-        sequential = at == self.expected and not self.planned()
+            # While a layout's chunks are fetched ahead, they are the read-ahead; and a reader of
+            # whole chunks reads by the layout (pyarrow without pre-buffering reads each column's
+            # chunks of two row groups at once), not on in file order: blocks are fetched only
+            # for what such a read needs.
+            sequential = sequential and not (self.planned() or self.lookahead.columnar(at, end))
         try:
             while at < end and not sink.full:
                 if at >= self.tail_at:
@@ -217,6 +220,8 @@ class Blocks:
         """Queues ``spans`` in requests of at most ``part_size``, sent behind the read's own
         requests as the budget allows; what the tail or a held block holds is not asked for
         again."""
+        if not spans:
+            return
         part = self.part_size()
         for start, stop in _without(spans, [self.span(k) for k in self.held], self.tail_at):
             self.wanted.extend((s, min(s + part, stop)) for s in range(start, stop, part))
@@ -227,7 +232,9 @@ class Blocks:
 
     def _send_wanted(self) -> None:
         """Sends the queued pieces, without waiting, while those fetched and not yet read stay
-        within the budget and the arena stays half free."""
+        within ``ahead_budget`` and the arena stays half free."""
+        if not self.wanted:
+            return  # most calls: no layout, or all of it sent
         budget = self.ahead_budget()
         while self.wanted:
             start, stop = self.wanted[0]

@@ -121,6 +121,15 @@ class Lookahead:
         if self.chunks:
             _remember(_layouts, self.version, self.chunks)
 
+    def columnar(self, at: int, end: int) -> bool:
+        """Whether a read of ``at`` to ``end`` is of whole chunks, from a chunk's first byte to a
+        chunk's end: a columnar reader's, which goes by the layout, not on in file order."""
+        i = bisect.bisect_left(self.starts, at)
+        if i == len(self.starts) or self.starts[i] != at:
+            return False
+        j = bisect.bisect_left(self.starts, end, lo=i) - 1
+        return j >= i and self.chunks[j].end == end
+
     def expect(self, at: int, end: int) -> list[tuple[int, int]]:
         """A read of ``at`` to ``end`` is about to be made: the spans to fetch ahead of the reads
         to come (each chunk named once, ever), in file order."""
