@@ -194,11 +194,13 @@ def open_reader(
     those bytes then need no request for, in this open or another of the same version; ``meta``,
     the answer of a ``head_object`` or a listing, opens that version with no request.
     ``block_size`` is at most half of ``StaticConfig.arena_size``.
-    It holds at most ``block_size * (read_ahead + 1)`` bytes of the worker's shared memory (a
-    jump's read: at least one part of ``multipart_get_part_size``), on a Parquet file being
-    scanned ``block_size * read_ahead`` more of chunks fetched ahead, and ``block_size *
-    cache_blocks`` of its own; close it (or use ``with``). Works where a file is
-    expected, pyarrow's readers included:
+    For its reads it holds at most a budget of the worker's shared memory, ``block_size *
+    (read_ahead + 1)`` bytes or ``max_parallel_parts`` parts of ``multipart_get_part_size``,
+    whichever is more; on a Parquet file being scanned, up to twice that more of the chunks to
+    come, fetched ahead and served to reads in any order (pyarrow's threads take turns in no set
+    order); nothing ahead once the arena is half taken; and ``block_size * cache_blocks`` of its
+    own memory. Close it (or use ``with``). Works where a file is expected, pyarrow's readers
+    included:
     ``with open_reader("t.parquet", conf) as f: table = pyarrow.parquet.read_table(f)``."""
     step = opening(current_pool(), conf, path, block_size, cache_blocks, read_ahead,
                    conditions(options), fetch_first, meta, fetch_tail)  # fmt: skip
