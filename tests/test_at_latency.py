@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import os
 from collections.abc import Iterator
 
@@ -26,7 +27,9 @@ from emulators import (
 import rustyobjectstore as ros
 from rustyobjectstore import fsspec as rosfs
 from rustyobjectstore._ops import lookahead
+from rustyobjectstore._ops.blocks import Blocks
 from rustyobjectstore._ops.calls import FIRST_PART_UNDER_PRESSURE
+from rustyobjectstore._ops.parquet import column_chunks, metadata_length
 
 KiB, MiB = 1024, 1024 * 1024
 LATENCY_MS = 20
@@ -118,3 +121,56 @@ def test_a_reader_gives_back_its_own_blocks_before_waiting_at_20_ms(slow: ros.AW
                 assert reader.read(12 * MiB) == data[2 * MiB : 14 * MiB]
         with pytest.raises(ValueError, match="block_size"):
             ros.open_reader("big", slow, block_size=10 * MiB + 1)
+
+
+def test_a_whole_file_read_out_of_order_at_20_ms_fetches_each_byte_once(
+    slow: ros.AWSConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyarrow's whole-file ranges, a row group each, in the order its threads took the lock, one
+    put off to the end, with room ahead for about two row groups: the chunks ahead are in flight
+    when reads come for them (on loopback they have mostly landed), and still every byte is
+    fetched once, and the range put off is served with no request."""
+    table = pa.table({f"c{i}": pa.array(range(i, i + 80_000), pa.float64()) for i in range(4)})
+    sink = io.BytesIO()
+    pq.write_table(table, sink, row_group_size=10_000, compression="none")
+    raw = sink.getvalue()
+    ros.put_object("whole.parquet", raw, slow)
+    length = metadata_length(raw[-8:])
+    assert length is not None
+    chunks = column_chunks(raw[-8 - length : -8], len(raw))
+    assert chunks is not None
+    groups = [
+        (min(c.start for c in chunks if c.row_group == r),
+         max(c.end for c in chunks if c.row_group == r))
+        for r in range(8)
+    ]  # fmt: skip
+    asked: list[tuple[int, int]] = []
+    request = Blocks._request
+
+    def noted(self: Blocks, start: int, end: int, *args: object, **kwargs: object) -> object:
+        asked.append((start, end))
+        return request(self, start, end, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Blocks, "_request", noted)
+    lookahead._layouts.clear()
+    lookahead._tails.clear()
+    with (
+        own_pool(multipart_get_part_size=128 * KiB, max_parallel_parts=1),
+        ros.open_reader("whole.parquet", slow, block_size=64 * KiB, read_ahead=5,
+                        fetch_first=False) as reader,
+    ):  # fmt: skip
+        # A budget of 384 KiB, twice that ahead: a row group (320 KiB) put off, and the next.
+        assert reader._blocks.ahead_budget() == 768 * KiB
+        reader.seek(len(raw) - lookahead.FOOTER_READ)
+        reader.read()
+        asked.clear()
+        for i in [0, 5, 2, 3, 4, 6, 7, 1]:
+            start, end = groups[i]
+            before = len(asked)
+            reader.seek(start)
+            assert reader.read(end - start) == raw[start:end]
+            if i == 1:
+                assert len(asked) == before
+    asked.sort()
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(asked))
+    assert (asked[0][0], asked[-1][1]) == (groups[0][0], groups[-1][1])
