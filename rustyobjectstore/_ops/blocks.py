@@ -264,7 +264,6 @@ class Blocks:
     def _read_piece(self, start: int, at: int, end: int, sink: Destination) -> Step[int]:
         """Bytes from ``at`` of the piece at ``start`` into ``sink``; a piece read whole goes."""
         fetch = self.pieces.pop(start)
-        self._send_wanted()
         fetch = yield from self._part_landed(start, start + fetch.length, fetch)
         off = at - start
         taken = sink.take(fetch.view()[off : min(fetch.length, end - start)])
@@ -275,6 +274,7 @@ class Blocks:
             self.pieces[start] = fetch
         else:
             self._spend_fetch(fetch, sink)
+            self._send_wanted()  # its room goes to the next piece at once, mid-read
         return taken
 
     def _direct(self, at: int, end: int, sequential: bool, sink: Destination) -> bool:
