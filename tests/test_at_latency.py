@@ -29,7 +29,7 @@ from rustyobjectstore import fsspec as rosfs
 from rustyobjectstore._ops import lookahead
 from rustyobjectstore._ops.blocks import Blocks
 from rustyobjectstore._ops.calls import FIRST_PART_UNDER_PRESSURE
-from rustyobjectstore._ops.parquet import column_chunks, metadata_length
+from rustyobjectstore._ops.parquet import ColumnChunk, column_chunks, metadata_length
 
 KiB, MiB = 1024, 1024 * 1024
 LATENCY_MS = 20
@@ -130,36 +130,19 @@ def test_a_whole_file_read_out_of_order_at_20_ms_fetches_each_byte_once(
     put off to the end, with room ahead for about two row groups: the chunks ahead are in flight
     when reads come for them (on loopback they have mostly landed), and still every byte is
     fetched once, and the range put off is served with no request."""
-    table = pa.table({f"c{i}": pa.array(range(i, i + 80_000), pa.float64()) for i in range(4)})
-    sink = io.BytesIO()
-    pq.write_table(table, sink, row_group_size=10_000, compression="none")
-    raw = sink.getvalue()
-    ros.put_object("whole.parquet", raw, slow)
-    length = metadata_length(raw[-8:])
-    assert length is not None
-    chunks = column_chunks(raw[-8 - length : -8], len(raw))
-    assert chunks is not None
+    raw, _, chunks = _four_columns("whole.parquet", slow)
     groups = [
         (min(c.start for c in chunks if c.row_group == r),
          max(c.end for c in chunks if c.row_group == r))
         for r in range(8)
     ]  # fmt: skip
-    asked: list[tuple[int, int]] = []
-    request = Blocks._request
-
-    def noted(self: Blocks, start: int, end: int, *args: object, **kwargs: object) -> object:
-        asked.append((start, end))
-        return request(self, start, end, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(Blocks, "_request", noted)
-    lookahead._layouts.clear()
-    lookahead._tails.clear()
+    asked = _requests_noted(monkeypatch)
     with (
         own_pool(multipart_get_part_size=128 * KiB, max_parallel_parts=1),
         ros.open_reader("whole.parquet", slow, block_size=64 * KiB, read_ahead=5,
                         fetch_first=False) as reader,
     ):  # fmt: skip
-        # A budget of 384 KiB, twice that ahead: a row group (320 KiB) put off, and the next.
+        # A budget of 384 KiB, twice that ahead: a row group (about 320 KB) put off, and the next.
         assert reader._blocks.ahead_budget() == 768 * KiB
         reader.seek(len(raw) - lookahead.FOOTER_READ)
         reader.read()
@@ -174,3 +157,51 @@ def test_a_whole_file_read_out_of_order_at_20_ms_fetches_each_byte_once(
     asked.sort()
     assert all(a[1] == b[0] for a, b in itertools.pairwise(asked))
     assert (asked[0][0], asked[-1][1]) == (groups[0][0], groups[-1][1])
+
+
+def test_a_reader_of_whole_chunks_at_20_ms_fetches_each_byte_once(
+    slow: ros.AWSConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyarrow without pre-buffering reads each column's chunks of two row groups at once, reads
+    of whole chunks: at a cloud's latency too, with chunks ahead in flight as the reads come, no
+    block is fetched after them and every byte after the footer is fetched once."""
+    raw, table, chunks = _four_columns("chunks.parquet", slow)
+    asked = _requests_noted(monkeypatch)
+    with ros.open_reader("chunks.parquet", slow, block_size=64 * KiB, fetch_first=False) as reader:
+        reader.seek(len(raw) - lookahead.FOOTER_READ)
+        reader.read()
+        parquet = pq.ParquetFile(reader, pre_buffer=False)  # which reads the footer again
+        asked.clear()
+        assert parquet.read().equals(table)
+    asked.sort()
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(asked))
+    assert (asked[0][0], asked[-1][1]) == (chunks[0].start, max(c.end for c in chunks))
+
+
+def _four_columns(key: str, conf: ros.AWSConfig) -> tuple[bytes, pa.Table, list[ColumnChunk]]:
+    """A Parquet file of 4 columns in 8 row groups of about 320 KB, stored at ``key``; its chunks."""
+    table = pa.table({f"c{i}": pa.array(range(i, i + 80_000), pa.float64()) for i in range(4)})
+    sink = io.BytesIO()
+    pq.write_table(table, sink, row_group_size=10_000, compression="none")
+    raw = sink.getvalue()
+    ros.put_object(key, raw, conf)
+    length = metadata_length(raw[-8:])
+    assert length is not None
+    chunks = column_chunks(raw[-8 - length : -8], len(raw))
+    assert chunks is not None
+    return raw, table, chunks
+
+
+def _requests_noted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Each span a reader's blocks ask the worker for, from now on; no layout is known yet."""
+    asked: list[tuple[int, int]] = []
+    request = Blocks._request
+
+    def noted(self: Blocks, start: int, end: int, *args: object, **kwargs: object) -> object:
+        asked.append((start, end))
+        return request(self, start, end, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Blocks, "_request", noted)
+    lookahead._layouts.clear()
+    lookahead._tails.clear()
+    return asked
