@@ -25,7 +25,7 @@ from faultserver import FaultServer, Request, e_tag_of
 import rustyobjectstore as ros
 from rustyobjectstore import fsspec as rosfs
 from rustyobjectstore._ops import lookahead
-from rustyobjectstore._ops.blocks import Blocks
+from rustyobjectstore._ops.blocks import Blocks, _without
 from rustyobjectstore._ops.lookahead import HOLE
 from rustyobjectstore._ops.parquet import column_chunks, metadata_length
 from rustyobjectstore._worker import lifetime
@@ -608,3 +608,30 @@ def test_a_footer_longer_than_the_tail_is_read_whole_through_fsspec(
     assert second is not None and second.endswith(f"-{len(raw) - lookahead.FOOTER_READ - 1}")
     (layout,) = lookahead._layouts.values()
     assert len(layout) == 600 * 3  # every chunk of the three row groups, learned from the footer
+
+
+def test_a_read_is_of_whole_chunks_only_from_a_chunks_first_byte_to_a_chunks_end(
+    raw: bytes,
+) -> None:
+    """``columnar`` across its edges: one chunk and two in a row are; a byte short of a chunk's
+    end or past it, or a start a byte off, are not."""
+    layout = lookahead.Lookahead(len(raw), ("columnar", len(raw)))
+    layout.learn(len(raw) - lookahead.FOOTER_READ, raw[-lookahead.FOOTER_READ :])
+    assert layout.known and layout.chunks
+    (start, end), (_, second_end), *_ = [(c.start, c.end) for c in layout.chunks]
+    assert layout.columnar(start, end) and layout.columnar(start, second_end)
+    for at, stop in [(start, end - 1), (start, end + 1), (start + 1, end), (start - 1, end)]:
+        assert not layout.columnar(at, stop), (at, stop)
+    assert not layout.columnar(len(raw) - 8, len(raw))  # the footer is no chunk
+
+
+def test_spans_planned_leave_out_what_held_blocks_hold_at_their_edges() -> None:
+    """``_without`` across its edges: a hole before, at the start of, inside, at the end of and
+    after a span, and the span cut at the tail."""
+    assert _without([(10, 20)], [(0, 10), (20, 30)], 100) == [(10, 20)]
+    assert _without([(10, 20)], [(0, 11)], 100) == [(11, 20)]
+    assert _without([(10, 20)], [(12, 14)], 100) == [(10, 12), (14, 20)]
+    assert _without([(10, 20)], [(19, 25)], 100) == [(10, 19)]
+    assert _without([(10, 20)], [(10, 20)], 100) == []
+    assert _without([(10, 20), (30, 40)], [], 35) == [(10, 20), (30, 35)]
+    assert _without([(10, 20)], [], 10) == []
