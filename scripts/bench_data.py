@@ -12,6 +12,8 @@ peer (their time / ours: above 1 means rustyobjectstore is faster):
   worker processes (the cluster's start is not timed);
 - ``fs.cat_ranges`` of 256 ranges of 64 KiB at random offsets of the Parquet file;
 - ``fs.find`` of 10,000 keys; ``fs.get_file`` of a 1 GiB object to a local file;
+- 1,000 gets of 64 KiB objects gathered at once in asyncio, through each library's own asynchronous
+  API (``get_object_async``, obstore's ``get_async``, s3fs's ``_cat_file``), not fsspec's;
 - polars' own ``pl.read_parquet`` (Rust, no fsspec) on the Parquet rows only: the anchor there.
 
 On MinIO, each row also reports how many S3 requests each library sent (MinIO's own counters,
@@ -72,14 +74,17 @@ class Sizes:
     ranges: int
     range_size: int
     many: int
+    gets: int  # objects of GET_SIZE, gathered
     big: int
     zarr_chunks: int
 
 
 FULL = Sizes(parquet_rows=256 * MiB // (8 * COLUMNS), dataset_rows=8 * MiB // (8 * COLUMNS),
-             ranges=256, range_size=64 * KiB, many=10_000, big=GiB, zarr_chunks=1024)  # fmt: skip
+             ranges=256, range_size=64 * KiB, many=10_000, gets=1000, big=GiB,
+             zarr_chunks=1024)  # fmt: skip
 QUICK = Sizes(parquet_rows=16 * MiB // (8 * COLUMNS), dataset_rows=64 * KiB // (8 * COLUMNS),
-              ranges=32, range_size=64 * KiB, many=500, big=64 * MiB, zarr_chunks=64)  # fmt: skip
+              ranges=32, range_size=64 * KiB, many=500, gets=100, big=64 * MiB,
+              zarr_chunks=64)  # fmt: skip
 
 ROWS = {
     "parquet_whole": "pq.read_table, whole file",
@@ -88,9 +93,11 @@ ROWS = {
     "cat_ranges": "fs.cat_ranges",
     "find": "fs.find",
     "get": "fs.get_file",
+    "gets": "gets gathered in asyncio, own API",
     "zarr": "zarr array read whole, async.concurrency 64",
 }
 ZARR_CHUNK = 64 * KiB  # float64 values, uncompressed
+GET_SIZE = 64 * KiB
 
 
 def describe(sizes: Sizes) -> dict[str, str]:
@@ -102,6 +109,7 @@ def describe(sizes: Sizes) -> dict[str, str]:
         "cat_ranges": f"{sizes.ranges} x {sizes.range_size // KiB} KiB",
         "find": f"{sizes.many:,} keys",
         "get": f"{sizes.big // MiB:,} MiB",
+        "gets": f"{sizes.gets:,} x {GET_SIZE // KiB} KiB",
         "zarr": f"{sizes.zarr_chunks:,} x {ZARR_CHUNK // KiB} KiB",
     }
 
@@ -135,14 +143,19 @@ def upload_data(conf: ros.AWSConfig, sizes: Sizes, scratch: Path) -> dict[str, A
         ros.put_object_from_file(f"dataset/part-{i:02d}.parquet", str(local), conf)
     local.unlink()
 
+    small = random.Random(SEED).randbytes(GET_SIZE)
+
     async def many() -> None:
         gate = asyncio.Semaphore(64)
 
-        async def one(i: int) -> None:
+        async def one(key: str, data: bytes) -> None:
             async with gate:
-                await ros.put_object_async(f"many/{i // 100:03d}/{i:05d}", b"x", conf)
+                await ros.put_object_async(key, data, conf)
 
-        await asyncio.gather(*(one(i) for i in range(sizes.many)))
+        await asyncio.gather(
+            *(one(f"many/{i // 100:03d}/{i:05d}", b"x") for i in range(sizes.many)),
+            *(one(f"small/{i:05d}", small) for i in range(sizes.gets)),
+        )
 
     asyncio.run(many())
     zarr_sum = write_zarr(conf, sizes.zarr_chunks)
@@ -156,6 +169,7 @@ def upload_data(conf: ros.AWSConfig, sizes: Sizes, scratch: Path) -> dict[str, A
         "parquet": "data.parquet", "parquet_rows": sizes.parquet_rows,
         "columns": ["c0", "c7"], "range_starts": starts, "range_size": sizes.range_size,
         "many": "many/", "many_n": sizes.many, "big": "big.bin", "big_size": sizes.big,
+        "small": "small/", "gets_n": sizes.gets, "get_size": GET_SIZE,
         "dataset": "dataset/", "dataset_sum": dataset_sum,
         "zarr": "array.zarr", "zarr_sum": zarr_sum,
     }  # fmt: skip

@@ -7,6 +7,7 @@ so it imports nothing from this project but the library it measures.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import json
 import os
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 VERSIONS = ("fsspec", "pyarrow", "pandas", "dask", "distributed", "zarr")
@@ -89,6 +90,73 @@ def zarr_store(lib: str, req: dict[str, Any]) -> Any:
         )  # fmt: skip
         return FsspecStore(fs, path=path, read_only=True)
     raise ValueError(f"unknown library {lib!r}")
+
+
+Get = Callable[[str], Awaitable[Any]]
+
+
+async def own_get(lib: str, req: dict[str, Any]) -> tuple[Get, Callable[[], Awaitable[None]]]:
+    """A get of one key through the library's own asynchronous API, as its users call it, and
+    what closes the client after."""
+
+    async def nothing() -> None:
+        return None
+
+    if lib == "rustyobjectstore":
+        import rustyobjectstore as ros
+
+        conf = ros.AWSConfig(
+            region=req["region"], bucket_name=req["bucket"], access_key_id=req["key"],
+            secret_access_key=req["secret"], host=req["endpoint"],
+        )  # fmt: skip
+        return (lambda key: ros.get_object_async(key, conf)), nothing
+    if lib == "obstore":
+        import obstore
+        from obstore.store import S3Store
+
+        store = S3Store(
+            req["bucket"], endpoint=req["endpoint"], access_key_id=req["key"],
+            secret_access_key=req["secret"], region=req["region"],
+            client_options={"allow_http": True},
+        )  # fmt: skip
+
+        async def get(key: str) -> Any:
+            return await (await obstore.get_async(store, key)).bytes_async()
+
+        return get, nothing
+    if lib == "s3fs":
+        import s3fs
+
+        fs = s3fs.S3FileSystem(
+            key=req["key"], secret=req["secret"], endpoint_url=req["endpoint"],
+            client_kwargs={"region_name": req["region"]}, asynchronous=True,
+        )  # fmt: skip
+        session = await fs.set_session()
+        return (lambda key: fs._cat_file(f"{req['bucket']}/{key}")), session.close
+    raise ValueError(f"unknown library {lib!r}")
+
+
+def gathered_gets(lib: str, req: dict[str, Any]) -> tuple[float, int | None]:
+    """Every small object got at once, gathered in asyncio: the seconds, and the requests sent
+    (the client is made and warmed with one get first, untimed)."""
+    keys = [f"{req['small']}{i:05d}" for i in range(req["gets_n"])]
+
+    async def run() -> tuple[float, int | None]:
+        get, close = await own_get(lib, req)
+        try:
+            await get(keys[0])  # warm: a connection, and credentials resolved
+            before = requests_now(req)
+            start = time.perf_counter()
+            got = await asyncio.gather(*(get(key) for key in keys))
+            seconds = time.perf_counter() - start
+            after = requests_now(req)
+        finally:
+            await close()
+        if [len(data) for data in got] != [req["get_size"]] * len(keys):
+            raise RuntimeError("gets: wrong result")
+        return seconds, None if before is None or after is None else after - before
+
+    return asyncio.run(run())
 
 
 def requests_now(req: dict[str, Any]) -> int | None:
@@ -195,6 +263,10 @@ def main() -> None:
             expected: float = req["dataset_sum"]
             note("dask", lambda: dd.read_parquet(dataset, filesystem=fs)["c0"].sum().compute(),
                  lambda got: abs(got - expected) <= 1e-6 * max(1.0, abs(expected)))  # fmt: skip
+
+    if "gets" in wanted:
+        samples["gets"], requests["gets"] = gathered_gets(lib, req)
+        print(f"  {lib} gets: {samples['gets']:.3f} s", file=sys.stderr, flush=True)
 
     if "zarr" in wanted:
         import zarr

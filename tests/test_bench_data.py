@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATA = ROOT / "scripts" / "bench_data.py"
-ROWS = {"parquet_whole", "parquet_columns", "dask", "cat_ranges", "find", "get", "zarr"}
+ROWS = {"parquet_whole", "parquet_columns", "dask", "cat_ranges", "find", "get", "gets", "zarr"}
 
 
 @pytest.mark.timeout(300)
@@ -45,7 +45,7 @@ def test_quick_run_on_minio_counts_requests_and_anchors_parquet_on_polars(tmp_pa
     """On MinIO every row asked for (``--rows``) reports the requests each library sent, counted
     by the server; polars' own reader runs the Parquet rows only; the other rows are not run."""
     json_path = tmp_path / "bench-data.json"
-    rows = ["parquet_whole", "parquet_columns", "find"]
+    rows = ["parquet_whole", "parquet_columns", "find", "gets"]
     argv = [
         sys.executable, str(BENCH_DATA), "--quick", "--libs", "rustyobjectstore,polars",
         "--server", "minio", "--rows", ",".join(rows), "--json", str(json_path),
@@ -54,12 +54,14 @@ def test_quick_run_on_minio_counts_requests_and_anchors_parquet_on_polars(tmp_pa
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert "requests rustyobjectstore" in result.stdout and "vs polars" in result.stdout
     assert "fs.find" in result.stdout and "fs.cat_ranges" not in result.stdout
+    assert "gets gathered in asyncio" in result.stdout and "100 x 64 KiB" in result.stdout
     document = json.loads(json_path.read_text())
     (profile,) = document["requests"].values()
     ours, polars = profile["rustyobjectstore"], profile["polars"]
     assert {row for row, n in ours.items() if n} == set(rows), ours
     assert all(ours[row][0] >= 1 for row in rows), ours
     assert ours["find"] == [1]  # 500 keys: one listing page
+    assert ours["gets"] == [100]  # one request per object, gathered
     polars_rows = {"parquet_whole", "parquet_columns"}
     assert {row for row, n in polars.items() if n} == polars_rows
     assert all(polars[row][0] >= 2 for row in polars_rows)  # at least the footer and a chunk
