@@ -175,6 +175,36 @@ def test_chunks_of_two_row_groups_start_the_scan_of_every_column_read(
     assert asked == sorted([f"bytes={s}-{e - 1}" for s, e in b + d] + [asked_footer(raw, server)])
 
 
+def test_a_column_read_late_has_its_next_chunks_sent_before_earlier_columns_last_ones(
+    server: FaultServer, raw: bytes, table: pa.Table
+) -> None:
+    """pyarrow without pre-buffering reads row group by row group, column after column: the
+    chunks of a column first read late are needed before those of the columns read earlier in
+    the last row groups. The room ahead goes to them first, in file order."""
+    with budgeted_reader(server, read_ahead=1, block=BLOCK // 2) as reader:
+        parquet = pq.ParquetFile(reader, pre_buffer=False)
+        blocks = blocks_of(reader)
+        a, b = chunk_spans(raw, 0), chunk_spans(raw, 1)
+        room = blocks.ahead_budget() // (a[0][1] - a[0][0])  # chunks
+        assert 2 <= room < ROW_GROUPS - 3
+        for i, column in [(0, "a"), (1, "a"), (0, "b")]:
+            got = parquet.read_row_group(i, columns=[column])
+            assert got.equals(table.select([column]).slice(i * ROWS, ROWS))
+        assert sorted(blocks.pieces) == [s for s, _ in a[2 : 2 + room]]  # the room is taken
+        assert parquet.read_row_group(2, columns=["a"]).equals(
+            table.select(["a"]).slice(2 * ROWS, ROWS)
+        )
+        # Its room goes to b's chunk in row group 1, not to a's in the next row group.
+        assert sorted(blocks.pieces) == sorted([s for s, _ in a[3 : 2 + room]] + [b[1][0]])
+        for i in range(ROW_GROUPS):
+            columns = [c for c in "ab" if (i, c) not in ((0, "a"), (1, "a"), (0, "b"), (2, "a"))]
+            got = parquet.read_row_group(i, columns=columns)
+            assert got.equals(table.select(columns).slice(i * ROWS, ROWS))
+        assert blocks.pieces == {} and not blocks.wanted
+    asked = sorted(r.range or "" for r in gets(server))
+    assert asked == sorted([f"bytes={s}-{e - 1}" for s, e in a + b] + [asked_footer(raw, server)])
+
+
 def row_group_spans(raw: bytes) -> list[tuple[int, int]]:
     """Each row group's bytes: what pyarrow's pre-buffer pass reads of it at once."""
     length = metadata_length(raw[-8:])

@@ -225,6 +225,9 @@ class Blocks:
         part = self.part_size()
         for start, stop in _without(spans, [self.span(k) for k in self.held], self.tail_at):
             self.wanted.extend((s, min(s + part, stop)) for s in range(start, stop, part))
+        # In file order, the order a scan reads in: a column first read late has its chunks in
+        # the next row groups sent before those of earlier columns in the last ones.
+        self.wanted = deque(sorted(self.wanted))
 
     def planned(self) -> bool:
         """Whether a layout's chunks are being fetched ahead (and so no block is)."""
