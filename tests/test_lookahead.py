@@ -24,6 +24,7 @@ from faultserver import FaultServer, Request, e_tag_of
 
 import rustyobjectstore as ros
 from rustyobjectstore import fsspec as rosfs
+from rustyobjectstore._ops import blocks as blocks_module
 from rustyobjectstore._ops import lookahead
 from rustyobjectstore._ops.blocks import Blocks, _without
 from rustyobjectstore._ops.lookahead import HOLE
@@ -203,6 +204,67 @@ def test_a_column_read_late_has_its_next_chunks_sent_before_earlier_columns_last
         assert blocks.pieces == {} and not blocks.wanted
     asked = sorted(r.range or "" for r in gets(server))
     assert asked == sorted([f"bytes={s}-{e - 1}" for s, e in a + b] + [asked_footer(raw, server)])
+
+
+def test_pieces_ahead_are_at_most_max_pieces_requests(
+    server: FaultServer, raw: bytes, table: pa.Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However many chunks a budget has room for, at most ``MAX_PIECES`` are ahead at a time (a
+    read looks through them all), and each chunk is still fetched once."""
+    monkeypatch.setattr(blocks_module, "MAX_PIECES", 2)
+    with budgeted_reader(server, read_ahead=64) as reader:  # room for every chunk of b
+        parquet = pq.ParquetFile(reader, pre_buffer=False)
+        blocks = blocks_of(reader)
+        for i in range(ROW_GROUPS):
+            got = parquet.read_row_group(i, columns=["b"])
+            assert got.equals(table.select(["b"]).slice(i * ROWS, ROWS))
+            assert len(blocks.pieces) <= 2
+            if i == 1:  # the scan has started: two ahead, the rest waiting their turn
+                assert len(blocks.pieces) == 2 and len(blocks.wanted) == ROW_GROUPS - 4
+        assert blocks.pieces == {} and not blocks.wanted
+    asked = sorted(r.range or "" for r in gets(server))
+    spans = chunk_spans(raw, 1)
+    assert asked == sorted([f"bytes={s}-{e - 1}" for s, e in spans] + [asked_footer(raw, server)])
+
+
+def test_chunks_too_short_for_a_request_of_their_own_are_not_fetched_ahead(
+    server: FaultServer,
+) -> None:
+    """A file of many columns of a few rows: each chunk is a few hundred bytes, under a direct
+    read's least. Read column after column, row group after row group, its chunks come in blocks,
+    a request for many, not a piece each (a file of thousands of chunks was thousands of
+    requests)."""
+    narrow = pa.table({f"c{i}": pa.array(range(i, i + 8 * 50)) for i in range(64)})
+    sink = io.BytesIO()
+    pq.write_table(narrow, sink, row_group_size=50, compression="none")
+    data = sink.getvalue()
+    block = 4 * BLOCK
+    assert len(data) < block
+    server.objects["/bucket/narrow.parquet"] = data
+    conf = s3_at(server.endpoint)
+    with ros.open_reader("narrow.parquet", conf, block_size=block, fetch_first=False) as reader:
+        reader.seek(len(data) - lookahead.FOOTER_READ)
+        reader.read()  # the footer: the layout is known
+        layout = blocks_of(reader).lookahead
+        assert layout is not None and len(layout.chunks) == 8 * 64
+        assert pq.ParquetFile(reader, pre_buffer=False).read().equals(narrow)
+        assert blocks_of(reader).pieces == {} and not blocks_of(reader).wanted
+    assert len(gets(server)) <= 3  # the footer and the block (fetched again at most once)
+
+
+@pytest.mark.parametrize("over", [False, True])
+def test_a_footer_longer_than_max_footer_is_not_read_for_a_layout(
+    server: FaultServer, raw: bytes, table: pa.Table, monkeypatch: pytest.MonkeyPatch, over: bool
+) -> None:
+    """Decoding a footer costs about 30 us a chunk: one over ``MAX_FOOTER`` is left unread, and
+    the file is read as any other; one at it is read."""
+    length = metadata_length(raw[-8:])
+    assert length is not None
+    monkeypatch.setattr(lookahead, "MAX_FOOTER", length - 1 if over else length)
+    fs = rosfs.ObjectStoreFileSystem(s3_at(server.endpoint))
+    got = pq.read_table("t.parquet", filesystem=fs, columns=["b", "d"])
+    assert got.equals(table.select(["b", "d"]))
+    assert len(lookahead._layouts) == (0 if over else 1)
 
 
 def row_group_spans(raw: bytes) -> list[tuple[int, int]]:

@@ -605,6 +605,7 @@ class CallsResolveOnce(RuleBasedStateMachine):
     def regions_come_back_only_with_their_answers(self) -> None:
         arena = self.conn.arena
         assert arena.free_bytes == arena.size - sum(aligned(region) for region in self.held)
+        assert arena.free_bytes == sum(length for _, length in arena._free)  # the kept total
 
     @invariant()
     def cancels_once_per_give_up_while_pending(self) -> None:

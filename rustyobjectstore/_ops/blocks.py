@@ -13,7 +13,8 @@ Where a block's bytes live:
   them go once the read has them.
 - ``pieces``: in shared memory, spans that a Parquet file's layout says its reader reads next
   (``lookahead``), fetched ahead in file order in parts, at most ``ahead_budget`` bytes not yet
-  read, and served to reads in whatever order they come. While there are any, they are the
+  read and ``MAX_PIECES`` requests, and served to reads in whatever order they come. A span
+  shorter than ``DIRECT_READ`` is not worth a request ahead: blocks serve it, as any short read. While there are any, they are the
   read-ahead: no block is fetched ahead of a read, and what a read needs beyond them is fetched
   as it is (nowhere, below).
 - ``tail``: the object's last bytes, when the open read them (``fetch_tail``) or an earlier open
@@ -28,6 +29,7 @@ run short, so readers left idle cannot starve other calls.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import OrderedDict, deque
 
@@ -60,6 +62,9 @@ LINE_CHUNK = 16 * 1024  # lines are split ahead from this much of the block at h
 # A read that jumps at least this far ahead of blocks at hand fetches just its bytes: what a
 # columnar reader asks for, where neighbouring bytes are other columns it skips.
 DIRECT_READ = 64 * 1024
+# The most pieces fetched ahead and not yet read: each read looks through them, and a file of
+# thousands of chunks planned ahead must not cost each read thousands of steps.
+MAX_PIECES = 64
 
 
 class _Fetch:
@@ -138,7 +143,7 @@ class Blocks:
         version = version_of(conf, path, meta)
         self.lookahead = Lookahead(meta.size, version) if read_ahead else None
         self.pieces: dict[int, _Fetch] = {}
-        self.wanted: deque[tuple[int, int]] = deque()
+        self.wanted: list[tuple[int, int]] = []  # in file order, disjoint
         self.tail_at, self.tail = tail_of(version) or (self.size, b"")
         if self.tail:
             self.learn(self.tail_at, self.tail)
@@ -155,7 +160,8 @@ class Blocks:
         end = self.size if n < 0 else min(self.size, self.pos + n)
         at = self.pos
         if self.wanted:  # what this read fetches itself is not fetched again ahead of it
-            self.wanted = deque(w for w in self.wanted if w[1] <= at or w[0] >= end)
+            first = bisect.bisect_right(self.wanted, at, key=lambda w: w[1])
+            del self.wanted[first : bisect.bisect_left(self.wanted, end, first, key=lambda w: w[0])]
         sequential = at == self.expected
         if self.lookahead is not None:
             self._plan(self.lookahead.expect(at, end))
@@ -220,6 +226,7 @@ class Blocks:
         """Queues ``spans`` in requests of at most ``part_size``, sent behind the read's own
         requests as the budget allows; what the tail or a held block holds is not asked for
         again."""
+        spans = [(start, stop) for start, stop in spans if stop - start >= DIRECT_READ]
         if not spans:
             return
         part = self.part_size()
@@ -227,7 +234,7 @@ class Blocks:
             self.wanted.extend((s, min(s + part, stop)) for s in range(start, stop, part))
         # In file order, the order a scan reads in: a column first read late has its chunks in
         # the next row groups sent before those of earlier columns in the last ones.
-        self.wanted = deque(sorted(self.wanted))
+        self.wanted.sort()
 
     def planned(self) -> bool:
         """Whether a layout's chunks are being fetched ahead (and so no block is)."""
@@ -238,10 +245,10 @@ class Blocks:
         within ``ahead_budget`` and the arena stays half free."""
         if not self.wanted:
             return  # most calls: no layout, or all of it sent
-        budget = self.ahead_budget()
-        while self.wanted:
+        room = self.ahead_budget() - sum(f.length for f in self.pieces.values())
+        while self.wanted and len(self.pieces) < MAX_PIECES:
             start, stop = self.wanted[0]
-            if sum(f.length for f in self.pieces.values()) + stop - start > budget:
+            if stop - start > room:
                 return
             try:
                 fetch = self._fetch_part_now(start, stop)
@@ -249,8 +256,9 @@ class Blocks:
                 return  # no worker to be had: the read that needs these bytes will say why
             if fetch is None:
                 return
-            self.wanted.popleft()
+            del self.wanted[0]
             self.pieces[start] = fetch
+            room -= stop - start
 
     def _piece_at(self, at: int) -> int | None:
         """The first byte of the piece that holds byte ``at``, if one does."""

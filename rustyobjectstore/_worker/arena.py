@@ -9,6 +9,7 @@ another call finds the worker dead and replaces it.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import mmap
@@ -58,6 +59,7 @@ class Arena:
         self._view = memoryview(self._map)
         self._lock = threading.Lock()
         self._free: list[list[int]] = [[0, size]]  # [offset, length], sorted by offset
+        self._free_total = size  # their lengths' sum: asked after every read of a reader
         self._waiters: deque[tuple[int, Future[Region]]] = deque()
         self._closed = False
         self._unmapped = False
@@ -99,6 +101,7 @@ class Arena:
                 else:
                     block[0] += need
                     block[1] -= need
+                self._free_total -= need
                 return (offset, length)
         return None
 
@@ -110,10 +113,9 @@ class Arena:
         granted: list[tuple[Future[Region], Region]] = []
         with self._lock:
             free = self._free
-            i = 0
-            while i < len(free) and free[i][0] < offset:
-                i += 1
+            i = bisect.bisect_left(free, offset, key=lambda block: block[0])
             free.insert(i, [offset, need])
+            self._free_total += need
             if i + 1 < len(free) and free[i][0] + free[i][1] == free[i + 1][0]:
                 free[i][1] += free.pop(i + 1)[1]
             if i > 0 and free[i - 1][0] + free[i - 1][1] == free[i][0]:
@@ -169,8 +171,7 @@ class Arena:
 
     @property
     def free_bytes(self) -> int:
-        with self._lock:
-            return sum(length for _, length in self._free)
+        return self._free_total
 
     def abandon(self) -> None:
         """In a forked child: close this process's copy of the fd; the mapping goes with the process."""
