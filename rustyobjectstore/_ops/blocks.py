@@ -143,7 +143,7 @@ class Blocks:
         version = version_of(conf, path, meta)
         self.lookahead = Lookahead(meta.size, version) if read_ahead else None
         self.pieces: dict[int, _Fetch] = {}
-        self.wanted: list[tuple[int, int]] = []  # in file order, disjoint
+        self.wanted: list[tuple[int, int]] = []  # in file order, each at most a part long
         self.tail_at, self.tail = tail_of(version) or (self.size, b"")
         if self.tail:
             self.learn(self.tail_at, self.tail)
@@ -160,8 +160,10 @@ class Blocks:
         end = self.size if n < 0 else min(self.size, self.pos + n)
         at = self.pos
         if self.wanted:  # what this read fetches itself is not fetched again ahead of it
-            first = bisect.bisect_right(self.wanted, at, key=lambda w: w[1])
-            del self.wanted[first : bisect.bisect_left(self.wanted, end, first, key=lambda w: w[0])]
+            # Each is at most a part long, so only those starting a part before ``at`` can reach it.
+            lo = bisect.bisect_left(self.wanted, (at - self.part_size(),))
+            hi = bisect.bisect_left(self.wanted, (end,), lo)
+            self.wanted[lo:hi] = [w for w in self.wanted[lo:hi] if w[1] <= at]
         sequential = at == self.expected
         if self.lookahead is not None:
             self._plan(self.lookahead.expect(at, end))
