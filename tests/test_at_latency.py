@@ -65,8 +65,10 @@ def test_two_columns_at_20_ms_send_what_they_send_without_the_lookahead(
     counted, planned = [], []
     expect = lookahead.Lookahead.expect
 
-    def noted(self: lookahead.Lookahead, at: int, end: int) -> list[tuple[int, int]]:
-        spans = expect(self, at, end)
+    def noted(
+        self: lookahead.Lookahead, at: int, end: int, window: int = 0
+    ) -> list[tuple[int, int]]:
+        spans = expect(self, at, end, window)
         planned.extend(spans)
         return spans
 

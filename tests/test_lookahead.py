@@ -179,31 +179,90 @@ def test_chunks_of_two_row_groups_start_the_scan_of_every_column_read(
 def test_a_column_read_late_has_its_next_chunks_sent_before_earlier_columns_last_ones(
     server: FaultServer, raw: bytes, table: pa.Table
 ) -> None:
-    """pyarrow without pre-buffering reads row group by row group, column after column: the
-    chunks of a column first read late are needed before those of the columns read earlier in
-    the last row groups. The room ahead goes to them first, in file order."""
+    """A reader of a and c, row group after row group: the chunks of a column first read late
+    are needed before those of the columns read earlier in the last row groups. The room ahead
+    goes to them first, in file order."""
     with budgeted_reader(server, read_ahead=1, block=BLOCK // 2) as reader:
         parquet = pq.ParquetFile(reader, pre_buffer=False)
         blocks = blocks_of(reader)
-        a, b = chunk_spans(raw, 0), chunk_spans(raw, 1)
+        a, c = chunk_spans(raw, 0), chunk_spans(raw, 2)
         room = blocks.ahead_budget() // (a[0][1] - a[0][0])  # chunks
         assert 2 <= room < ROW_GROUPS - 3
-        for i, column in [(0, "a"), (1, "a"), (0, "b")]:
+        for i, column in [(0, "a"), (1, "a"), (0, "c")]:
             got = parquet.read_row_group(i, columns=[column])
             assert got.equals(table.select([column]).slice(i * ROWS, ROWS))
         assert sorted(blocks.pieces) == [s for s, _ in a[2 : 2 + room]]  # the room is taken
         assert parquet.read_row_group(2, columns=["a"]).equals(
             table.select(["a"]).slice(2 * ROWS, ROWS)
         )
-        # Its room goes to b's chunk in row group 1, not to a's in the next row group.
-        assert sorted(blocks.pieces) == sorted([s for s, _ in a[3 : 2 + room]] + [b[1][0]])
+        # Its room goes to c's chunk in row group 1, not to a's in the next row group.
+        assert sorted(blocks.pieces) == sorted([s for s, _ in a[3 : 2 + room]] + [c[1][0]])
         for i in range(ROW_GROUPS):
-            columns = [c for c in "ab" if (i, c) not in ((0, "a"), (1, "a"), (0, "b"), (2, "a"))]
+            done = ((0, "a"), (1, "a"), (0, "c"), (2, "a"))
+            columns = [name for name in "ac" if (i, name) not in done]
             got = parquet.read_row_group(i, columns=columns)
             assert got.equals(table.select(columns).slice(i * ROWS, ROWS))
         assert blocks.pieces == {} and not blocks.wanted
     asked = sorted(r.range or "" for r in gets(server))
-    assert asked == sorted([f"bytes={s}-{e - 1}" for s, e in a + b] + [asked_footer(raw, server)])
+    assert asked == sorted([f"bytes={s}-{e - 1}" for s, e in a + c] + [asked_footer(raw, server)])
+
+
+def _read_chunks(reader: ros.RangeReader, raw: bytes, spans: list[tuple[int, int]]) -> None:
+    for start, end in spans:
+        reader.seek(start)
+        assert reader.read(end - start) == raw[start:end]
+
+
+def _covered(blocks: Blocks) -> list[tuple[int, int]]:
+    """The bytes the pieces ahead hold, as spans, those that touch as one."""
+    spans: list[tuple[int, int]] = []
+    for start in sorted(blocks.pieces):
+        end = start + blocks.pieces[start].length
+        if spans and spans[-1][1] == start:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return spans
+
+
+def test_a_reader_going_through_a_row_group_chunk_after_chunk_has_the_next_fetched_ahead(
+    server: FaultServer, raw: bytes
+) -> None:
+    """pyarrow without pre-buffering reads every column of a row group, one chunk after the
+    next: once a chunk follows the one read before it, the rest of the row group comes ahead,
+    within the budget, in requests of a part, and is read with no request."""
+    a, b, c, d = (chunk_spans(raw, column)[0] for column in range(4))
+    with budgeted_reader(server, read_ahead=4) as reader:  # a budget of five blocks: the rest
+        blocks = blocks_of(reader)
+        _read_chunks(reader, raw, [(len(raw) - lookahead.FOOTER_READ, len(raw)), a])
+        assert blocks.pieces == {}  # one chunk: no telling yet
+        _read_chunks(reader, raw, [b])
+        assert _covered(blocks) == [(c[0], d[1])]  # as far as the row group goes, not past it
+        before = len(gets(server))
+        _read_chunks(reader, raw, [c, d])
+        assert len(gets(server)) == before and blocks.pieces == {} and not blocks.wanted
+    asked = sorted(_span_asked(r) for r in gets(server)[1:])
+    assert asked[:2] == [a, b]
+    assert all(x[1] == y[0] for x, y in itertools.pairwise(asked[1:]))  # once each
+    assert asked[-1][1] == d[1] and all(e - s <= BLOCK for s, e in asked[2:])
+
+
+def test_a_row_group_read_chunk_after_chunk_has_at_most_the_budget_ahead(
+    server: FaultServer, raw: bytes
+) -> None:
+    """What a reader that stops reading a row group leaves unread is at most the budget: here
+    one chunk, ahead of each read."""
+    a, b, c, d = (chunk_spans(raw, column)[0] for column in range(4))
+    with budgeted_reader(server, read_ahead=1, block=BLOCK // 2) as reader:  # a 256 KiB budget
+        blocks = blocks_of(reader)
+        assert blocks.budget() < (c[1] - c[0]) + (d[1] - d[0])
+        _read_chunks(reader, raw, [(len(raw) - lookahead.FOOTER_READ, len(raw)), a, b])
+        assert _covered(blocks) == [c]
+        _read_chunks(reader, raw, [c])
+        assert _covered(blocks) == [d]
+        _read_chunks(reader, raw, [d])
+        assert blocks.pieces == {}
+    assert sorted(_span_asked(r) for r in gets(server)[1:]) == [a, b, c, d]
 
 
 def test_pieces_ahead_are_at_most_max_pieces_requests(
@@ -383,7 +442,7 @@ def test_no_read_pattern_sends_more_requests_or_bytes_than_without_it(
         lookahead._tails.clear()
         with monkeypatch.context() as patched:
             if not ahead:
-                patched.setattr(lookahead.Lookahead, "expect", lambda self, at, end: [])
+                patched.setattr(lookahead.Lookahead, "expect", lambda *args: [])
             with FaultServer() as server:
                 server.objects["/bucket/t.parquet"] = raw
                 _read_pattern(pattern, s3_at(server.endpoint), raw, table)
@@ -456,8 +515,10 @@ def test_pandas_reads_columns_through_the_lookahead(
     planned: list[tuple[int, int]] = []
     expect = lookahead.Lookahead.expect
 
-    def recorded(self: lookahead.Lookahead, at: int, end: int) -> list[tuple[int, int]]:
-        spans = expect(self, at, end)
+    def recorded(
+        self: lookahead.Lookahead, at: int, end: int, window: int = 0
+    ) -> list[tuple[int, int]]:
+        spans = expect(self, at, end, window)
         planned.extend(spans)
         return spans
 

@@ -166,7 +166,7 @@ class Blocks:
             self.wanted[lo:hi] = [w for w in self.wanted[lo:hi] if w[1] <= at]
         sequential = at == self.expected
         if self.lookahead is not None:
-            self._plan(self.lookahead.expect(at, end))
+            self._plan(self.lookahead.expect(at, end, self.budget()))
             # While a layout's chunks are fetched ahead, they are the read-ahead; and a reader of
             # whole chunks reads by the layout (pyarrow without pre-buffering reads each column's
             # chunks of two row groups at once), not on in file order: blocks are fetched only

@@ -11,6 +11,11 @@ at the lock in no set order, so the second read is most often in another row gro
 column's second row group instead cost a round trip more, at 20 ms about 10% of a two-column
 read.)
 
+A reader that goes through a row group chunk after chunk (pyarrow without pre-buffering reads
+every column of a row group so) reads next what follows in the row group: once a chunk follows the
+one read before it, the chunks after it in its row group are fetched ahead too, up to the reader's
+read-ahead budget, as a sequential reader's blocks are.
+
 This module only plans; ``blocks`` fetches the spans it names, within the reader's read-ahead
 budget, pinned to the version opened. It also keeps the last bytes of the files whose open read
 them (``FOOTER_READ``, what Arrow reads of a footer first), so that the footer read which follows
@@ -92,6 +97,7 @@ class Lookahead:
         self.scanning = False  # chunks of two row groups have been read
         self.fetched: set[int] = set()  # columns whose chunks have been planned ahead
         self.taken: set[int] = set()  # chunks read or planned, by index
+        self.done: set[int] = set()  # chunks read, by index
 
     def learn(self, at: int, data: Buffer) -> None:
         """Bytes ``at`` to ``at + len(data)`` were read: if they end at the file's end, or reach
@@ -138,22 +144,62 @@ class Lookahead:
         j = bisect.bisect_left(self.starts, end, lo=i) - 1
         return j >= i and self.chunks[j].end == end
 
-    def expect(self, at: int, end: int) -> list[tuple[int, int]]:
+    def expect(self, at: int, end: int, window: int = 0) -> list[tuple[int, int]]:
         """A read of ``at`` to ``end`` is about to be made: the spans to fetch ahead of the reads
-        to come (each chunk named once, ever), in file order."""
+        to come (each chunk named once, ever), in file order. ``window``: how far ahead of a
+        reader going through a row group chunk after chunk its next chunks may be fetched."""
         if not self.chunks or at >= end:
             return []
         first = max(bisect.bisect_right(self.starts, at) - 1, 0)
         touched: set[int] = set()
+        read: list[int] = []
         for i in range(first, len(self.chunks)):
             chunk = self.chunks[i]
             if chunk.start >= end:
                 break
             if chunk.start < at or chunk.end > end:
                 continue  # a chunk read in part (the footer's read ends in one) is not a column read
+            read.append(i)
             self.taken.add(i)
             touched.add(chunk.column)
             self.seen.setdefault(chunk.column, set()).add(chunk.row_group)
+        ahead = self._following(read, window)
+        self.done.update(read)
+        return self._spans(sorted(ahead + self._scanned(touched)))
+
+    def _following(self, read: list[int], window: int) -> list[int]:
+        """The chunks after those ``read`` in their row group, within ``window`` bytes, when the
+        chunk just before them was read before: the reader goes through the row group chunk
+        after chunk, as pyarrow without pre-buffering reads every column of a row group, and
+        what follows is what it reads next (at most ``window`` for nothing if it stops, as a
+        sequential reader's blocks ahead). Named in batches of at least half the window (or to
+        the row group's end), so that small chunks come a request for many."""
+        if not read or not window:
+            return []
+        i, j = read[0], read[-1]
+        group = self.chunks[j].row_group
+        if i == 0 or i - 1 not in self.done or self.chunks[i - 1].row_group != group:
+            return []
+        ahead: list[int] = []
+        k, total, new = j + 1, 0, 0
+        while k < len(self.chunks) and self.chunks[k].row_group == group:
+            size = self.chunks[k].end - self.chunks[k].start
+            if total and total + size > window:
+                break
+            total += size
+            if k not in self.taken:
+                ahead.append(k)
+                new += size
+            k += 1
+        to_the_end = k == len(self.chunks) or self.chunks[k].row_group != group
+        if new * 2 < window and not to_the_end:
+            return []  # later, with more
+        self.taken.update(ahead)
+        return ahead
+
+    def _scanned(self, touched: set[int]) -> list[int]:
+        """Once chunks of two row groups have been read, the file is being scanned: the chunks in
+        the other row groups of each column read (``touched`` by this read) not yet named."""
         if not self.scanning:
             if len(set().union(*self.seen.values())) < SCAN_ROW_GROUPS:
                 return []
@@ -164,8 +210,12 @@ class Lookahead:
             return []
         self.fetched |= new
         # By column, not over every chunk: a wide file read column by column plans thousands.
-        ahead = sorted(i for c in new for i in self.of_column[c] if i not in self.taken)
+        ahead = [i for c in new for i in self.of_column[c] if i not in self.taken]
         self.taken.update(ahead)
+        return ahead
+
+    def _spans(self, ahead: list[int]) -> list[tuple[int, int]]:
+        """The chunks ``ahead`` (in file order) as spans, those at most ``HOLE`` apart as one."""
         spans: list[tuple[int, int]] = []
         for i in ahead:
             chunk = self.chunks[i]
