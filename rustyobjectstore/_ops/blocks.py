@@ -13,10 +13,10 @@ Where a block's bytes live:
   them go once the read has them.
 - ``pieces``: in shared memory, spans that a Parquet file's layout says its reader reads next
   (``lookahead``), fetched ahead in file order in parts, at most ``ahead_budget`` bytes not yet
-  read and ``MAX_PIECES`` requests, and served to reads in whatever order they come. A span
-  shorter than ``DIRECT_READ`` is not worth a request ahead: blocks serve it, as any short read. While there are any, they are the
-  read-ahead: no block is fetched ahead of a read, and what a read needs beyond them is fetched
-  as it is (nowhere, below).
+  read and ``MAX_PIECES`` requests, and served to reads in whatever order they come (a span
+  shorter than ``DIRECT_READ`` is not worth a request ahead: blocks serve it, as any short
+  read). While there are any, they are the read-ahead: no block is fetched ahead of a read, and
+  what a read needs beyond them is fetched as it is (nowhere, below).
 - ``tail``: the object's last bytes, when the open read them (``fetch_tail``) or an earlier open
   of the same version did: what a footer-first reader (Parquet) reads first, served from there.
 
