@@ -180,6 +180,30 @@ def test_a_reader_of_whole_chunks_at_20_ms_fetches_each_byte_once(
     assert (asked[0][0], asked[-1][1]) == (chunks[0].start, max(c.end for c in chunks))
 
 
+def test_a_file_of_small_chunks_read_chunk_after_chunk_at_20_ms_comes_in_blocks(
+    slow: ros.AWSConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """64 columns in 8 row groups of 50 rows: chunks of a few hundred bytes, none worth a request
+    of its own ahead. Read without pre-buffering at 20 ms, they come in a block, not a request
+    each (512 round trips)."""
+    table = pa.table({f"c{i}": pa.array(range(i, i + 400)) for i in range(64)})
+    sink = io.BytesIO()
+    pq.write_table(table, sink, row_group_size=50, compression="none")
+    raw = sink.getvalue()
+    ros.put_object("small-chunks.parquet", raw, slow)
+    asked = _requests_noted(monkeypatch)
+    block = 1024 * KiB
+    assert len(raw) < block
+    with ros.open_reader("small-chunks.parquet", slow, block_size=block, fetch_first=False) as f:
+        f.seek(len(raw) - lookahead.FOOTER_READ)
+        f.read()
+        layout = f._blocks.lookahead
+        assert layout is not None and len(layout.chunks) == 8 * 64
+        asked.clear()
+        assert pq.ParquetFile(f, pre_buffer=False).read().equals(table)
+    assert 1 <= len(asked) <= 2
+
+
 def _four_columns(key: str, conf: ros.AWSConfig) -> tuple[bytes, pa.Table, list[ColumnChunk]]:
     """A Parquet file of 4 columns in 8 row groups of about 320 KB, stored at ``key``; its chunks."""
     table = pa.table({f"c{i}": pa.array(range(i, i + 80_000), pa.float64()) for i in range(4)})

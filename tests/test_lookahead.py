@@ -26,7 +26,7 @@ import rustyobjectstore as ros
 from rustyobjectstore import fsspec as rosfs
 from rustyobjectstore._ops import blocks as blocks_module
 from rustyobjectstore._ops import lookahead
-from rustyobjectstore._ops.blocks import Blocks, _without
+from rustyobjectstore._ops.blocks import DIRECT_READ, Blocks, _without
 from rustyobjectstore._ops.lookahead import HOLE
 from rustyobjectstore._ops.parquet import column_chunks, metadata_length
 from rustyobjectstore._worker import lifetime
@@ -311,19 +311,69 @@ def test_chunks_too_short_for_a_request_of_their_own_are_not_fetched_ahead(
     assert len(gets(server)) <= 3  # the footer and the block (fetched again at most once)
 
 
-@pytest.mark.parametrize("over", [False, True])
+@pytest.mark.parametrize("past", [-1, 0, 1], ids=["below", "at", "over"])
 def test_a_footer_longer_than_max_footer_is_not_read_for_a_layout(
-    server: FaultServer, raw: bytes, table: pa.Table, monkeypatch: pytest.MonkeyPatch, over: bool
+    server: FaultServer, raw: bytes, table: pa.Table, monkeypatch: pytest.MonkeyPatch, past: int
 ) -> None:
     """Decoding a footer costs about 30 us a chunk: one over ``MAX_FOOTER`` is left unread, and
-    the file is read as any other; one at it is read."""
+    the file is read as any other; one at it or below is read."""
     length = metadata_length(raw[-8:])
     assert length is not None
-    monkeypatch.setattr(lookahead, "MAX_FOOTER", length - 1 if over else length)
+    monkeypatch.setattr(lookahead, "MAX_FOOTER", length - past)
     fs = rosfs.ObjectStoreFileSystem(s3_at(server.endpoint))
     got = pq.read_table("t.parquet", filesystem=fs, columns=["b", "d"])
     assert got.equals(table.select(["b", "d"]))
-    assert len(lookahead._layouts) == (0 if over else 1)
+    assert len(lookahead._layouts) == (0 if past > 0 else 1)
+
+
+@pytest.mark.parametrize("past", [-1, 0, 1], ids=["below", "at", "above"])
+def test_spans_planned_shorter_than_a_direct_read_are_left_to_blocks(
+    server: FaultServer, past: int
+) -> None:
+    with budgeted_reader(server, read_ahead=4) as reader:
+        blocks = blocks_of(reader)
+        span = (1000, 1000 + DIRECT_READ + past)
+        blocks._plan([span, (300_000, 300_000 + DIRECT_READ)])
+        assert blocks.wanted == ([span] if past >= 0 else []) + [(300_000, 300_000 + DIRECT_READ)]
+        blocks.wanted.clear()
+
+
+def test_the_rest_of_a_row_group_comes_in_batches_of_half_the_budget(server: FaultServer) -> None:
+    """A reader going through a row group of eight chunks, with room for four and a bit: after its
+    second chunk, the next four; after its third, the one more that fits waits (less than half
+    the budget would be a request of its own for it); after its fourth, the last two, the row
+    group's end."""
+    eight = pa.table({f"c{i}": pa.array([float(x) for x in range(20_000)]) for i in range(8)})
+    sink = io.BytesIO()
+    pq.write_table(eight, sink, row_group_size=20_000, compression="none", use_dictionary=False)
+    data = sink.getvalue()
+    server.objects["/bucket/eight.parquet"] = data
+    length = metadata_length(data[-8:])
+    assert length is not None
+    found = column_chunks(data[-8 - length : -8], len(data))
+    assert found is not None and len(found) == 8
+    spans = [(c.start, c.end) for c in found]
+    conf = s3_at(server.endpoint)
+    with (
+        own_pool(multipart_get_part_size=BLOCK, max_parallel_parts=1),
+        ros.open_reader("eight.parquet", conf, block_size=BLOCK, read_ahead=2,
+                        fetch_first=False) as reader,
+    ):  # fmt: skip
+        blocks = blocks_of(reader)
+        size = spans[0][1] - spans[0][0]
+        assert 4 * size <= blocks.budget() < 5 * size
+        _read_chunks(reader, data, [(len(data) - lookahead.FOOTER_READ, len(data)), *spans[:2]])
+        assert _covered(blocks) == [(spans[2][0], spans[5][1])]
+        # (Pieces are parts of 256 KiB, not chunks: what is covered ends where planned.)
+        _read_chunks(reader, data, spans[2:3])
+        assert _covered(blocks)[-1][1] == spans[5][1] and not blocks.wanted
+        _read_chunks(reader, data, spans[3:4])
+        assert _covered(blocks)[-1][1] == spans[7][1]
+        _read_chunks(reader, data, spans[4:])
+        assert blocks.pieces == {}
+    asked = sorted(_span_asked(r) for r in gets(server)[1:])
+    assert all(x[1] == y[0] for x, y in itertools.pairwise(asked))  # every byte once
+    assert (asked[0][0], asked[-1][1]) == (spans[0][0], spans[-1][1])
 
 
 def row_group_spans(raw: bytes) -> list[tuple[int, int]]:
