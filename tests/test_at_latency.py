@@ -23,13 +23,15 @@ from emulators import (
     slow_down,
     start_toxiproxy,
 )
+from parquet_layout import layout_of, row_group_spans
 
 import rustyobjectstore as ros
 from rustyobjectstore import fsspec as rosfs
+from rustyobjectstore._ops import blocks as blocks_module
 from rustyobjectstore._ops import lookahead
 from rustyobjectstore._ops.blocks import Blocks
 from rustyobjectstore._ops.calls import FIRST_PART_UNDER_PRESSURE
-from rustyobjectstore._ops.parquet import ColumnChunk, column_chunks, metadata_length
+from rustyobjectstore._ops.parquet import ColumnChunk
 
 KiB, MiB = 1024, 1024 * 1024
 LATENCY_MS = 20
@@ -132,12 +134,9 @@ def test_a_whole_file_read_out_of_order_at_20_ms_fetches_each_byte_once(
     put off to the end, with room ahead for about two row groups: the chunks ahead are in flight
     when reads come for them (on loopback they have mostly landed), and still every byte is
     fetched once, and the range put off is served with no request."""
-    raw, _, chunks = _four_columns("whole.parquet", slow)
-    groups = [
-        (min(c.start for c in chunks if c.row_group == r),
-         max(c.end for c in chunks if c.row_group == r))
-        for r in range(8)
-    ]  # fmt: skip
+    raw, _, _ = _four_columns("whole.parquet", slow)
+    groups = row_group_spans(raw)
+    assert len(groups) == 8
     asked = _requests_noted(monkeypatch)
     with (
         own_pool(multipart_get_part_size=128 * KiB, max_parallel_parts=1),
@@ -204,6 +203,33 @@ def test_a_file_of_small_chunks_read_chunk_after_chunk_at_20_ms_comes_in_blocks(
     assert 1 <= len(asked) <= 2
 
 
+def test_pieces_ahead_at_20_ms_are_at_most_max_pieces(
+    slow: ros.AWSConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyarrow's read of 2 of 4 columns at 20 ms, with room ahead for every chunk of both but at
+    most two requests ahead at a time: the rest wait their turn, and every chunk of the two
+    columns is fetched once."""
+    monkeypatch.setattr(blocks_module, "MAX_PIECES", 2)
+    _, table, chunks = _four_columns("capped.parquet", slow)
+    asked = _requests_noted(monkeypatch)
+    most = [0]
+    send = Blocks._send_wanted
+
+    def noted(self: Blocks) -> None:
+        send(self)
+        most[0] = max(most[0], len(self.pieces))
+
+    monkeypatch.setattr(Blocks, "_send_wanted", noted)
+    fs = rosfs.ObjectStoreFileSystem(slow, skip_instance_cache=True)
+    got = pq.read_table("capped.parquet", filesystem=fs, columns=["c0", "c2"])
+    assert got.equals(table.select(["c0", "c2"]))
+    assert most[0] == 2
+    footer = max(c.end for c in chunks)
+    assert sorted(a for a in asked if a[1] <= footer) == sorted(
+        (c.start, c.end) for c in chunks if c.column in (0, 2)
+    )
+
+
 def _four_columns(key: str, conf: ros.AWSConfig) -> tuple[bytes, pa.Table, list[ColumnChunk]]:
     """A Parquet file of 4 columns in 8 row groups of about 320 KB, stored at ``key``; its chunks."""
     table = pa.table({f"c{i}": pa.array(range(i, i + 80_000), pa.float64()) for i in range(4)})
@@ -211,11 +237,7 @@ def _four_columns(key: str, conf: ros.AWSConfig) -> tuple[bytes, pa.Table, list[
     pq.write_table(table, sink, row_group_size=10_000, compression="none")
     raw = sink.getvalue()
     ros.put_object(key, raw, conf)
-    length = metadata_length(raw[-8:])
-    assert length is not None
-    chunks = column_chunks(raw[-8 - length : -8], len(raw))
-    assert chunks is not None
-    return raw, table, chunks
+    return raw, table, layout_of(raw)
 
 
 def _requests_noted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:

@@ -21,6 +21,7 @@ import pytest
 from conftest import own_pool, s3_at
 from emulators import AZURITE_ACCOUNT, AZURITE_KEY, RunningServer
 from faultserver import FaultServer, Request, e_tag_of
+from parquet_layout import column_spans, layout_of, row_group_spans
 
 import rustyobjectstore as ros
 from rustyobjectstore import fsspec as rosfs
@@ -28,7 +29,7 @@ from rustyobjectstore._ops import blocks as blocks_module
 from rustyobjectstore._ops import lookahead
 from rustyobjectstore._ops.blocks import DIRECT_READ, Blocks, _without
 from rustyobjectstore._ops.lookahead import HOLE
-from rustyobjectstore._ops.parquet import column_chunks, metadata_length
+from rustyobjectstore._ops.parquet import metadata_length
 from rustyobjectstore._worker import lifetime
 
 KiB = 1024
@@ -75,14 +76,6 @@ def fetched(server: FaultServer) -> int:
     return total
 
 
-def chunk_spans(raw: bytes, column: int) -> list[tuple[int, int]]:
-    length = metadata_length(raw[-8:])
-    assert length is not None
-    chunks = column_chunks(raw[-8 - length : -8], len(raw))
-    assert chunks is not None
-    return [(c.start, c.end) for c in chunks if c.column == column]
-
-
 def blocks_of(reader: ros.RangeReader) -> Blocks:
     blocks: Blocks = reader._blocks
     return blocks
@@ -120,7 +113,7 @@ def test_a_column_read_in_two_row_groups_has_its_other_chunks_fetched_ahead(
     # Room ahead for twice a part of 256 KiB (two blocks of 128 KiB): three chunks.
     with budgeted_reader(server, read_ahead=1, block=BLOCK // 2) as reader:
         parquet = pq.ParquetFile(reader, pre_buffer=False)
-        spans = chunk_spans(raw, 1)
+        spans = column_spans(raw, 1)
         assert parquet.read_row_group(0, columns=["b"]).equals(table.select(["b"]).slice(0, ROWS))
         assert blocks_of(reader).pieces == {}  # one row group: nothing guessed
         before = len(gets(server))
@@ -163,7 +156,7 @@ def test_chunks_of_two_row_groups_start_the_scan_of_every_column_read(
         assert parquet.read_row_group(2, columns=["d"]).equals(
             table.select(["d"]).slice(2 * ROWS, ROWS)
         )
-        b, d = chunk_spans(raw, 1), chunk_spans(raw, 3)
+        b, d = column_spans(raw, 1), column_spans(raw, 3)
         ahead = [s for s, _ in b if s != b[5][0]] + [s for s, _ in d if s != d[2][0]]
         assert sorted(blocks_of(reader).pieces) == sorted(ahead)
         for i in range(ROW_GROUPS):
@@ -185,7 +178,7 @@ def test_a_column_read_late_has_its_next_chunks_sent_before_earlier_columns_last
     with budgeted_reader(server, read_ahead=1, block=BLOCK // 2) as reader:
         parquet = pq.ParquetFile(reader, pre_buffer=False)
         blocks = blocks_of(reader)
-        a, c = chunk_spans(raw, 0), chunk_spans(raw, 2)
+        a, c = column_spans(raw, 0), column_spans(raw, 2)
         room = blocks.ahead_budget() // (a[0][1] - a[0][0])  # chunks
         assert 2 <= room < ROW_GROUPS - 3
         for i, column in [(0, "a"), (1, "a"), (0, "c")]:
@@ -231,7 +224,7 @@ def test_a_reader_going_through_a_row_group_chunk_after_chunk_has_the_next_fetch
     """pyarrow without pre-buffering reads every column of a row group, one chunk after the
     next: once a chunk follows the one read before it, the rest of the row group comes ahead,
     within the budget, in requests of a part, and is read with no request."""
-    a, b, c, d = (chunk_spans(raw, column)[0] for column in range(4))
+    a, b, c, d = (column_spans(raw, column)[0] for column in range(4))
     with budgeted_reader(server, read_ahead=4) as reader:  # a budget of five blocks: the rest
         blocks = blocks_of(reader)
         _read_chunks(reader, raw, [(len(raw) - lookahead.FOOTER_READ, len(raw)), a])
@@ -252,7 +245,7 @@ def test_a_row_group_read_chunk_after_chunk_has_at_most_the_budget_ahead(
 ) -> None:
     """What a reader that stops reading a row group leaves unread is at most the budget: here
     one chunk, ahead of each read."""
-    a, b, c, d = (chunk_spans(raw, column)[0] for column in range(4))
+    a, b, c, d = (column_spans(raw, column)[0] for column in range(4))
     with budgeted_reader(server, read_ahead=1, block=BLOCK // 2) as reader:  # a 256 KiB budget
         blocks = blocks_of(reader)
         assert blocks.budget() < (c[1] - c[0]) + (d[1] - d[0])
@@ -282,7 +275,7 @@ def test_pieces_ahead_are_at_most_max_pieces_requests(
                 assert len(blocks.pieces) == 2 and len(blocks.wanted) == ROW_GROUPS - 4
         assert blocks.pieces == {} and not blocks.wanted
     asked = sorted(r.range or "" for r in gets(server))
-    spans = chunk_spans(raw, 1)
+    spans = column_spans(raw, 1)
     assert asked == sorted([f"bytes={s}-{e - 1}" for s, e in spans] + [asked_footer(raw, server)])
 
 
@@ -348,10 +341,8 @@ def test_the_rest_of_a_row_group_comes_in_batches_of_half_the_budget(server: Fau
     pq.write_table(eight, sink, row_group_size=20_000, compression="none", use_dictionary=False)
     data = sink.getvalue()
     server.objects["/bucket/eight.parquet"] = data
-    length = metadata_length(data[-8:])
-    assert length is not None
-    found = column_chunks(data[-8 - length : -8], len(data))
-    assert found is not None and len(found) == 8
+    found = layout_of(data)
+    assert len(found) == 8
     spans = [(c.start, c.end) for c in found]
     conf = s3_at(server.endpoint)
     with (
@@ -374,19 +365,6 @@ def test_the_rest_of_a_row_group_comes_in_batches_of_half_the_budget(server: Fau
     asked = sorted(_span_asked(r) for r in gets(server)[1:])
     assert all(x[1] == y[0] for x, y in itertools.pairwise(asked))  # every byte once
     assert (asked[0][0], asked[-1][1]) == (spans[0][0], spans[-1][1])
-
-
-def row_group_spans(raw: bytes) -> list[tuple[int, int]]:
-    """Each row group's bytes: what pyarrow's pre-buffer pass reads of it at once."""
-    length = metadata_length(raw[-8:])
-    assert length is not None
-    chunks = column_chunks(raw[-8 - length : -8], len(raw))
-    assert chunks is not None
-    return [
-        (min(c.start for c in chunks if c.row_group == r),
-         max(c.end for c in chunks if c.row_group == r))
-        for r in range(ROW_GROUPS)
-    ]  # fmt: skip
 
 
 def test_a_file_read_whole_out_of_order_has_its_chunks_fetched_ahead_once(
@@ -597,7 +575,7 @@ def test_chunks_read_before_their_turn_ahead_are_not_fetched_again(
         # Nothing left to fetch ahead: every chunk of b has been read.
         assert blocks_of(reader).pieces == {} and not blocks_of(reader).wanted
     asked = sorted(r.range or "" for r in gets(server))
-    spans = chunk_spans(raw, 1)
+    spans = column_spans(raw, 1)
     assert asked == sorted([f"bytes={s}-{e - 1}" for s, e in spans] + [asked_footer(raw, server)])
 
 
@@ -769,7 +747,7 @@ def test_fsspec_reads_a_parquet_files_footer_in_place_of_its_head(
     assert got.equals(table.select(["b", "d"]))
     later = server.requests[1:]
     assert all(r.method == "GET" and r.if_match == e_tag_of(raw) for r in later)
-    spans = sorted(chunk_spans(raw, 1) + chunk_spans(raw, 3))
+    spans = sorted(column_spans(raw, 1) + column_spans(raw, 3))
     assert fetched(server) <= sum(e - s for s, e in spans) + lookahead.FOOTER_READ + 2 * HOLE
     # An open with no info before it (a Dask task's) reads the footer with its open, too.
     lookahead._tails.clear()
